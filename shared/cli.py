@@ -1,0 +1,97 @@
+"""Command line shared by every pipeline: `python -m pipelines.<domain> train|evaluate|export|predict [options]`.
+
+Each field of a pipeline's frozen Config becomes an option (`batch_size` -> `--batch-size`), typed from the
+annotation; `--quick` applies the pipeline's tiny configuration first, explicit options win over it. Options
+that are not Config fields (`--input`, `--model`) are added here or by the pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import typing
+from collections.abc import Callable
+
+COMMANDS = ("train", "evaluate", "export", "predict")
+COMMAND_HELP = {
+    "train": "train, evaluate on the test split, write the report and export a SavedModel (one go)",
+    "evaluate": "evaluate the run folder's best checkpoint on the test split and rewrite the report",
+    "export": "export the run folder's best checkpoint as a new SavedModel version",
+    "predict": "run the latest exported SavedModel on new raw input (--input)",
+}
+
+
+def _option_type(annotation) -> tuple[dict, str]:
+    """argparse keywords for a Config field type."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is typing.Union or (origin is not None and type(None) in typing.get_args(annotation)):
+        annotation = args[0]  # Optional[X] -> X
+        origin = typing.get_origin(annotation)
+        args = list(typing.get_args(annotation))
+    if annotation is bool:
+        return {"action": argparse.BooleanOptionalAction}, ""
+    if origin is tuple:
+        item = args[0] if args else str
+        return {"type": lambda text, item=item: tuple(item(v) for v in text.split(",") if v)}, "A,B,..."
+    if annotation in (int, float, str):
+        return {"type": annotation}, annotation.__name__.upper()
+    raise TypeError(f"Config field type {annotation!r} has no command-line form; use bool, int, float, str or tuple.")
+
+
+def build_parser(config_cls: type, prog: str, description: str = "") -> argparse.ArgumentParser:
+    """An argparse parser with the command, one option per Config field, and --quick/--input/--model."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("command", choices=COMMANDS,
+                        help="; ".join(f"{name}: {text}" for name, text in COMMAND_HELP.items()))
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny configuration that finishes in seconds (tests, smoke runs)")
+    parser.add_argument("--input", help="predict: the raw input to classify (a file or a value)")
+    parser.add_argument("--model", help="evaluate/predict: a SavedModel version folder (default: the latest)")
+    defaults = config_cls()
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        kwargs, metavar = _option_type(hints[field.name])
+        if metavar:
+            kwargs["metavar"] = metavar
+        default = getattr(defaults, field.name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=None,
+                            help=f"(default: {shown})", **kwargs)
+    return parser
+
+
+def parse(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict | None = None,
+          description: str = "") -> tuple[str, object, argparse.Namespace]:
+    """(command, Config, namespace) from argv; a bad option or a value the Config rejects exits with a
+    one-line message (argparse's usage error, exit code 2)."""
+    parser = build_parser(config_cls, prog, description)
+    args = parser.parse_args(argv)
+    changes = dict(quick or {}) if args.quick else {}
+    changes.update({f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
+                    if getattr(args, f.name) is not None})
+    try:
+        cfg = dataclasses.replace(config_cls(), **changes)
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    return args.command, cfg, args
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+def run_guarded(command: Callable[[], object]) -> object:
+    """Run a CLI command; expected failures (bad input, missing files) become one clear line on stderr and
+    exit code 1 instead of a traceback. Set RNN_DEBUG=1 to see the traceback."""
+    try:
+        return command()
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError) as error:
+        if os.environ.get("RNN_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)

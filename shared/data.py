@@ -1,0 +1,98 @@
+"""tf.data idioms every pipeline reuses: cache, seeded shuffle, (padded / bucketed) batch, prefetch, windows.
+
+Notebook:
+    train_ds = data.batched(tf.data.Dataset.from_tensor_slices((x, y)), 64, shuffle_seed=1337)
+    text_ds = data.padded(token_ds, 32)                       # right-padded, empty rows dropped
+    windows = data.windows(series, targets, width=24, horizon=6, batch_size=64)
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _cache_shuffle(ds: tf.data.Dataset, cache: bool, seed: int | None, buffer: int) -> tf.data.Dataset:
+    """Cache, then shuffle when a seed is given (reshuffled each epoch, the same order for the same seed)."""
+    ds = ds.cache() if cache else ds
+    return ds if seed is None else ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+
+
+def batched(ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: int | None = None,
+            shuffle_buffer: int = 10_000, cache: bool = True, drop_remainder: bool = False) -> tf.data.Dataset:
+    """cache -> shuffle (only when a seed is given; reshuffled each epoch, same order for the same seed)
+    -> batch -> prefetch. Elements keep their structure; batches add a leading (batch,) dimension."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: expected a positive integer.")
+    ds = _cache_shuffle(ds, cache, shuffle_seed, shuffle_buffer)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+
+
+def _first(element):
+    """The sequence of an element: the element itself, the first of a tuple, or the first value of a dict."""
+    while isinstance(element, (tuple, list, dict)):
+        element = next(iter(element.values())) if isinstance(element, dict) else element[0]
+    return element
+
+
+def drop_empty(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Drop elements whose sequence (first component) has no time steps: a fully masked row fails under cuDNN."""
+    return ds.filter(lambda *element: tf.shape(_first(element))[0] > 0)
+
+
+def padded(ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: int | None = None,
+           shuffle_buffer: int = 10_000, cache: bool = True) -> tf.data.Dataset:
+    """Variable-length sequences -> batches padded on the right with zeros (what cuDNN masks need), after
+    dropping empty sequences. Shapes: (batch, max_time_in_batch, ...)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: expected a positive integer.")
+    ds = drop_empty(ds)
+    ds = _cache_shuffle(ds, cache, shuffle_seed, shuffle_buffer)
+    return ds.padded_batch(batch_size).prefetch(AUTOTUNE)
+
+
+def bucketed(ds: tf.data.Dataset, boundaries: list[int], batch_size: int, *,
+             shuffle_seed: int | None = None, shuffle_buffer: int = 10_000, cache: bool = True) -> tf.data.Dataset:
+    """Variable-length sequences grouped by length (buckets split at `boundaries`) and right-padded within each
+    batch, so little compute is spent on padding. Empty sequences are dropped."""
+    if batch_size < 1 or sorted(boundaries) != list(boundaries) or not boundaries:
+        raise ValueError(f"bucketed: need batch_size>=1 and increasing boundaries; got {batch_size=}, {boundaries=}.")
+    ds = drop_empty(ds)
+    ds = _cache_shuffle(ds, cache, shuffle_seed, shuffle_buffer)
+    ds = ds.bucket_by_sequence_length(
+        lambda *element: tf.shape(_first(element))[0],
+        bucket_boundaries=list(boundaries),
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        pad_to_bucket_boundary=False,
+    )
+    return ds.prefetch(AUTOTUNE)
+
+
+def windows(series: np.ndarray, targets: np.ndarray | None, *, width: int, horizon: int = 1,
+            stride: int = 1, batch_size: int = 64, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Sliding windows over a time series with no look-ahead.
+
+    series: (time, features). Input i is series[i*stride : i*stride + width]; its target is
+    targets[i*stride + width : i*stride + width + horizon] (shape (horizon, ...)): the `horizon` steps that follow
+    the window. With `targets=None` only inputs are produced. Built on keras.utils.timeseries_dataset_from_array.
+    """
+    series = np.asarray(series)
+    if width < 1 or horizon < 1 or stride < 1:
+        raise ValueError(f"windows: need width, horizon, stride >= 1; got {width=}, {horizon=}, {stride=}.")
+    count = (len(series) - width - (horizon if targets is not None else 0)) // stride + 1
+    if count < 1:
+        raise ValueError(f"windows: a series of {len(series)} steps is too short for width={width} + horizon={horizon}.")
+    inputs = keras.utils.timeseries_dataset_from_array(
+        series, None, sequence_length=width, sequence_stride=stride, batch_size=None, shuffle=False)
+    inputs = inputs.take(count)
+    if targets is not None:
+        targets = np.asarray(targets)
+        if len(targets) != len(series):
+            raise ValueError(f"windows: targets have {len(targets)} steps, series {len(series)}; they must align.")
+        future = keras.utils.timeseries_dataset_from_array(
+            targets[width:], None, sequence_length=horizon, sequence_stride=stride, batch_size=None, shuffle=False)
+        inputs = tf.data.Dataset.zip((inputs, future.take(count)))
+    return batched(inputs, batch_size, shuffle_seed=shuffle_seed)

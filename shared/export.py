@@ -1,0 +1,156 @@
+"""Versioned, atomic SavedModel export in the TF Serving layout, and loaders.
+
+saved_models/<name>/<version>/ holds saved_model.pb + variables/ (endpoint `serve`, signature `serving_default`)
+and metadata.json. Versions are integers counting up; a version folder appears only when complete.
+
+Notebook:
+    path = export.save(model, "ecg", serve_fn=serve, input_signature=[{"beat": tf.TensorSpec((None, 252), tf.float32)}],
+                       metadata={"config": cfg, "source": "synthetic", "metrics": metrics})
+    served = tf.saved_model.load(str(path)); served.signatures["serving_default"](beat=x)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import platform
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from importlib import metadata as importlib_metadata
+
+import keras
+import tensorflow as tf
+
+from shared import layers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "saved_models"
+CUDNN_OPS = ("CudnnRNN", "CudnnRNNV2", "CudnnRNNV3", "CudnnRNNBackprop", "CudnnRNNBackpropV2", "CudnnRNNBackpropV3")
+
+
+def versions(model_dir: str | pathlib.Path) -> list[int]:
+    """The complete versions under saved_models/<name>/, ascending (temporary folders are ignored)."""
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists())
+
+
+def latest(name: str, root: str | pathlib.Path = DEFAULT_ROOT) -> pathlib.Path:
+    """Path of the newest version of `name`; a clear error when none was exported."""
+    found = versions(pathlib.Path(root) / name)
+    if not found:
+        raise FileNotFoundError(f"no exported model under {pathlib.Path(root) / name}; "
+                                f"run 'make train-{name}' (or 'make export-{name}') first.")
+    return pathlib.Path(root) / name / str(found[-1])
+
+
+def load(path: str | pathlib.Path) -> tuple[object, dict]:
+    """(SavedModel, metadata) of one version folder: `loaded.signatures["serving_default"](**inputs)`."""
+    path = pathlib.Path(path)
+    if not (path / "saved_model.pb").exists():
+        raise FileNotFoundError(f"{path} is not a SavedModel version folder (no saved_model.pb); "
+                                "pass saved_models/<name>/<version> or use export.latest(name).")
+    meta_path = path / "metadata.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return tf.saved_model.load(str(path)), meta
+
+
+def graph_ops(path: str | pathlib.Path) -> set[str]:
+    """Every op type in a SavedModel's graph and function library (to check what serving will need)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(path) / "saved_model.pb").read_bytes())
+    ops = set()
+    for meta_graph in proto.meta_graphs:
+        ops |= {node.op for node in meta_graph.graph_def.node}
+        for function in meta_graph.graph_def.library.function:
+            ops |= {node.op for node in function.node_def}
+    return ops
+
+
+def package_versions() -> dict[str, str]:
+    names = ("tensorflow", "keras", "numpy", "scipy", "scikit-learn", "wfdb", "rnn-suite")
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def default_endpoint(model: keras.Model) -> tuple[Callable, list]:
+    """Serving function and input signature taking the model's named inputs and returning {"outputs": ...}."""
+    specs = {t.name: tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs}
+    if len(specs) == 1:
+        def serve(x):
+            return {"outputs": model(x, training=False)}
+        return serve, list(specs.values())
+
+    def serve_many(inputs):
+        return {"outputs": model(inputs, training=False)}
+    return serve_many, [specs]
+
+
+def _plain_config(config) -> object:
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return config
+
+
+def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,
+         metadata: dict | None = None, root: str | pathlib.Path = DEFAULT_ROOT) -> pathlib.Path:
+    """Export `model` as saved_models/<name>/<next version>/ and return that path.
+
+    serve_fn(*inputs) -> {output_name: tensor} becomes the `serve` endpoint and `serving_default` signature
+    (default: the model's own inputs, output "outputs"). Recurrent layers are traced with use_cudnn=False so a
+    graph exported on a GPU still serves on CPU (no CudnnRNN ops: checked). The version is written to a
+    temporary folder and renamed into place only when complete, so a crash leaves no partial version.
+    """
+    model_dir = pathlib.Path(root) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    version = (versions(model_dir) or [0])[-1] + 1
+    target = model_dir / str(version)
+    tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+    if serve_fn is None:
+        serve_fn, input_signature = default_endpoint(model)
+    try:
+        with layers.cudnn_disabled(model):
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            endpoint = archive.add_endpoint("serve", serve_fn, input_signature)
+            archive.write_out(str(tmp), verbose=False)
+        cudnn = sorted(graph_ops(tmp) & set(CUDNN_OPS))
+        if cudnn:
+            raise RuntimeError(f"export of {name}: the graph holds GPU-only ops {cudnn}; CPU serving could not load "
+                               "it. Build recurrent layers with shared.layers so export can disable cuDNN.")
+        concrete = endpoint.get_concrete_function()
+        meta = dict(metadata or {})
+        meta["config"] = _plain_config(meta.get("config"))
+        meta.update({
+            "name": name, "version": version,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "signature": {
+                "name": "serving_default",
+                "inputs": {s.name: {"dtype": s.dtype.name, "shape": s.shape.as_list()}
+                           for s in tf.nest.flatten(concrete.structured_input_signature)},
+                "outputs": {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()}
+                            for k, v in concrete.structured_outputs.items()},
+            },
+            "versions": package_versions(),
+        })
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s version %d to %s", name, version, target)
+    return target

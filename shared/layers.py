@@ -1,0 +1,195 @@
+"""Recurrent layer factories: the five RNN types of the field from one small spec.
+
+Notebook:
+    spec = layers.parse_spec("bigru:64x2")          # bidirectional, stacked GRU, 64 units per layer
+    x = inputs = keras.Input((None, 8))
+    for layer in layers.rnn_layers(spec):
+        x = layer(x)
+
+The five types: simple RNN (`simple:32`), LSTM (`lstm:64`), GRU (`gru:64`), bidirectional (`bi` prefix:
+`bilstm:64`) and stacked/deep (`x` depth or a comma list: `gru:64x3`, `lstm:128,64`). An optional
+`:DROPOUT` suffix sets input dropout (`bigru:64x2:0.2`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from collections.abc import Iterator
+
+import keras
+
+_RNN_LAYERS = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+KINDS = tuple(sorted(_RNN_LAYERS))
+_SPEC_RE = re.compile(r"^(?P<bi>bi)?(?P<kind>[a-z]+):(?P<units>[0-9x,]+)(?::(?P<dropout>[0-9.]+))?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNSpec:
+    """What recurrent stack to build.
+
+    kind: "simple" | "lstm" | "gru"; units: units of each layer, bottom to top (depth = len(units));
+    bidirectional: wrap every layer in `Bidirectional` (concatenated outputs);
+    dropout: input dropout of every layer (cuDNN-compatible; recurrent dropout is deliberately absent);
+    return_sequences: whether the top layer returns the whole sequence (lower layers always do).
+    """
+
+    kind: str = "lstm"
+    units: tuple[int, ...] = (64,)
+    bidirectional: bool = False
+    dropout: float = 0.0
+    return_sequences: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in _RNN_LAYERS:
+            raise ValueError(
+                f"RNNSpec(kind={self.kind!r}): expected one of {list(KINDS)}; "
+                "for a custom cell build keras.layers.RNN directly."
+            )
+        if isinstance(self.units, int):
+            object.__setattr__(self, "units", (self.units,))
+        units = tuple(self.units)
+        object.__setattr__(self, "units", units)
+        if not units or any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in units):
+            raise ValueError(f"RNNSpec(units={units!r}): need one or more positive integers, e.g. (64,) or (128, 64).")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"RNNSpec(dropout={self.dropout!r}): expected 0 <= dropout < 1.")
+
+    @property
+    def depth(self) -> int:
+        return len(self.units)
+
+    @property
+    def output_units(self) -> int:
+        """Features of the top layer's output (doubled when bidirectional)."""
+        return self.units[-1] * (2 if self.bidirectional else 1)
+
+    def __str__(self) -> str:
+        if len(set(self.units)) == 1:
+            units = f"{self.units[0]}" + (f"x{self.depth}" if self.depth > 1 else "")
+        else:
+            units = ",".join(str(u) for u in self.units)
+        text = f"{'bi' if self.bidirectional else ''}{self.kind}:{units}"
+        return text + (f":{self.dropout:g}" if self.dropout else "")
+
+
+def parse_spec(text: str, *, return_sequences: bool = False) -> RNNSpec:
+    """Parse the compact command-line form, e.g. "lstm:64", "bigru:128x2", "simple:32", "lstm:128,64:0.2".
+
+    `str(parse_spec(s))` gives the canonical form back; `parse_spec(str(spec)) == spec`.
+    """
+    match = _SPEC_RE.match(text.strip().lower()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(
+            f"RNN spec {text!r} is not of the form [bi]KIND:UNITS[xDEPTH][:DROPOUT] with KIND in {list(KINDS)}; "
+            "examples: 'lstm:64', 'bigru:128x2', 'simple:32', 'lstm:128,64', 'bilstm:64x2:0.2'."
+        )
+    units_text = match["units"]
+    try:
+        if "x" in units_text:
+            size, depth = units_text.split("x")
+            units = (int(size),) * int(depth)
+        else:
+            units = tuple(int(u) for u in units_text.split(","))
+        dropout = float(match["dropout"]) if match["dropout"] else 0.0
+    except ValueError:
+        raise ValueError(
+            f"RNN spec {text!r}: units must be 'N', 'NxDEPTH' or 'N,N,...' and dropout a number; e.g. 'bigru:128x2:0.2'."
+        ) from None
+    if "x" in units_text and len(units) == 0:
+        raise ValueError(f"RNN spec {text!r}: depth must be at least 1.")
+    return RNNSpec(match["kind"], units, bool(match["bi"]), dropout, return_sequences)
+
+
+def cudnn_eligible(spec: RNNSpec) -> bool:
+    """True when the layers built from `spec` can run on the fused cuDNN kernel (LSTM and GRU only)."""
+    return spec.kind in ("lstm", "gru")
+
+
+def rnn_layers(spec: RNNSpec | str, *, name: str = "rnn", use_cudnn: bool | str = "auto") -> list[keras.layers.Layer]:
+    """Stacked, optionally bidirectional recurrent layers to call in order on (batch, time, features).
+
+    Returns plain Keras layers. The output is (batch, time, output_units) when `spec.return_sequences`,
+    else (batch, output_units). LSTM/GRU keep the Keras defaults that cuDNN needs (tanh/sigmoid, use_bias,
+    GRU reset_after=True, no recurrent dropout, no unroll); "simple" has no cuDNN kernel, so
+    `use_cudnn=True` with it is refused. Masked inputs must be right-padded with no fully masked row.
+    """
+    if isinstance(spec, str):
+        spec = parse_spec(spec)
+    if use_cudnn not in ("auto", True, False):
+        raise ValueError(f"rnn_layers(use_cudnn={use_cudnn!r}): expected 'auto', True or False.")
+    if use_cudnn is True and not cudnn_eligible(spec):
+        raise ValueError(
+            f"rnn_layers({str(spec)!r}, use_cudnn=True): a {spec.kind!r} layer has no cuDNN kernel; "
+            "use kind 'lstm' or 'gru', or use_cudnn='auto'."
+        )
+    block: list[keras.layers.Layer] = []
+    for i, units in enumerate(spec.units):
+        sequences = spec.return_sequences or i < spec.depth - 1
+        kwargs = {"dropout": spec.dropout, "return_sequences": sequences, "name": f"{name}_{spec.kind}_{i}"}
+        if spec.kind != "simple":
+            kwargs["use_cudnn"] = use_cudnn
+        layer = _RNN_LAYERS[spec.kind](units, **kwargs)
+        block.append(keras.layers.Bidirectional(layer, name=f"{name}_bi_{i}") if spec.bidirectional else layer)
+    return block
+
+
+def apply_rnn(x, spec: RNNSpec | str, *, name: str = "rnn"):
+    """Call the layers of `rnn_layers(spec)` on the symbolic tensor `x` and return the result."""
+    for layer in rnn_layers(spec, name=name):
+        x = layer(x)
+    return x
+
+
+def recurrent_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    """Every LSTM and GRU layer inside `model`, including the copies that `Bidirectional` holds."""
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            yield layer
+        if isinstance(layer, keras.layers.Bidirectional):
+            stack.extend([layer.forward_layer, layer.backward_layer])
+        stack.extend(getattr(layer, "layers", []) or [])
+        inner = getattr(layer, "layer", None)
+        if isinstance(inner, keras.layers.Layer):
+            stack.append(inner)
+
+
+CUDNN_RULES = {"activation": "tanh", "recurrent_activation": "sigmoid", "recurrent_dropout": 0.0,
+               "unroll": False, "use_bias": True}
+
+
+def cudnn_problems(model: keras.layers.Layer) -> list[str]:
+    """Reasons why recurrent layers of `model` would fall off the cuDNN kernel; empty when all are eligible."""
+    problems = []
+    for layer in recurrent_layers(model):
+        config = layer.get_config()
+        rules = dict(CUDNN_RULES, **({"reset_after": True} if isinstance(layer, keras.layers.GRU) else {}))
+        for key, wanted in rules.items():
+            value = config.get(key)
+            if value != wanted:
+                problems.append(f"{layer.name}: {key}={value!r} (cuDNN needs {wanted!r})")
+        if layer.use_cudnn is False:
+            problems.append(f"{layer.name}: use_cudnn=False")
+    return problems
+
+
+@contextlib.contextmanager
+def cudnn_disabled(model: keras.layers.Layer) -> Iterator[None]:
+    """Trace `model` without the GPU-only CudnnRNNV3 op: sets `use_cudnn=False` on every LSTM/GRU
+    (inside Bidirectional too) for the duration, then restores the previous values.
+
+    Needed for exports that must serve on CPU (keras-team/keras#18504). `use_cudnn` is not serialized,
+    so a reloaded `.keras` model is back to "auto" anyway.
+    """
+    layers = list(recurrent_layers(model))
+    saved = [layer.use_cudnn for layer in layers]
+    for layer in layers:
+        layer.use_cudnn = False
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, saved, strict=True):
+            layer.use_cudnn = value

@@ -1,0 +1,94 @@
+"""Run reports: report.md + report.json + PNG figures in the run folder.
+
+Notebook:
+    paths = reports.write(run_dir, domain="ecg", source="synthetic", metrics={...}, baselines={...},
+                          anchors={...}, timing={"train_seconds": 12.0, "samples_per_second": 900.0},
+                          figures={"confusion": fig})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+from matplotlib.figure import Figure
+
+REQUIRED = ("domain", "source", "metrics", "baselines", "anchors", "timing")
+
+
+def _plain(value):
+    """JSON-safe copy: NumPy scalars/arrays to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def table(rows: dict[str, dict], *, first: str = "") -> str:
+    """A markdown table: one row per key of `rows`, one column per key seen in any row's dict."""
+    columns: list[str] = []
+    for row in rows.values():
+        columns += [c for c in row if c not in columns]
+    lines = [f"| {first} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dict, baselines: dict,
+          anchors: dict, timing: dict, figures: dict[str, Figure] | None = None,
+          sections: dict[str, str] | None = None, extra: dict | None = None) -> dict[str, pathlib.Path]:
+    """Write report.json, report.md and one PNG per figure into `run_dir`; returns their paths.
+
+    metrics: {name: value} or {group: {name: value}}; baselines / anchors: {name: {metric: value, ...}}
+    (anchors are published figures, with a "source" entry naming the paper); timing: at least
+    train_seconds and samples_per_second. `sections` are extra markdown blocks {heading: text}.
+    """
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, pathlib.Path] = {}
+    for name, fig in (figures or {}).items():
+        paths[name] = run_dir / f"{name}.png"
+        fig.savefig(paths[name], dpi=110)
+    report = {"domain": domain, "source": source, "metrics": metrics, "baselines": baselines,
+              "anchors": anchors, "timing": timing, "figures": {k: p.name for k, p in paths.items()},
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
+    paths["json"] = run_dir / "report.json"
+    paths["json"].write_text(json.dumps(_plain(report), indent=2) + "\n")
+
+    flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    groups = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    md = [f"# {domain} report", "", f"- data source: **{source}**", f"- created: {report['created']}", ""]
+    if flat:
+        md += ["## Metrics", "", table({k: {"value": v} for k, v in flat.items()}, first="metric"), ""]
+    if groups:
+        md += ["## Metrics by group", "", table(groups), ""]
+    if baselines:
+        md += ["## Baselines (same split)", "", table(baselines, first="model"), ""]
+    if anchors:
+        md += ["## Published anchors", "", table(anchors, first="reference"), ""]
+    md += ["## Timing", "", table({k: {"value": v} for k, v in timing.items()}, first="measure"), ""]
+    for heading, text in (sections or {}).items():
+        md += [f"## {heading}", "", text, ""]
+    for name, path in paths.items():
+        if path.suffix == ".png":
+            md += [f"![{name}]({path.name})", ""]
+    paths["md"] = run_dir / "report.md"
+    paths["md"].write_text("\n".join(md))
+    return paths

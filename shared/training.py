@@ -1,0 +1,174 @@
+"""One fit helper for every pipeline: compile, standard callbacks, resume, XLA/cuDNN policy, timing, curves.
+
+Notebook:
+    history = training.fit(model, train_ds, val_ds, run_dir="runs/demo", epochs=3,
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history.timing   # {"train_seconds": ..., "samples_per_second": ..., ...}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import pathlib
+import time
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from shared import layers, plots
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+def set_mixed_precision(enabled: bool) -> str:
+    """Set the global dtype policy before building a model: "mixed_float16" (GPU) or "float32". Returns its name.
+    Keep a pipeline's output layer in float32 (`dtype="float32"`) so losses and probabilities stay exact."""
+    policy = "mixed_float16" if enabled else "float32"
+    keras.mixed_precision.set_dtype_policy(policy)
+    return policy
+
+
+def get_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """The tf.distribute strategy to build and train a model under (`with strategy.scope(): ...`).
+
+    default: the current (single-device) strategy; mirrored: all local GPUs (or logical devices);
+    multiworker: MultiWorkerMirroredStrategy across the hosts that TF_CONFIG describes.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable (cluster and task) "
+                             "on every worker; see the README section on distributed training.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"strategy {name!r}: expected one of {list(STRATEGIES)}.")
+
+
+def optimizer(learning_rate: float, *, clipnorm: float | None = None,
+              clipvalue: float | None = None) -> keras.optimizers.Optimizer:
+    """Adam with optional gradient clipping (by norm of each gradient, or by value), one of the two."""
+    if clipnorm is not None and clipvalue is not None:
+        raise ValueError("gradient clipping: set clipnorm or clipvalue, not both.")
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate={learning_rate}: expected a positive number.")
+    return keras.optimizers.Adam(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
+
+
+class _Timer(keras.callbacks.Callback):
+    """Wall time of the training batches of each epoch (validation and callbacks excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_seconds: list[float] = []
+        self.steps: list[int] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._last, self._steps = time.perf_counter(), None, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last, self._steps = time.perf_counter(), self._steps + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._last is not None:
+            self.epoch_seconds.append(self._last - self._start)
+            self.steps.append(self._steps)
+
+
+def read_history(path: str | pathlib.Path) -> dict[str, list[float]]:
+    """The CSVLogger history file as {column: [value per epoch]} (epoch column included)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return {}
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def compute_policy(model: keras.Model) -> dict[str, object]:
+    """Which accelerated paths a compiled model takes: XLA (jit_compile) and cuDNN recurrent kernels."""
+    gpus = tf.config.list_logical_devices("GPU")
+    recurrent = list(layers.recurrent_layers(model))
+    eligible = [layer for layer in recurrent if not layers.cudnn_problems(layer)]
+    return {"jit_compile": bool(model.jit_compile), "gpus": len(gpus),
+            "cudnn_layers": len(eligible) if gpus else 0, "recurrent_layers": len(recurrent),
+            "dtype_policy": keras.config.dtype_policy().name}
+
+
+def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None, *,
+        run_dir: str | pathlib.Path, epochs: int, loss=None, metrics: Sequence = (),
+        learning_rate: float = 1e-3, clipnorm: float | None = None, clipvalue: float | None = None,
+        jit_compile: bool | str = "auto", seed: int | None = None, patience: int = 5,
+        monitor: str | None = None, class_weight: dict[int, float] | None = None,
+        samples_per_epoch: int | None = None, tensorboard: bool = True, verbose: int | str = "auto",
+        callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
+    """Compile `model` (when `loss` is given) and train it with the suite's standard callbacks.
+
+    run_dir receives: backup/ (BackupAndRestore: a killed run started again with the same run_dir resumes at the
+    epoch where it stopped), best.keras (best checkpoint by `monitor`), history.csv (appended across resumes),
+    logs/ (TensorBoard), training_curves.png. EarlyStopping restores the best weights at the end.
+    Returns the History, with `history.timing` = {train_seconds, epochs, seconds_per_epoch, samples_per_second}
+    (training batches only; samples_per_second needs `samples_per_epoch`) and `history.policy` (XLA/cuDNN).
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs}: expected at least 1.")
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if loss is not None:
+        model.compile(optimizer=optimizer(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue),
+                      loss=loss, metrics=list(metrics), jit_compile=jit_compile)
+    elif not model.compiled:
+        raise ValueError("training.fit: pass `loss=` or compile the model first.")
+    monitor = monitor or ("val_loss" if val_ds is not None else "loss")
+    backup_dir = run_dir / "backup"
+    history_csv = run_dir / "history.csv"
+    resuming = backup_dir.exists() and any(backup_dir.iterdir())
+    if not resuming and history_csv.exists():
+        history_csv.unlink()  # a fresh run starts a fresh history; a resumed one appends to it
+    early = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
+    timer = _Timer()
+    standard = [
+        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
+        early,
+        timer,
+    ]
+    if tensorboard:
+        standard.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0))
+    policy = compute_policy(model)
+    log.info("training %s: %d params, XLA jit_compile=%s, cuDNN recurrent layers=%d of %d (GPUs: %d), "
+             "dtype policy %s%s", model.name, model.count_params(), policy["jit_compile"], policy["cudnn_layers"],
+             policy["recurrent_layers"], policy["gpus"], policy["dtype_policy"],
+             ", resuming from backup" if resuming else "")
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
+                        callbacks=standard + list(callbacks), verbose=verbose, shuffle=False)
+    if early.best_weights is not None:
+        model.set_weights(early.best_weights)
+    seconds = timer.epoch_seconds
+    steady = seconds[1:] or seconds  # the first epoch includes tracing
+    history.timing = {
+        "train_seconds": round(time.perf_counter() - start, 3),
+        "epochs": len(seconds),
+        "seconds_per_epoch": round(float(np.median(steady)), 3) if steady else None,
+        "samples_per_second": round(samples_per_epoch / float(np.median(steady)), 1)
+        if samples_per_epoch and steady else None,
+    }
+    history.policy = policy
+    full = read_history(history_csv)
+    if full:
+        fig = plots.history_figure(full)
+        fig.savefig(run_dir / "training_curves.png", dpi=100)
+    (run_dir / "timing.json").write_text(json.dumps({**history.timing, **policy}, indent=2) + "\n")
+    return history

@@ -1,0 +1,31 @@
+"""Test fixtures: quiet TensorFlow, CPU only, the real-data folder (RNN_DATA_DIR) when present."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import pytest  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def real_data_dir(name: str) -> pathlib.Path:
+    """../shared/data/<name> (or $RNN_DATA_DIR/<name>); skips the test with the reason when it is absent."""
+    base = pathlib.Path(os.environ.get("RNN_DATA_DIR", ROOT.parent / "shared" / "data"))
+    path = base / name
+    if not path.is_dir():
+        pytest.skip(f"real data {path} is absent; set RNN_DATA_DIR to the folder holding {name}/")
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        skip = pytest.mark.skip(reason="needs a GPU (none visible to TensorFlow)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)

@@ -1,0 +1,114 @@
+import importlib
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from shared import export, layers
+
+
+def _model():
+    beat = keras.Input((None, 3), name="beat")
+    rr = keras.Input((2,), name="rr")
+    x = keras.layers.Concatenate()([layers.apply_rnn(beat, "bilstm:4"), rr])
+    return keras.Model([beat, rr], keras.layers.Dense(3, activation="softmax", name="probs")(x))
+
+
+def _serve(model):
+    def serve(inputs):
+        probs = model(inputs, training=False)
+        return {"probs": probs, "label": tf.argmax(probs, axis=-1)}
+    return serve, [{"beat": tf.TensorSpec((None, None, 3), tf.float32, name="beat"),
+                    "rr": tf.TensorSpec((None, 2), tf.float32, name="rr")}]
+
+
+def test_versions_count_up_and_serve_on_a_fresh_load(tmp_path):
+    model = _model()
+    serve, signature = _serve(model)
+    first = export.save(model, "demo", serve_fn=serve, input_signature=signature, root=tmp_path,
+                        metadata={"source": "synthetic", "metrics": {"accuracy": 0.5}, "config": {"units": 4}})
+    second = export.save(model, "demo", root=tmp_path)
+    assert (first.name, second.name) == ("1", "2")
+    assert export.versions(tmp_path / "demo") == [1, 2]
+    assert export.latest("demo", tmp_path) == second
+    loaded, meta = export.load(first)
+    assert meta["source"] == "synthetic" and meta["version"] == 1 and meta["metrics"] == {"accuracy": 0.5}
+    assert set(meta["signature"]["inputs"]) == {"beat", "rr"} and set(meta["signature"]["outputs"]) == {"probs", "label"}
+    assert {"tensorflow", "keras", "python"} <= set(meta["versions"]) and meta["created"].endswith("Z")
+    rng = np.random.default_rng(0)
+    beat, rr = rng.normal(size=(5, 7, 3)).astype("float32"), rng.normal(size=(5, 2)).astype("float32")
+    out = loaded.signatures["serving_default"](beat=tf.constant(beat), rr=tf.constant(rr))
+    expected = model.predict({"beat": beat, "rr": rr}, verbose=0)
+    np.testing.assert_allclose(out["probs"].numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out["label"].numpy(), expected.argmax(-1))
+
+
+def test_saved_model_cli_lists_the_signature(tmp_path):
+    model = _model()
+    serve, signature = _serve(model)
+    path = export.save(model, "demo", serve_fn=serve, input_signature=signature, root=tmp_path)
+    shown = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
+                            str(path), "--tag_set", "serve", "--signature_def", "serving_default"],
+                           capture_output=True, text=True, check=True, env={"TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    for name in ("inputs['beat']", "inputs['rr']", "outputs['probs']", "outputs['label']", "DT_INT64"):
+        assert name in shown, shown
+
+
+def test_a_crash_mid_export_leaves_no_new_version(tmp_path, monkeypatch):
+    model = _model()
+    export.save(model, "demo", root=tmp_path)
+    original = tf.saved_model.save
+
+    def write_then_die(*args, **kwargs):
+        original(*args, **kwargs)  # the SavedModel is on disk ...
+        raise KeyboardInterrupt("killed")  # ... when the process dies
+
+    monkeypatch.setattr(tf.saved_model, "save", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        export.save(model, "demo", root=tmp_path)
+    assert export.versions(tmp_path / "demo") == [1]
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["1"]
+
+
+def test_leftover_temporary_folders_are_never_a_version(tmp_path):
+    model = _model()
+    (tmp_path / "demo" / ".tmp-1-deadbeef").mkdir(parents=True)
+    (tmp_path / "demo" / ".tmp-1-deadbeef" / "saved_model.pb").write_bytes(b"partial")
+    (tmp_path / "demo" / "7").mkdir()  # an empty numbered folder is not a complete version either
+    assert export.versions(tmp_path / "demo") == []
+    assert export.save(model, "demo", root=tmp_path).name == "1"
+
+
+def test_export_traced_as_on_a_gpu_holds_no_cudnn_op(tmp_path, monkeypatch):
+    rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+    monkeypatch.setattr(rnn, "_is_gpu_available", lambda: True)  # trace as Keras would on a GPU machine
+    model = _model()
+    path = export.save(model, "demo", root=tmp_path)
+    ops = export.graph_ops(path)
+    assert "CudnnRNNV3" not in ops and not ops & set(export.CUDNN_OPS)
+    assert {"While"} & ops or {"StatelessWhile"} & ops  # the recurrent loop is there, as a CPU while loop
+    assert all(layer.use_cudnn == "auto" for layer in layers.recurrent_layers(model))
+
+
+def test_export_refuses_a_graph_with_cudnn_ops(tmp_path, monkeypatch):
+    rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+    monkeypatch.setattr(rnn, "_is_gpu_available", lambda: True)
+    sneaky = keras.layers.LSTM(4)  # wrapped so that the layer walk cannot see it: the graph check must
+    inner = keras.Sequential([keras.Input((5, 3)), sneaky])
+    serve = tf.function(lambda x: {"outputs": inner(x)})
+    monkeypatch.setattr(layers, "recurrent_layers", lambda model: iter(()))
+    with pytest.raises(RuntimeError, match="GPU-only ops"):
+        export.save(inner, "demo", serve_fn=serve, input_signature=[tf.TensorSpec((None, 5, 3))], root=tmp_path)
+    assert export.versions(tmp_path / "demo") == []
+
+
+def test_missing_exports_give_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make train-ecg"):
+        export.latest("ecg", tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a SavedModel"):
+        export.load(tmp_path)
+    assert json.loads(json.dumps(export.package_versions()))["python"]

@@ -1,0 +1,33 @@
+import json
+
+import numpy as np
+
+from shared import plots, reports
+
+
+def test_report_writes_markdown_json_and_png(tmp_path):
+    fig = plots.confusion_figure(np.array([[5, 1], [2, 7]]), ["N", "V"])
+    paths = reports.write(
+        tmp_path, domain="ecg", source="synthetic",
+        metrics={"accuracy": np.float32(0.75), "per_class": {"N": {"se": 0.8}, "V": {"se": float("nan")}}},
+        baselines={"majority class": {"accuracy": 0.6}},
+        anchors={"de Chazal 2004": {"accuracy": 0.86, "source": "IEEE TBME 51(7)"}},
+        timing={"train_seconds": 1.5, "samples_per_second": 100.0}, figures={"confusion": fig})
+    report = json.loads(paths["json"].read_text())
+    assert set(reports.REQUIRED) <= set(report)
+    assert report["metrics"]["accuracy"] == 0.75 and report["metrics"]["per_class"]["V"]["se"] is None
+    assert report["figures"] == {"confusion": "confusion.png"}
+    assert paths["confusion"].read_bytes()[:4] == b"\x89PNG"
+    md = paths["md"].read_text()
+    assert "data source: **synthetic**" in md and "| de Chazal 2004 | 0.86 | IEEE TBME 51(7) |" in md
+    assert "| majority class | 0.6 |" in md and "![confusion](confusion.png)" in md
+
+
+def test_table_columns_are_the_union_of_rows():
+    text = reports.table({"a": {"x": 1}, "b": {"y": 2.123456}}, first="row")
+    assert text.splitlines() == ["| row | x | y |", "|---|---|---|", "| a | 1 |  |", "| b |  | 2.123 |"]
+
+
+def test_history_figure_has_a_panel_per_metric():
+    fig = plots.history_figure({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]})
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2

@@ -1,0 +1,116 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from shared import layers, training
+
+
+def _problem(n=64, seed=0):
+    """Sign of the sum of a sequence: learnable by a small RNN in a few epochs."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6, 1)).astype("float32")
+    y = (x.sum(axis=(1, 2)) > 0).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    return ds, x, y
+
+
+def _model():
+    inputs = keras.Input((6, 1))
+    x = layers.apply_rnn(inputs, "gru:8")
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x), name="tiny")
+
+
+def _fit(model, ds, run_dir, epochs, callbacks=()):
+    return training.fit(model, ds, ds, run_dir=run_dir, epochs=epochs, loss="sparse_categorical_crossentropy",
+                        metrics=["accuracy"], learning_rate=0.02, seed=1, patience=50, samples_per_epoch=64,
+                        verbose=0, tensorboard=False, callbacks=callbacks)
+
+
+def test_fit_learns_and_writes_the_run_folder(tmp_path):
+    ds, x, y = _problem()
+    keras.utils.set_random_seed(1)
+    model = _model()
+    history = training.fit(model, ds, ds, run_dir=tmp_path, epochs=6, loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"], learning_rate=0.02, seed=1, samples_per_epoch=64, verbose=0,
+                           clipnorm=1.0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert history.history["val_accuracy"][-1] > 0.7
+    for name in ("best.keras", "history.csv", "training_curves.png", "timing.json", "logs"):
+        assert (tmp_path / name).exists(), name
+    assert not (tmp_path / "backup").exists()  # removed after a finished run
+    assert training.read_history(tmp_path / "history.csv")["epoch"] == [0, 1, 2, 3, 4, 5]
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert timing["epochs"] == 6 and timing["samples_per_second"] > 0 and timing["jit_compile"] is False
+    assert history.policy["recurrent_layers"] == 1
+    assert model.optimizer.clipnorm == 1.0
+
+
+class _Crash(keras.callbacks.Callback):
+    def __init__(self, epoch, batch=None):
+        super().__init__()
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.batch is not None and self._epoch == self.epoch and batch == self.batch:
+            raise KeyboardInterrupt("killed mid-epoch")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.batch is None and epoch == self.epoch:
+            raise KeyboardInterrupt("killed after an epoch")
+
+
+@pytest.mark.parametrize("crash", [_Crash(epoch=2), _Crash(epoch=2, batch=1)], ids=["after-epoch", "mid-epoch"])
+def test_interrupted_run_resumes_without_repeating_or_skipping_epochs(tmp_path, crash):
+    ds, _, _ = _problem()
+    keras.utils.set_random_seed(1)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_model(), ds, tmp_path, 5, callbacks=[crash])
+    assert (tmp_path / "backup").exists()
+    done = training.read_history(tmp_path / "history.csv")["epoch"]
+    assert done == [0, 1, 2] if crash.batch is None else done == [0, 1]
+    resumed = _fit(_model(), ds, tmp_path, 5)
+    assert resumed.epoch == list(range(len(done), 5))
+    assert training.read_history(tmp_path / "history.csv")["epoch"] == [0, 1, 2, 3, 4]
+    # a new run in the same folder (no backup left) starts a fresh history
+    _fit(_model(), ds, tmp_path, 2)
+    assert training.read_history(tmp_path / "history.csv")["epoch"] == [0, 1]
+
+
+def test_resumed_weights_continue_from_the_backup(tmp_path):
+    ds, x, _ = _problem()
+    keras.utils.set_random_seed(1)
+    model = _model()
+    with pytest.raises(KeyboardInterrupt):
+        _fit(model, ds, tmp_path, 4, callbacks=[_Crash(epoch=1)])
+    fresh = _model()
+    fresh.compile("adam", "sparse_categorical_crossentropy")
+    restored = _fit(fresh, ds, tmp_path, 2)  # epochs already done: nothing left to train
+    assert restored.epoch == []
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="not both"):
+        training.optimizer(1e-3, clipnorm=1.0, clipvalue=0.5)
+    with pytest.raises(ValueError, match="expected one of"):
+        training.get_strategy("tpu")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        training.get_strategy("multiworker")
+    assert training.get_strategy("default").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="epochs"):
+        training.fit(_model(), None, None, run_dir="unused", epochs=0)
+
+
+def test_mixed_precision_policy_round_trip():
+    try:
+        assert training.set_mixed_precision(True) == "mixed_float16"
+        assert keras.layers.Dense(2).dtype_policy.compute_dtype == "float16"
+    finally:
+        training.set_mixed_precision(False)
+    assert keras.layers.Dense(2).dtype_policy.compute_dtype == "float32"
