@@ -19,14 +19,14 @@ from matplotlib.figure import Figure
 REQUIRED = ("domain", "source", "metrics", "baselines", "anchors", "timing")
 
 
-def _plain(value):
+def plain(value):
     """JSON-safe copy: NumPy scalars/arrays to Python, NaN/inf to None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return plain(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -70,7 +70,7 @@ def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dic
               "anchors": anchors, "timing": timing, "figures": {k: p.name for k, p in paths.items()},
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
     paths["json"] = run_dir / "report.json"
-    paths["json"].write_text(json.dumps(_plain(report), indent=2) + "\n")
+    paths["json"].write_text(json.dumps(plain(report), indent=2) + "\n")
 
     flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     groups = {k: v for k, v in metrics.items() if isinstance(v, dict)}

@@ -1,0 +1,132 @@
+"""MIT-BIH records in WFDB format: reading the MLII lead, AAMI EC57 beat classes, the de Chazal split."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FS = 360  # MIT-BIH sampling rate (Hz); other rates are resampled to it
+AAMI_CLASSES = ("N", "S", "V", "F", "Q")
+AAMI_MAP = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
+            **dict.fromkeys("/fQ", "Q")}
+# Inter-patient split of de Chazal, O'Dwyer & Reilly (2004); paced records excluded as AAMI recommends.
+DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203", "205",
+       "207", "208", "209", "215", "220", "223", "230")
+DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213", "214", "219",
+       "221", "222", "228", "231", "232", "233", "234")
+PACED = ("102", "104", "107", "217")
+MIN_FS = 100  # below this the QRS complex is not resolved
+
+
+def aami_class(symbol: str) -> str | None:
+    """AAMI class letter of a MIT-BIH annotation symbol; None for non-beat annotations (rhythm, noise, ...)."""
+    return AAMI_MAP.get(symbol)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One lead of a record at FS Hz. signal: (time,) in mV; peaks/symbols: annotated beats only (may be empty)."""
+
+    name: str
+    signal: np.ndarray
+    lead: str
+    peaks: np.ndarray
+    symbols: tuple[str, ...]
+    original_fs: float
+    repaired_samples: int = 0
+
+    @property
+    def labels(self) -> np.ndarray:
+        """AAMI class index (into AAMI_CLASSES) of every annotated beat."""
+        return np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in self.symbols], dtype="int32")
+
+
+def record_names(data_dir: str | pathlib.Path) -> list[str]:
+    """Names of the records (by .hea file) in a folder, sorted."""
+    data_dir = pathlib.Path(data_dir)
+    return sorted(p.stem for p in data_dir.glob("*.hea")) if data_dir.is_dir() else []
+
+
+def _check_files(path: pathlib.Path, annotations: bool) -> None:
+    needed = [".hea", ".dat"] + ([".atr"] if annotations else [])
+    missing = [path.with_suffix(s).name for s in needed if not path.with_suffix(s).exists()]
+    if missing:
+        raise FileNotFoundError(f"ECG record {path.name} in {path.parent}: missing {', '.join(missing)}; a WFDB record "
+                                "needs .hea + .dat (+ .atr for labels). Re-download it or pass --data-dir.")
+
+
+def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fallback: bool = False,
+                annotations: bool = True) -> Record:
+    """Read one WFDB record: the `lead` channel found by signal name, resampled to 360 Hz, with its beat annotations.
+
+    Errors name the record and the fix: missing files, truncated .dat, no such lead (unless `first_lead_fallback`),
+    a sampling rate below 100 Hz, a flat line, or more than 1% unreadable (NaN) samples. Fewer NaNs are filled by
+    linear interpolation and counted in `repaired_samples`.
+    """
+    import scipy.signal
+    import wfdb
+
+    path = pathlib.Path(path)
+    path = path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
+    _check_files(path, annotations)
+    name = path.name
+    try:
+        header = wfdb.rdheader(str(path))
+    except Exception as error:
+        raise ValueError(f"ECG record {name}: unreadable header {path}.hea ({error}).") from None
+    if lead in header.sig_name:
+        channel, used = header.sig_name.index(lead), lead
+    elif first_lead_fallback:
+        channel, used = 0, header.sig_name[0]
+        log.warning("record %s has no %s lead (leads %s); using %s as asked", name, lead, header.sig_name, used)
+    else:
+        raise ValueError(f"ECG record {name} has no {lead} lead (it has {header.sig_name}); it is skipped, or pass "
+                         "--first-lead to use its first lead instead.")
+    if not header.fs or header.fs < MIN_FS:
+        raise ValueError(f"ECG record {name}: sampling rate {header.fs} Hz is below {MIN_FS} Hz; QRS complexes "
+                         "cannot be resolved. Use a recording sampled at 360 Hz (or at least 100 Hz).")
+    expected_bytes = None
+    dat = path.with_suffix(".dat")
+    fmt = header.fmt[channel] if header.fmt else None
+    if fmt == "212" and header.sig_len:
+        expected_bytes = header.sig_len * header.n_sig * 3 // 2
+    elif fmt == "16" and header.sig_len:
+        expected_bytes = header.sig_len * header.n_sig * 2
+    if expected_bytes is not None and dat.stat().st_size < expected_bytes:
+        raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
+                         f"{header.sig_len} samples ({expected_bytes} bytes); the file is truncated. Re-download it.")
+    try:
+        record = wfdb.rdrecord(str(path), channels=[channel])
+    except Exception as error:
+        raise ValueError(f"ECG record {name}: cannot read {dat.name} ({error}); the file may be truncated or "
+                         "corrupt. Re-download it.") from None
+    signal = record.p_signal[:, 0].astype("float64")
+    bad = ~np.isfinite(signal)
+    if bad.mean() > 0.01:
+        raise ValueError(f"ECG record {name}: {bad.mean():.1%} of the {used} samples are missing (NaN); "
+                         "more than the 1% that can be interpolated. Check the recording.")
+    if bad.any():
+        good = np.flatnonzero(~bad)
+        signal[bad] = np.interp(np.flatnonzero(bad), good, signal[good])
+    if np.nanstd(signal) < 1e-3:
+        raise ValueError(f"ECG record {name}: the {used} lead is a flat line (std < 0.001 mV); no beats can be read.")
+    peaks, symbols = np.zeros(0, "int64"), ()
+    if annotations:
+        ann = wfdb.rdann(str(path), "atr")
+        keep = [i for i, s in enumerate(ann.symbol) if s in AAMI_MAP]
+        peaks = np.asarray(ann.sample, dtype="int64")[keep]
+        symbols = tuple(ann.symbol[i] for i in keep)
+    fs = float(header.fs)
+    if fs != FS:
+        signal = scipy.signal.resample_poly(signal, FS, int(round(fs))) if float(fs).is_integer() else \
+            scipy.signal.resample(signal, int(round(len(signal) * FS / fs)))
+        peaks = np.round(peaks * FS / fs).astype("int64")
+        log.info("record %s: resampled %s Hz -> %d Hz", name, fs, FS)
+    inside = (peaks >= 0) & (peaks < len(signal))
+    return Record(name, signal, used, peaks[inside], tuple(np.asarray(symbols, dtype=object)[inside]) if symbols
+                  else (), fs, int(bad.sum()))

@@ -1,0 +1,123 @@
+"""Synthetic MIT-BIH-like records written in WFDB format (.hea/.dat/.atr), so the real reading code runs offline.
+
+Each beat is the sum of Gaussian waves P, Q, R, S, T, the wave shapes of McSharry et al.'s ECGSYN model
+("A dynamical model for generating synthetic electrocardiogram signals", IEEE TBME 50(3), 2003), evaluated in
+closed form around each R peak instead of integrating the ODE. Each record is a "patient" with its own heart rate,
+amplitude and ectopy rates; RR intervals carry heart-rate variability (respiratory sinus arrhythmia at 0.25 Hz,
+Mayer waves at 0.1 Hz, jitter); the signal carries baseline wander, 60 Hz mains and white noise.
+
+Labelled beats: N (normal); S (premature, abnormal P wave, narrow QRS, no full compensatory pause);
+V (premature, no P wave, wide QRS, discordant T, full compensatory pause); F (fusion of N and V).
+
+Notebook:
+    paths = synthetic.write_records("data/synthetic", ["101", "106"], minutes=2, seed=0)
+"""
+
+from __future__ import annotations
+
+import pathlib
+import zlib
+
+import numpy as np
+
+from domain.ecg.records import FS
+
+# (centre s relative to R, width s, amplitude mV) of P, Q, R, S, T for a normal beat
+NORMAL = np.array([[-0.20, 0.025, 0.15], [-0.030, 0.010, -0.12], [0.0, 0.011, 1.0], [0.030, 0.011, -0.25],
+                   [0.26, 0.055, 0.30]])
+VENTRICULAR = np.array([[-0.20, 0.025, 0.0], [-0.045, 0.018, -0.25], [0.0, 0.024, 1.6], [0.055, 0.024, -0.7],
+                        [0.30, 0.075, -0.45]])
+SYMBOLS = {"N": "N", "S": "A", "V": "V", "F": "F"}
+
+
+def _waves(kind: str, rng: np.random.Generator, rr: float) -> np.ndarray:
+    if kind == "N":
+        waves = NORMAL.copy()
+    elif kind == "S":
+        waves = NORMAL.copy()
+        waves[0] = [-0.13, 0.02, rng.uniform(-0.12, 0.06)]  # early, abnormal (flat or inverted) P wave
+    elif kind == "V":
+        waves = VENTRICULAR.copy()
+    else:  # F: a fusion of the normal and the ventricular activation
+        mix = rng.uniform(0.35, 0.65)
+        waves = (1 - mix) * NORMAL + mix * VENTRICULAR
+    waves[4, 0] *= np.sqrt(rr / 0.8)  # QT shortens with the heart rate (Bazett)
+    return waves
+
+
+def _rhythm(seconds: float, rng: np.random.Generator, hr: float, rates: dict[str, float]) -> tuple[list, list]:
+    """Beat times (s) and classes: sinus rhythm with HRV and ectopic beats at the patient's rates."""
+    rr0 = 60.0 / hr
+    times, kinds, t, previous = [], [], 0.4, "N"
+    phase = rng.uniform(0, 2 * np.pi, 2)
+    while True:
+        draw = rng.random()
+        kind = "N"
+        for name in ("S", "V", "F"):
+            if previous == "N" and draw < rates[name]:
+                kind = name
+                break
+            draw -= rates[name]
+        sinus = rr0 * (1 + 0.04 * np.sin(2 * np.pi * 0.25 * t + phase[0]) + 0.03 * np.sin(2 * np.pi * 0.1 * t + phase[1])
+                       + 0.01 * rng.normal())
+        if previous == "V":
+            rr = (2 - 0.62) * sinus  # full compensatory pause
+        elif previous == "S":
+            rr = 1.08 * sinus  # the sinus node was reset: no full pause
+        else:
+            rr = {"N": sinus, "S": 0.68 * sinus, "V": 0.62 * sinus, "F": 0.93 * sinus}[kind]
+        if t + rr > seconds - 0.5:
+            break
+        t += rr
+        times.append(t)
+        kinds.append(kind)
+        previous = kind
+    return times, kinds
+
+
+def synthesize(name: str, minutes: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One record: ((samples, 2) signal in mV for leads MLII and V1, R-peak sample indices, MIT-BIH symbols)."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    seconds = minutes * 60.0
+    n = int(seconds * FS)
+    hr = rng.uniform(58, 95)
+    gain = rng.uniform(0.7, 1.5)
+    rates = {"S": rng.choice([0.0, rng.uniform(0.01, 0.10)]), "V": rng.choice([0.0, rng.uniform(0.01, 0.15)]),
+             "F": rng.choice([0.0, 0.0, rng.uniform(0.005, 0.03)])}
+    times, kinds = _rhythm(seconds, rng, hr, rates)
+    t_axis = np.arange(n) / FS
+    signal = np.zeros(n)
+    span = np.arange(-int(0.45 * FS), int(0.75 * FS))
+    peaks = []
+    for t, kind in zip(times, kinds, strict=True):
+        r = int(round(t * FS))
+        idx = r + span
+        idx = idx[(idx >= 0) & (idx < n)]
+        waves = _waves(kind, rng, 60.0 / hr)
+        offsets = (idx - r)[:, None] / FS - waves[None, :, 0]
+        signal[idx] += gain * (waves[:, 2] * np.exp(-0.5 * (offsets / waves[:, 1]) ** 2)).sum(axis=1)
+        peaks.append(r)
+    wander = 0.12 * np.sin(2 * np.pi * 0.22 * t_axis + rng.uniform(0, 6)) + 0.08 * np.sin(2 * np.pi * 0.05 * t_axis)
+    noise = 0.015 * rng.normal(size=n) + 0.01 * np.sin(2 * np.pi * 60 * t_axis)
+    mlii = signal + wander + noise
+    v1 = -0.6 * signal + 0.5 * wander + 0.015 * rng.normal(size=n)
+    return np.stack([mlii, v1], axis=1), np.asarray(peaks), [SYMBOLS[k] for k in kinds]
+
+
+def write_records(out_dir: str | pathlib.Path, names: list[str] | tuple[str, ...], *, minutes: float = 5.0,
+                  seed: int = 0) -> list[pathlib.Path]:
+    """Write one WFDB record (format 212, 360 Hz, leads MLII and V1, .atr annotations) per name into out_dir."""
+    import wfdb
+
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        signal, peaks, symbols = synthesize(name, minutes, seed)
+        signal = np.clip(signal, -10.0, 5.0)  # the range of format 212 at gain 200, baseline 1024
+        wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=signal, fmt=["212", "212"],
+                    adc_gain=[200.0, 200.0], baseline=[1024, 1024], write_dir=str(out_dir),
+                    comments=["synthetic record (rnn-suite ECG generator, McSharry-style Gaussian waves)"])
+        wfdb.wrann(name, "atr", np.asarray(peaks, dtype="int64"), symbol=symbols, write_dir=str(out_dir))
+        paths.append(out_dir / name)
+    return paths

@@ -1,0 +1,264 @@
+import collections
+import io
+
+import numpy as np
+import pytest
+import wfdb
+
+from domain import ecg
+from domain.ecg import beats, metrics, records, sources, synthetic
+from tests.conftest import real_data_dir
+
+
+def test_aami_mapping():
+    for symbols, letter in (("NLRej", "N"), ("AaJS", "S"), ("VE", "V"), ("F", "F"), ("/fQ", "Q")):
+        assert all(ecg.aami_class(s) == letter for s in symbols)
+    for non_beat in ("+", "~", "|", "x", "!", "[", "]", '"', "p", "t"):
+        assert ecg.aami_class(non_beat) is None
+    assert ecg.AAMI_CLASSES == ("N", "S", "V", "F", "Q")
+
+
+def test_rr_features_known_answer():
+    rr = ecg.rr_features(np.array([0, 360, 720, 1260]))
+    np.testing.assert_allclose(rr[:, 0], [np.nan, 1.0, 1.0, 1.5])
+    np.testing.assert_allclose(rr[:, 1], [1.0, 1.0, 1.5, np.nan])
+    np.testing.assert_allclose(rr[:, 3], 1260 / 360 / 3, rtol=1e-6)
+    assert np.isfinite(rr[:, 2]).all() and (rr[:, 2] >= 1.0).all() and (rr[:, 2] <= 1.5).all()
+
+
+def test_windows_are_centred_on_the_r_peak_and_edges_are_dropped():
+    signal = np.arange(1000, dtype="float32")
+    windows, keep = beats.beat_windows(signal, np.array([50, 500, 838, 839]), 90, 162)
+    np.testing.assert_array_equal(keep, [False, True, True, False])  # 50-90 < 0; 839+162 > 1000
+    assert windows.shape == (2, 252)
+    assert windows[0, 90] == 500 and windows[0, 0] == 410 and windows[0, -1] == 661
+
+
+def _record(peaks, symbols, n=3600):
+    rng = np.random.default_rng(0)
+    return records.Record("900", rng.normal(size=n), "MLII", np.array(peaks), tuple(symbols), 360.0)
+
+
+def test_extract_drops_and_counts_edge_beats():
+    record = _record([30, 400, 800, 1200, 1600, 3550], "NVNANN")
+    beat_set = ecg.extract(record, 0.25, 0.45)
+    # 30 and 3550 cross the edges; 400 is now first (no previous RR? it has one: 30 is a beat) -> kept
+    assert beat_set.dropped == 2 and len(beat_set) == 4
+    np.testing.assert_array_equal(beat_set.peaks, [400, 800, 1200, 1600])
+    np.testing.assert_array_equal(beat_set.labels, [2, 0, 1, 0])
+    np.testing.assert_allclose(beat_set.rr[0, :2], [370 / 360, 400 / 360], rtol=1e-6)
+    first_last = ecg.extract(_record([400, 800, 1200], "NNN"), 0.25, 0.45)
+    assert len(first_last) == 1 and first_last.dropped == 2  # the first and last beat lack an RR interval
+
+
+def test_split_is_by_record_and_never_overlaps():
+    full = ecg.split_records(list(ecg.DS1 + ecg.DS2 + ecg.PACED))
+    assert full["test"] == list(ecg.DS2) and not full["test_is_held_out_ds1"]
+    ds1_only = ecg.split_records(list(ecg.DS1))
+    assert ds1_only["test_is_held_out_ds1"] and ds1_only["test"] == list(beats.HELD_OUT_TEST)
+    for split in (full, ds1_only):
+        parts = [set(split[p]) for p in ("train", "validation", "test")]
+        assert all(not (a & b) for i, a in enumerate(parts) for b in parts[i + 1:])
+        assert not set().union(*parts) & set(ecg.PACED)
+        assert set(split["train"]) <= set(ecg.DS1) and set(split["validation"]) <= set(ecg.DS1)
+    with pytest.raises(ValueError, match="need DS1 records"):
+        ecg.split_records(["102", "104"])
+
+
+def test_synthetic_records_are_wfdb_that_reads_back(tmp_path):
+    names = ["101", "106", "119", "200", "208", "209"]
+    synthetic.write_records(tmp_path, names, minutes=3, seed=0)
+    seen = collections.Counter()
+    for name in names:
+        for suffix in (".hea", ".dat", ".atr"):
+            assert (tmp_path / f"{name}{suffix}").exists()
+        header = wfdb.rdheader(str(tmp_path / name))
+        assert header.fs == 360 and header.sig_name == ["MLII", "V1"] and header.fmt == ["212", "212"]
+        signal, peaks, symbols = synthetic.synthesize(name, 3, seed=0)
+        record = ecg.read_record(tmp_path / name)
+        np.testing.assert_array_equal(record.peaks, peaks)
+        assert record.symbols == tuple(symbols)
+        np.testing.assert_allclose(record.signal, signal[:, 0], atol=0.005 + 1e-9)  # 1/200 mV quantization
+        seen.update(symbols)
+        rr = ecg.rr_features(peaks)
+        labels = np.array(symbols)
+        if (labels == "V").any():
+            assert np.nanmean(rr[labels == "V", 0]) < 0.8 * np.nanmean(rr[labels == "N", 0])  # premature
+    assert {"N", "A", "V", "F"} <= set(seen)
+
+
+def test_synthetic_morphology_separates_classes(tmp_path):
+    synthetic.write_records(tmp_path, ["208"], minutes=4, seed=3)
+    beat_set = ecg.extract(ecg.read_record(tmp_path / "208"), 0.25, 0.45)
+    normal = beat_set.beats[beat_set.labels == 0].mean(axis=0)
+    ventricular = beat_set.beats[beat_set.labels == 2]
+    assert len(ventricular) > 3
+    assert normal[175:195].max() > 0.1 and ventricular.mean(axis=0)[190:215].min() < -0.1  # discordant T wave
+    width = lambda w: (np.abs(w[60:140]) > 0.5 * np.abs(w[60:140]).max()).sum()  # noqa: E731
+    assert width(ventricular.mean(axis=0)) > 1.8 * width(normal)  # and a wide QRS
+
+
+def _write(tmp_path, name, signal, fs=360, sig_name=("MLII", "V1"), fmt="16", annotate=True):
+    signal = np.asarray(signal, dtype="float64")
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * signal.shape[1], sig_name=list(sig_name), p_signal=signal,
+                fmt=[fmt] * signal.shape[1], adc_gain=[200.0] * signal.shape[1], baseline=[0] * signal.shape[1],
+                write_dir=str(tmp_path))
+    if annotate:
+        peaks = np.arange(fs, len(signal) - fs, fs)
+        wfdb.wrann(name, "atr", peaks, symbol=["N"] * len(peaks), write_dir=str(tmp_path))
+
+
+def _ecg_like(n, fs=360):
+    t = np.arange(n) / fs
+    return np.stack([np.sin(2 * np.pi * 1.2 * t) ** 21, 0.5 * np.cos(2 * np.pi * t)], axis=1)
+
+
+def test_bad_records_fail_with_clear_errors(tmp_path):
+    _write(tmp_path, "300", _ecg_like(3600))
+    (tmp_path / "300.atr").unlink()
+    with pytest.raises(FileNotFoundError, match=r"record 300 .*missing 300\.atr"):
+        ecg.read_record(tmp_path / "300")
+    assert ecg.read_record(tmp_path / "300", annotations=False).peaks.size == 0
+
+    _write(tmp_path, "301", _ecg_like(3600))
+    dat = tmp_path / "301.dat"
+    dat.write_bytes(dat.read_bytes()[:5000])
+    with pytest.raises(ValueError, match="301.*truncated"):
+        ecg.read_record(tmp_path / "301")
+
+    _write(tmp_path, "302", _ecg_like(3600), sig_name=("V5", "V1"))
+    with pytest.raises(ValueError, match=r"302 has no MLII lead .*--first-lead"):
+        ecg.read_record(tmp_path / "302")
+    assert ecg.read_record(tmp_path / "302", first_lead_fallback=True).lead == "V5"
+
+    _write(tmp_path, "303", _ecg_like(600, fs=50), fs=50)
+    with pytest.raises(ValueError, match="303: sampling rate 50 Hz"):
+        ecg.read_record(tmp_path / "303")
+
+    _write(tmp_path, "304", np.zeros((3600, 2)) + 0.2)
+    with pytest.raises(ValueError, match="304: the MLII lead is a flat line"):
+        ecg.read_record(tmp_path / "304")
+
+    holes = _ecg_like(3600)
+    holes[1000:1100, 0] = np.nan  # 2.8% missing
+    _write(tmp_path, "305", holes)
+    with pytest.raises(ValueError, match="305: 2.8% of the MLII samples are missing"):
+        ecg.read_record(tmp_path / "305")
+
+
+def test_few_missing_samples_are_interpolated_and_counted(tmp_path):
+    signal = _ecg_like(3600)
+    signal[1000:1010, 0] = np.nan
+    _write(tmp_path, "306", signal)
+    record = ecg.read_record(tmp_path / "306")
+    assert record.repaired_samples == 10 and np.isfinite(record.signal).all()
+
+
+def test_other_sampling_rates_are_resampled_to_360(tmp_path):
+    _write(tmp_path, "307", _ecg_like(2500, fs=250), fs=250)
+    record = ecg.read_record(tmp_path / "307")
+    assert record.original_fs == 250 and len(record.signal) == 3600
+    np.testing.assert_array_equal(record.peaks, np.round(np.arange(250, 2250, 250) * 360 / 250))
+
+
+def test_aami_metrics_known_answer():
+    y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 0, 1, 1, 0, 2, 2])
+    result = ecg.aami_metrics(y_true, y_pred)
+    assert result["accuracy"] == pytest.approx(75.0)
+    n, s, v = (result["per_class"][c] for c in "NSV")
+    assert n["Se"] == pytest.approx(75.0) and n["+P"] == pytest.approx(75.0)
+    assert s["Se"] == pytest.approx(50.0) and s["+P"] == pytest.approx(50.0) and s["Sp"] == pytest.approx(100 * 5 / 6)
+    assert v["F1"] == pytest.approx(100.0) and result["per_class"]["F"]["support"] == 0
+    assert np.isnan(result["per_class"]["F"]["Se"])
+    assert result["confusion"][0] == [3, 1, 0, 0, 0]
+
+
+def test_detection_matching_within_150_ms():
+    reference = np.array([100, 500, 900, 1300])
+    detected = np.array([110, 480, 1000, 1305, 1700])  # 1000 is 100 samples = 278 ms from 900: no match
+    ref_idx, det_idx = metrics.match_beats(reference, detected)
+    np.testing.assert_array_equal(ref_idx, [0, 1, 3])
+    np.testing.assert_array_equal(det_idx, [0, 1, 3])
+    agreement = ecg.detection_agreement(reference, detected)
+    assert agreement["Se"] == pytest.approx(75.0) and agreement["+P"] == pytest.approx(60.0)
+
+
+def test_checksums_are_verified_and_bad_files_removed(tmp_path):
+    synthetic.write_records(tmp_path, ["101"], minutes=0.5)
+    sums = "\n".join(f"{sources.sha256(tmp_path / f'101{s}')}  101{s}" for s in (".hea", ".dat", ".atr"))
+    sources.verify(tmp_path, sums, ["101"])
+    bad = sums.replace(sources.sha256(tmp_path / "101.dat"), "0" * 64)
+    with pytest.raises(ValueError, match="101.dat: SHA-256 does not match"):
+        sources.verify(tmp_path, bad, ["101"])
+    assert not (tmp_path / "101.dat").exists()
+
+
+def test_download_uses_wfdb_and_verifies(tmp_path, monkeypatch):
+    """The PhysioNet path, offline: wfdb.dl_database and the checksum list are replaced by local stand-ins."""
+    served = tmp_path / "physionet"
+    synthetic.write_records(served, ecg.DS1 + ecg.DS2, minutes=0.5)
+    sums = "\n".join(f"{sources.sha256(p)}  {p.name}" for p in sorted(served.iterdir()))
+    calls = {}
+
+    def fake_dl_database(db, dl_dir, records, annotators):
+        calls.update(db=db, records=records, annotators=annotators)
+        for name in records:
+            for suffix in (".hea", ".dat", ".atr"):
+                (tmp_path / "dl" / f"{name}{suffix}").write_bytes((served / f"{name}{suffix}").read_bytes())
+
+    class Response(io.BytesIO):
+        def __init__(self, url, timeout):
+            assert url == sources.SHA256_URL
+            super().__init__(sums.encode())
+
+    monkeypatch.setattr(wfdb, "dl_database", fake_dl_database)
+    monkeypatch.setattr(sources.urllib.request, "urlopen", Response)
+    assert sources.resolve("download", tmp_path / "dl", cache_dir=tmp_path) == ("download", tmp_path / "dl")
+    assert calls == {"db": "mitdb", "records": list(ecg.DS1 + ecg.DS2), "annotators": ["atr"]}
+    sums = sums.replace(sources.sha256(served / "232.atr"), "f" * 64)  # a corrupted file fails the download
+    with pytest.raises(ValueError, match="232.atr: SHA-256 does not match"):
+        sources.resolve("download", tmp_path / "dl", cache_dir=tmp_path)
+
+
+def test_resolve_sources(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "reachable", lambda *a, **k: False)
+    with pytest.raises(FileNotFoundError, match="no WFDB records"):
+        sources.resolve("local", tmp_path / "empty", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="expected one of"):
+        sources.resolve("web", None, cache_dir=tmp_path)
+    source, folder = sources.resolve("auto", tmp_path / "empty", cache_dir=tmp_path, synthetic_minutes=0.5)
+    assert source == "synthetic" and set(records.record_names(folder)) == set(ecg.DS1 + ecg.DS2)
+    assert sources.resolve("auto", folder, cache_dir=tmp_path) == ("local", folder)
+    monkeypatch.setenv("RNN_DATA_DIR", str(tmp_path))
+    assert sources.default_data_dir() == tmp_path / "mitdb"
+
+
+# --- real MIT-BIH records (../shared/data/mitdb, or $RNN_DATA_DIR/mitdb) ---
+
+README_BEATS = {"101": 1865, "114": 1879, "208": 2955, "209": 3005, "230": 2256}
+
+
+def test_real_ds1_class_totals_match_the_readme():
+    folder = real_data_dir("mitdb")
+    totals = collections.Counter()
+    for name in ecg.DS1:
+        ann = wfdb.rdann(str(folder / name), "atr")
+        classes = [ecg.aami_class(s) for s in ann.symbol if ecg.aami_class(s)]
+        if name in README_BEATS:
+            assert len(classes) == README_BEATS[name], name
+        totals.update(classes)
+    assert totals == {"N": 45866, "S": 944, "V": 3788, "F": 415, "Q": 8}
+
+
+def test_real_records_read_mlii_whatever_the_channel_order():
+    folder = real_data_dir("mitdb")
+    record = ecg.read_record(folder / "114")  # MLII is the second channel here
+    assert record.lead == "MLII" and record.original_fs == 360 and len(record.signal) == 650000
+    assert len(record.peaks) == README_BEATS["114"]
+    beat_set = ecg.extract(record, 0.25, 0.45)
+    assert len(beat_set) + beat_set.dropped == README_BEATS["114"] and beat_set.dropped <= 3
+    assert beat_set.counts(ecg.AAMI_CLASSES)["V"] == 43
+    # the R peak sits at the window's sample 90: on average the largest deflection of a normal beat
+    normal = beat_set.beats[beat_set.labels == 0].mean(axis=0)
+    assert abs(int(np.abs(normal).argmax()) - 90) <= 10
