@@ -13,11 +13,12 @@ OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),
 	$(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
 	$(if $(INPUT),--input $(INPUT)) $(if $(RECORD),--input $(RECORD)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
-.PHONY: help setup test test-all lint clean $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup test lint clean $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
+	@sed -nE 's/^\$$\(addprefix ([a-z]+)-.*## (.*)/\1-<domain>\t\2/p' $(MAKEFILE_LIST) | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
 	@echo "  domains: $(DOMAINS)"
 
 setup: $(STAMP) ## create .venv with python3 and install the suite (-e .[dev]); a no-op when up to date
@@ -29,9 +30,6 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: setup ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
-	$(PY) -m pytest -n 2 -q -m "not slow"
-
-test-all: setup ## run every test, the slow real-data ones too
 	$(PY) -m pytest -n 2 -q
 
 lint: setup ## ruff over the project
@@ -41,14 +39,14 @@ clean: ## remove runs/, exported models and caches (keeps .venv)
 	rm -rf runs saved_models/*/ .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
-train-%: setup ## train-<domain>: train, evaluate, report and export in one go
+$(addprefix train-,$(DOMAINS)): train-%: setup ## train, evaluate, report and export in one go
 	$(PY) -m pipelines.$* train $(OPTS)
 
-evaluate-%: setup ## evaluate-<domain>: evaluate the run's best checkpoint on the test split
+$(addprefix evaluate-,$(DOMAINS)): evaluate-%: setup ## evaluate the run's best checkpoint on the test split
 	$(PY) -m pipelines.$* evaluate $(OPTS)
 
-export-%: setup ## export-<domain>: export the run's best checkpoint as a new SavedModel version
+$(addprefix export-,$(DOMAINS)): export-%: setup ## export the run's best checkpoint as a new SavedModel version
 	$(PY) -m pipelines.$* export $(OPTS)
 
-predict-%: setup ## predict-<domain>: run the latest SavedModel on new input (INPUT=, RECORD= for ECG)
+$(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=, RECORD= for ECG)
 	$(PY) -m pipelines.$* predict $(OPTS)

@@ -77,8 +77,9 @@ def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dic
     md = [f"# {domain} report", "", f"- data source: **{source}**", f"- created: {report['created']}", ""]
     if flat:
         md += ["## Metrics", "", table({k: {"value": v} for k, v in flat.items()}, first="metric"), ""]
-    if groups:
-        md += ["## Metrics by group", "", table(groups), ""]
+    for group, values in groups.items():
+        nested = all(isinstance(v, dict) for v in values.values())
+        md += [f"## Metrics: {group}", "", table(values if nested else {group: values}, first=group), ""]
     if baselines:
         md += ["## Baselines (same split)", "", table(baselines, first="model"), ""]
     if anchors:
@@ -86,9 +87,10 @@ def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dic
     md += ["## Timing", "", table({k: {"value": v} for k, v in timing.items()}, first="measure"), ""]
     for heading, text in (sections or {}).items():
         md += [f"## {heading}", "", text, ""]
-    for name, path in paths.items():
-        if path.suffix == ".png":
-            md += [f"![{name}]({path.name})", ""]
+    pictures = [p.name for p in paths.values() if p.suffix == ".png"]
+    if (run_dir / "training_curves.png").exists() and "training_curves.png" not in pictures:
+        pictures.append("training_curves.png")  # written by shared.training.fit
+    md += [f"![{pathlib.Path(name).stem}]({name})\n" for name in pictures]
     paths["md"] = run_dir / "report.md"
     paths["md"].write_text("\n".join(md))
     return paths

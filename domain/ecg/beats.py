@@ -8,7 +8,7 @@ import numpy as np
 
 from domain.ecg.records import DS1, DS2, FS, PACED, Record
 
-RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "record_rr")
+RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "record_rr", "pre_rr_ratio", "post_rr_ratio")
 LOCAL_BEATS = 10  # the local mean RR covers the 10 beats around a beat (de Chazal et al. 2004)
 # When DS2 is absent (a DS1-only folder), these DS1 records are held out; chosen so that test and validation
 # both hold S, V and F beats (209: S; 119, 106: V; 223, 124: S, V, F; 114: MLII on the second channel).
@@ -26,12 +26,13 @@ def filter_signal(signal: np.ndarray, fs: float = FS) -> np.ndarray:
 
 
 def rr_features(peaks: np.ndarray, fs: float = FS) -> np.ndarray:
-    """(beats, 4) RR features in seconds: previous RR, next RR, local mean RR (the LOCAL_BEATS intervals around
-    the beat) and the record's mean RR. The first beat's previous RR and the last beat's next RR are unknown
+    """(beats, 6) RR features: previous RR, next RR, local mean RR (the LOCAL_BEATS intervals around the beat) and
+    the record's mean RR, in seconds; then previous and next RR divided by the local mean, the patient-independent
+    form of prematurity that S beats show. The first beat's previous RR and the last beat's next RR are unknown
     (NaN); those beats are dropped by `extract`."""
     peaks = np.asarray(peaks, dtype="float64")
     n = len(peaks)
-    features = np.full((n, 4), np.nan, dtype="float64")
+    features = np.full((n, len(RR_FEATURES)), np.nan, dtype="float64")
     if n < 2:
         return features.astype("float32")
     rr = np.diff(peaks) / fs
@@ -43,6 +44,8 @@ def rr_features(peaks: np.ndarray, fs: float = FS) -> np.ndarray:
     features[1:, 2] = local
     features[0, 2] = local[0]
     features[:, 3] = rr.mean()
+    features[:, 4] = features[:, 0] / features[:, 2]
+    features[:, 5] = features[:, 1] / features[:, 2]
     return features.astype("float32")
 
 
@@ -62,7 +65,7 @@ def beat_windows(signal: np.ndarray, peaks: np.ndarray, before: int, after: int)
 
 @dataclasses.dataclass
 class BeatSet:
-    """Beats of one or more records. beats: (n, window) mV; rr: (n, 4) s; labels: (n,) AAMI index (-1: unknown);
+    """Beats of one or more records. beats: (n, window) scaled signal; rr: (n, 6) RR features; labels: (n,) AAMI index (-1: unknown);
     records: (n,) record names; peaks: (n,) R-peak sample index in its record; dropped: beats left out at edges."""
 
     beats: np.ndarray
@@ -85,16 +88,27 @@ class BeatSet:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(classes)}
 
 
+def record_scale(filtered: np.ndarray, peaks: np.ndarray) -> float:
+    """The record's typical R amplitude: median |filtered signal| at its beats (robust to a minority of ectopic
+    beats). Dividing by it removes gain and electrode differences between patients, using the record alone."""
+    peaks = np.asarray(peaks, dtype="int64")
+    peaks = peaks[(peaks >= 0) & (peaks < len(filtered))]
+    scale = float(np.median(np.abs(filtered[peaks]))) if len(peaks) else 0.0
+    return scale if scale > 1e-3 else 1.0
+
+
 def extract(record: Record, before: float, after: float, peaks: np.ndarray | None = None) -> BeatSet:
-    """Filtered beat windows and RR features of a record, at its annotated peaks (or the `peaks` given, e.g.
-    detected ones, labelled -1). Beats too close to the record's ends, and the first and last beat (which lack an
-    RR interval on one side), are dropped and counted in `dropped`."""
+    """Beat windows and RR features of a record, at its annotated peaks (or the `peaks` given, e.g. detected ones,
+    labelled -1). Windows come from the band-passed lead divided by `record_scale` (unitless, R ~ 1). Beats too
+    close to the record's ends, and the first and last beat (which lack an RR interval on one side), are dropped
+    and counted in `dropped`."""
     use_annotations = peaks is None
     peaks = record.peaks if use_annotations else np.asarray(peaks, dtype="int64")
     labels = record.labels if use_annotations else np.full(len(peaks), -1, dtype="int32")
     rr = rr_features(peaks)
     b, a = window_samples(before, after)
-    windows, keep = beat_windows(filter_signal(record.signal), peaks, b, a)
+    filtered = filter_signal(record.signal)
+    windows, keep = beat_windows(filtered / record_scale(filtered, peaks), peaks, b, a)
     keep_rr = np.isfinite(rr).all(axis=1)
     final = keep_rr[keep]
     return BeatSet(windows[final], rr[keep][final], labels[keep][final], np.full(int(final.sum()), record.name),

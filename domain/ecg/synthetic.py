@@ -30,17 +30,32 @@ VENTRICULAR = np.array([[-0.20, 0.025, 0.0], [-0.045, 0.018, -0.25], [0.0, 0.024
 SYMBOLS = {"N": "N", "S": "A", "V": "V", "F": "F"}
 
 
-def _waves(kind: str, rng: np.random.Generator, rr: float) -> np.ndarray:
+def _patient_shapes(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A patient's own normal and ventricular morphologies: every wave's timing, width and amplitude jittered."""
+    def jitter(waves):
+        waves = waves.copy()
+        waves[:, 0] *= rng.uniform(0.85, 1.15, len(waves))
+        waves[:, 1] *= rng.uniform(0.8, 1.25, len(waves))
+        waves[:, 2] *= rng.uniform(0.6, 1.4, len(waves))
+        return waves
+    ventricular = jitter(VENTRICULAR)
+    ventricular[1:4, 2] *= rng.choice([1.0, -1.0])  # ectopic QRS axis: upright or inverted in MLII
+    return {"N": jitter(NORMAL), "V": ventricular}
+
+
+def _waves(kind: str, rng: np.random.Generator, rr: float, shapes: dict[str, np.ndarray]) -> np.ndarray:
+    normal, ventricular = shapes["N"], shapes["V"]
     if kind == "N":
-        waves = NORMAL.copy()
+        waves = normal.copy()
     elif kind == "S":
-        waves = NORMAL.copy()
+        waves = normal.copy()
         waves[0] = [-0.13, 0.02, rng.uniform(-0.12, 0.06)]  # early, abnormal (flat or inverted) P wave
     elif kind == "V":
-        waves = VENTRICULAR.copy()
+        waves = ventricular.copy()
     else:  # F: a fusion of the normal and the ventricular activation
         mix = rng.uniform(0.35, 0.65)
-        waves = (1 - mix) * NORMAL + mix * VENTRICULAR
+        waves = (1 - mix) * normal + mix * ventricular
+    waves[:, 2] *= rng.normal(1.0, 0.04)  # beat-to-beat amplitude variation (respiration, posture)
     waves[4, 0] *= np.sqrt(rr / 0.8)  # QT shortens with the heart rate (Bazett)
     return waves
 
@@ -48,6 +63,7 @@ def _waves(kind: str, rng: np.random.Generator, rr: float) -> np.ndarray:
 def _rhythm(seconds: float, rng: np.random.Generator, hr: float, rates: dict[str, float]) -> tuple[list, list]:
     """Beat times (s) and classes: sinus rhythm with HRV and ectopic beats at the patient's rates."""
     rr0 = 60.0 / hr
+    s_prematurity = rng.uniform(0.65, 0.88)  # how early this patient's S beats come
     times, kinds, t, previous = [], [], 0.4, "N"
     phase = rng.uniform(0, 2 * np.pi, 2)
     while True:
@@ -65,7 +81,7 @@ def _rhythm(seconds: float, rng: np.random.Generator, hr: float, rates: dict[str
         elif previous == "S":
             rr = 1.08 * sinus  # the sinus node was reset: no full pause
         else:
-            rr = {"N": sinus, "S": 0.68 * sinus, "V": 0.62 * sinus, "F": 0.93 * sinus}[kind]
+            rr = {"N": sinus, "S": s_prematurity * sinus, "V": 0.62 * sinus, "F": 0.93 * sinus}[kind]
         if t + rr > seconds - 0.5:
             break
         t += rr
@@ -85,6 +101,8 @@ def synthesize(name: str, minutes: float, seed: int = 0) -> tuple[np.ndarray, np
     rates = {"S": rng.choice([0.0, rng.uniform(0.01, 0.10)]), "V": rng.choice([0.0, rng.uniform(0.01, 0.15)]),
              "F": rng.choice([0.0, 0.0, rng.uniform(0.005, 0.03)])}
     times, kinds = _rhythm(seconds, rng, hr, rates)
+    shapes = _patient_shapes(rng)
+    noise_level = rng.uniform(0.01, 0.05)
     t_axis = np.arange(n) / FS
     signal = np.zeros(n)
     span = np.arange(-int(0.45 * FS), int(0.75 * FS))
@@ -93,12 +111,12 @@ def synthesize(name: str, minutes: float, seed: int = 0) -> tuple[np.ndarray, np
         r = int(round(t * FS))
         idx = r + span
         idx = idx[(idx >= 0) & (idx < n)]
-        waves = _waves(kind, rng, 60.0 / hr)
+        waves = _waves(kind, rng, 60.0 / hr, shapes)
         offsets = (idx - r)[:, None] / FS - waves[None, :, 0]
         signal[idx] += gain * (waves[:, 2] * np.exp(-0.5 * (offsets / waves[:, 1]) ** 2)).sum(axis=1)
         peaks.append(r)
     wander = 0.12 * np.sin(2 * np.pi * 0.22 * t_axis + rng.uniform(0, 6)) + 0.08 * np.sin(2 * np.pi * 0.05 * t_axis)
-    noise = 0.015 * rng.normal(size=n) + 0.01 * np.sin(2 * np.pi * 60 * t_axis)
+    noise = noise_level * rng.normal(size=n) + 0.01 * np.sin(2 * np.pi * 60 * t_axis)
     mlii = signal + wander + noise
     v1 = -0.6 * signal + 0.5 * wander + 0.015 * rng.normal(size=n)
     return np.stack([mlii, v1], axis=1), np.asarray(peaks), [SYMBOLS[k] for k in kinds]

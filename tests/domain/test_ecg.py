@@ -23,6 +23,8 @@ def test_rr_features_known_answer():
     np.testing.assert_allclose(rr[:, 0], [np.nan, 1.0, 1.0, 1.5])
     np.testing.assert_allclose(rr[:, 1], [1.0, 1.0, 1.5, np.nan])
     np.testing.assert_allclose(rr[:, 3], 1260 / 360 / 3, rtol=1e-6)
+    np.testing.assert_allclose(rr[:, 4], rr[:, 0] / rr[:, 2], rtol=1e-6)
+    np.testing.assert_allclose(rr[:, 5], rr[:, 1] / rr[:, 2], rtol=1e-6)
     assert np.isfinite(rr[:, 2]).all() and (rr[:, 2] >= 1.0).all() and (rr[:, 2] <= 1.5).all()
 
 

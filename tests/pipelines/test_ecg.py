@@ -47,7 +47,7 @@ def test_served_model_matches_keras_and_holds_no_cudnn_op(quick_run):
     model = keras.models.load_model(root / "run" / "best.keras")
     rng = np.random.default_rng(0)
     beat = rng.normal(scale=0.3, size=(6, cfg.window)).astype("float32")
-    rr = rng.uniform(0.5, 1.2, size=(6, 4)).astype("float32")
+    rr = rng.uniform(0.5, 1.2, size=(6, 6)).astype("float32")
     out = served.signatures["serving_default"](beat=tf.constant(beat), rr=tf.constant(rr))
     expected = model.predict({"beat": beat, "rr": rr}, verbose=0)
     np.testing.assert_allclose(out["probs"].numpy(), expected, rtol=1e-4, atol=1e-5)
@@ -87,7 +87,7 @@ def test_every_rnn_type_builds_the_ecg_model():
     for spec in ("simple:4", "lstm:4", "gru:4", "bilstm:4", "gru:4x2"):
         cfg = dataclasses.replace(ecg.Config(), rnn=spec)
         model = ecg.build_model(cfg)
-        out = model({"beat": np.zeros((2, cfg.window), "float32"), "rr": np.ones((2, 4), "float32")})
+        out = model({"beat": np.zeros((2, cfg.window), "float32"), "rr": np.ones((2, 6), "float32")})
         assert out.shape == (2, 5)
         assert layers.cudnn_problems(model) == []
 
