@@ -1,17 +1,18 @@
 # RNN application suite. `make help` lists the targets.
 # Variables passed through to the pipelines: QUICK=1 EPOCHS= SOURCE= DATA_DIR= RNN= SEED= BATCH_SIZE= RUN_DIR=
-# INPUT= (or RECORD= for ECG) MODEL= and ARGS="--any --other=options".
+# INPUT= (RECORD= for ECG, TEXT= for sentiment) MODEL= and ARGS="--any --other=options".
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DOMAINS := ecg
+DOMAINS := ecg sentiment
 
 OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(RNN),--rnn $(RNN)) $(if $(SEED),--seed $(SEED)) \
 	$(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
-	$(if $(INPUT),--input $(INPUT)) $(if $(RECORD),--input $(RECORD)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+	$(if $(INPUT),--input $(INPUT)) $(if $(RECORD),--input $(RECORD)) $(if $(TEXT),--input "$(TEXT)") \
+	$(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 .PHONY: help setup test lint clean $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))

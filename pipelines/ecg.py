@@ -332,18 +332,6 @@ def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, s
     return fig
 
 
-def serving_throughput(model_path: pathlib.Path, beats: ecg_data.BeatSet, batch_size: int = 1024) -> float:
-    """Beats per second of the exported SavedModel's serving_default on `beats` (after one warm-up call)."""
-    served, _ = shared_export.load(model_path)
-    serve = served.signatures["serving_default"]
-    x, rr = tf.constant(beats.beats), tf.constant(beats.rr)
-    serve(beat=x[:batch_size], rr=rr[:batch_size])
-    start = time.perf_counter()
-    for i in range(0, len(beats), batch_size):
-        serve(beat=x[i:i + batch_size], rr=rr[i:i + batch_size])
-    return len(beats) / (time.perf_counter() - start)
-
-
 def write_report(cfg: Config, ecg: ECGData, metrics: dict, baseline_rows: dict, timing: dict,
                  history: dict | None = None) -> dict[str, pathlib.Path]:
     """report.md/json + confusion matrix PNG in the run folder."""
@@ -383,7 +371,10 @@ def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROO
     metrics = evaluate(model, ecg.test)
     log.info("test (%s): accuracy %.2f%%, macro F1 %.2f", ecg.split["test"], metrics["accuracy"], metrics["macro_f1"])
     path = export(model, cfg, metrics, ecg.source, root=export_root)
-    timing = {**history.timing, "serving_beats_per_second": round(serving_throughput(path, ecg.test), 1)}
+    batch = {"beat": tf.constant(ecg.test.beats[:1024]), "rr": tf.constant(ecg.test.rr[:1024])}
+    serving = shared_export.serving_latency(path, batch, repeats=10)
+    timing = {**history.timing, "serving_beats_per_second": serving["items_per_second"],
+              "serving_ms_per_batch_of_1024": serving["p50_ms"]}
     record = ecg.data_dir / ecg.split["test"][0]
     timing["predict_record"] = record.name
     timing["predict_seconds"] = predict(cfg, record, path)["seconds"]
@@ -400,36 +391,29 @@ def _minutes(record: pathlib.Path) -> float:
     return header.sig_len / header.fs / 60
 
 
-def _best_model(cfg: Config) -> keras.Model:
-    path = pathlib.Path(cfg.run_dir) / "best.keras"
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint {path}; run 'make train-ecg' (or pass --run-dir) first.")
-    return keras.models.load_model(path)
+def _evaluate_command(cfg: Config, args) -> dict:
+    ecg = load_data(cfg)
+    metrics = evaluate(training.load_checkpoint(cfg.run_dir, NAME), ecg.test)
+    write_report(cfg, ecg, metrics, baselines(ecg), {})
+    return _headline(metrics)
+
+
+def _export_command(cfg: Config, args) -> dict:
+    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, {}, "checkpoint " + cfg.run_dir))}
+
+
+def _predict_command(cfg: Config, args) -> dict:
+    if not args.input:
+        raise ValueError("predict needs a record: make predict-ecg RECORD=path/to/record (or --input PATH).")
+    out_dir = pathlib.Path(cfg.run_dir) / "predict" / pathlib.Path(args.input).stem
+    return predict(cfg, args.input, args.model, out_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
     """make train-ecg ARGS="--epochs=3 --rnn=lstm:64" | evaluate-ecg | export-ecg | predict-ecg RECORD=path"""
-    command, cfg, args = cli.parse(Config, argv, prog="python -m pipelines.ecg", quick=QUICK,
-                                   description=__doc__.split("\n\n")[0])
-    cli.setup_logging()
-
-    def execute():
-        if command == "train":
-            return run(cfg)
-        if command == "evaluate":
-            ecg = load_data(cfg)
-            metrics = evaluate(_best_model(cfg), ecg.test)
-            write_report(cfg, ecg, metrics, baselines(ecg), {})
-            return _headline(metrics)
-        if command == "export":
-            return {"export": str(export(_best_model(cfg), cfg, {}, "checkpoint " + cfg.run_dir))}
-        if not args.input:
-            raise ValueError("predict needs a record: make predict-ecg RECORD=path/to/record (or --input PATH).")
-        out_dir = pathlib.Path(cfg.run_dir) / "predict" / pathlib.Path(args.input).stem
-        return predict(cfg, args.input, args.model, out_dir)
-
-    result = cli.run_guarded(execute)
-    log.info("%s: %s", command, json.dumps(reports.plain(result)))
+    cli.main(Config, argv, prog="python -m pipelines.ecg", quick=QUICK, description=__doc__.split("\n\n")[0],
+             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
+                       "export": _export_command, "predict": _predict_command})
 
 
 if __name__ == "__main__":

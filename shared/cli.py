@@ -95,3 +95,16 @@ def run_guarded(command: Callable[[], object]) -> object:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, description: str,
+         commands: dict[str, Callable]) -> object:
+    """A pipeline's command line: parse argv into its Config, set up logging, run commands[command](cfg, args)
+    guarded (clear one-line errors), log the JSON-able result and return it."""
+    import json
+
+    command, cfg, args = parse(config_cls, argv, prog=prog, quick=quick, description=description)
+    setup_logging()
+    result = run_guarded(lambda: commands[command](cfg, args))
+    logging.getLogger(prog.split()[-1]).info("%s: %s", command, json.dumps(result, default=str))
+    return result

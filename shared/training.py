@@ -172,3 +172,11 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         fig.savefig(run_dir / "training_curves.png", dpi=100)
     (run_dir / "timing.json").write_text(json.dumps({**history.timing, **policy}, indent=2) + "\n")
     return history
+
+
+def load_checkpoint(run_dir: str | pathlib.Path, domain: str) -> keras.Model:
+    """The best checkpoint (best.keras) that `fit` wrote into run_dir; a clear error when there is none."""
+    path = pathlib.Path(run_dir) / "best.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {path}; run 'make train-{domain}' (or pass --run-dir) first.")
+    return keras.models.load_model(path)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pathlib
-import socket
 import urllib.request
 
 from domain.ecg import synthetic
 from domain.ecg.records import DS1, DS2, record_names
+from domain.sources import reachable, sha256
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +22,6 @@ def default_data_dir() -> pathlib.Path:
     """$RNN_DATA_DIR/mitdb when RNN_DATA_DIR is set, else data/mitdb (where `download` writes)."""
     base = os.environ.get("RNN_DATA_DIR")
     return pathlib.Path(base) / "mitdb" if base else pathlib.Path("data") / "mitdb"
-
-
-def reachable(host: str = PHYSIONET_HOST, timeout: float = 3.0) -> bool:
-    """True when a TCP connection to host:443 opens within `timeout` seconds."""
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify(data_dir: pathlib.Path, sums_text: str, names: list[str]) -> None:
@@ -89,7 +71,7 @@ def resolve(source: str, data_dir: str | pathlib.Path | None, *, cache_dir: path
             raise FileNotFoundError(f"no WFDB records (.hea files) in {data_dir}; pass --data-dir with MIT-BIH records, "
                                     "or use --source download / --source synthetic.")
         return "local", data_dir
-    if source == "download" or (source == "auto" and reachable()):
+    if source == "download" or (source == "auto" and reachable(PHYSIONET_HOST)):
         return "download", download(data_dir)
     if source == "auto":
         log.info("no records in %s and PhysioNet is unreachable: using synthetic records", data_dir)

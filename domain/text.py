@@ -1,0 +1,208 @@
+"""Review sentiment data: IMDB (TFDS, CSV, aclImdb folders), the generated negation corpus, cleaning, splits.
+
+Notebook:
+    reviews = text.negation_corpus(2000, seed=0)           # texts, labels whose meaning needs word order
+    train, test = text.split(text.load_csv("data/imdb/train.csv"), 0.2, seed=0)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import pathlib
+import re
+
+import numpy as np
+
+from domain.sources import reachable
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "local", "tfds", "synthetic")
+TFDS_HOST = "ai.stanford.edu"  # where the TFDS imdb_reviews builder downloads aclImdb_v1.tar.gz
+MAX_WORDS = 400  # length cap: words of a review kept (IMDB median ~175, 90th percentile ~450 words)
+# Maas et al. 2011, "Learning Word Vectors for Sentiment Analysis" (ACL), full model + bag of words, IMDB test.
+MAAS_2011_ACCURACY = 88.89
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+@dataclasses.dataclass
+class Reviews:
+    """texts: list of str; labels: (n,) int32, 1 = positive; dropped: empty reviews left out while loading."""
+
+    texts: list[str]
+    labels: np.ndarray
+    dropped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def clean(text: str) -> str:
+    """The field's cleaning: HTML line breaks to spaces, lower case, collapsed whitespace (the same as the model's
+    own standardization, so the baseline and the RNN see the same words)."""
+    return " ".join(_BREAK.sub(" ", text).lower().split())
+
+
+def _reviews(texts: list[str], labels: list[int], where: str) -> Reviews:
+    """Reviews with empty (or whitespace-only) texts dropped and counted; labels must be 0/1."""
+    labels_array = np.asarray(labels, dtype="int64")
+    bad = np.flatnonzero((labels_array != 0) & (labels_array != 1))
+    if len(bad):
+        raise ValueError(f"{where}: label {labels[bad[0]]!r} at review {bad[0]}; labels must be 0 (negative) or "
+                         "1 (positive).")
+    keep = [i for i, t in enumerate(texts) if t.strip()]
+    if len(keep) < len(texts):
+        log.warning("%s: %d empty reviews dropped", where, len(texts) - len(keep))
+    return Reviews([texts[i] for i in keep], labels_array[keep].astype("int32"), len(texts) - len(keep))
+
+
+def load_csv(path: str | pathlib.Path) -> Reviews:
+    """A UTF-8 CSV with a header holding `text` and `label` (0/1) columns (the layout of ../shared/data/imdb)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"review file {path} not found; pass --data-dir with train.csv or the aclImdb folders.")
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"text", "label"} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}. The CSV "
+                                 "needs a header with 'text' and 'label' (0/1).")
+            rows = list(reader)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save the file as "
+                         "UTF-8.") from None
+    labels = []
+    for i, row in enumerate(rows):
+        try:
+            labels.append(int(row["label"]))
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: row {i + 2} has label {row['label']!r}; labels must be 0 or 1.") from None
+    return _reviews([row["text"] or "" for row in rows], labels, str(path))
+
+
+def load_aclimdb(folder: str | pathlib.Path) -> Reviews:
+    """One split of the aclImdb layout: folder/pos/*.txt and folder/neg/*.txt (UTF-8)."""
+    folder = pathlib.Path(folder)
+    texts, labels = [], []
+    for label, name in ((1, "pos"), (0, "neg")):
+        files = sorted((folder / name).glob("*.txt"))
+        if not files:
+            raise FileNotFoundError(f"no reviews in {folder / name}; the aclImdb layout is <split>/pos/*.txt and "
+                                    "<split>/neg/*.txt.")
+        for file in files:
+            try:
+                texts.append(file.read_text(encoding="utf-8"))
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{file}: not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+            labels.append(label)
+    return _reviews(texts, labels, str(folder))
+
+
+def load_local(data_dir: str | pathlib.Path) -> dict[str, Reviews]:
+    """{"train": ..., "test": ...} (test when present) from train.csv/test.csv or aclImdb's train/ and test/."""
+    data_dir = pathlib.Path(data_dir)
+    found = {}
+    for split in ("train", "test"):
+        if (data_dir / f"{split}.csv").exists():
+            found[split] = load_csv(data_dir / f"{split}.csv")
+        elif (data_dir / split / "pos").is_dir():
+            found[split] = load_aclimdb(data_dir / split)
+    if "train" not in found:
+        raise FileNotFoundError(f"no reviews in {data_dir}: expected train.csv (text,label) or train/pos, train/neg.")
+    return found
+
+
+def has_local(data_dir: str | pathlib.Path) -> bool:
+    data_dir = pathlib.Path(data_dir)
+    return (data_dir / "train.csv").exists() or (data_dir / "train" / "pos").is_dir()
+
+
+def load_tfds(data_dir: str | None = None) -> dict[str, Reviews]:
+    """IMDB through the TFDS `imdb_reviews` builder (downloads aclImdb_v1 on first use): 25k train, 25k test."""
+    import tensorflow_datasets as tfds
+
+    splits = tfds.load("imdb_reviews", split=["train", "test"], as_supervised=True, data_dir=data_dir)
+    found = {}
+    for name, ds in zip(("train", "test"), splits, strict=True):
+        texts, labels = [], []
+        for text, label in tfds.as_numpy(ds):
+            texts.append(text.decode("utf-8", errors="replace"))
+            labels.append(int(label))
+        found[name] = _reviews(texts, labels, f"tfds imdb_reviews/{name}")
+    return found
+
+
+def split(reviews: Reviews, fraction: float, seed: int) -> tuple[Reviews, Reviews]:
+    """(rest, held out): a stratified random `fraction` of the reviews held out, the same for the same seed."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(reviews))
+    rest, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=reviews.labels)
+    pick = lambda ids: Reviews([reviews.texts[i] for i in ids], reviews.labels[ids])  # noqa: E731
+    return pick(np.sort(rest)), pick(np.sort(held))
+
+
+# --- the generated negation corpus ---------------------------------------------------------------------------
+
+POSITIVE = ("good", "great", "excellent", "wonderful", "brilliant", "superb", "enjoyable", "charming", "moving",
+            "clever")
+NEGATIVE = ("bad", "awful", "terrible", "dull", "boring", "weak", "poor", "tedious", "clumsy", "bland")
+ASPECTS = ("acting", "plot", "ending", "script", "music", "cast", "story", "direction", "pacing", "dialogue",
+           "photography", "film")
+NEGATORS = ("not", "hardly", "never")
+FILLERS = ("very", "really", "quite", "truly", "particularly", "especially")
+
+
+def _clause(rng: np.random.Generator, polarity: int) -> str:
+    """A clause whose sentiment is `polarity` (1/0), negated half of the time so no word gives it away."""
+    negate = rng.random() < 0.5
+    adjective_polarity = polarity ^ int(negate)
+    adjective = rng.choice(POSITIVE if adjective_polarity else NEGATIVE)
+    fillers = " ".join(rng.choice(FILLERS, size=rng.integers(0, 3)))
+    aspect = rng.choice(ASPECTS)
+    verb = rng.choice(("was", "is", "felt", "seemed"))
+    negator = f"{rng.choice(NEGATORS)} " if negate else ""
+    return " ".join(f"the {aspect} {verb} {negator}{fillers} {adjective}".split())
+
+
+def negation_corpus(n: int, seed: int) -> Reviews:
+    """`n` short reviews labelled by meaning that needs word order: negation ("the plot was not very good"),
+    contrast where the clause after "but" decides ("the acting was good but the ending was dull"), and
+    concessions ("although the cast was great, the film was boring"). Every word is as frequent in positive as in
+    negative reviews, so an order-blind bag of words stays near chance. Deterministic under `seed`."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        label = int(rng.integers(0, 2))
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            text = _clause(rng, label)
+        elif kind == 1:
+            text = f"{_clause(rng, 1 - label)} but {_clause(rng, label)}"
+        else:
+            text = f"although {_clause(rng, 1 - label)}, {_clause(rng, label)}"
+        texts.append(text)
+        labels.append(label)
+    return Reviews(texts, np.asarray(labels, dtype="int32"))
+
+
+def resolve(source: str, data_dir: str | pathlib.Path | None) -> str:
+    """The source that will run: auto = local if data_dir holds reviews, else tfds if its download host answers
+    within seconds, else synthetic."""
+    if source not in SOURCES:
+        raise ValueError(f"sentiment source {source!r}: expected one of {list(SOURCES)}.")
+    if source != "auto":
+        return source
+    if data_dir and has_local(data_dir):
+        return "local"
+    return "tfds" if reachable(TFDS_HOST) else "synthetic"
+
+
+def default_data_dir() -> pathlib.Path | None:
+    """$RNN_DATA_DIR/imdb when RNN_DATA_DIR is set."""
+    base = os.environ.get("RNN_DATA_DIR")
+    return pathlib.Path(base) / "imdb" if base else None

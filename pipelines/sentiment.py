@@ -1,0 +1,270 @@
+"""Sentiment analysis: review text -> TextVectorization -> Embedding(mask_zero) -> bidirectional LSTM ->
+P(positive), served from raw strings; beside it a TF-IDF + logistic regression baseline on the same split.
+
+Notebook:
+    cfg = dataclasses.replace(sentiment.Config(), source="synthetic", epochs=2)
+    data = sentiment.load_data(cfg); train_ds, val_ds, test_ds = sentiment.make_datasets(cfg, data)
+    model = sentiment.build_model(cfg, data.train.texts); sentiment.train(cfg, model, train_ds, val_ds, data)
+    metrics = sentiment.evaluate(model, data.test); sentiment.predict(["not a good film"], model_path)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import text as text_data
+from shared import cli, data, layers, plots, reports, training
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+NAME = "sentiment"
+LABELS = ("negative", "positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    source: str = "auto"          # auto | local | tfds | synthetic (the generated negation corpus)
+    data_dir: str = ""            # train.csv/test.csv or aclImdb train/, test/; default $RNN_DATA_DIR/imdb
+    rnn: str = "bilstm:64"        # RNN spec (shared.layers)
+    vocab_size: int = 20_000      # TextVectorization vocabulary, adapted on training text only
+    embed_dim: int = 64
+    synthetic_reviews: int = 8000  # size of the generated corpus (source synthetic)
+    test_fraction: float = 0.2    # held out when the source has no test split (the local IMDB train.csv here)
+    batch_size: int = 64
+    epochs: int = 10              # early stopping (patience 3 on validation loss) usually ends sooner
+    learning_rate: float = 2e-3
+    seed: int = 1337
+    run_dir: str = "runs/sentiment"
+
+    def __post_init__(self):
+        layers.parse_spec(self.rnn)
+        if self.source not in text_data.SOURCES:
+            raise ValueError(f"--source {self.source!r}: expected one of {list(text_data.SOURCES)}.")
+        if self.vocab_size < 3 or self.embed_dim < 1 or self.synthetic_reviews < 20:
+            raise ValueError("need --vocab-size >= 3, --embed-dim >= 1 and --synthetic-reviews >= 20.")
+        if not 0.0 < self.test_fraction < 0.9:
+            raise ValueError(f"--test-fraction {self.test_fraction}: expected a fraction between 0 and 0.9.")
+        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
+            raise ValueError("need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0.")
+
+
+QUICK = {"synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+def standardize_review(text: tf.Tensor) -> tf.Tensor:
+    """Inside the model: invalid UTF-8 replaced (U+FFFD), lower case, HTML line breaks and punctuation to spaces,
+    the first text_data.MAX_WORDS words kept (the length cap). Shapes: (batch,) -> (batch,)."""
+    text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, r"<br\s*/?>", " ")
+    text = tf.strings.regex_replace(text, r"[^\w']+", " ")
+    words = tf.strings.split(text)
+    return tf.strings.reduce_join(words[..., : text_data.MAX_WORDS], axis=-1, separator=" ")
+
+
+@dataclasses.dataclass
+class SentimentData:
+    train: text_data.Reviews
+    validation: text_data.Reviews
+    test: text_data.Reviews
+    source: str
+    notes: list[str]
+
+
+def load_data(cfg: Config) -> SentimentData:
+    """Train / validation / test reviews from the source; validation is 10% of the training reviews."""
+    data_dir = cfg.data_dir or text_data.default_data_dir()
+    source = text_data.resolve(cfg.source, data_dir)
+    notes = []
+    if source == "synthetic":
+        corpus = text_data.negation_corpus(cfg.synthetic_reviews, cfg.seed)
+        rest, test = text_data.split(corpus, cfg.test_fraction, cfg.seed)
+        where = f"synthetic negation corpus ({cfg.synthetic_reviews} reviews, seed {cfg.seed})"
+    else:
+        if source == "local" and not data_dir:
+            raise FileNotFoundError("--source local needs --data-dir (a folder with train.csv or aclImdb train/).")
+        found = text_data.load_tfds() if source == "tfds" else text_data.load_local(data_dir)
+        where = "TFDS imdb_reviews" if source == "tfds" else f"local {data_dir}"
+        if "test" in found:
+            rest, test = found["train"], found["test"]
+        else:
+            rest, test = text_data.split(found["train"], cfg.test_fraction, cfg.seed)
+            notes.append(f"no test split in {data_dir}: {cfg.test_fraction:.0%} of the training reviews are held out "
+                         "as the test set (the official IMDB test set has disjoint movies; this one may share "
+                         "movies with training, so it can read a little optimistic).")
+        dropped = sum(r.dropped for r in found.values())
+        if dropped:
+            notes.append(f"{dropped} empty reviews dropped while loading")
+    train, validation = text_data.split(rest, 0.1, cfg.seed)
+    for note in notes:
+        log.warning("%s", note)
+    log.info("%s: train %d, validation %d, test %d reviews (positive share %.2f)", where, len(train),
+             len(validation), len(test), float(train.labels.mean()))
+    return SentimentData(train, validation, test, f"{source}: {where}", notes)
+
+
+def make_datasets(cfg: Config, reviews: SentimentData) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset]:
+    """(text (batch,) string, label (batch,)) datasets; training shuffled under the seed. The model vectorizes,
+    padding each batch on the right to its longest review (mask_zero masks the padding)."""
+    def dataset(part, seed=None):
+        ds = tf.data.Dataset.from_tensor_slices((part.texts, part.labels.astype("float32")))
+        return data.batched(ds, cfg.batch_size, shuffle_seed=seed)
+    return dataset(reviews.train, cfg.seed), dataset(reviews.validation), dataset(reviews.test)
+
+
+def build_model(cfg: Config, train_texts: list[str] | None = None) -> keras.Model:
+    """text (batch,) string -> P(positive) (batch, 1). The vectorizer is adapted on `train_texts` only."""
+    vectorizer = keras.layers.TextVectorization(max_tokens=cfg.vocab_size, standardize=standardize_review,
+                                                name="vectorizer")
+    vectorizer.adapt(tf.constant(train_texts if train_texts else ["empty"]), batch_size=1024)
+    text = keras.Input(shape=(), dtype="string", name="text")
+    x = keras.layers.Embedding(cfg.vocab_size, cfg.embed_dim, mask_zero=True, name="embedding")(vectorizer(text))
+    x = layers.apply_rnn(x, cfg.rnn)
+    x = keras.layers.Dropout(0.3, name="dropout")(x)
+    positive = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="positive")(x)
+    return keras.Model(text, positive, name="sentiment_rnn")
+
+
+def train(cfg: Config, model: keras.Model, train_ds, val_ds, reviews: SentimentData,
+          **fit_options) -> keras.callbacks.History:
+    return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="binary_crossentropy",
+                        metrics=["accuracy", keras.metrics.AUC(name="auc")], learning_rate=cfg.learning_rate,
+                        seed=cfg.seed, patience=3, samples_per_epoch=len(reviews.train), **fit_options)
+
+
+def binary_metrics(labels: np.ndarray, probability: np.ndarray) -> dict:
+    """Accuracy and F1 (percent), ROC AUC, confusion matrix (rows: true negative/positive)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+
+    predicted = (probability >= 0.5).astype(int)
+    both = len(np.unique(labels)) == 2
+    return {"accuracy": 100 * accuracy_score(labels, predicted), "F1": 100 * f1_score(labels, predicted),
+            "ROC AUC": float(roc_auc_score(labels, probability)) if both else float("nan"),
+            "confusion": confusion_matrix(labels, predicted, labels=[0, 1]).tolist()}
+
+
+def evaluate(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) -> dict:
+    probability = model.predict(tf.constant(test.texts), batch_size=batch_size, verbose=0)[:, 0]
+    return binary_metrics(test.labels, probability)
+
+
+def baseline(reviews: SentimentData) -> dict:
+    """scikit-learn TF-IDF (word 1-2 grams, sublinear tf) + logistic regression on the same split."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(TfidfVectorizer(preprocessor=text_data.clean, ngram_range=(1, 2), min_df=2,
+                                          sublinear_tf=True, max_features=200_000),
+                          LogisticRegression(C=4.0, max_iter=1000))
+    model.fit(reviews.train.texts, reviews.train.labels)
+    return binary_metrics(reviews.test.labels, model.predict_proba(reviews.test.texts)[:, 1])
+
+
+def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
+           root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
+    """saved_models/sentiment/<version>/: serving_default(text [batch] string) -> positive_probability [batch]
+    float32, label [batch] string ("positive" / "negative")."""
+    names = tf.constant(LABELS)
+
+    def serve(text):
+        probability = model(text, training=False)[:, 0]
+        return {"positive_probability": probability, "label": tf.gather(names, tf.cast(probability >= 0.5, tf.int32))}
+
+    meta = {"config": cfg, "source": source, "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
+            "labels": list(LABELS), "max_words": text_data.MAX_WORDS}
+    return shared_export.save(model, NAME, serve_fn=serve, input_signature=[tf.TensorSpec((None,), tf.string,
+                              name="text")], metadata=meta, root=root)
+
+
+def predict(texts: list[str], model_path: str | pathlib.Path | None = None) -> list[dict]:
+    """Label and P(positive) of each text from the exported SavedModel (latest by default). Empty texts are
+    refused: there is nothing to classify."""
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise ValueError(f"text {empty[0]} is empty or whitespace only; give a review to classify (TEXT=\"...\").")
+    served, _ = shared_export.load(model_path or shared_export.latest(NAME))
+    out = served.signatures["serving_default"](text=tf.constant(texts))
+    return [{"text": t[:80], "label": label.decode(), "positive_probability": round(float(p), 4)}
+            for t, label, p in zip(texts, out["label"].numpy(), out["positive_probability"].numpy(), strict=True)]
+
+
+def write_report(cfg: Config, reviews: SentimentData, metrics: dict, baseline_metrics: dict,
+                 timing: dict) -> dict[str, pathlib.Path]:
+    row = lambda m: {k: v for k, v in m.items() if k != "confusion"}  # noqa: E731
+    anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY}}
+    figures = {"confusion_matrix": plots.confusion_figure(np.array(metrics["confusion"]), list(LABELS))}
+    sections = {"Split": f"train {len(reviews.train)}, validation {len(reviews.validation)}, test "
+                         f"{len(reviews.test)} reviews; length cap {text_data.MAX_WORDS} words",
+                "Notes": "\n".join(f"- {n}" for n in reviews.notes) or "- none"}
+    return reports.write(cfg.run_dir, domain=NAME, source=reviews.source, metrics=row(metrics),
+                         baselines={f"this model ({cfg.rnn})": row(metrics),
+                                    "TF-IDF + logistic regression": row(baseline_metrics)},
+                         anchors=anchors, timing=timing, figures=figures, sections=sections,
+                         extra={"config": dataclasses.asdict(cfg), "confusion": metrics["confusion"]})
+
+
+def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
+    """data -> model -> train -> evaluate (+ baseline) -> export -> serving latency -> report."""
+    start = time.perf_counter()
+    keras.utils.set_random_seed(cfg.seed)
+    reviews = load_data(cfg)
+    train_ds, val_ds, _ = make_datasets(cfg, reviews)
+    model = build_model(cfg, reviews.train.texts)
+    log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
+             model.get_layer("vectorizer").vocabulary_size())
+    history = train(cfg, model, train_ds, val_ds, reviews, verbose=verbose)
+    metrics = evaluate(model, reviews.test)
+    baseline_metrics = baseline(reviews)
+    log.info("test accuracy %.2f%% (TF-IDF + LR %.2f%%)", metrics["accuracy"], baseline_metrics["accuracy"])
+    path = export(model, cfg, metrics, reviews.source, root=export_root)
+    timing = {**history.timing, "reviews_per_second_training": history.timing["samples_per_second"]}
+    for batch in (1, 256):
+        texts = tf.constant((reviews.test.texts * (1 + batch // max(1, len(reviews.test))))[:batch])
+        latency = shared_export.serving_latency(path, {"text": texts}, repeats=30 if batch == 1 else 5)
+        timing[f"serving_batch_{batch}_p50_ms"] = latency["p50_ms"]
+        timing[f"serving_batch_{batch}_p99_ms"] = latency["p99_ms"]
+    timing["run_seconds"] = round(time.perf_counter() - start, 1)
+    write_report(cfg, reviews, metrics, baseline_metrics, timing)
+    return {"accuracy": metrics["accuracy"], "F1": metrics["F1"], "ROC AUC": metrics["ROC AUC"],
+            "baseline accuracy": baseline_metrics["accuracy"], "export": str(path)}
+
+
+def _evaluate_command(cfg: Config, args) -> dict:
+    reviews = load_data(cfg)
+    metrics = evaluate(training.load_checkpoint(cfg.run_dir, NAME), reviews.test)
+    write_report(cfg, reviews, metrics, baseline(reviews), {})
+    return {k: v for k, v in metrics.items() if k != "confusion"}
+
+
+def _export_command(cfg: Config, args) -> dict:
+    model = training.load_checkpoint(cfg.run_dir, NAME)
+    return {"export": str(export(model, cfg, {}, "checkpoint " + cfg.run_dir))}
+
+
+def _predict_command(cfg: Config, args) -> list[dict]:
+    if args.input is None:
+        raise ValueError('predict needs a text: make predict-sentiment TEXT="a review" (or --input "...").')
+    results = predict([args.input], args.model)
+    for result in results:
+        print(f"{result['label']}\t{result['positive_probability']:.4f}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """make train-sentiment | evaluate-sentiment | export-sentiment | predict-sentiment TEXT="..." """
+    cli.main(Config, argv, prog="python -m pipelines.sentiment", quick=QUICK, description=__doc__.split("\n\n")[0],
+             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
+                       "export": _export_command, "predict": _predict_command})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from domain import text as text_data
+from pipelines import sentiment
+from shared import export
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """A short run on the generated negation corpus: long enough for the RNN to learn word order."""
+    root = tmp_path_factory.mktemp("sentiment")
+    cfg = dataclasses.replace(sentiment.Config(), source="synthetic", synthetic_reviews=2000, rnn="bigru:16",
+                              embed_dim=16, vocab_size=100, epochs=10, learning_rate=1e-2, batch_size=32,
+                              run_dir=str(root / "run"))
+    result = sentiment.run(cfg, export_root=root / "saved_models", verbose=0)
+    return cfg, root, result
+
+
+def test_rnn_beats_bag_of_words_on_the_negation_corpus(quick_run):
+    cfg, root, result = quick_run
+    assert result["baseline accuracy"] < 70          # order-blind: near chance
+    assert result["accuracy"] > result["baseline accuracy"] + 20
+    report = json.loads((root / "run" / "report.json").read_text())
+    assert set(report["baselines"]) == {f"this model ({cfg.rnn})", "TF-IDF + logistic regression"}
+    assert report["anchors"]["Maas et al. 2011 (IMDB test, 25k)"]["accuracy"] == 88.89
+    for key in ("reviews_per_second_training", "serving_batch_1_p50_ms", "serving_batch_256_p99_ms"):
+        assert report["timing"][key] > 0
+    assert (root / "run" / "confusion_matrix.png").exists()
+
+
+def test_served_model_takes_raw_strings_and_matches_keras(quick_run):
+    cfg, root, _ = quick_run
+    path = export.latest("sentiment", root / "saved_models")
+    served, meta = export.load(path)
+    assert set(meta["signature"]["inputs"]) == {"text"}
+    assert set(meta["signature"]["outputs"]) == {"positive_probability", "label"}
+    model = keras.models.load_model(root / "run" / "best.keras")
+    texts = ["the plot was not very good", "the acting was dull but the ending was great", "x" * 100_000,
+             "bad \udcff".encode("utf-8", "surrogateescape").decode("utf-8", "replace")]
+    out = served.signatures["serving_default"](text=tf.constant(texts))
+    expected = model.predict(tf.constant(texts), verbose=0)[:, 0]
+    np.testing.assert_allclose(out["positive_probability"].numpy(), expected, rtol=1e-4, atol=1e-5)
+    assert [label.decode() for label in out["label"].numpy()] == ["positive" if p >= 0.5 else "negative"
+                                                                  for p in expected]
+    raw_bytes = served.signatures["serving_default"](text=tf.constant([b"bad \xff\xfe film"]))  # invalid UTF-8
+    assert np.isfinite(raw_bytes["positive_probability"].numpy()).all()
+
+
+def test_vectorizer_is_adapted_on_training_text_only():
+    cfg = dataclasses.replace(sentiment.Config(), vocab_size=50, embed_dim=4, rnn="gru:4")
+    model = sentiment.build_model(cfg, ["alpha beta beta", "gamma alpha"])
+    vocabulary = model.get_layer("vectorizer").get_vocabulary()
+    assert vocabulary[:2] == ["", "[UNK]"] and set(vocabulary[2:]) == {"alpha", "beta", "gamma"}
+    tokens = model.get_layer("vectorizer")(tf.constant(["Beta<br />ZETA, alpha!"])).numpy()[0]
+    assert tokens.tolist() == [vocabulary.index("beta"), 1, vocabulary.index("alpha")]  # zeta: unknown
+
+
+def test_padding_is_masked():
+    cfg = dataclasses.replace(sentiment.Config(), vocab_size=50, embed_dim=4, rnn="bilstm:4")
+    model = sentiment.build_model(cfg, ["good film", "a very long and quite boring film indeed"])
+    short = model(tf.constant(["good film"])).numpy()
+    with_long = model(tf.constant(["good film", "a very long and quite boring film indeed"])).numpy()
+    np.testing.assert_allclose(with_long[0], short[0], rtol=1e-5, atol=1e-6)  # padded to 8 tokens: same output
+
+
+def test_length_cap_truncates_words():
+    words = " ".join(f"w{i}" for i in range(text_data.MAX_WORDS + 50))
+    kept = sentiment.standardize_review(tf.constant([words])).numpy()[0].decode().split()
+    assert len(kept) == text_data.MAX_WORDS and kept[-1] == f"w{text_data.MAX_WORDS - 1}"
+
+
+def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
+    cfg, root, _ = quick_run
+    path = export.latest("sentiment", root / "saved_models")
+    with pytest.raises(ValueError, match="empty or whitespace"):
+        sentiment.predict(["  "], path)
+    (result,) = sentiment.predict(["the story was never boring"], path)
+    assert result["label"] in ("positive", "negative") and 0 <= result["positive_probability"] <= 1
+    monkeypatch.delenv("RNN_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        sentiment.main(["predict", "--input", " ", "--model", str(path)])
+    assert exit_info.value.code == 1 and "empty or whitespace" in capsys.readouterr().err
+    sentiment.main(["predict", "--input", "the cast was great", "--model", str(path)])
+    assert capsys.readouterr().out.split("\t")[0] in ("positive", "negative")
+
+
+@pytest.mark.parametrize("changes, match", [({"source": "kaggle"}, "expected one of"),
+                                            ({"test_fraction": 1.5}, "fraction"), ({"rnn": "bert:4"}, "expected one of")])
+def test_config_rejects_bad_values(changes, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(sentiment.Config(), **changes)
