@@ -71,20 +71,23 @@ def bucketed(ds: tf.data.Dataset, boundaries: list[int], batch_size: int, *,
     return ds.prefetch(AUTOTUNE)
 
 
-def windows(series: np.ndarray, targets: np.ndarray | None, *, width: int, horizon: int = 1,
+def windows(series: np.ndarray, targets: np.ndarray | None, *, width: int, horizon: int = 1, lead: int = 1,
             stride: int = 1, batch_size: int = 64, shuffle_seed: int | None = None) -> tf.data.Dataset:
     """Sliding windows over a time series with no look-ahead.
 
-    series: (time, features). Input i is series[i*stride : i*stride + width]; its target is
-    targets[i*stride + width : i*stride + width + horizon] (shape (horizon, ...)): the `horizon` steps that follow
-    the window. With `targets=None` only inputs are produced. Built on keras.utils.timeseries_dataset_from_array.
+    series: (time, features). Input i is series[s : s + width] with s = i * stride; its target is
+    targets[s + width - 1 + lead : s + width - 1 + lead + horizon] (shape (horizon, ...)): `lead` steps after the
+    window's last step and the `horizon` - 1 steps after that (lead=1: the steps right after the window). With
+    `targets=None` only inputs are produced. Built on keras.utils.timeseries_dataset_from_array.
     """
     series = np.asarray(series)
-    if width < 1 or horizon < 1 or stride < 1:
-        raise ValueError(f"windows: need width, horizon, stride >= 1; got {width=}, {horizon=}, {stride=}.")
-    count = (len(series) - width - (horizon if targets is not None else 0)) // stride + 1
+    if width < 1 or horizon < 1 or stride < 1 or lead < 1:
+        raise ValueError(f"windows: need width, horizon, lead, stride >= 1; got {width=}, {horizon=}, {lead=}, {stride=}.")
+    future = (lead - 1 + horizon) if targets is not None else 0
+    count = (len(series) - width - future) // stride + 1
     if count < 1:
-        raise ValueError(f"windows: a series of {len(series)} steps is too short for width={width} + horizon={horizon}.")
+        raise ValueError(f"windows: a series of {len(series)} steps is too short for width={width} + lead={lead} "
+                         f"+ horizon={horizon}.")
     inputs = keras.utils.timeseries_dataset_from_array(
         series, None, sequence_length=width, sequence_stride=stride, batch_size=None, shuffle=False)
     inputs = inputs.take(count)
@@ -92,7 +95,8 @@ def windows(series: np.ndarray, targets: np.ndarray | None, *, width: int, horiz
         targets = np.asarray(targets)
         if len(targets) != len(series):
             raise ValueError(f"windows: targets have {len(targets)} steps, series {len(series)}; they must align.")
-        future = keras.utils.timeseries_dataset_from_array(
-            targets[width:], None, sequence_length=horizon, sequence_stride=stride, batch_size=None, shuffle=False)
-        inputs = tf.data.Dataset.zip((inputs, future.take(count)))
+        ahead = keras.utils.timeseries_dataset_from_array(
+            targets[width + lead - 1:], None, sequence_length=horizon, sequence_stride=stride, batch_size=None,
+            shuffle=False)
+        inputs = tf.data.Dataset.zip((inputs, ahead.take(count)))
     return batched(inputs, batch_size, shuffle_seed=shuffle_seed)

@@ -57,6 +57,14 @@ def test_windows_have_no_look_ahead():
     assert (y.min(axis=1) > x[:, :, 0].max(axis=1)).all()
 
 
+def test_windows_lead_skips_ahead():
+    series = np.arange(40, dtype="float32")[:, None]
+    (x, y), = _values(data.windows(series, series[:, 0], width=5, horizon=1, lead=24, batch_size=100))
+    assert x.shape == (40 - 5 - 23, 5, 1)
+    np.testing.assert_array_equal(y[:, 0], x[:, -1, 0] + 24)  # 24 steps after the window's last step
+    assert y[-1, 0] == 39
+
+
 def test_windows_stride_and_inputs_only():
     series = np.arange(10, dtype="float32")[:, None]
     (x,) = _values(data.windows(series, None, width=4, stride=3, batch_size=10))

@@ -1,0 +1,266 @@
+"""Weather forecasting: weather rows (hourly Jena or daily Seattle) -> windows of the past 5 days -> stacked GRU ->
+temperature 24 hours ahead (or each hour of the next 24), against persistence, seasonal naive and an AR model;
+exported for TF Serving.
+
+Notebook:
+    cfg = dataclasses.replace(weather.Config(), source="seattle", epochs=2)
+    series = weather.load_data(cfg); train_ds, val_ds, test_ds = weather.make_datasets(cfg, series)
+    model = weather.build_model(cfg, series); weather.train(cfg, model, train_ds, val_ds, series)
+    metrics = weather.evaluate(cfg, model, series)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import sources as domain_sources
+from domain import weather as weather_data
+from shared import cli, data, layers, reports, timeseries, training
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+NAME = "weather"
+AR_LAGS = 48  # rows: two days of hours, or seven weeks of days
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    source: str = "auto"        # auto | jena (download) | local (a Jena CSV in --data-dir) | seattle (bundled, daily)
+    data_dir: str = ""          # folder holding jena_climate_2009_2016.csv (local) or the download cache (jena)
+    rnn: str = "gru:32x2"       # stacked GRU (shared.layers spec)
+    past: int = 120             # hours of history per window (5 days; 5 rows of daily data)
+    lead: int = 24              # forecast the temperature this many hours after the window's last row
+    multi_step: bool = False    # instead forecast every row from 1 to `lead` hours ahead
+    batch_size: int = 32          # for Jena's ~50k hourly windows, 256 (BATCH_SIZE=256 EPOCHS=10) is plenty
+    epochs: int = 30              # early stopping (patience 3 on validation loss) ends sooner
+    learning_rate: float = 1e-3
+    seed: int = 1337
+    run_dir: str = "runs/weather"
+
+    def __post_init__(self):
+        layers.parse_spec(self.rnn)
+        if self.source not in weather_data.SOURCES:
+            raise ValueError(f"--source {self.source!r}: expected one of {list(weather_data.SOURCES)}.")
+        if self.past < 2 or self.lead < 1:
+            raise ValueError(f"need --past >= 2 and --lead >= 1; got {self.past} and {self.lead}.")
+        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
+            raise ValueError("need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0.")
+
+    def steps(self, step_hours: int) -> tuple[int, int, int]:
+        """(width, lead, horizon) in rows of a series with `step_hours` per row: hourly (120, 24, 1) single step,
+        (120, 1, 24) multi-step; daily (5, 1, 1)."""
+        if self.past % step_hours or self.lead % step_hours:
+            raise ValueError(f"--past {self.past} and --lead {self.lead} hours must be whole rows of "
+                             f"{step_hours} h for this source.")
+        width, lead = self.past // step_hours, self.lead // step_hours
+        return (width, 1, lead) if self.multi_step else (width, lead, 1)
+
+
+QUICK = {"source": "seattle", "rnn": "gru:8", "epochs": 1}
+
+
+def load_data(cfg: Config) -> weather_data.WeatherSeries:
+    """The hourly series of the configured source (see domain.weather)."""
+    source = cfg.source
+    folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else pathlib.Path("data") / "jena"
+    if source == "auto":
+        if (folder / weather_data.JENA_FILE).exists():
+            source = "local"
+        else:
+            source = "jena" if domain_sources.reachable("storage.googleapis.com") else "seattle"
+    if source == "seattle":
+        series = weather_data.load_seattle()
+    elif source == "local":
+        series = weather_data.load_jena_csv(folder / weather_data.JENA_FILE)
+    else:
+        series = weather_data.load_jena_csv(weather_data.download_jena(folder))
+    for note in series.notes:
+        log.warning("%s", note)
+    log.info("%s: %d hours (%s .. %s), %d features", series.source, len(series.times), series.times[0],
+             series.times[-1], len(series.names))
+    return series
+
+
+def _rows(series: weather_data.WeatherSeries) -> tuple[slice, slice, slice]:
+    return timeseries.chronological_split(len(series.times), 0.15, 0.15)
+
+
+def make_datasets(cfg: Config, series: weather_data.WeatherSeries) -> tuple[tf.data.Dataset, ...]:
+    """(window (batch, past, features) raw values, target (batch, horizon) degC) for train/validation/test rows,
+    in time order (training windows shuffled under the seed)."""
+    width, lead, horizon = cfg.steps(series.step_hours)
+    out = []
+    for part, rows in zip(("train", "validation", "test"), _rows(series), strict=True):
+        out.append(data.windows(series.values[rows], series.target[rows], width=width, lead=lead, horizon=horizon,
+                                batch_size=cfg.batch_size, shuffle_seed=cfg.seed if part == "train" else None))
+    return tuple(out)
+
+
+def build_model(cfg: Config, series: weather_data.WeatherSeries) -> keras.Model:
+    """Raw window -> Normalization (training rows' statistics) -> RNN -> Dense(horizon) -> degC (inverse
+    normalization of the target), so the served model takes and returns physical units."""
+    train_rows = _rows(series)[0]
+    values, target = series.values[train_rows], series.target[train_rows]
+    width, _, horizon = cfg.steps(series.step_hours)
+    window = keras.Input((width, len(series.names)), name="window")
+    x = keras.layers.Normalization(axis=-1, mean=values.mean(axis=0), variance=values.var(axis=0) + 1e-6,
+                                   name="normalize")(window)
+    x = layers.apply_rnn(x, cfg.rnn)
+    x = keras.layers.Dense(horizon, name="forecast_normalized")(x)
+    forecast = keras.layers.Normalization(mean=float(target.mean()), variance=float(target.var()), invert=True,
+                                          dtype="float32", name="forecast")(x)
+    return keras.Model(window, forecast, name="weather_rnn")
+
+
+def train(cfg: Config, model: keras.Model, train_ds, val_ds, series, **fit_options) -> keras.callbacks.History:
+    width, lead, horizon = cfg.steps(series.step_hours)
+    windows = len(timeseries.origins(_rows(series)[0], width=width, lead=lead, horizon=horizon))
+    return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
+                        metrics=["mae"], learning_rate=cfg.learning_rate, seed=cfg.seed, patience=3,
+                        samples_per_epoch=windows, **fit_options)
+
+
+def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, test_ds=None) -> dict:
+    """Test-period forecasts of the model and the baselines at every window origin: MAE, RMSE, MASE against
+    persistence, and a Diebold-Mariano test of the model against persistence."""
+    width, lead, horizon = cfg.steps(series.step_hours)
+    train_rows, _, test_rows = _rows(series)
+    origin_rows = timeseries.origins(test_rows, width=width, lead=lead, horizon=horizon)
+    if test_ds is None:
+        test_ds = make_datasets(cfg, series)[2]
+    forecast = model.predict(test_ds, verbose=0)
+    actual = timeseries.targets_at(series.target, origin_rows, lead=lead, horizon=horizon)
+    if forecast.shape != actual.shape:
+        raise RuntimeError(f"weather evaluate: {forecast.shape} forecasts for {actual.shape} targets; windows and "
+                           "origins disagree.")
+    naive = timeseries.persistence(series.target, origin_rows, lead=lead, horizon=horizon)
+    ar = timeseries.autoregression_forecast(series.target, origin_rows,
+                                            timeseries.fit_autoregression(series.target[train_rows], AR_LAGS),
+                                            lead=lead, horizon=horizon)
+    forecasts = {f"this model ({cfg.rnn})": forecast, "persistence (last value)": naive,
+                 f"seasonal naive ({series.season} rows)": timeseries.seasonal_naive(
+                     series.target, origin_rows, lead=lead, horizon=horizon, season=series.season),
+                 f"AR({AR_LAGS}) (statsmodels AutoReg)": ar}
+    table = {name: timeseries.forecast_metrics(actual, values, naive) for name, values in forecasts.items()}
+    dm = timeseries.diebold_mariano((forecast - actual).mean(axis=1), (naive - actual).mean(axis=1),
+                                    horizon=lead + horizon - 1)
+    return {"table": table, "diebold_mariano_vs_persistence": dm, "origins": origin_rows, "actual": actual,
+            "forecasts": forecasts}
+
+
+def export(model: keras.Model, cfg: Config, series: weather_data.WeatherSeries, metrics: dict,
+           root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
+    """serving_default(window [batch, rows, features] raw float32) -> forecast [batch, horizon] degC."""
+    def serve(window):
+        return {"forecast": model(window, training=False)}
+
+    width, lead, horizon = cfg.steps(series.step_hours)
+    meta = {"config": cfg, "source": series.source, "metrics": metrics, "features": series.names,
+            "target": series.target_name, "steps": {"width": width, "lead": lead, "horizon": horizon,
+                                                    "step_hours": series.step_hours}}
+    signature = [tf.TensorSpec((None, width, len(series.names)), tf.float32, name="window")]
+    return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
+
+
+def predict(csv_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None) -> dict:
+    """Forecast from the last window of a CSV (Jena format, or 'date,T (degC)' for a model trained on the Seattle
+    series) with the exported model (latest by default)."""
+    served, meta = shared_export.load(model_path or shared_export.latest(NAME))
+    series = weather_data.load_csv(csv_path)
+    if series.names != meta["features"]:
+        raise ValueError(f"{csv_path}: gives features {series.names}, the model was trained on {meta['features']}; "
+                         "use a model trained on this kind of data (make train-weather SOURCE=local DATA_DIR=...).")
+    steps = meta["steps"]
+    if len(series.times) < steps["width"]:
+        raise ValueError(f"{csv_path}: {len(series.times)} rows; the model needs a window of {steps['width']}.")
+    window = series.values[-steps["width"]:][None]
+    forecast = served.signatures["serving_default"](window=tf.constant(window))["forecast"].numpy()[0]
+    last = series.times[-1]
+    step = np.timedelta64(steps["step_hours"], "h")
+    return {"last_observation": str(last), "target": meta["target"],
+            "forecast_degC": {str((last + (steps["lead"] + k) * step).astype("datetime64[s]")): round(float(v), 2)
+                              for k, v in enumerate(forecast)}}
+
+
+def write_report(cfg: Config, series, metrics: dict, timing: dict) -> dict[str, pathlib.Path]:
+    width, lead, horizon = cfg.steps(series.step_hours)
+    model_name = f"this model ({cfg.rnn})"
+    times = series.times[metrics["origins"] + lead + horizon - 1]
+    figure = timeseries.forecast_figure(times, metrics["actual"][:, -1],
+                                        {name: metrics["forecasts"][name][:, -1] for name in
+                                         (model_name, "persistence (last value)")},
+                                        title=f"{series.target_name} {cfg.lead} h ahead, test period", ylabel="degC")
+    table = metrics["table"]
+    dm = metrics["diebold_mariano_vs_persistence"]
+    beats = table[model_name]["MASE"] < 1 and dm["p_value"] < 0.05
+    verdict = (f"The model's MASE against persistence is {table[model_name]['MASE']:.3f}; Diebold-Mariano statistic "
+               f"{dm['statistic']:.2f}, p = {dm['p_value']:.3g}: "
+               + ("it beats persistence significantly." if beats else "it does not beat persistence significantly."))
+    anchors = {"Chollet, DLwP 2nd ed. (Jena, persistence, 24 h ahead)": weather_data.CHOLLET_PERSISTENCE_MAE}
+    task = (f"{series.target_name} {'every row up to ' if cfg.multi_step else ''}{cfg.lead} h ahead from the past "
+            f"{cfg.past} h ({width} rows of {series.step_hours} h); {len(metrics['origins'])} test windows; "
+            f"seasonal naive: the value {series.season} rows earlier (for hourly data and a 24 h lead it equals "
+            "persistence)")
+    return reports.write(cfg.run_dir, domain=NAME, source=series.source, metrics=table[model_name],
+                         baselines={k: v for k, v in table.items()}, anchors=anchors, timing=timing,
+                         figures={"forecast_vs_actual": figure},
+                         sections={"Task": task, "Verdict": verdict,
+                                   "Notes": "\n".join(f"- {n}" for n in series.notes) or "- none"},
+                         extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_persistence": dm})
+
+
+def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
+    start = time.perf_counter()
+    keras.utils.set_random_seed(cfg.seed)
+    series = load_data(cfg)
+    train_ds, val_ds, test_ds = make_datasets(cfg, series)
+    model = build_model(cfg, series)
+    history = train(cfg, model, train_ds, val_ds, series, verbose=verbose)
+    metrics = evaluate(cfg, model, series, test_ds)
+    model_row = metrics["table"][f"this model ({cfg.rnn})"]
+    path = export(model, cfg, series, model_row, root=export_root)
+    window = tf.constant(series.values[: cfg.steps(series.step_hours)[0]][None])
+    latency = shared_export.serving_latency(path, {"window": window})
+    timing = {**history.timing, "serving_batch_1_p50_ms": latency["p50_ms"], "run_seconds": None}
+    timing["run_seconds"] = round(time.perf_counter() - start, 1)
+    write_report(cfg, series, metrics, timing)
+    log.info("test MAE %.3f (persistence %.3f)", model_row["MAE"],
+             metrics["table"]["persistence (last value)"]["MAE"])
+    return {**model_row, "persistence MAE": metrics["table"]["persistence (last value)"]["MAE"],
+            "diebold_mariano_p": metrics["diebold_mariano_vs_persistence"]["p_value"], "export": str(path)}
+
+
+def _evaluate_command(cfg: Config, args) -> dict:
+    series = load_data(cfg)
+    metrics = evaluate(cfg, training.load_checkpoint(cfg.run_dir, NAME), series)
+    write_report(cfg, series, metrics, {})
+    return metrics["table"]
+
+
+def _export_command(cfg: Config, args) -> dict:
+    series = load_data(cfg)
+    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, series, {}))}
+
+
+def _predict_command(cfg: Config, args) -> dict:
+    if not args.input:
+        raise ValueError("predict needs a CSV: make predict-weather INPUT=path/to/file.csv (or --input PATH).")
+    return predict(args.input, args.model)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """make train-weather | evaluate-weather | export-weather | predict-weather INPUT=file.csv"""
+    cli.main(Config, argv, prog="python -m pipelines.weather", quick=QUICK, description=__doc__.split("\n\n")[0],
+             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
+                       "export": _export_command, "predict": _predict_command})
+
+
+if __name__ == "__main__":
+    main()
