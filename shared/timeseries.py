@@ -62,10 +62,11 @@ def forecast_metrics(actual: np.ndarray, forecast: np.ndarray, naive: np.ndarray
 
 
 def directional_accuracy(actual_change: np.ndarray, forecast_change: np.ndarray) -> float:
-    """Percent of points where the forecast change has the sign of the actual change (zero actual moves skipped)."""
+    """Percent of points where the forecast change has the sign of the actual change (zero actual moves skipped);
+    NaN when the forecast never calls a direction (the random walk's zero change)."""
     actual_change, forecast_change = np.ravel(actual_change), np.ravel(forecast_change)
     moved = actual_change != 0
-    if not moved.any():
+    if not moved.any() or not np.any(forecast_change):
         return float("nan")
     return 100.0 * float(np.mean(np.sign(actual_change[moved]) == np.sign(forecast_change[moved])))
 

@@ -1,0 +1,246 @@
+"""Stock forecasting: daily OHLCV bars -> windows of return features -> LSTM -> the next-day (or n-day) log
+return, judged against the random walk (MASE, directional accuracy, Diebold-Mariano); exported for TF Serving.
+
+Notebook:
+    cfg = dataclasses.replace(stock.Config(), source="msft", epochs=2)
+    bars = stock.load_data(cfg); table, target = stock.series(cfg, bars)
+    model = stock.build_model(cfg, table, target); metrics = ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import stock as stock_data
+from shared import cli, data, layers, reports, timeseries, training
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+NAME = "stock"
+AR_LAGS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    source: str = "auto"        # auto | local (--data-dir file or folder) | msft (bundled in pmdarima)
+    data_dir: str = ""          # a daily OHLCV .csv/.csv.gz or a folder holding one; default $RNN_DATA_DIR/stocks
+    ticker: str = ""            # which ticker of a multi-ticker file (required then), e.g. AAPL
+    rnn: str = "lstm:32"
+    past: int = 30              # trading days per window
+    days: int = 1               # forecast the log return over the next `days` trading days (1 or 5, say)
+    batch_size: int = 64
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    seed: int = 1337
+    run_dir: str = "runs/stock"
+
+    def __post_init__(self):
+        layers.parse_spec(self.rnn)
+        if self.source not in stock_data.SOURCES:
+            raise ValueError(f"--source {self.source!r}: expected one of {list(stock_data.SOURCES)}.")
+        if self.past < 2 or self.days < 1:
+            raise ValueError(f"need --past >= 2 and --days >= 1; got {self.past} and {self.days}.")
+        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
+            raise ValueError("need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0.")
+
+
+QUICK = {"source": "msft", "rnn": "gru:8", "epochs": 1}
+
+
+def load_data(cfg: Config) -> stock_data.Bars:
+    folder = cfg.data_dir or (pathlib.Path(os.environ["RNN_DATA_DIR"]) / "stocks" if "RNN_DATA_DIR" in os.environ
+                              else "")
+    source = cfg.source
+    if source == "auto":
+        source = "local" if folder and pathlib.Path(folder).exists() else "msft"
+    if source == "msft":
+        bars = stock_data.load_msft()
+    else:
+        if not folder:
+            raise FileNotFoundError("--source local needs --data-dir (a daily OHLCV CSV or a folder holding one).")
+        bars = stock_data.load_csv(stock_data.find_csv(folder), cfg.ticker or None)
+    for note in bars.notes:
+        log.warning("%s", note)
+    if len(bars.dates) < 3 * (cfg.past + cfg.days) + 10:
+        raise ValueError(f"{bars.ticker}: {len(bars.dates)} trading days are too few for windows of {cfg.past} days "
+                         "split into train, validation and test.")
+    log.info("%s %s: %d trading days %s .. %s", bars.source, bars.ticker, len(bars.dates), bars.dates[0],
+             bars.dates[-1])
+    return bars
+
+
+def series(cfg: Config, bars: stock_data.Bars) -> tuple[np.ndarray, np.ndarray]:
+    """(features (days, 4), target (days,)) with the first max(1, days) rows dropped (no previous close)."""
+    table, _ = stock_data.features(bars)
+    target = stock_data.forward_target(bars, cfg.days)
+    start = max(1, cfg.days)
+    return table[start:], target[start:]
+
+
+def _rows(n: int) -> tuple[slice, slice, slice]:
+    return timeseries.chronological_split(n, 0.15, 0.15)
+
+
+def make_datasets(cfg: Config, table: np.ndarray, target: np.ndarray) -> tuple[tf.data.Dataset, ...]:
+    """(window (batch, past, 4), target (batch, 1)): the window ends on day o, the target is log(C[o+days]/C[o])."""
+    return tuple(data.windows(table[rows], target[rows], width=cfg.past, lead=cfg.days, horizon=1,
+                              batch_size=cfg.batch_size, shuffle_seed=cfg.seed if i == 0 else None)
+                 for i, rows in enumerate(_rows(len(target))))
+
+
+def build_model(cfg: Config, table: np.ndarray, target: np.ndarray) -> keras.Model:
+    """Raw feature window -> Normalization (training days only) -> RNN -> Dense -> log return (inverse scaling)."""
+    train = _rows(len(target))[0]
+    window = keras.Input((cfg.past, table.shape[1]), name="window")
+    x = keras.layers.Normalization(axis=-1, mean=table[train].mean(axis=0), variance=table[train].var(axis=0) + 1e-12,
+                                   name="normalize")(window)
+    x = layers.apply_rnn(x, cfg.rnn)
+    x = keras.layers.Dense(1, name="return_normalized")(x)
+    out = keras.layers.Normalization(mean=0.0, variance=float(target[train].var()), invert=True, dtype="float32",
+                                     name="log_return")(x)
+    return keras.Model(window, out, name="stock_rnn")
+
+
+def evaluate(cfg: Config, model: keras.Model, table: np.ndarray, target: np.ndarray, test_ds=None) -> dict:
+    """Test-period forecasts against the random walk (zero return), last-return persistence and AR: MAE, RMSE,
+    MASE (against the random walk), directional accuracy, and a Diebold-Mariano test against the random walk."""
+    train_rows, _, test_rows = _rows(len(target))
+    origin_rows = timeseries.origins(test_rows, width=cfg.past, lead=cfg.days, horizon=1)
+    test_ds = test_ds if test_ds is not None else make_datasets(cfg, table, target)[2]
+    forecast = model.predict(test_ds, verbose=0)
+    actual = timeseries.targets_at(target, origin_rows, lead=cfg.days, horizon=1)
+    if forecast.shape != actual.shape:
+        raise RuntimeError(f"stock evaluate: {forecast.shape} forecasts for {actual.shape} targets.")
+    random_walk = np.zeros_like(actual)
+    forecasts = {f"this model ({cfg.rnn})": forecast, "random walk (no change)": random_walk,
+                 "last return (persistence of returns)": timeseries.persistence(target, origin_rows, lead=cfg.days,
+                                                                              horizon=1),
+                 f"AR({AR_LAGS}) on returns (statsmodels AutoReg)": timeseries.autoregression_forecast(
+                     target, origin_rows, timeseries.fit_autoregression(target[train_rows][cfg.days:], AR_LAGS),
+                     lead=cfg.days, horizon=1)}
+    table_rows = {}
+    for name, values in forecasts.items():
+        row = timeseries.forecast_metrics(actual, values, random_walk)
+        row["directional accuracy %"] = timeseries.directional_accuracy(actual, values)
+        table_rows[name] = row
+    up = 100.0 * float(np.mean(actual[actual != 0] > 0))
+    table_rows["always up (sign baseline)"] = {"directional accuracy %": up}
+    dm = timeseries.diebold_mariano((forecast - actual)[:, 0], actual[:, 0], horizon=cfg.days)
+    from scipy.stats import binomtest
+
+    moved = actual[:, 0] != 0
+    hits = int(np.sum(np.sign(forecast[moved, 0]) == np.sign(actual[moved, 0])))
+    direction_p = binomtest(hits, int(moved.sum()), p=max(up, 100 - up) / 100, alternative="greater").pvalue
+    return {"table": table_rows, "diebold_mariano_vs_random_walk": dm, "direction_binomial_p": float(direction_p),
+            "origins": origin_rows, "actual": actual, "forecast": forecast}
+
+
+def export(model: keras.Model, cfg: Config, bars: stock_data.Bars, metrics: dict,
+           root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
+    """serving_default(window [batch, past, 4] raw features of domain.stock.features) -> log_return [batch]."""
+    def serve(window):
+        return {"log_return": model(window, training=False)[:, 0]}
+
+    meta = {"config": cfg, "source": f"{bars.source} {bars.ticker}", "metrics": metrics,
+            "features": list(stock_data.FEATURES), "ticker": bars.ticker}
+    signature = [tf.TensorSpec((None, cfg.past, len(stock_data.FEATURES)), tf.float32, name="window")]
+    return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
+
+
+def predict(csv_path: str | pathlib.Path, ticker: str | None = None,
+            model_path: str | pathlib.Path | None = None) -> dict:
+    """Forecast the next log return (and the implied close) from the last window of a daily OHLCV CSV."""
+    served, meta = shared_export.load(model_path or shared_export.latest(NAME))
+    bars = stock_data.load_csv(stock_data.find_csv(csv_path), ticker)
+    past, days = meta["config"]["past"], meta["config"]["days"]
+    table, _ = stock_data.features(bars)
+    if len(table) - 1 < past:
+        raise ValueError(f"{csv_path}: {len(table)} trading days; the model needs at least {past + 1}.")
+    window = table[-past:][None]
+    log_return = float(served.signatures["serving_default"](window=tf.constant(window))["log_return"].numpy()[0])
+    close = float(bars.column("close")[-1])
+    return {"ticker": bars.ticker, "last_date": str(bars.dates[-1]), "last_close": close, "days_ahead": days,
+            "log_return": round(log_return, 6), "implied_close": round(close * float(np.exp(log_return)), 4)}
+
+
+def write_report(cfg: Config, bars: stock_data.Bars, n_days: int, metrics: dict, timing: dict):
+    name = f"this model ({cfg.rnn})"
+    table, dm = metrics["table"], metrics["diebold_mariano_vs_random_walk"]
+    mase, hits = table[name]["MASE"], table[name]["directional accuracy %"]
+    beats = mase < 1 and dm["statistic"] < 0 and dm["p_value"] < 0.05
+    verdict = (f"MASE against the random walk: {mase:.3f}; directional accuracy {hits:.1f}% (always-up "
+               f"{table['always up (sign baseline)']['directional accuracy %']:.1f}%); Diebold-Mariano statistic "
+               f"{dm['statistic']:.2f}, p = {dm['p_value']:.3g}. "
+               + ("The model beats the random walk significantly on squared error. " if beats else
+                  "The model does not beat the random walk on squared error. ")
+               + f"Directional accuracy against the better constant guess (binomial test): p = "
+                 f"{metrics['direction_binomial_p']:.3g}"
+               + (" (significant)." if metrics["direction_binomial_p"] < 0.05 else " (not significant)."))
+    dates = bars.dates[-n_days:][metrics["origins"] + cfg.days]
+    figure = timeseries.forecast_figure(dates, metrics["actual"], {name: metrics["forecast"]},
+                                        title=f"{bars.ticker} {cfg.days}-day log return, test period",
+                                        ylabel="log return")
+    anchors = {"efficient-market benchmark: random walk (Meese & Rogoff 1983; Fama 1970)": {"MASE": 1.0}}
+    return reports.write(cfg.run_dir, domain=NAME, source=f"{bars.source} {bars.ticker}", metrics=table[name],
+                         baselines=table, anchors=anchors, timing=timing, figures={"forecast_vs_actual": figure},
+                         sections={"Verdict": verdict, "Notes": "\n".join(f"- {n}" for n in bars.notes) or "- none"},
+                         extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_random_walk": dm,
+                                "direction_binomial_p": metrics["direction_binomial_p"]})
+
+
+def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
+    start = time.perf_counter()
+    keras.utils.set_random_seed(cfg.seed)
+    bars = load_data(cfg)
+    table, target = series(cfg, bars)
+    train_ds, val_ds, test_ds = make_datasets(cfg, table, target)
+    model = build_model(cfg, table, target)
+    windows = len(timeseries.origins(_rows(len(target))[0], width=cfg.past, lead=cfg.days, horizon=1))
+    history = training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
+                           metrics=["mae"], learning_rate=cfg.learning_rate, seed=cfg.seed, patience=3,
+                           samples_per_epoch=windows, verbose=verbose)
+    metrics = evaluate(cfg, model, table, target, test_ds)
+    row = metrics["table"][f"this model ({cfg.rnn})"]
+    path = export(model, cfg, bars, row, root=export_root)
+    latency = shared_export.serving_latency(path, {"window": tf.constant(table[: cfg.past][None])})
+    timing = {**history.timing, "serving_batch_1_p50_ms": latency["p50_ms"],
+              "run_seconds": round(time.perf_counter() - start, 1)}
+    write_report(cfg, bars, len(target), metrics, timing)
+    return {**row, "diebold_mariano_p": metrics["diebold_mariano_vs_random_walk"]["p_value"], "export": str(path)}
+
+
+def _predict_command(cfg: Config, args) -> dict:
+    if not args.input:
+        raise ValueError("predict needs a CSV: make predict-stock INPUT=path/to/bars.csv[.gz] ARGS=--ticker=AAPL.")
+    return predict(args.input, cfg.ticker or None, args.model)
+
+
+def _evaluate_command(cfg: Config, args) -> dict:
+    bars = load_data(cfg)
+    table, target = series(cfg, bars)
+    metrics = evaluate(cfg, training.load_checkpoint(cfg.run_dir, NAME), table, target)
+    write_report(cfg, bars, len(target), metrics, {})
+    return metrics["table"]
+
+
+def _export_command(cfg: Config, args) -> dict:
+    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, load_data(cfg), {}))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """make train-stock | evaluate-stock | export-stock | predict-stock INPUT=file.csv"""
+    cli.main(Config, argv, prog="python -m pipelines.stock", quick=QUICK, description=__doc__.split("\n\n")[0],
+             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
+                       "export": _export_command, "predict": _predict_command})
+
+
+if __name__ == "__main__":
+    main()

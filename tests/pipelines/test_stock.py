@@ -1,0 +1,73 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import stock
+from shared import export
+from tests.conftest import real_data_dir
+from tests.domain.test_stock import HEADER
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stock")
+    cfg = dataclasses.replace(stock.Config(), **{**stock.QUICK, "run_dir": str(root / "run")})
+    return cfg, root, stock.run(cfg, export_root=root / "saved_models", verbose=0)
+
+
+def test_quick_run_states_the_verdict_and_exports(quick_run, tmp_path):
+    cfg, root, result = quick_run
+    report = json.loads((root / "run" / "report.json").read_text())
+    assert report["source"].startswith("msft")
+    rows = report["baselines"]
+    assert rows["random walk (no change)"]["MASE"] == 1.0 and rows["random walk (no change)"]["directional accuracy %"] is None
+    assert 0 <= rows["always up (sign baseline)"]["directional accuracy %"] <= 100
+    assert "random walk" in (root / "run" / "report.md").read_text().split("## Verdict")[1]
+    assert 0 <= result["diebold_mariano_p"] <= 1
+    path = export.latest("stock", root / "saved_models")
+    served, meta = export.load(path)
+    import keras
+
+    model = keras.models.load_model(root / "run" / "best.keras")
+    window = np.random.default_rng(0).normal(0, 0.01, size=(2, cfg.past, 4)).astype("float32")
+    out = served.signatures["serving_default"](window=tf.constant(window))["log_return"].numpy()
+    np.testing.assert_allclose(out, model.predict(window, verbose=0)[:, 0], rtol=1e-4, atol=1e-7)
+    csv = tmp_path / "bars.csv"
+    lines = [HEADER] + [f"2016-{1 + d // 28:02d}-{1 + d % 28:02d},{10 + d % 5},{11 + d % 5},{9 + d % 5},"
+                        f"{10.5 + d % 5},{1000 + d},XYZ" for d in range(40)]
+    csv.write_text("\n".join(lines) + "\n")
+    forecast = stock.predict(csv, None, path)
+    assert forecast["ticker"] == "XYZ" and forecast["implied_close"] > 0
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(lines[:10]) + "\n")
+    with pytest.raises(ValueError, match="needs at least"):
+        stock.predict(short, None, path)
+
+
+def test_normalization_sees_the_training_days_only():
+    cfg = dataclasses.replace(stock.Config(), **stock.QUICK)
+    table, target = stock.series(cfg, stock.load_data(cfg))
+    mean = stock.build_model(cfg, table, target).get_layer("normalize").mean
+    future = table.copy()
+    future[stock._rows(len(target))[1].start:] *= 100.0
+    np.testing.assert_allclose(stock.build_model(cfg, future, target).get_layer("normalize").mean, mean)
+
+
+def test_config_and_short_series_errors(tmp_path):
+    with pytest.raises(ValueError, match="expected one of"):
+        dataclasses.replace(stock.Config(), source="yahoo")
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("date,open,high,low,close,volume\n2016-01-04,1,2,1,1.5,10\n2016-01-05,1,2,1,1.6,10\n")
+    with pytest.raises(ValueError, match="too few"):
+        stock.load_data(dataclasses.replace(stock.Config(), source="local", data_dir=str(csv)))
+
+
+def test_real_sp500_ticker_trains(tmp_path):
+    folder = real_data_dir("stocks")
+    cfg = dataclasses.replace(stock.Config(), source="local", data_dir=str(folder), ticker="AAPL", rnn="gru:4",
+                              epochs=1, run_dir=str(tmp_path / "run"))
+    result = stock.run(cfg, export_root=tmp_path / "saved_models", verbose=0)
+    assert np.isfinite(result["MASE"])
