@@ -61,8 +61,7 @@ class Config:
                              f"(({self.before} + {self.after}) s at {ecg_data.FS} Hz); try 1, 2, 3 or 4.")
         if self.synthetic_minutes < 0.5:
             raise ValueError(f"--synthetic-minutes {self.synthetic_minutes}: need at least 0.5 minutes per record.")
-        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
-            raise ValueError("need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
     @property
     def window(self) -> int:

@@ -51,8 +51,7 @@ class Config:
             raise ValueError("need --vocab-size >= 3, --embed-dim >= 1 and --synthetic-reviews >= 20.")
         if not 0.0 < self.test_fraction < 0.9:
             raise ValueError(f"--test-fraction {self.test_fraction}: expected a fraction between 0 and 0.9.")
-        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
-            raise ValueError("need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
 QUICK = {"synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2}

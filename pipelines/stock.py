@@ -48,8 +48,7 @@ class Config:
             raise ValueError(f"--source {self.source!r}: expected one of {list(stock_data.SOURCES)}.")
         if self.past < 2 or self.days < 1:
             raise ValueError(f"need --past >= 2 and --days >= 1; got {self.past} and {self.days}.")
-        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
-            raise ValueError("need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
 QUICK = {"source": "msft", "rnn": "gru:8", "epochs": 1}

@@ -50,8 +50,7 @@ class Config:
             raise ValueError(f"--source {self.source!r}: expected one of {list(weather_data.SOURCES)}.")
         if self.past < 2 or self.lead < 1:
             raise ValueError(f"need --past >= 2 and --lead >= 1; got {self.past} and {self.lead}.")
-        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
-            raise ValueError("need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
     def steps(self, step_hours: int) -> tuple[int, int, int]:
         """(width, lead, horizon) in rows of a series with `step_hours` per row: hourly (120, 24, 1) single step,

@@ -53,6 +53,13 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     raise ValueError(f"strategy {name!r}: expected one of {list(STRATEGIES)}.")
 
 
+def check_options(batch_size: int, epochs: int, learning_rate: float) -> None:
+    """The training options every pipeline Config checks in __post_init__, with the option names of the CLI."""
+    if batch_size < 1 or epochs < 1 or learning_rate <= 0:
+        raise ValueError(f"need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0; got {batch_size}, {epochs}, "
+                         f"{learning_rate}.")
+
+
 def optimizer(learning_rate: float, *, clipnorm: float | None = None,
               clipvalue: float | None = None) -> keras.optimizers.Optimizer:
     """Adam with optional gradient clipping (by norm of each gradient, or by value), one of the two."""
