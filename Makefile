@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DOMAINS := ecg sentiment weather stock
+DOMAINS := ecg sentiment weather stock translation
 
 OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(RNN),--rnn $(RNN)) $(if $(SEED),--seed $(SEED)) \

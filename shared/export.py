@@ -107,13 +107,15 @@ def _plain_config(config) -> object:
 
 
 def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,
-         metadata: dict | None = None, root: str | pathlib.Path = DEFAULT_ROOT) -> pathlib.Path:
+         metadata: dict | None = None, root: str | pathlib.Path = DEFAULT_ROOT,
+         also_track: tuple = ()) -> pathlib.Path:
     """Export `model` as saved_models/<name>/<next version>/ and return that path.
 
     serve_fn(*inputs) -> {output_name: tensor} becomes the `serve` endpoint and `serving_default` signature
     (default: the model's own inputs, output "outputs"). Recurrent layers are traced with use_cudnn=False so a
     graph exported on a GPU still serves on CPU (no CudnnRNN ops: checked). The version is written to a
     temporary folder and renamed into place only when complete, so a crash leaves no partial version.
+    `also_track`: layers the serving function uses besides the model (e.g. vectorizers kept outside it).
     """
     model_dir = pathlib.Path(root) / name
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +128,8 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
         with layers.cudnn_disabled(model):
             archive = keras.export.ExportArchive()
             archive.track(model)
+            for extra in also_track:
+                archive.track(extra)
             endpoint = archive.add_endpoint("serve", serve_fn, input_signature)
             archive.write_out(str(tmp), verbose=False)
         cudnn = sorted(graph_ops(tmp) & set(CUDNN_OPS))

@@ -1,0 +1,98 @@
+"""Sentence pairs for translation: English-French from Tatoeba/manythings (a local TSV or keras.utils.get_file) and
+the generated number-phrase corpus (English number words -> French, via num2words).
+
+Notebook:
+    pairs = translation.number_pairs(1000, seed=0)      # ("ninety-seven thousand, four hundred", "quatre-vingt-...")
+    pairs = translation.load_tsv("data/fra-eng/train.tsv")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import re
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "local", "download", "numbers")
+ANKI_URL = "http://www.manythings.org/anki/fra-eng.zip"
+_PUNCTUATION = re.compile(r"[^\w\s'\[\]]")
+
+
+@dataclasses.dataclass
+class Pairs:
+    """sources / targets: parallel lists of sentences; dropped: pairs left out while loading (empty sides)."""
+
+    sources: list[str]
+    targets: list[str]
+    dropped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+
+def normalize(text: str) -> str:
+    """The text form that tokenization, BLEU references and outputs share: lower case, hyphens and punctuation to
+    spaces (apostrophes kept), single spaces."""
+    return " ".join(_PUNCTUATION.sub(" ", text.lower().replace("-", " ")).split())
+
+
+def load_tsv(path: str | pathlib.Path) -> Pairs:
+    """Tab-separated pairs, English first and French second (an optional 'en<TAB>fr' header and a third
+    attribution column, as in manythings' fra.txt, are ignored). UTF-8 only."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"pair file {path} not found; pass --data-dir with train.tsv (English<TAB>French).")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save it as UTF-8.") from None
+    if lines and lines[0].strip().lower().split("\t")[:2] == ["en", "fr"]:
+        lines = lines[1:]
+    sources, targets, dropped = [], [], 0
+    for number, line in enumerate(lines, start=1):
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise ValueError(f"{path}: line {number} has {len(fields)} column(s); expected English<TAB>French.")
+        if not fields[0].strip() or not fields[1].strip():
+            dropped += 1
+            continue
+        sources.append(fields[0].strip())
+        targets.append(fields[1].strip())
+    if dropped:
+        log.warning("%s: %d pairs with an empty side dropped", path, dropped)
+    return Pairs(sources, targets, dropped)
+
+
+def download(cache_dir: str | pathlib.Path) -> pathlib.Path:
+    """manythings' fra-eng.zip through keras.utils.get_file (the Keras seq2seq example's data); returns fra.txt."""
+    import keras
+
+    archive = keras.utils.get_file(origin=ANKI_URL, fname="fra-eng.zip", extract=True, cache_dir=str(cache_dir))
+    found = list(pathlib.Path(archive).parent.rglob("fra.txt"))
+    if not found:
+        raise FileNotFoundError(f"fra.txt not found after extracting {archive}.")
+    return found[0]
+
+
+def number_pairs(n: int, seed: int, max_number: int = 999_999) -> Pairs:
+    """`n` English number phrases and their French translations (num2words), numbers drawn log-uniformly up to
+    max_number so small and large numbers both appear. French needs reordering and agreement the English does not
+    show ("eighty" -> "quatre-vingts", "seventy-one" -> "soixante et onze"). Deterministic under `seed`."""
+    from num2words import num2words
+
+    rng = np.random.default_rng(seed)
+    numbers = np.unique(np.floor(np.exp(rng.uniform(0, np.log(max_number + 1), size=3 * n))).astype(int))
+    numbers = rng.permutation(numbers)[:n]
+    return Pairs([num2words(int(k), lang="en") for k in numbers], [num2words(int(k), lang="fr") for k in numbers])
+
+
+def split(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:
+    """(rest, held out): a random `fraction` held out, the same for the same seed."""
+    index = np.random.default_rng(seed).permutation(len(pairs))
+    cut = int(round(len(pairs) * (1 - fraction)))
+    pick = lambda ids: Pairs([pairs.sources[i] for i in sorted(ids)], [pairs.targets[i] for i in sorted(ids)])  # noqa: E731
+    return pick(index[:cut]), pick(index[cut:])

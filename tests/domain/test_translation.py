@@ -1,0 +1,39 @@
+import pytest
+
+from domain import translation
+from tests.conftest import real_data_dir
+
+
+def test_number_pairs_are_real_translations_and_deterministic():
+    pairs = translation.number_pairs(200, seed=0)
+    assert len(pairs) == 200 and pairs.sources == translation.number_pairs(200, seed=0).sources
+    known = dict(zip(pairs.sources, pairs.targets, strict=True))
+    if "eighty" in known:
+        assert known["eighty"] == "quatre-vingts"
+    assert any("thousand" in s for s in pairs.sources) and any(len(s.split()) <= 2 for s in pairs.sources)
+
+
+def test_normalize():
+    assert translation.normalize("Quatre-vingt-dix-sept mille, quatre cents !") == "quatre vingt dix sept mille quatre cents"
+    assert translation.normalize("I'd see her.") == "i'd see her"
+
+
+def test_tsv_reader_and_bad_files(tmp_path):
+    good = tmp_path / "train.tsv"
+    good.write_text("en\tfr\nGo.\tVa !\n\tvide\nHi.\tSalut !\tCC-BY 2.0 (France) Attribution\n", encoding="utf-8")
+    pairs = translation.load_tsv(good)
+    assert pairs.sources == ["Go.", "Hi."] and pairs.targets == ["Va !", "Salut !"] and pairs.dropped == 1
+    (tmp_path / "one.tsv").write_text("Go.\n")
+    with pytest.raises(ValueError, match="line 1 has 1 column"):
+        translation.load_tsv(tmp_path / "one.tsv")
+    (tmp_path / "latin.tsv").write_bytes("Go.\tVa \xe0\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        translation.load_tsv(tmp_path / "latin.tsv")
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
+        translation.load_tsv(tmp_path / "none.tsv")
+
+
+def test_real_fra_eng_pairs():
+    pairs = translation.load_tsv(real_data_dir("fra-eng") / "train.tsv")
+    assert len(pairs) == 150_417
+    assert pairs.sources[0] == "I never thought I'd see her there."

@@ -1,0 +1,81 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import translation
+from shared import export
+from tests.conftest import real_data_dir
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("translation")
+    cfg = dataclasses.replace(translation.Config(), **{**translation.QUICK, "run_dir": str(root / "run"),
+                                                       "max_pairs": 2500, "epochs": 3})
+    return cfg, root, translation.run(cfg, export_root=root / "saved_models", verbose=0)
+
+
+def test_quick_run_beats_copying_the_source(quick_run):
+    cfg, root, result = quick_run
+    assert result["copy BLEU"] < 2 and result["BLEU"] > result["copy BLEU"] + 8
+    report = json.loads((root / "run" / "report.json").read_text())
+    assert {"greedy", "copy the source (baseline)"} <= set(report["baselines"])
+    assert report["timing"]["target_tokens_per_second"] > 0 and report["timing"]["serving_sentences_per_second"] > 0
+    assert (root / "run" / "attention.png").exists() and "Examples" in (root / "run" / "report.md").read_text()
+
+
+def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
+    cfg, root, _ = quick_run
+    keras_net = quick_run_net(cfg)
+    texts = ["ninety-seven", "four hundred and twelve thousand", "zebra"]  # the last one: an unknown word
+    python = translation.Translator(keras_net, cfg.max_length).greedy(texts)[0]
+    served = translation.predict(texts, export.latest("translation", root / "saved_models"))
+    assert served == python
+    with pytest.raises(ValueError, match="empty"):
+        translation.predict(["  "], export.latest("translation", root / "saved_models"))
+
+
+def quick_run_net(cfg):
+    """The trained network of the module's quick run, rebuilt from its best checkpoint and vectorizers."""
+    import keras
+
+    pairs = translation.load_data(cfg)
+    net = translation.build_model(cfg, pairs.train)  # same seed and pairs: the same vectorizers
+    net.model.set_weights(keras.models.load_model(f"{cfg.run_dir}/best.keras", compile=False).get_weights())
+    return net
+
+
+def test_masked_loss_ignores_padding():
+    y = np.array([[4, 5, 0, 0]])
+    logits = np.random.default_rng(0).normal(size=(1, 4, 7)).astype("float32")
+    other = logits.copy()
+    other[:, 2:] += 100.0  # padded positions changed wildly
+    a = float(translation.masked_token_loss(y, logits))
+    assert a == pytest.approx(float(translation.masked_token_loss(y, other)), rel=1e-6)
+    per_token = tf.keras.losses.sparse_categorical_crossentropy(y[:, :2], logits[:, :2], from_logits=True)
+    assert a == pytest.approx(float(tf.reduce_mean(per_token)), rel=1e-5)
+
+
+def test_teacher_forcing_shapes():
+    cfg = dataclasses.replace(translation.Config(), **translation.QUICK)
+    pairs = translation.load_data(dataclasses.replace(cfg, max_pairs=200))
+    net = translation.build_model(cfg, pairs.train)
+    train_ds, _, _ = translation.make_datasets(cfg, net, pairs)
+    inputs, target_out = next(iter(train_ds))
+    assert inputs["source_tokens"].shape[1] == cfg.max_length
+    assert inputs["target_in"].shape == target_out.shape == (inputs["source_tokens"].shape[0], cfg.max_length)
+    start = net.target_vectorizer.get_vocabulary().index(translation.START)
+    assert (inputs["target_in"][:, 0].numpy() == start).all()
+    np.testing.assert_array_equal(inputs["target_in"][:, 1:].numpy(), target_out[:, :-1].numpy())  # shifted by one
+    assert net.model(inputs).shape == (*target_out.shape, net.target_vectorizer.vocabulary_size())
+
+
+def test_local_pairs_path(tmp_path):
+    folder = real_data_dir("fra-eng")
+    cfg = dataclasses.replace(translation.Config(), source="local", data_dir=str(folder), max_pairs=300)
+    pairs = translation.load_data(cfg)
+    assert len(pairs.train) + len(pairs.validation) + len(pairs.test) == 300
+    assert pairs.source.startswith("local")
