@@ -67,7 +67,7 @@ def standardize_sentence(text: tf.Tensor) -> tf.Tensor:
     (apostrophes and the [start]/[end] brackets kept)."""
     text = tf.strings.lower(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), encoding="utf-8")
     text = tf.strings.regex_replace(text, "-", " ")
-    text = tf.strings.regex_replace(text, r"[^\w\s'\[\]]", " ")
+    text = tf.strings.regex_replace(text, r"[^\pL\pN_\s'\[\]]", " ")  # RE2's \w is ASCII-only: keep é, à, ç
     return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
 
 

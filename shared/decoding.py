@@ -49,7 +49,8 @@ def greedy(step: StepFn, state, *, start: int, end: int, max_length: int) -> tup
 def beam_search(step: StepFn, state, *, start: int, end: int, max_length: int, width: int,
                 length_penalty: float = 0.0) -> list[tuple[list[int], float]]:
     """Beam search for ONE sequence (`state` with batch 1). Keeps the `width` best partial hypotheses by summed
-    log-probability; a hypothesis ends at `end` or at max_length. Returns finished hypotheses best first as
+    log-probability; a hypothesis ends at `end` or at max_length, and the search stops when no open hypothesis can
+    beat the best finished one (or, with a length penalty, at max_length). Returns finished hypotheses best first as
     (tokens without start/end, score), score = sum of log-probs / length ** length_penalty (0: plain sum).
     With width 1 it is greedy decoding."""
     if width < 1:
@@ -73,8 +74,9 @@ def beam_search(step: StepFn, state, *, start: int, end: int, max_length: int, w
                 keep.append(beam)
             if len(candidates) == width:
                 break
-        if len(finished) >= width or not candidates:
-            break
+        best_finished = max((f[1] for f in finished), default=-np.inf)
+        if not candidates or (length_penalty == 0 and max(c[1] for c in candidates) <= best_finished):
+            break  # log-probabilities only fall: no open hypothesis can still beat the best finished one
         beams, state = candidates, _take(new_state, np.array(keep))
     finished += [b for b in beams if len(b[0]) >= max_length]  # hypotheses cut at the length cap
 
