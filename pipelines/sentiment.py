@@ -64,7 +64,7 @@ def standardize_review(text: tf.Tensor) -> tf.Tensor:
     text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, r"<br\s*/?>", " ")
-    text = tf.strings.regex_replace(text, r"[^\w']+", " ")
+    text = tf.strings.regex_replace(text, r"[^\pL\pN_']+", " ")  # RE2's \w is ASCII-only: keep accented letters
     words = tf.strings.split(text)
     return tf.strings.reduce_join(words[..., : text_data.MAX_WORDS], axis=-1, separator=" ")
 

@@ -95,3 +95,8 @@ def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(sentiment.Config(), **changes)
+
+
+def test_standardization_keeps_accented_letters():
+    out = sentiment.standardize_review(tf.constant(["Café <br />TRÈS bien!"])).numpy()[0].decode()
+    assert out == "café très bien"

@@ -79,3 +79,9 @@ def test_local_pairs_path(tmp_path):
     pairs = translation.load_data(cfg)
     assert len(pairs.train) + len(pairs.validation) + len(pairs.test) == 300
     assert pairs.source.startswith("local")
+
+
+def test_standardization_matches_python_normalize_on_french():
+    text = "Quatre-vingt-dix-sept, c'est déjà très ÉLEVÉ !"
+    assert translation.standardize_sentence(tf.constant([text])).numpy()[0].decode() == \
+        translation.pair_data.normalize(text)
