@@ -49,5 +49,5 @@ $(addprefix evaluate-,$(DOMAINS)): evaluate-%: setup ## evaluate the run's best 
 $(addprefix export-,$(DOMAINS)): export-%: setup ## export the run's best checkpoint as a new SavedModel version
 	$(PY) -m pipelines.$* export $(OPTS)
 
-$(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=, RECORD= for ECG)
+$(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=; RECORD= for ECG, TEXT= for text)
 	$(PY) -m pipelines.$* predict $(OPTS)
