@@ -275,7 +275,10 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     served, meta = shared_export.load(model_path)
     window = meta.get("config", {}) or {}
     before, after = window.get("before", cfg.before), window.get("after", cfg.after)
-    record = ecg_data.read_record(record_path, first_lead_fallback=cfg.first_lead, annotations=False)
+    record_path = record_path.with_suffix("") if record_path.suffix in (".hea", ".dat", ".atr") else record_path
+    annotated = record_path.with_suffix(".atr").exists()
+    # read once; the annotations (when present) are used only afterwards, to report agreement
+    record = ecg_data.read_record(record_path, first_lead_fallback=cfg.first_lead, annotations=annotated)
     peaks = detect_beats(record.signal)
     beats = ecg_data.extract(record, before, after, peaks=peaks)
     serve = served.signatures["serving_default"]
@@ -291,11 +294,10 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
                "mean_heart_rate_bpm": round(60.0 / float(np.mean(np.diff(peaks)) / ecg_data.FS), 1)
                if len(peaks) > 1 else None,
                "seconds": round(seconds, 3)}
-    if record_path.with_suffix(".atr").exists() or (record_path.parent / f"{record.name}.atr").exists():
-        reference = ecg_data.read_record(record_path, first_lead_fallback=cfg.first_lead)
-        summary["detection"] = ecg_data.detection_agreement(reference.peaks, peaks)
-        ref_idx, det_idx = ecg_data.metrics.match_beats(reference.peaks, beats.peaks)
-        agreement = ecg_data.aami_metrics(reference.labels[ref_idx], predicted[det_idx])
+    if annotated:
+        summary["detection"] = ecg_data.detection_agreement(record.peaks, peaks)
+        ref_idx, det_idx = ecg_data.metrics.match_beats(record.peaks, beats.peaks)
+        agreement = ecg_data.aami_metrics(record.labels[ref_idx], predicted[det_idx])
         summary["classification_vs_annotations"] = _headline(agreement)
         summary["classification_vs_annotations"]["confusion"] = agreement["confusion"]
     if out_dir is not None:
