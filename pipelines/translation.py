@@ -111,10 +111,9 @@ def load_data(cfg: Config) -> TranslationData:
         pairs = pair_data.number_pairs(cfg.max_pairs, cfg.seed)
         where = f"numbers: num2words English -> French ({len(pairs)} pairs)"
     else:
-        path = (folder / "train.tsv" if source == "local" and folder else
-                pair_data.download(folder or pathlib.Path("data") / "fra-eng"))
         if source == "local" and not folder:
             raise FileNotFoundError("--source local needs --data-dir (a folder with train.tsv).")
+        path = folder / "train.tsv" if source == "local" else pair_data.download(folder or pathlib.Path("data") / "fra-eng")
         pairs = pair_data.load_tsv(path)
         where = f"{source}: {path}"
     limit = cfg.max_length - 2

@@ -85,3 +85,12 @@ def test_standardization_matches_python_normalize_on_french():
     text = "Quatre-vingt-dix-sept, c'est déjà très ÉLEVÉ !"
     assert translation.standardize_sentence(tf.constant([text])).numpy()[0].decode() == \
         translation.pair_data.normalize(text)
+
+
+def test_local_source_without_a_folder_is_refused_before_any_download(monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("must not download")
+
+    monkeypatch.setattr(translation.pair_data, "download", no_download)
+    with pytest.raises(FileNotFoundError, match="needs --data-dir"):
+        translation.load_data(dataclasses.replace(translation.Config(), source="local"))
