@@ -90,3 +90,17 @@ def test_daily_csv_round_trip(tmp_path):
     path.write_text("\n".join(rows) + "\n")
     series = weather.load_csv(path)
     assert series.step_hours == 24 and len(series.times) == 20 and series.target[-1] == pytest.approx(10.0)
+
+
+def test_bad_timestamps_are_refused(tmp_path):
+    def us_format(rows):
+        rows[6] = "2009-01-01 01:00:00" + rows[6][19:]
+    with pytest.raises(ValueError, match="is not 'dd.mm.yyyy HH:MM:SS'"):
+        weather.load_jena_csv(write_jena(tmp_path / "a.csv", broken=us_format))
+    with pytest.raises(ValueError, match="not on the hour"):
+        weather.check_regular(np.array(["2009-01-01T00:00", "2009-01-01T01:30"], dtype="datetime64[s]"),
+                              np.zeros((2, 1)), "x")
+    path = tmp_path / "daily.csv"
+    path.write_text("date,precipitation,temp_max,temp_min,wind\nyesterday,0,1,0,1\n")
+    with pytest.raises(ValueError, match="date 'yesterday'"):
+        weather.load_csv(path)
