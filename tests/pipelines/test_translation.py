@@ -39,13 +39,17 @@ def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
 
 
 def quick_run_net(cfg):
-    """The trained network of the module's quick run, rebuilt from its best checkpoint and vectorizers."""
-    import keras
+    """The trained network of the module's quick run: its best checkpoint and saved vocabularies."""
+    return translation.load_trained(cfg)
 
-    pairs = translation.load_data(cfg)
-    net = translation.build_model(cfg, pairs.train)  # same seed and pairs: the same vectorizers
-    net.model.set_weights(keras.models.load_model(f"{cfg.run_dir}/best.keras", compile=False).get_weights())
-    return net
+
+def test_evaluate_and_export_commands_reuse_the_checkpoint(quick_run):
+    cfg, root, result = quick_run
+    again = translation._evaluate_command(cfg, None)  # same seed and pairs: the same test split
+    assert again["BLEU"] == pytest.approx(result["BLEU"], abs=0.01)
+    first = export.latest("translation", root / "saved_models")
+    path = translation.export(translation.load_trained(cfg), cfg, {}, "checkpoint", root=root / "saved_models")
+    assert path != first and translation.predict(["seventy-one"], path) == translation.predict(["seventy-one"], first)
 
 
 def test_masked_loss_ignores_padding():
