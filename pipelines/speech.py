@@ -1,0 +1,565 @@
+"""Speech recognition from raw waveforms: spoken words -> label (word recognition) and spoken digit sequences ->
+text (transcription with CTC). Audio -> log-mel spectrogram (tf.signal, inside the model) -> SpecAugment in
+training -> convolutional front end -> bidirectional GRU -> a softmax over words, or per-frame CTC outputs.
+
+Notebook:
+    cfg = dataclasses.replace(speech.Config(), source="synthetic", epochs=3)
+    clips = speech.load_data(cfg)
+    words = speech.build_model(cfg, "words", clips.classes); speech.train(cfg, words, "words", clips)
+    speech.evaluate_words(words, clips.test, clips.classes)["accuracy"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import sources as domain_sources
+from domain import speech as audio_data
+from shared import cli, layers, plots, reports, training
+from shared import data as shared_data
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+NAME = "speech"
+TRANSCRIBER = "speech-transcriber"
+TASKS = ("words", "transcribe")
+SOURCES = ("auto", "local", "tfds", "synthetic")
+RATE = audio_data.RATE
+BLANK = 0  # CTC blank; the digit words are tokens 1..10
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    source: str = "auto"          # auto | local (--data-dir: FSDD or <word>/*.wav) | tfds | synthetic (eSpeak NG)
+    data_dir: str = ""
+    dataset: str = "spoken_digit"  # TFDS dataset for --source tfds: spoken_digit | speech_commands
+    task: str = "both"            # words | transcribe | both
+    test_speakers: str = ""       # comma-separated; default: theo (FSDD), m4,f3 (synthetic), the last speaker
+    takes: int = 8                # synthetic: takes per word and speaker
+    sequences: int = 3000         # transcription: digit sequences built for training (a third as many for testing)
+    rnn: str = "bigru:64"         # shared.layers spec of the recurrent part
+    mels: int = 40
+    filters: int = 64
+    spec_augment: bool = True     # frequency and time masks on training spectrograms
+    beam_width: int = 8           # CTC beam search
+    batch_size: int = 32
+    epochs: int = 30
+    learning_rate: float = 2e-3
+    seed: int = 1337
+    run_dir: str = "runs/speech"  # words/ and transcriber/ checkpoints, the report
+
+    def __post_init__(self):
+        layers.parse_spec(self.rnn)
+        if self.source not in SOURCES:
+            raise ValueError(f"--source {self.source!r}: expected one of {list(SOURCES)}.")
+        if self.task not in (*TASKS, "both"):
+            raise ValueError(f"--task {self.task!r}: expected words, transcribe or both.")
+        if self.dataset not in ("spoken_digit", "speech_commands"):
+            raise ValueError(f"--dataset {self.dataset!r}: expected spoken_digit or speech_commands.")
+        if min(self.takes, self.mels, self.filters, self.beam_width) < 1 or self.sequences < 20:
+            raise ValueError("need --takes, --mels, --filters, --beam-width >= 1 and --sequences >= 20.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return TASKS if self.task == "both" else (self.task,)
+
+
+QUICK = {"source": "synthetic", "takes": 3, "sequences": 800, "rnn": "bigru:24", "filters": 24, "mels": 32,
+         "epochs": 12, "learning_rate": 4e-3, "beam_width": 4}
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+@dataclasses.dataclass
+class SpeechData:
+    """Single-word utterances: train and validation from training speakers, test from held-out speakers."""
+
+    train: audio_data.Utterances
+    validation: audio_data.Utterances
+    test: audio_data.Utterances
+    classes: list[str]
+    source: str
+    notes: list[str]
+
+
+def _resolve_source(cfg: Config) -> str:
+    if cfg.source != "auto":
+        return cfg.source
+    folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else None
+    if folder and folder.is_dir():
+        return "local"
+    return "tfds" if domain_sources.reachable("storage.googleapis.com") else "synthetic"
+
+
+def _validation_split(rest: audio_data.Utterances, seed: int) -> tuple[audio_data.Utterances, audio_data.Utterances]:
+    order = np.random.default_rng(seed).permutation(len(rest))
+    cut = max(1, len(rest) // 10)
+    return rest.subset(sorted(order[cut:])), rest.subset(sorted(order[:cut]))
+
+
+def load_data(cfg: Config) -> SpeechData:
+    """Utterances of the source, split speaker-independently: the test speakers' recordings only in test;
+    validation is a random tenth of the other speakers' recordings (used for early stopping only)."""
+    source, notes = _resolve_source(cfg), []
+    chosen = [s for s in cfg.test_speakers.split(",") if s.strip()]
+    if source == "tfds" and cfg.dataset == "speech_commands":
+        train = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None)
+        validation = audio_data.load_tfds(cfg.dataset, "validation", cfg.data_dir or None)
+        test = audio_data.load_tfds(cfg.dataset, "test", cfg.data_dir or None)
+        where = "tfds: speech_commands (its own speaker-independent train/validation/test splits)"
+    else:
+        if source == "local":
+            if not cfg.data_dir:
+                raise FileNotFoundError("--source local needs --data-dir (FSDD recordings or <word>/*.wav).")
+            clips, where = audio_data.load_folder(cfg.data_dir), f"local: {cfg.data_dir}"
+        elif source == "tfds":
+            clips, where = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None), f"tfds: {cfg.dataset}"
+        else:
+            clips = audio_data.synthesize(takes=cfg.takes, seed=cfg.seed)
+            where = (f"synthetic: eSpeak NG, {len(audio_data.SYNTH_SPEAKERS)} voices x {len(audio_data.SYNTH_ACCENTS)}"
+                     f" accents, {cfg.takes} takes per word, noise 10-30 dB SNR")
+        speakers = sorted(set(clips.speakers))
+        if not chosen:
+            defaults = {"synthetic": list(audio_data.SYNTH_TEST_SPEAKERS)}
+            chosen = defaults.get(source) or (["theo"] if "theo" in speakers else speakers[-1:])
+        rest, test = audio_data.speaker_split(clips, chosen)
+        train, validation = _validation_split(rest, cfg.seed)
+        where += f"; test speakers {','.join(chosen)}"
+    classes = sorted(set(train.texts), key=lambda w: (w not in audio_data.DIGITS, audio_data.DIGITS.index(w)
+                                                       if w in audio_data.DIGITS else 0, w))
+    unseen = sorted(set(test.texts) - set(classes))
+    if unseen:
+        raise ValueError(f"test words {unseen} never occur in training; choose other --test-speakers.")
+    log.info("%s: train %d, validation %d, test %d utterances (%.0f s of test audio), %d words", where, len(train),
+             len(validation), len(test), test.seconds(), len(classes))
+    return SpeechData(train, validation, test, classes, where, notes)
+
+
+def transcription_data(cfg: Config, clips: SpeechData) -> tuple[audio_data.Utterances, ...]:
+    """Digit sequences (2-5 words, pauses 50-300 ms) from each split's own speakers."""
+    n = cfg.sequences
+    return (audio_data.sequences(clips.train, n, cfg.seed), audio_data.sequences(clips.validation, n // 6, cfg.seed + 1),
+            audio_data.sequences(clips.test, n // 3, cfg.seed + 2))
+
+
+def encode_text(text: str) -> list[int]:
+    return [audio_data.DIGITS.index(w) + 1 for w in text.split()]
+
+
+def decode_tokens(tokens) -> str:
+    return " ".join(audio_data.DIGITS[t - 1] for t in tokens if 0 < t <= len(audio_data.DIGITS))
+
+
+def make_dataset(cfg: Config, clips: audio_data.Utterances, task: str, classes: list[str],
+                 shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """(audio (batch, samples) float32 right-padded with 0, target): a class id for words, token ids padded with 0
+    for transcription. Batches are grouped by length so little time is spent on padding."""
+    if task == "words":
+        targets = [classes.index(t) for t in clips.texts]
+        target_spec = tf.TensorSpec((), tf.int32)
+    else:
+        targets = [encode_text(t) for t in clips.texts]
+        target_spec = tf.TensorSpec((None,), tf.int32)
+    ds = tf.data.Dataset.from_generator(lambda: zip(clips.audio, targets, strict=True),
+                                        output_signature=(tf.TensorSpec((None,), tf.float32), target_spec))
+    lengths = sorted(len(a) for a in clips.audio)
+    boundaries = sorted({lengths[int(q * (len(lengths) - 1))] for q in (0.25, 0.5, 0.75)})
+    return shared_data.bucketed(ds, boundaries, cfg.batch_size, shuffle_seed=shuffle_seed)
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class LogMel(keras.layers.Layer):
+    """Waveform (batch, samples) at `rate` -> log-mel frames (batch, frames, mels): 25 ms Hann windows every 10 ms,
+    |STFT|^2 through a mel filter bank (tf.signal), natural log. Then relative to the utterance's loudest bin and
+    floored at -80 dB, scaled to about [-1, 1], so the gain of a recording does not matter."""
+
+    def __init__(self, rate: int = RATE, mels: int = 40, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.mels = rate, mels
+        self.frame, self.step = int(0.025 * rate), int(0.010 * rate)
+        self.fft = 1 << (self.frame - 1).bit_length()
+
+    def call(self, audio):
+        audio = tf.cast(audio, tf.float32)
+        stft = tf.signal.stft(audio, self.frame, self.step, self.fft, pad_end=True)
+        matrix = tf.signal.linear_to_mel_weight_matrix(self.mels, self.fft // 2 + 1, self.rate, 20.0, self.rate / 2)
+        log_mel = tf.math.log(tf.tensordot(tf.square(tf.abs(stft)), matrix, 1) + 1e-10)
+        floor = 8.0 * np.log(10.0)  # 80 dB in natural-log power units
+        relative = tf.maximum(log_mel - tf.reduce_max(log_mel, axis=[1, 2], keepdims=True), -floor)
+        return relative / (floor / 2) + 1.0
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "mels": self.mels}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class SpecAugment(keras.layers.Layer):
+    """In training only: one frequency band of up to `freq` mel bins and one stretch of up to `time` frames
+    per example set to zero (Park et al. 2019, without time warping)."""
+
+    def __init__(self, freq: int = 8, time: int = 10, **kwargs):
+        super().__init__(**kwargs)
+        self.freq, self.time = freq, time
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        shape = tf.shape(x)
+        batch, frames, bins = shape[0], shape[1], shape[2]
+
+        def band(size, width):
+            w = tf.random.uniform((batch, 1), 0, width + 1, dtype=tf.int32)
+            room = tf.cast(tf.maximum(size - w + 1, 1), tf.float32)
+            start = tf.cast(tf.random.uniform((batch, 1)) * room, tf.int32)
+            pos = tf.range(size)[None, :]
+            return (pos >= start) & (pos < start + w)
+        masked = band(bins, self.freq)[:, None, :] | band(frames, self.time)[:, :, None]
+        return tf.where(masked, tf.zeros_like(x), x)
+
+    def get_config(self):
+        return {**super().get_config(), "freq": self.freq, "time": self.time}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+def ctc_loss(y_true, logits):
+    """CTC over the frames of each example; targets are token ids right-padded with 0 (the blank, never a label)."""
+    y_true = keras.ops.cast(y_true, "int32")
+    target_length = keras.ops.sum(keras.ops.cast(keras.ops.not_equal(y_true, BLANK), "int32"), axis=1)
+    frames = keras.ops.shape(logits)[1]
+    output_length = keras.ops.full((keras.ops.shape(logits)[0],), frames, dtype="int32")
+    return keras.ops.mean(keras.ops.ctc_loss(y_true, logits, target_length, output_length, mask_index=BLANK))
+
+
+def build_model(cfg: Config, task: str, classes: list[str]) -> keras.Model:
+    """audio (batch, samples) at RATE -> words: logits (batch, classes); transcribe: logits (batch, frames/2,
+    11) with the CTC blank at 0."""
+    audio = keras.Input((None,), dtype="float32", name="audio")
+    x = LogMel(RATE, cfg.mels, name="log_mel")(audio)
+    if cfg.spec_augment:
+        x = SpecAugment(max(1, cfg.mels // 5), 10, name="spec_augment")(x)
+    x = keras.layers.Conv1D(cfg.filters, 5, strides=2, padding="same", use_bias=False, name="conv_1")(x)
+    x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_1")(x))
+    x = keras.layers.Conv1D(cfg.filters, 3, padding="same", use_bias=False, name="conv_2")(x)
+    x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_2")(x))
+    spec = dataclasses.replace(layers.parse_spec(cfg.rnn), return_sequences=True)
+    x = layers.apply_rnn(x, spec, name="rnn")
+    if task == "words":
+        pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(x), keras.layers.GlobalMaxPooling1D()(x)])
+        logits = keras.layers.Dense(len(classes), name="logits", dtype="float32")(keras.layers.Dropout(0.3)(pooled))
+        return keras.Model(audio, logits, name="speech_words")
+    logits = keras.layers.Dense(len(audio_data.DIGITS) + 1, name="logits", dtype="float32")(keras.layers.Dropout(0.2)(x))
+    return keras.Model(audio, logits, name="speech_transcriber")
+
+
+def task_dir(cfg: Config, task: str) -> pathlib.Path:
+    return pathlib.Path(cfg.run_dir) / ("words" if task == "words" else "transcriber")
+
+
+def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Utterances,
+          validation_clips: audio_data.Utterances, classes: list[str], **fit_options) -> keras.callbacks.History:
+    folder = task_dir(cfg, task)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "classes.json").write_text(json.dumps(classes))
+    words = task == "words"
+    history = training.fit(
+        model, make_dataset(cfg, train_clips, task, classes, cfg.seed), make_dataset(cfg, validation_clips, task, classes),
+        run_dir=folder, epochs=cfg.epochs, learning_rate=cfg.learning_rate, seed=cfg.seed, patience=8, clipnorm=5.0,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if words else ctc_loss,
+        metrics=["accuracy"] if words else (), samples_per_epoch=len(train_clips), **fit_options)
+    if history.timing.get("seconds_per_epoch"):
+        history.timing["audio_seconds_per_second"] = round(train_clips.seconds() / history.timing["seconds_per_epoch"], 1)
+    return history
+
+
+def load_trained(cfg: Config, task: str) -> tuple[keras.Model, list[str]]:
+    folder = task_dir(cfg, task)
+    model = training.load_checkpoint(folder, NAME)
+    classes_file = folder / "classes.json"
+    if not classes_file.exists():
+        raise FileNotFoundError(f"{classes_file} not found beside the checkpoint; run 'make train-speech' again.")
+    return model, json.loads(classes_file.read_text())
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+
+def _batches(clips: audio_data.Utterances, size: int = 64):
+    order = np.argsort([len(a) for a in clips.audio])  # similar lengths together: little padding
+    for i in range(0, len(order), size):
+        index = order[i:i + size]
+        yield index, keras.utils.pad_sequences([clips.audio[j] for j in index], dtype="float32", padding="post")
+
+
+def _forward(model: keras.Model):
+    return tf.function(lambda audio: model(audio, training=False), reduce_retracing=True)
+
+
+def predict_logits(model: keras.Model, clips: audio_data.Utterances) -> list[np.ndarray]:
+    """Per utterance: words -> logits (classes,); transcriber -> logits (frames, 11) of its own padded batch."""
+    forward, out = _forward(model), [None] * len(clips)
+    for index, audio in _batches(clips):
+        logits = forward(tf.constant(audio)).numpy()
+        for j, k in enumerate(index):
+            out[k] = logits[j]
+    return out
+
+
+def ctc_decode(logits: np.ndarray, beam_width: int = 1) -> list[str]:
+    """Texts from CTC logits (batch, frames, 11): greedy (beam_width 1: best token per frame, repeats merged,
+    blanks removed) or beam search (keras.ops.ctc_decode)."""
+    logits = np.asarray(logits, "float32")
+    lengths = np.full(len(logits), logits.shape[1], "int32")
+    strategy = {"strategy": "greedy"} if beam_width == 1 else {"strategy": "beam_search", "beam_width": beam_width}
+    decoded, _ = keras.ops.ctc_decode(keras.ops.log_softmax(logits), lengths, mask_index=BLANK, **strategy)
+    return [decode_tokens([t for t in row if t > 0]) for row in np.asarray(decoded[0])]
+
+
+def baseline_words(clips: SpeechData) -> dict:
+    """Chance, the majority class, and a non-recurrent model: logistic regression on each utterance's mean and
+    standard deviation of log-mel features (the same LogMel front end)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    log_mel = LogMel(RATE, 40)
+
+    def stats(part):
+        return np.stack([np.concatenate([f.mean(0), f.std(0)]) for f in
+                         (log_mel(a[None])[0].numpy() for a in part.audio)])
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    classifier.fit(stats(clips.train), clips.train.texts)
+    majority = max(set(clips.train.texts), key=clips.train.texts.count)
+    return {"log-mel statistics + logistic regression": {"accuracy": float(np.mean(
+                classifier.predict(stats(clips.test)) == np.array(clips.test.texts)))},
+            "majority class": {"accuracy": float(np.mean(np.array(clips.test.texts) == majority))},
+            "chance": {"accuracy": 1 / len(clips.classes)}}
+
+
+def evaluate_words(model: keras.Model, test: audio_data.Utterances, classes: list[str]) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    predicted = [classes[int(np.argmax(logit))] for logit in predict_logits(model, test)]
+    return {"accuracy": float(accuracy_score(test.texts, predicted)),
+            "macro F1": float(f1_score(test.texts, predicted, labels=classes, average="macro", zero_division=0)),
+            "confusion": confusion_matrix(test.texts, predicted, labels=classes)}
+
+
+def error_rates(hypotheses: list[str], references: list[str]) -> dict:
+    import jiwer
+
+    return {"WER": 100 * jiwer.wer(references, hypotheses), "CER": 100 * jiwer.cer(references, hypotheses)}
+
+
+def evaluate_transcriber(model: keras.Model, test: audio_data.Utterances, beam_width: int, seed: int = 0) -> dict:
+    """WER/CER (jiwer) of greedy and beam CTC decoding, and of random digits of the right count (baseline)."""
+    logits = predict_logits(model, test)
+    greedy = [ctc_decode(frames[None])[0] for frames in logits]
+    beam = [ctc_decode(frames[None], beam_width)[0] for frames in logits]
+    rng = np.random.default_rng(seed)
+    guess = [" ".join(rng.choice(audio_data.DIGITS, len(t.split()))) for t in test.texts]
+    return {"greedy": error_rates(greedy, test.texts), f"beam {beam_width}": error_rates(beam, test.texts),
+            "random digits, right count (baseline)": error_rates(guess, test.texts),
+            "examples": [{"reference": r, "greedy": g, "beam": b} for r, g, b in zip(test.texts, greedy, beam, strict=True)][:8]}
+
+
+# ------------------------------------------------------------------------------------------ export, predict
+
+def resample_graph(audio: tf.Tensor, rate: tf.Tensor, target: int = RATE) -> tf.Tensor:
+    """In-graph resampling of (batch, samples) audio from `rate` to `target` by the FFT method (as
+    scipy.signal.resample): the spectrum is cut (or zero-padded) to the new length, which removes everything above
+    the new Nyquist frequency."""
+    def convert():
+        n = tf.shape(audio)[1]
+        m = tf.cast(tf.round(tf.cast(n, tf.float64) * target / tf.cast(rate, tf.float64)), tf.int32)
+        spectrum = tf.signal.rfft(audio)
+        bins, have = m // 2 + 1, tf.shape(spectrum)[1]
+        spectrum = tf.pad(spectrum[:, :tf.minimum(bins, have)], [[0, 0], [0, tf.maximum(bins - have, 0)]])
+        return tf.signal.irfft(spectrum, fft_length=tf.reshape(m, [1])) * (tf.cast(m, tf.float32) / tf.cast(n, tf.float32))
+    return tf.cond(tf.equal(rate, target), lambda: audio, convert)
+
+
+SIGNATURE = [tf.TensorSpec((None, None), tf.float32, name="audio"), tf.TensorSpec((), tf.int32, name="sample_rate")]
+
+
+def export(model: keras.Model, task: str, classes: list[str], cfg: Config, metrics: dict, source: str,
+           root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
+    """serving_default(audio (batch, samples) float32 in [-1, 1], zero-padded on the right; sample_rate int32
+    scalar, any rate: resampled in the graph) -> words: label [batch] string + probabilities [batch, classes];
+    transcribe: text [batch] string (greedy CTC decoding in the graph)."""
+    names = tf.constant(classes)
+    digits = tf.constant(["", *audio_data.DIGITS])
+
+    def serve_words(audio, sample_rate):
+        logits = model(resample_graph(audio, sample_rate), training=False)
+        return {"label": tf.gather(names, tf.argmax(logits, axis=-1)), "probabilities": tf.nn.softmax(logits)}
+
+    def serve_text(audio, sample_rate):
+        logits = model(resample_graph(audio, sample_rate), training=False)
+        best = tf.argmax(logits, axis=-1, output_type=tf.int32)  # greedy CTC: merge repeats, drop blanks
+        previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+        keep = tf.logical_and(tf.not_equal(best, BLANK), tf.not_equal(best, previous))
+        words = tf.where(keep, tf.gather(digits, best), "")
+        joined = tf.strings.reduce_join(words, axis=1, separator=" ")
+        return {"text": tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))}
+
+    meta = {"config": cfg, "source": source, "task": task, "classes": classes, "model_sample_rate": RATE,
+            "metrics": metrics}
+    return shared_export.save(model, NAME if task == "words" else TRANSCRIBER,
+                              serve_fn=serve_words if task == "words" else serve_text, input_signature=SIGNATURE,
+                              metadata=meta, root=root)
+
+
+def serve(path: str | pathlib.Path, audio: list[np.ndarray], rate: int = RATE) -> dict[str, np.ndarray]:
+    served, _ = shared_export.load(path)
+    padded = keras.utils.pad_sequences(audio, dtype="float32", padding="post")
+    return {k: v.numpy() for k, v in served.signatures["serving_default"](
+        audio=tf.constant(padded), sample_rate=tf.constant(rate, tf.int32)).items()}
+
+
+def predict(wav: str | pathlib.Path, root: str | pathlib.Path = shared_export.DEFAULT_ROOT,
+            model_path: str | pathlib.Path | None = None) -> dict:
+    """What the latest exported models hear in a WAV file (any rate; stereo mixed down): {'word': ..., 'text': ...}
+    for whichever of the two models exist (--model: one given export)."""
+    audio, rate = audio_data.read_wav_native(wav)
+    paths = [pathlib.Path(model_path)] if model_path else [
+        pathlib.Path(root) / n / str(shared_export.versions(pathlib.Path(root) / n)[-1])
+        for n in (NAME, TRANSCRIBER) if shared_export.versions(pathlib.Path(root) / n)]
+    if not paths:
+        raise FileNotFoundError("no exported speech model; run 'make train-speech' first.")
+    result = {"seconds": round(len(audio) / rate, 3)}
+    for path in paths:
+        out = serve(path, [audio], rate)
+        if "label" in out:
+            result["word"], result["probability"] = out["label"][0].decode(), float(out["probabilities"][0].max())
+        else:
+            result["text"] = out["text"][0].decode()
+    return result
+
+
+def real_time_factor(path: pathlib.Path, clips: audio_data.Utterances, batch: int = 32) -> dict:
+    """Seconds of compute per second of audio through the exported signature (batches of `batch` clips,
+    after one warm-up call)."""
+    served, _ = shared_export.load(path)
+    fn = served.signatures["serving_default"]
+    chunks = [keras.utils.pad_sequences(clips.audio[i:i + batch], dtype="float32", padding="post")
+              for i in range(0, min(len(clips), 8 * batch), batch)]
+    rate = tf.constant(RATE, tf.int32)
+    fn(audio=tf.constant(chunks[0]), sample_rate=rate)
+    start = time.perf_counter()
+    for chunk in chunks:
+        fn(audio=tf.constant(chunk), sample_rate=rate)
+    seconds = time.perf_counter() - start
+    audio_seconds = sum(len(a) for a in clips.audio[: 8 * batch]) / RATE
+    return {"real_time_factor": round(seconds / audio_seconds, 4), "audio_seconds": round(audio_seconds, 1)}
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+
+ANCHORS = {
+    "Warden 2018, Speech Commands v0.02 (12 classes, conv baseline)": {"accuracy": 0.882, "task": "words"},
+    "TensorFlow simple audio recognition tutorial (mini Speech Commands, 8 words, CNN)": {
+        "accuracy": "~0.8-0.9 in the notebook output (varies by version; not a paper figure)", "task": "words"},
+    "Keras 'ASR with CTC' example (LJSpeech, 2D CNN + 5 BiGRU, ~50 epochs)": {"WER": "~16-17%", "task": "transcribe"},
+}
+
+
+def write_report(cfg: Config, clips: SpeechData, results: dict, timing: dict) -> None:
+    metrics, baselines, figures, sections = {}, {}, {}, {}
+    if "words" in results:
+        words = results["words"]
+        metrics["words"] = {"accuracy": words["accuracy"], "macro F1": words["macro F1"]}
+        baselines.update({f"words: {k}": v for k, v in words["baselines"].items()})
+        baselines["words: this model"] = {"accuracy": words["accuracy"]}
+        figures["confusion"] = plots.confusion_figure(words["confusion"], clips.classes)
+    if "transcribe" in results:
+        text = results["transcribe"]
+        metrics["transcription"] = {k: v for k, v in text.items() if k not in ("examples", "data")}
+        baselines.update({f"transcription: {k}": v for k, v in metrics["transcription"].items()})
+        sections["Transcription examples"] = "\n".join(
+            f"- said *{e['reference']}*: greedy *{e['greedy']}*, beam *{e['beam']}*" for e in text["examples"])
+        sections["Transcription data"] = text["data"]
+    sections["Notes"] = "\n".join(f"- {n}" for n in clips.notes) or "- none"
+    reports.write(cfg.run_dir, domain=NAME, source=clips.source, metrics=metrics, baselines=baselines,
+                  anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
+                  extra={"config": dataclasses.asdict(cfg), "classes": clips.classes})
+
+
+def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
+    start = time.perf_counter()
+    keras.utils.set_random_seed(cfg.seed)
+    clips = load_data(cfg)
+    results, timing, summary = {}, {}, {}
+    if "words" in cfg.tasks:
+        model = build_model(cfg, "words", clips.classes)
+        history = train(cfg, model, "words", clips.train, clips.validation, clips.classes, verbose=verbose)
+        words = evaluate_words(model, clips.test, clips.classes)
+        words["baselines"] = baseline_words(clips)
+        path = export(model, "words", clips.classes, cfg, {"accuracy": words["accuracy"]}, clips.source, export_root)
+        results["words"] = words
+        timing.update({f"words {k}": v for k, v in {**history.timing, **real_time_factor(path, clips.test)}.items()})
+        summary.update({"accuracy": words["accuracy"], "export": str(path)})
+    if "transcribe" in cfg.tasks:
+        train_seq, val_seq, test_seq = transcription_data(cfg, clips)
+        model = build_model(cfg, "transcribe", clips.classes)
+        history = train(cfg, model, "transcribe", train_seq, val_seq, clips.classes, verbose=verbose)
+        text = evaluate_transcriber(model, test_seq, cfg.beam_width, cfg.seed)
+        text["data"] = (f"{len(train_seq)} training / {len(test_seq)} test sequences of 2-5 digits "
+                        f"({train_seq.seconds():.0f} s / {test_seq.seconds():.0f} s of audio)")
+        path = export(model, "transcribe", clips.classes, cfg, text["greedy"], clips.source, export_root)
+        results["transcribe"] = text
+        timing.update({f"transcriber {k}": v for k, v in {**history.timing, **real_time_factor(path, test_seq)}.items()})
+        summary.update({"WER": text["greedy"]["WER"], "CER": text["greedy"]["CER"], "transcriber": str(path)})
+    timing["run_seconds"] = round(time.perf_counter() - start, 1)
+    write_report(cfg, clips, results, timing)
+    return summary
+
+
+def _evaluate_command(cfg: Config, args) -> dict:
+    clips, results = load_data(cfg), {}
+    if "words" in cfg.tasks:
+        model, _ = load_trained(cfg, "words")
+        results["words"] = {**evaluate_words(model, clips.test, clips.classes), "baselines": baseline_words(clips)}
+    if "transcribe" in cfg.tasks:
+        _, _, test_seq = transcription_data(cfg, clips)
+        model, _ = load_trained(cfg, "transcribe")
+        results["transcribe"] = {**evaluate_transcriber(model, test_seq, cfg.beam_width, cfg.seed),
+                                 "data": f"{len(test_seq)} test sequences"}
+    write_report(cfg, clips, results, {})
+    return {task: {k: v for k, v in r.items() if k in ("accuracy", "greedy")} for task, r in results.items()}
+
+
+def _export_command(cfg: Config, args) -> dict:
+    out = {}
+    for task in cfg.tasks:
+        model, classes = load_trained(cfg, task)
+        out[task] = str(export(model, task, classes, cfg, {}, "checkpoint " + cfg.run_dir))
+    return out
+
+
+def _predict_command(cfg: Config, args) -> dict:
+    if not args.input:
+        raise ValueError("predict needs a recording: make predict-speech WAV=path.wav (or --input PATH).")
+    result = predict(args.input, model_path=args.model)
+    print("  ".join(f"{k}: {v}" for k, v in result.items()))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """make train-speech | evaluate-speech | export-speech | predict-speech WAV=file.wav"""
+    cli.main(Config, argv, prog="python -m pipelines.speech", quick=QUICK, description=__doc__.split("\n\n")[0],
+             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
+                       "export": _export_command, "predict": _predict_command})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+import io
+import wave
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from domain import speech
+from tests.conftest import real_data_dir
+
+
+def write_wav(path, samples, rate=8000, channels=1, width=2):
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(channels)
+        f.setsampwidth(width)
+        f.setframerate(rate)
+        f.writeframes(np.asarray(samples).astype({1: "uint8", 2: "<i2", 4: "<i4"}[width]).tobytes())
+    return path
+
+
+def tone(freq, seconds=0.5, rate=8000, amplitude=0.5):
+    t = np.arange(int(seconds * rate)) / rate
+    return amplitude * np.sin(2 * np.pi * freq * t)
+
+
+def test_read_wav_resamples_mixes_stereo_and_scales(tmp_path):
+    mono16k = write_wav(tmp_path / "a.wav", tone(440, rate=16000) * 32767, rate=16000)
+    audio = speech.read_wav(mono16k)
+    assert audio.dtype == np.float32 and len(audio) == 4000
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert np.argmax(spectrum) * 8000 / len(audio) == pytest.approx(440, abs=4)  # still a 440 Hz tone
+    left = tone(300) * 32767
+    stereo = np.stack([left, np.zeros_like(left)], axis=1).reshape(-1)
+    mixed = speech.read_wav(write_wav(tmp_path / "s.wav", stereo, channels=2))
+    np.testing.assert_allclose(mixed, tone(300) / 2, atol=1e-3)  # mean of the two channels
+
+
+def test_bad_audio_gets_clear_errors(tmp_path, caplog):
+    (tmp_path / "notes.wav").write_text("these are not audio samples")
+    with pytest.raises(ValueError, match="not a readable WAV"):
+        speech.read_wav(tmp_path / "notes.wav")
+    good = write_wav(tmp_path / "cut.wav", tone(200) * 32767).read_bytes()
+    (tmp_path / "cut.wav").write_bytes(good[:20])  # header cut short
+    with pytest.raises(ValueError, match="not a readable WAV"):
+        speech.read_wav(tmp_path / "cut.wav")
+    with pytest.raises(ValueError, match="0-length"):
+        speech.read_wav(write_wav(tmp_path / "empty.wav", []))
+    with pytest.raises(FileNotFoundError):
+        speech.read_wav(tmp_path / "missing.wav")
+    clipped = np.clip(tone(200, amplitude=3.0), -1, 1) * 32767
+    speech.read_wav(write_wav(tmp_path / "loud.wav", clipped))
+    assert "clipped" in caplog.text
+
+
+def test_speaker_split_never_leaks():
+    clips = speech.Utterances([np.zeros(10, "float32")] * 8, ["one"] * 8, list("aabbccdd"))
+    rest, test = speech.speaker_split(clips, ["b", "d"])
+    assert set(test.speakers) == {"b", "d"} and not set(rest.speakers) & set(test.speakers)
+    assert len(rest) + len(test) == 8
+    with pytest.raises(ValueError, match="not in the data"):
+        speech.speaker_split(clips, ["zed"])
+
+
+def test_sequences_concatenate_one_speakers_words():
+    clips = speech.Utterances([np.full(100 * (i + 1), i, "float32") for i in range(6)],
+                              ["one", "two", "three", "one", "two", "three"], list("aaabbb"))
+    seqs = speech.sequences(clips, 20, seed=0, min_words=2, max_words=3, vocabulary=("one", "two", "three"))
+    for audio, text, speaker in zip(seqs.audio, seqs.texts, seqs.speakers, strict=True):
+        words = text.split()
+        assert 2 <= len(words) <= 3
+        own = {clips.texts[i]: clips.audio[i][0] for i in range(6) if clips.speakers[i] == speaker}
+        values = set(np.round(audio[np.abs(audio) > 0.5]).astype(int))  # the word samples, not the pauses
+        assert values <= set(int(own[w]) for w in words) | {0}
+    assert seqs.texts == speech.sequences(clips, 20, seed=0, min_words=2, max_words=3,
+                                          vocabulary=("one", "two", "three")).texts
+
+
+def test_synthesized_words_are_speech_like_and_deterministic():
+    clips = speech.synthesize(("seven", "yes"), takes=1, seed=3, speakers=("m1", "f2"))
+    assert clips.texts == ["seven", "yes", "seven", "yes"] and clips.speakers == ["m1", "m1", "f2", "f2"]
+    for audio in clips.audio:
+        assert 0.15 < len(audio) / speech.RATE < 1.5 and np.abs(audio).max() <= 1.0 and audio.std() > 0.05
+    again = speech.synthesize(("seven", "yes"), takes=1, seed=3, speakers=("m1", "f2"))
+    np.testing.assert_array_equal(clips.audio[0], again.audio[0])
+
+
+def test_fsdd_and_speech_commands_folders(tmp_path):
+    fsdd = tmp_path / "fsdd" / "recordings"
+    fsdd.mkdir(parents=True)
+    write_wav(fsdd / "3_theo_0.wav", tone(300) * 32767)
+    write_wav(fsdd / "7_jackson_12.wav", tone(500) * 32767)
+    clips = speech.load_folder(tmp_path / "fsdd")
+    assert clips.texts == ["three", "seven"] and clips.speakers == ["theo", "jackson"]  # sorted by file name
+    commands = tmp_path / "commands"
+    for word in ("yes", "no", "_background_noise_"):
+        (commands / word).mkdir(parents=True)
+        write_wav(commands / word / "0a1b2c3d_nohash_0.wav", tone(400, rate=16000) * 32767, rate=16000)
+    clips = speech.load_folder(commands)
+    assert clips.texts == ["no", "yes"] and clips.speakers == ["0a1b2c3d"] * 2 and len(clips.audio[0]) == 4000
+    (fsdd / "stray.wav").write_bytes(io.BytesIO(b"x").getvalue())
+    with pytest.raises(ValueError, match="FSDD naming"):
+        speech.load_folder(tmp_path / "fsdd")
+
+
+def test_tfds_spoken_digit_with_mock_data():
+    with tfds.testing.mock_data(num_examples=6):
+        clips = speech.load_tfds("spoken_digit", "train")
+    assert len(clips) == 6 and set(clips.texts) <= set(speech.DIGITS)
+    assert all(a.dtype == np.float32 and np.abs(a).max() <= 1.0 for a in clips.audio)
+
+
+def test_real_fsdd_folder():
+    clips = speech.load_folder(real_data_dir("fsdd"))
+    assert len(clips) == 2000 and sorted(set(clips.speakers)) == ["george", "jackson", "nicolas", "theo"]
+    assert {clips.texts.count(d) for d in speech.DIGITS} == {200}
+    assert 800 < clips.seconds() < 900
