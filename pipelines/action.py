@@ -1,0 +1,367 @@
+"""Video action recognition: sampled frames -> per-frame CNN (TimeDistributed) -> RNN over time (LRCN), or a
+ConvLSTM2D, beside the same frame CNN with its features averaged over time (no temporal model) as the baseline.
+
+Notebook:
+    cfg = dataclasses.replace(action.Config(), clips=400, epochs=3)
+    clips = action.load_data(cfg); model = action.build_model(cfg, "lrcn", len(clips.classes))
+    action.train(cfg, model, "lrcn", clips); action.evaluate(model, cfg, clips.test)["top-1"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import resource
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import action as video_data
+from domain import sources as domain_sources
+from shared import cli, layers, plots, reports, training
+from shared import data as shared_data
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+NAME = "action"
+SOURCES = ("auto", "local", "tfds", "synthetic")
+MODELS = ("lrcn", "convlstm", "average")
+BACKBONES = ("small", "mobilenetv2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    source: str = "auto"          # auto | local (--data-dir: <action>/<clip>.avi|mp4) | tfds (ucf101) | synthetic
+    data_dir: str = ""
+    clips: int = 2400             # synthetic clips (balanced over the 8 motions)
+    raw_frames: int = 24          # synthetic frames per clip before sampling
+    frames: int = 16              # frames sampled per clip (uniform; random offset within segments in training)
+    size: int = 32                # frames resized to size x size
+    models: str = "lrcn,convlstm,average"  # trained and reported; the first is exported
+    rnn: str = "gru:64"           # shared.layers spec over the frame features (LRCN)
+    backbone: str = "small"       # small (a CNN trained here) | mobilenetv2 (ImageNet weights, frozen; needs them)
+    tfds_limit: int = 0           # ucf101: at most this many training clips (0: all)
+    batch_size: int = 32
+    epochs: int = 25
+    learning_rate: float = 1e-3
+    seed: int = 1337
+    run_dir: str = "runs/action"
+
+    def __post_init__(self):
+        layers.parse_spec(self.rnn)
+        if self.source not in SOURCES:
+            raise ValueError(f"--source {self.source!r}: expected one of {list(SOURCES)}.")
+        unknown = set(self.model_list) - set(MODELS)
+        if unknown or not self.model_list:
+            raise ValueError(f"--models {self.models!r}: expected a comma-separated subset of {list(MODELS)}.")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"--backbone {self.backbone!r}: expected one of {list(BACKBONES)}.")
+        if self.frames < 2 or self.size < 16 or self.clips < 16 or self.raw_frames < 2:
+            raise ValueError("need --frames >= 2, --raw-frames >= 2, --size >= 16 and --clips >= 16.")
+        if self.backbone == "mobilenetv2" and self.size < 32:
+            raise ValueError("--backbone mobilenetv2 needs --size >= 32.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
+
+    @property
+    def model_list(self) -> list[str]:
+        return [m.strip() for m in self.models.split(",") if m.strip()]
+
+
+QUICK = {"source": "synthetic", "clips": 480, "raw_frames": 12, "frames": 8, "size": 24, "rnn": "gru:24",
+         "models": "lrcn,average", "epochs": 8, "learning_rate": 3e-3}
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+@dataclasses.dataclass
+class ActionData:
+    train: video_data.Clips
+    validation: video_data.Clips
+    test: video_data.Clips
+    classes: list[str]
+    source: str
+
+
+def _stratified(clips: video_data.Clips, fraction: float, seed: int) -> tuple[video_data.Clips, video_data.Clips]:
+    from sklearn.model_selection import train_test_split
+
+    rest, held = train_test_split(np.arange(len(clips)), test_size=fraction, random_state=seed, stratify=clips.labels)
+    return clips.subset(np.sort(rest)), clips.subset(np.sort(held))
+
+
+def load_data(cfg: Config) -> ActionData:
+    """Clips of the source split 70/15/15 (stratified; ucf101: its own train/test split, validation from train)."""
+    source = cfg.source
+    if source == "auto":
+        source = "local" if cfg.data_dir else ("tfds" if domain_sources.reachable("storage.googleapis.com")
+                                               else "synthetic")
+    if source == "tfds":
+        rest = video_data.load_tfds("train", cfg.raw_frames, cfg.size, cfg.data_dir or None, cfg.tfds_limit or None)
+        test = video_data.load_tfds("test", cfg.raw_frames, cfg.size, cfg.data_dir or None)
+        train, validation = _stratified(rest, 0.1, cfg.seed)
+        where = "tfds: ucf101 (split 1 train/test)"
+    else:
+        if source == "local":
+            if not cfg.data_dir:
+                raise FileNotFoundError("--source local needs --data-dir (<action>/<clip>.avi|mp4).")
+            clips, _ = video_data.load_folder(cfg.data_dir, cfg.raw_frames, cfg.size)
+            where = f"local: {cfg.data_dir}"
+        else:
+            clips = video_data.generate(cfg.clips, cfg.seed, frames=cfg.raw_frames, size=cfg.size)
+            where = (f"synthetic: {cfg.clips} generated clips of {cfg.raw_frames} frames, 8 motions in 4 "
+                     "time-reversed pairs, moving noisy background")
+        rest, test = _stratified(clips, 0.15, cfg.seed)
+        train, validation = _stratified(rest, 0.15 / 0.85, cfg.seed)
+    log.info("%s: train %d, validation %d, test %d clips, %d classes", where, len(train), len(validation), len(test),
+             len(train.classes))
+    return ActionData(train, validation, test, train.classes, where)
+
+
+def sample_frames(video: tf.Tensor, count: int, training: bool) -> tf.Tensor:
+    """tf.data version of domain.action.sample_indices: `count` frames spread uniformly (segment centres), or at a
+    random position inside each segment in training; a shorter clip is looped."""
+    n = tf.shape(video)[0]
+    offset = tf.random.uniform([count]) if training else tf.fill([count], 0.5)
+    position = (tf.range(count, dtype=tf.float32) + offset) * tf.cast(n, tf.float32) / count
+    index = tf.where(n < count, tf.range(count) % tf.maximum(n, 1), tf.minimum(tf.cast(position, tf.int32), n - 1))
+    return tf.gather(video, index)
+
+
+def make_dataset(cfg: Config, clips: video_data.Clips, training: bool = False) -> tf.data.Dataset:
+    """(frames uint8 (batch, frames, size, size, 3), label): frames sampled in the map step (parallel), and in
+    training a random brightness and contrast per clip (no flips: they would turn 'left' into 'right')."""
+    def prepare(video, label):
+        frames = sample_frames(video, cfg.frames, training)
+        if training:
+            x = tf.cast(frames, tf.float32)
+            mean = tf.reduce_mean(x)
+            x = (x - mean) * tf.random.uniform([], 0.8, 1.2) + mean + tf.random.uniform([], -20.0, 20.0)
+            frames = tf.cast(tf.clip_by_value(x, 0, 255), tf.uint8)
+        return frames, label
+    ds = tf.data.Dataset.from_tensor_slices((clips.videos, clips.labels.astype("int32"))).cache()
+    if training:
+        ds = ds.shuffle(len(clips), seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = ds.map(prepare, num_parallel_calls=shared_data.AUTOTUNE)
+    return ds.batch(cfg.batch_size).prefetch(shared_data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+def frame_encoder(cfg: Config) -> keras.Model:
+    """One frame (size, size, 3) in [0, 1] -> a feature vector. `small`: three conv blocks and a dense layer on the
+    flattened map (position matters for motion); `mobilenetv2`: ImageNet features, frozen."""
+    frame = keras.Input((cfg.size, cfg.size, 3), name="frame")
+    if cfg.backbone == "mobilenetv2":
+        base = keras.applications.MobileNetV2(include_top=False, weights="imagenet", input_shape=(cfg.size, cfg.size, 3),
+                                              pooling="avg")
+        base.trainable = False
+        return keras.Model(frame, base(frame * 2.0 - 1.0), name="frame_encoder")
+    x = frame
+    for filters in (16, 32, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(x))
+    return keras.Model(frame, x, name="frame_encoder")
+
+
+def build_model(cfg: Config, kind: str, n_classes: int) -> keras.Model:
+    """frames uint8 (batch, time, size, size, 3) -> logits (batch, classes). lrcn: frame encoder per frame + the RNN
+    spec; convlstm: two ConvLSTM2D layers; average: frame encoder per frame, features averaged over time."""
+    # a fixed frame count: TimeDistributed then runs a plain loop (its vectorized path over an unknown time axis
+    # fails inside an exported graph); serving samples any clip to this count first
+    frames = keras.Input((cfg.frames, cfg.size, cfg.size, 3), dtype="uint8", name="frames")
+    x = keras.layers.Rescaling(1 / 255.0)(frames)
+    if kind == "convlstm":
+        x = keras.layers.ConvLSTM2D(16, 3, padding="same", return_sequences=True, name="convlstm_1")(x)
+        x = keras.layers.TimeDistributed(keras.layers.MaxPooling2D())(x)
+        x = keras.layers.ConvLSTM2D(32, 3, padding="same", name="convlstm_2")(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    else:
+        x = keras.layers.TimeDistributed(frame_encoder(cfg), name="frame_features")(x)
+        if kind == "lrcn":
+            x = layers.apply_rnn(x, layers.parse_spec(cfg.rnn), name="rnn")
+        else:
+            x = keras.layers.GlobalAveragePooling1D(name="average_over_time")(x)
+    logits = keras.layers.Dense(n_classes, name="logits", dtype="float32")(keras.layers.Dropout(0.3)(x))
+    return keras.Model(frames, logits, name=f"action_{kind}")
+
+
+def train(cfg: Config, model: keras.Model, kind: str, clips: ActionData, **fit_options) -> keras.callbacks.History:
+    history = training.fit(model, make_dataset(cfg, clips.train, training=True), make_dataset(cfg, clips.validation),
+                           run_dir=pathlib.Path(cfg.run_dir) / kind, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                           seed=cfg.seed, patience=6, samples_per_epoch=len(clips.train), **fit_options)
+    return history
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+
+def predict_logits(model: keras.Model, cfg: Config, clips: video_data.Clips) -> np.ndarray:
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return np.concatenate([forward(x).numpy() for x, _ in make_dataset(cfg, clips)])
+
+
+def evaluate(model: keras.Model, cfg: Config, test: video_data.Clips) -> dict:
+    from sklearn.metrics import confusion_matrix, top_k_accuracy_score
+
+    logits = predict_logits(model, cfg, test)
+    labels = np.arange(len(test.classes))
+    k = 5 if len(test.classes) >= 10 else 2
+    return {"top-1": float(np.mean(logits.argmax(axis=1) == test.labels)),
+            f"top-{k}": float(top_k_accuracy_score(test.labels, logits, k=k, labels=labels)),
+            "confusion": confusion_matrix(test.labels, logits.argmax(axis=1), labels=labels),
+            "predicted": logits.argmax(axis=1)}
+
+
+def strip_figure(cfg: Config, test: video_data.Clips, predicted: np.ndarray, n: int = 6):
+    """Sampled frames of `n` test clips, each row titled with the true and the predicted action."""
+    from matplotlib.figure import Figure
+
+    shown = 8
+    fig = Figure(figsize=(1.3 * shown, 1.5 * n), layout="constrained")
+    for row in range(min(n, len(test))):
+        video = test.videos[row][video_data.sample_indices(test.videos.shape[1], shown)]
+        for col in range(shown):
+            ax = fig.add_subplot(n, shown, row * shown + col + 1)
+            ax.imshow(video[col])
+            ax.axis("off")
+        fig.axes[row * shown].set_title(f"true: {test.classes[test.labels[row]]} | predicted: "
+                                        f"{test.classes[predicted[row]]}", fontsize=8, loc="left")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ export, predict
+
+def export(model: keras.Model, cfg: Config, classes: list[str], metrics: dict, source: str,
+           root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
+    """serving_default(frames uint8 [batch, time, height, width, 3]; any number of frames: sampled uniformly to
+    cfg.frames in the graph (a shorter clip looped); any height and width: resized in the graph)
+    -> action [batch] string, probabilities [batch, classes]."""
+    names = tf.constant(classes)
+
+    def serve(frames):
+        index = sample_frames(tf.range(tf.shape(frames)[1]), cfg.frames, training=False)
+        frames = tf.gather(frames, index, axis=1)
+        shape = tf.shape(frames)
+        flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
+        resized = tf.image.resize(flat, (cfg.size, cfg.size), method="area", antialias=True)
+        x = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+        logits = model(tf.reshape(x, [shape[0], cfg.frames, cfg.size, cfg.size, 3]), training=False)
+        return {"action": tf.gather(names, tf.argmax(logits, axis=-1)), "probabilities": tf.nn.softmax(logits)}
+
+    meta = {"config": cfg, "source": source, "classes": classes, "frames": cfg.frames, "metrics": metrics}
+    return shared_export.save(model, NAME, serve_fn=serve, metadata=meta, root=root,
+                              input_signature=[tf.TensorSpec((None, None, None, None, 3), tf.uint8, name="frames")])
+
+
+def serve(path: str | pathlib.Path, frames: np.ndarray) -> dict[str, np.ndarray]:
+    served, _ = shared_export.load(path)
+    return {k: v.numpy() for k, v in served.signatures["serving_default"](frames=tf.constant(frames)).items()}
+
+
+def predict(video: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
+            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> dict:
+    """The action in a video file: its frames sampled uniformly to the model's frame count (a shorter clip is
+    looped), grey or RGBA converted to RGB; resizing happens in the exported graph."""
+    path = pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root)
+    _, meta = shared_export.load(path)
+    frames = video_data.read_video(video)
+    sampled = frames[video_data.sample_indices(len(frames), int(meta.get("frames", 16)))]
+    out = serve(path, sampled[None])
+    return {"action": out["action"][0].decode(), "probability": round(float(out["probabilities"][0].max()), 4),
+            "frames_in_file": len(frames)}
+
+
+def clips_per_second(path: pathlib.Path, cfg: Config, test: video_data.Clips, batch: int = 32) -> float:
+    """Clips per second through the exported signature, batches of `batch` (after a warm-up call)."""
+    served, _ = shared_export.load(path)
+    fn = served.signatures["serving_default"]
+    batches = [x for x, _ in make_dataset(dataclasses.replace(cfg, batch_size=batch), test)][:8]
+    fn(frames=batches[0])
+    start = time.perf_counter()
+    for x in batches:
+        fn(frames=x)
+    return round(sum(len(x) for x in batches) / (time.perf_counter() - start), 1)
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+
+ANCHORS = {
+    "Donahue et al. 2015, LRCN (UCF101 split 1, RGB frames)": {"top-1": 0.682, "note": "0.829 with optical flow"},
+    "Keras 'Video classification with a CNN-RNN architecture' (UCF101, 5 classes, InceptionV3 + GRU)": {
+        "top-1": "not a fixed figure (a short demo run)"},
+}
+
+
+def write_report(cfg: Config, clips: ActionData, results: dict, timing: dict) -> None:
+    main = cfg.model_list[0]
+    table = {kind: {k: v for k, v in r.items() if k not in ("confusion", "predicted")} for kind, r in results.items()}
+    figures = {"confusion": plots.confusion_figure(results[main]["confusion"], clips.classes),
+               "frames": strip_figure(cfg, clips.test, results[main]["predicted"])}
+    verdict = ""
+    if "average" in results and len(results) > 1:
+        best = max((k for k in results if k != "average"), key=lambda k: results[k]["top-1"])
+        verdict = (f"- best recurrent model ({best}) top-1 {results[best]['top-1']:.3f} vs frame features averaged "
+                   f"over time {results['average']['top-1']:.3f}")
+    reports.write(cfg.run_dir, domain=NAME, source=clips.source, metrics=table[main], baselines=table, anchors=ANCHORS,
+                  timing=timing, figures=figures, sections={"Temporal model vs averaged frames": verdict or "- n/a"},
+                  extra={"config": dataclasses.asdict(cfg), "classes": clips.classes})
+
+
+def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
+    start = time.perf_counter()
+    keras.utils.set_random_seed(cfg.seed)
+    clips = load_data(cfg)
+    results, timing, summary = {}, {}, {}
+    for kind in cfg.model_list:
+        model = build_model(cfg, kind, len(clips.classes))
+        history = train(cfg, model, kind, clips, verbose=verbose)
+        results[kind] = evaluate(model, cfg, clips.test)
+        timing[f"{kind} training clips/s"] = history.timing.get("samples_per_second")
+        timing[f"{kind} train_seconds"] = history.timing.get("train_seconds")
+        summary[f"{kind} top-1"] = results[kind]["top-1"]
+        if kind == cfg.model_list[0]:
+            metrics = {k: v for k, v in results[kind].items() if k not in ("confusion", "predicted")}
+            path = export(model, cfg, clips.classes, metrics, clips.source, export_root)
+            timing[f"{kind} serving clips/s (batch 32)"] = clips_per_second(path, cfg, clips.test)
+            summary["export"] = str(path)
+    timing["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    timing["run_seconds"] = round(time.perf_counter() - start, 1)
+    write_report(cfg, clips, results, timing)
+    return summary
+
+
+def _evaluate_command(cfg: Config, args) -> dict:
+    clips = load_data(cfg)
+    results = {kind: evaluate(training.load_checkpoint(pathlib.Path(cfg.run_dir) / kind, NAME), cfg, clips.test)
+               for kind in cfg.model_list}
+    write_report(cfg, clips, results, {})
+    return {kind: r["top-1"] for kind, r in results.items()}
+
+
+def _export_command(cfg: Config, args) -> dict:
+    clips = load_data(cfg)
+    model = training.load_checkpoint(pathlib.Path(cfg.run_dir) / cfg.model_list[0], NAME)
+    return {"export": str(export(model, cfg, clips.classes, {}, "checkpoint " + cfg.run_dir))}
+
+
+def _predict_command(cfg: Config, args) -> dict:
+    if not args.input:
+        raise ValueError("predict needs a video: make predict-action VIDEO=path.mp4 (or --input PATH).")
+    result = predict(args.input, args.model)
+    print(f"{result['action']}\t{result['probability']:.4f}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """make train-action | evaluate-action | export-action | predict-action VIDEO=file.mp4"""
+    cli.main(Config, argv, prog="python -m pipelines.action", quick=QUICK, description=__doc__.split("\n\n")[0],
+             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
+                       "export": _export_command, "predict": _predict_command})
+
+
+if __name__ == "__main__":
+    main()
