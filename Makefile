@@ -1,19 +1,19 @@
 # RNN application suite. `make help` lists the targets.
 # Variables passed through to the pipelines: QUICK=1 EPOCHS= SOURCE= DATA_DIR= RNN= SEED= BATCH_SIZE= RUN_DIR=
 # INPUT= (RECORD= for ECG, TEXT= for sentiment/translation, WAV= for speech,
-# VIDEO= for action) MODEL= and ARGS="--any --other=options".
+# VIDEO= for action, IMAGE= for captioning) MODEL= and ARGS="--any --other=options".
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DOMAINS := ecg sentiment weather stock translation speech action
+DOMAINS := ecg sentiment weather stock translation speech action captioning
 
 OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(RNN),--rnn $(RNN)) $(if $(SEED),--seed $(SEED)) \
 	$(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
 	$(if $(INPUT),--input $(INPUT)) $(if $(RECORD),--input $(RECORD)) $(if $(TEXT),--input "$(TEXT)") $(if $(WAV),--input $(WAV)) \
-	$(if $(VIDEO),--input $(VIDEO)) \
+	$(if $(VIDEO),--input $(VIDEO)) $(if $(IMAGE),--input $(IMAGE)) \
 	$(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 .PHONY: help setup test lint clean $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
@@ -51,5 +51,5 @@ $(addprefix evaluate-,$(DOMAINS)): evaluate-%: setup ## evaluate the run's best 
 $(addprefix export-,$(DOMAINS)): export-%: setup ## export the run's best checkpoint as a new SavedModel version
 	$(PY) -m pipelines.$* export $(OPTS)
 
-$(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=; RECORD= for ECG, TEXT= for text, WAV= speech, VIDEO= action)
+$(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=; RECORD= for ECG, TEXT= for text, WAV= speech, VIDEO= action, IMAGE= captioning)
 	$(PY) -m pipelines.$* predict $(OPTS)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
-import re
 
 import numpy as np
+
+from shared.seq2seq import normalize  # noqa: F401  (the text form of tokens, references and outputs)
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "local", "download", "numbers")
 ANKI_URL = "http://www.manythings.org/anki/fra-eng.zip"
-_PUNCTUATION = re.compile(r"[^\w\s'\[\]]")
 
 
 @dataclasses.dataclass
@@ -32,12 +32,6 @@ class Pairs:
 
     def __len__(self) -> int:
         return len(self.sources)
-
-
-def normalize(text: str) -> str:
-    """The text form that tokenization, BLEU references and outputs share: lower case, hyphens and punctuation to
-    spaces (apostrophes kept), single spaces."""
-    return " ".join(_PUNCTUATION.sub(" ", text.lower().replace("-", " ")).split())
 
 
 def load_tsv(path: str | pathlib.Path) -> Pairs:

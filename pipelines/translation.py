@@ -22,12 +22,14 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import translation as pair_data
-from shared import cli, data, decoding, layers, reports, training
+from shared import cli, data, layers, reports, seq2seq, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 NAME = "translation"
-START, END = "[start]", "[end]"
+START, END = seq2seq.START, seq2seq.END
+masked_token_loss = seq2seq.masked_token_loss  # the loss over real target tokens (shared with captioning)
+standardize_sentence = seq2seq.standardize_sentence  # text standardization inside the vectorizers
 VOCABULARY_FILE = "vocabulary.json"
 
 
@@ -61,25 +63,6 @@ class Config:
 
 QUICK = {"source": "numbers", "rnn": "bigru:32", "units": 64, "embed_dim": 32, "max_pairs": 3000, "epochs": 2,
          "beam_width": 2}
-
-
-@keras.saving.register_keras_serializable(package="rnn_suite")
-def standardize_sentence(text: tf.Tensor) -> tf.Tensor:
-    """In the model, the same as domain.translation.normalize: lower case, hyphens and punctuation to spaces
-    (apostrophes and the [start]/[end] brackets kept)."""
-    text = tf.strings.lower(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), encoding="utf-8")
-    text = tf.strings.regex_replace(text, "-", " ")
-    text = tf.strings.regex_replace(text, r"[^\pL\pN_\s'\[\]]", " ")  # RE2's \w is ASCII-only: keep é, à, ç
-    return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
-
-
-@keras.saving.register_keras_serializable(package="rnn_suite")
-def masked_token_loss(y_true, logits):
-    """Cross-entropy averaged over real target tokens only (padding id 0 contributes nothing)."""
-    y_true = keras.ops.cast(y_true, "int32")
-    per_token = keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
-    mask = keras.ops.cast(keras.ops.not_equal(y_true, 0), per_token.dtype)
-    return keras.ops.sum(per_token * mask) / keras.ops.maximum(keras.ops.sum(mask), 1.0)
 
 
 @dataclasses.dataclass
@@ -136,16 +119,11 @@ def load_data(cfg: Config) -> TranslationData:
 def _vectorizers(cfg: Config, train: pair_data.Pairs | None = None, vocabularies: dict | None = None):
     """(source, target) TextVectorization layers: adapted on the training pairs only, or rebuilt from the saved
     vocabularies of a trained run."""
-    def vectorizer(name, length, vocabulary=None):
-        return keras.layers.TextVectorization(cfg.vocab_size, standardize=standardize_sentence, vocabulary=vocabulary,
-                                              output_sequence_length=length, name=f"{name}_vectorizer")
     if vocabularies is not None:
-        pair = (vectorizer("source", cfg.max_length, vocabularies["source"]),
-                vectorizer("target", cfg.max_length + 1, vocabularies["target"]))
-        for layer in pair:
-            layer(tf.constant([""]))  # built, as export requires
-        return pair
-    source, target = vectorizer("source", cfg.max_length), vectorizer("target", cfg.max_length + 1)
+        return (seq2seq.vectorizer(cfg.vocab_size, cfg.max_length, "source_vectorizer", vocabularies["source"]),
+                seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "target_vectorizer", vocabularies["target"]))
+    source = seq2seq.vectorizer(cfg.vocab_size, cfg.max_length, "source_vectorizer")
+    target = seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "target_vectorizer")
     source.adapt(tf.constant(train.sources), batch_size=2048)
     target.adapt(tf.constant([f"{START} {t} {END}" for t in train.targets]), batch_size=2048)
     return source, target
@@ -185,45 +163,23 @@ def build_model(cfg: Config, train: pair_data.Pairs) -> Seq2Seq:
     keys = keras.layers.Dense(cfg.units, name="attention_keys")(encoded)
     initial = keras.layers.Dense(cfg.units, activation="tanh", name="initial_state")(
         keras.layers.GlobalAveragePooling1D(name="mean_encoding")(encoded))
-    target_embedding = keras.layers.Embedding(target_vocab, cfg.embed_dim, mask_zero=True, name="target_embedding")
-    decoder = keras.layers.GRU(cfg.units, return_sequences=True, return_state=True, name="decoder_gru")
-    attention = keras.layers.AdditiveAttention(name="attention")
-    # a linear projection + layer normalization, not tanh: the attention context is unbounded (keys are a linear
-    # map), and a tanh here saturated and kept Tatoeba training at the unigram loss (~6.3 nats) for epochs
-    combine = keras.Sequential([keras.layers.Dense(cfg.units), keras.layers.LayerNormalization()], name="combine")
-    vocab_logits = keras.layers.Dense(target_vocab, name="logits", dtype="float32")
-    decoded, _ = decoder(target_embedding(target_in), initial_state=initial)
-    # scores are asked for here too: Keras 3.15 loses the scores output of a reused attention layer whose first
-    # call did not return them ("Output ... is not connected to inputs"), and decoding reuses this layer
-    context, _ = attention([decoded, keys], return_attention_scores=True)
-    logits = vocab_logits(combine(keras.layers.Concatenate(name="decoder_features")([decoded, context])))
+    logits = seq2seq.attentive_decoder(target_in, keys, initial, vocab_size=target_vocab, embed_dim=cfg.embed_dim,
+                                       units=cfg.units, kind="gru")
     model = keras.Model({"source_tokens": source, "target_in": target_in}, logits, name="translation_rnn")
     return Seq2Seq(model, source_vectorizer, target_vectorizer)
 
 
 def decoder_parts(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """(encoder: tokens -> keys, state; step: token, state, keys, mask -> log-probs, state, attention), built from
-    the trained model's layers (shared weights), for step-by-step decoding. The mask is `tokens != 0`."""
+    """(encoder: tokens -> keys, initial state; step: shared.seq2seq.step_model), built from the trained model's
+    layers (shared weights), for step-by-step decoding. The attention mask is `tokens != 0`."""
     source = keras.Input((None,), dtype="int64", name="tokens")
-    encoded = source
-    encoded = model.get_layer("source_embedding")(encoded)
+    encoded = model.get_layer("source_embedding")(source)
     for layer in model.layers:
         if layer.name.startswith("encoder_"):
             encoded = layer(encoded)
     keys = model.get_layer("attention_keys")(encoded)
     state = model.get_layer("initial_state")(model.get_layer("mean_encoding")(encoded))
-    encoder = keras.Model(source, [keys, state], name="encoder")
-
-    token = keras.Input((1,), dtype="int64", name="token")
-    state_in = keras.Input((model.get_layer("decoder_gru").units,), name="state")
-    keys_in = keras.Input((None, keys.shape[-1]), name="keys")
-    mask_in = keras.Input((None,), dtype="bool", name="mask")
-    out, new_state = model.get_layer("decoder_gru")(model.get_layer("target_embedding")(token), initial_state=state_in)
-    context, scores = model.get_layer("attention")([out, keys_in], mask=[None, mask_in], return_attention_scores=True)
-    logits = model.get_layer("logits")(model.get_layer("combine")(keras.layers.Concatenate()([out, context])))
-    log_probs = keras.ops.log_softmax(logits[:, 0, :], axis=-1)
-    step = keras.Model([token, state_in, keys_in, mask_in], [log_probs, new_state, scores[:, 0, :]], name="step")
-    return encoder, step
+    return keras.Model(source, [keys, state], name="encoder"), seq2seq.step_model(model)
 
 
 def make_datasets(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> tuple[tf.data.Dataset, ...]:
@@ -251,52 +207,30 @@ def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, **fit_options) -> k
 
 
 class Translator:
-    """Python-side decoding of a trained model: greedy for a batch, beam search per sentence."""
+    """Python-side decoding of a trained model (shared.seq2seq.Decoder): greedy for a batch, beam search per
+    sentence, attention rows."""
 
     def __init__(self, net: Seq2Seq, max_length: int):
-        self.encoder, self.step_model = decoder_parts(net.model)
-        self.vocab = np.array(net.target_vectorizer.get_vocabulary())
-        self.start, self.end = int(np.flatnonzero(self.vocab == START)[0]), int(np.flatnonzero(self.vocab == END)[0])
+        self.encoder, step = decoder_parts(net.model)
+        self.decoder = seq2seq.Decoder(step, net.target_vectorizer.get_vocabulary(), max_length)
         self.source_vectorizer, self.max_length = net.source_vectorizer, max_length
-        self._step = tf.function(lambda t, s, k, m: self.step_model([t, s, k, m]), reduce_retracing=True)
 
     def _encode(self, texts: list[str]):
         tokens = self.source_vectorizer(tf.constant(texts))
         keys, state = self.encoder(tokens)
-        return keys.numpy(), state.numpy(), tokens.numpy() != 0
-
-    def _step_fn(self, tokens, state):
-        hidden, keys, mask = state
-        log_probs, hidden, _ = self._step(tf.constant(tokens[:, None], tf.int64), hidden, keys, mask)
-        return log_probs.numpy(), (hidden.numpy(), keys, mask)
-
-    def words(self, tokens: list[int]) -> str:
-        return " ".join(self.vocab[t] for t in tokens)
+        return keys.numpy(), tokens.numpy() != 0, [state.numpy()]
 
     def greedy(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
-        keys, state, mask = self._encode(texts)
-        tokens, scores = decoding.greedy(self._step_fn, (state, keys, mask), start=self.start, end=self.end,
-                                         max_length=self.max_length)
-        return [self.words(t) for t in tokens], scores
+        return self.decoder.greedy(*self._encode(texts))
 
     def beam(self, text: str, width: int) -> tuple[str, float]:
-        keys, state, mask = self._encode([text])
-        (tokens, score), *_ = decoding.beam_search(self._step_fn, (state, keys, mask), start=self.start, end=self.end,
-                                                   max_length=self.max_length, width=width)
-        return self.words(tokens), score
+        return self.decoder.beam(*self._encode([text]), width)
 
     def attention(self, text: str) -> tuple[list[str], list[str], np.ndarray]:
         """(source words, output words, (output, source) attention weights) of the greedy translation."""
-        keys, state, mask = self._encode([text])
-        tokens, rows = [self.start], []
-        for _ in range(self.max_length):
-            log_probs, state, scores = self._step(tf.constant([[tokens[-1]]], tf.int64), state, keys, mask)
-            tokens.append(int(np.argmax(log_probs.numpy()[0])))
-            rows.append(scores.numpy()[0])
-            if tokens[-1] == self.end:
-                break
+        output_words, weights = self.decoder.attention(*self._encode([text]))
         source_words = pair_data.normalize(text).split()[: self.max_length]
-        return source_words, [self.vocab[t] for t in tokens[1:]], np.array(rows)[:, : len(source_words)]
+        return source_words, output_words, weights[:, : len(source_words)]
 
 
 def translate(net: Seq2Seq, texts: list[str], max_length: int = 16) -> list[str]:
@@ -333,26 +267,14 @@ def export(net: Seq2Seq, cfg: Config, metrics: dict, source: str,
     """serving_default(text [batch] string) -> translation [batch] string: vectorize, encode, greedy decoding loop
     of max_length steps inside the graph, words joined up to [end]."""
     encoder, step = decoder_parts(net.model)
-    words_list = np.array(net.target_vectorizer.get_vocabulary())
-    vocab = tf.constant(words_list)
-    start, end = int(np.flatnonzero(words_list == START)[0]), int(np.flatnonzero(words_list == END)[0])
+    vocabulary = net.target_vectorizer.get_vocabulary()
     source_vectorizer = net.source_vectorizer
 
     def serve(text):
         source_tokens = source_vectorizer(text)
         keys, state = encoder(source_tokens)
         mask = tf.not_equal(source_tokens, 0)
-        tokens = tf.fill(tf.shape(text)[:1], tf.constant(start, tf.int64))
-        outputs = []
-        for _ in range(cfg.max_length):
-            log_probs, state, _ = step([tokens[:, None], state, keys, mask])
-            tokens = tf.argmax(log_probs, axis=-1)
-            outputs.append(tokens)
-        ids = tf.stack(outputs, axis=1)
-        keep = tf.equal(tf.cumsum(tf.cast(tf.equal(ids, end), tf.int32), axis=1), 0)
-        words = tf.where(keep, tf.gather(vocab, ids), "")
-        joined = tf.strings.reduce_join(words, axis=1, separator=" ")
-        return {"translation": tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))}
+        return {"translation": seq2seq.greedy_graph(step, keys, mask, [state], vocabulary, cfg.max_length)}
 
     meta = {"config": cfg, "source": source, "metrics": {k: v for k, v in metrics.items() if k != "examples"}}
     return shared_export.save(net.model, NAME, serve_fn=serve, also_track=(source_vectorizer, encoder, step),

@@ -108,7 +108,7 @@ def _plain_config(config) -> object:
 
 def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,
          metadata: dict | None = None, root: str | pathlib.Path = DEFAULT_ROOT,
-         also_track: tuple = ()) -> pathlib.Path:
+         also_track: tuple = (), extra_endpoints: dict | None = None) -> pathlib.Path:
     """Export `model` as saved_models/<name>/<next version>/ and return that path.
 
     serve_fn(*inputs) -> {output_name: tensor} becomes the `serve` endpoint and `serving_default` signature
@@ -116,6 +116,8 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
     graph exported on a GPU still serves on CPU (no CudnnRNN ops: checked). The version is written to a
     temporary folder and renamed into place only when complete, so a crash leaves no partial version.
     `also_track`: layers the serving function uses besides the model (e.g. vectorizers kept outside it).
+    `extra_endpoints`: {name: (fn, input_signature)}, more signatures beside serving_default (e.g. pixels beside
+    encoded bytes).
     """
     model_dir = pathlib.Path(root) / name
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +133,8 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
             for extra in also_track:
                 archive.track(extra)
             endpoint = archive.add_endpoint("serve", serve_fn, input_signature)
+            for extra_name, (fn, signature) in (extra_endpoints or {}).items():
+                archive.add_endpoint(extra_name, fn, signature)
             archive.write_out(str(tmp), verbose=False)
         cudnn = sorted(graph_ops(tmp) & set(CUDNN_OPS))
         if cudnn:

@@ -107,13 +107,15 @@ def cudnn_eligible(spec: RNNSpec) -> bool:
     return spec.kind in ("lstm", "gru")
 
 
-def rnn_layers(spec: RNNSpec | str, *, name: str = "rnn", use_cudnn: bool | str = "auto") -> list[keras.layers.Layer]:
+def rnn_layers(spec: RNNSpec | str, *, name: str = "rnn", use_cudnn: bool | str = "auto",
+               return_state: bool = False) -> list[keras.layers.Layer]:
     """Stacked, optionally bidirectional recurrent layers to call in order on (batch, time, features).
 
     Returns plain Keras layers. The output is (batch, time, output_units) when `spec.return_sequences`,
     else (batch, output_units). LSTM/GRU keep the Keras defaults that cuDNN needs (tanh/sigmoid, use_bias,
     GRU reset_after=True, no recurrent dropout, no unroll); "simple" has no cuDNN kernel, so
     `use_cudnn=True` with it is refused. Masked inputs must be right-padded with no fully masked row.
+    `return_state` (one unidirectional layer only, e.g. a decoder) makes the layer also return its final state(s).
     """
     if isinstance(spec, str):
         spec = parse_spec(spec)
@@ -124,10 +126,14 @@ def rnn_layers(spec: RNNSpec | str, *, name: str = "rnn", use_cudnn: bool | str 
             f"rnn_layers({str(spec)!r}, use_cudnn=True): a {spec.kind!r} layer has no cuDNN kernel; "
             "use kind 'lstm' or 'gru', or use_cudnn='auto'."
         )
+    if return_state and (spec.depth != 1 or spec.bidirectional):
+        raise ValueError(f"rnn_layers({str(spec)!r}, return_state=True): only for one unidirectional layer.")
     block: list[keras.layers.Layer] = []
     for i, units in enumerate(spec.units):
         sequences = spec.return_sequences or i < spec.depth - 1
         kwargs = {"dropout": spec.dropout, "return_sequences": sequences, "name": f"{name}_{spec.kind}_{i}"}
+        if return_state:
+            kwargs["return_state"] = True
         if spec.kind != "simple":
             kwargs["use_cudnn"] = use_cudnn
         layer = _RNN_LAYERS[spec.kind](units, **kwargs)

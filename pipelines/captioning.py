@@ -1,0 +1,438 @@
+"""Image captioning (Show, Attend and Tell): image -> CNN feature grid (+ learned position) -> LSTM decoder with
+additive attention over the grid, teacher forcing and a loss over real tokens; greedy and beam decoding shared
+with translation (shared.seq2seq, shared.decoding); exported so that image bytes go in and a caption comes out.
+
+Notebook:
+    cfg = dataclasses.replace(captioning.Config(), scenes=1000, epochs=3)
+    data = captioning.load_data(cfg); net = captioning.build_model(cfg, data.train)
+    captioning.train(cfg, net, data); captioning.Captioner(net, cfg).greedy(data.test.images[:4])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import captioning as scene_data
+from domain import sources as domain_sources
+from shared import cli, reports, seq2seq, training
+from shared import data as shared_data
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+NAME = "captioning"
+SOURCES = ("auto", "local", "tfds", "synthetic")
+START, END = seq2seq.START, seq2seq.END
+VOCABULARY_FILE = "vocabulary.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    source: str = "auto"         # auto | local (--data-dir: Flickr8k-style) | tfds (coco_captions) | synthetic
+    data_dir: str = ""
+    scenes: int = 6000           # synthetic images (3 captions each)
+    size: int = 64               # images resized to size x size
+    tfds_limit: int = 20_000     # coco_captions: at most this many training images
+    decoder: str = "lstm"        # lstm | gru (shared.layers factory, one layer)
+    units: int = 128             # decoder and attention size
+    embed_dim: int = 64
+    filters: int = 32            # first conv block of the small encoder (doubles per block)
+    backbone: str = "small"      # small (trained here) | mobilenetv2 (ImageNet weights, frozen; needs them)
+    vocab_size: int = 5000
+    max_length: int = 16         # tokens per caption after [start]; longer captions are cut
+    beam_width: int = 3
+    batch_size: int = 64
+    epochs: int = 15
+    learning_rate: float = 2e-3
+    seed: int = 1337
+    run_dir: str = "runs/captioning"
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ValueError(f"--source {self.source!r}: expected one of {list(SOURCES)}.")
+        if self.decoder not in seq2seq.KINDS:
+            raise ValueError(f"--decoder {self.decoder!r}: expected one of {list(seq2seq.KINDS)}.")
+        if self.backbone not in ("small", "mobilenetv2"):
+            raise ValueError(f"--backbone {self.backbone!r}: expected small or mobilenetv2.")
+        if self.size < 32 or self.scenes < 20 or min(self.units, self.embed_dim, self.filters, self.beam_width) < 1:
+            raise ValueError("need --size >= 32, --scenes >= 20 and --units, --embed-dim, --filters, --beam-width >= 1.")
+        if self.max_length < 4 or self.vocab_size < 8:
+            raise ValueError("need --max-length >= 4 and --vocab-size >= 8.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
+
+
+QUICK = {"source": "synthetic", "scenes": 1200, "size": 48, "units": 64, "embed_dim": 32, "filters": 16,
+         "epochs": 10, "beam_width": 2, "learning_rate": 3e-3}
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+@dataclasses.dataclass
+class CaptionData:
+    train: scene_data.Captioned
+    validation: scene_data.Captioned
+    test: scene_data.Captioned
+    source: str
+
+
+def load_data(cfg: Config) -> CaptionData:
+    """Images split 80/10/10 at random under the seed (coco_captions: its train and validation splits)."""
+    source = cfg.source
+    if source == "auto":
+        source = "local" if cfg.data_dir else ("tfds" if domain_sources.reachable("storage.googleapis.com")
+                                               else "synthetic")
+    if source == "tfds":
+        rest = scene_data.load_tfds("train", cfg.size, cfg.data_dir or None, cfg.tfds_limit)
+        test = scene_data.load_tfds("val", cfg.size, cfg.data_dir or None, max(100, cfg.tfds_limit // 10))
+        where = "tfds: coco_captions"
+    else:
+        if source == "local":
+            if not cfg.data_dir:
+                raise FileNotFoundError("--source local needs --data-dir (images + captions.txt).")
+            images, where = scene_data.load_folder(cfg.data_dir, cfg.size), f"local: {cfg.data_dir}"
+        else:
+            images = scene_data.generate(cfg.scenes, cfg.seed, cfg.size)
+            where = f"synthetic: {cfg.scenes} generated two-object scenes, 3 phrasings per image"
+        order = np.random.default_rng(cfg.seed).permutation(len(images))
+        cut = max(1, len(images) // 10)
+        test, rest = images.subset(np.sort(order[:cut])), images.subset(np.sort(order[cut:]))
+    cut = max(1, len(rest) // 9)
+    validation, train = rest.subset(np.arange(cut)), rest.subset(np.arange(cut, len(rest)))
+    log.info("%s: train %d, validation %d, test %d images", where, len(train), len(validation), len(test))
+    return CaptionData(train, validation, test, where)
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class AddPosition(keras.layers.Layer):
+    """Adds a learned vector per grid cell, so that attention context says *where* it looked (left/right/above)."""
+
+    def build(self, input_shape):
+        self.position = self.add_weight(shape=tuple(input_shape[1:]), initializer="zeros", name="position")
+
+    def call(self, x):
+        return x + self.position[None]
+
+
+@dataclasses.dataclass
+class Captioner:
+    """The trained network and the caption vectorizer adapted on its training captions (kept beside the model)."""
+
+    model: keras.Model
+    vectorizer: keras.layers.TextVectorization
+
+
+def image_encoder(cfg: Config) -> keras.Model:
+    """uint8 image (size, size, 3) -> feature grid (cells, channels). small: three conv blocks (each halves the
+    size); mobilenetv2: its last feature map, frozen, with ImageNet weights."""
+    image = keras.Input((cfg.size, cfg.size, 3), dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1 / 255.0)(image)
+    if cfg.backbone == "mobilenetv2":
+        base = keras.applications.MobileNetV2(include_top=False, weights="imagenet", input_shape=(cfg.size, cfg.size, 3))
+        base.trainable = False
+        x = base(x * 2.0 - 1.0)
+    else:
+        for i, filters in enumerate((cfg.filters, 2 * cfg.filters, 4 * cfg.filters)):
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+            x = keras.layers.MaxPooling2D()(x)
+    grid = keras.layers.Reshape((-1, x.shape[-1]))(x)
+    return keras.Model(image, grid, name="image_encoder")
+
+
+def build_model(cfg: Config, train: scene_data.Captioned) -> Captioner:
+    """Training model: (image uint8 (batch, size, size, 3), target_in (batch, T)) -> logits (batch, T, vocab), with
+    the caption vectorizer adapted on the training captions only."""
+    vectorizer = seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "caption_vectorizer")
+    vectorizer.adapt(tf.constant([f"{START} {c} {END}" for caps in train.captions for c in caps]), batch_size=2048)
+    return Captioner(_network(cfg, vectorizer.vocabulary_size()), vectorizer)
+
+
+def _network(cfg: Config, vocab_size: int) -> keras.Model:
+    image = keras.Input((cfg.size, cfg.size, 3), dtype="uint8", name="image")
+    target_in = keras.Input((None,), dtype="int64", name="target_in")
+    grid = image_encoder(cfg)(image)
+    keys = AddPosition(name="grid_position")(keras.layers.Dense(cfg.units, name="grid_keys")(grid))
+    initial = keras.layers.Dense(cfg.units, activation="tanh", name="initial_state")(
+        keras.layers.GlobalAveragePooling1D(name="mean_grid")(grid))
+    logits = seq2seq.attentive_decoder(target_in, keys, initial, vocab_size=vocab_size, embed_dim=cfg.embed_dim,
+                                       units=cfg.units, kind=cfg.decoder)
+    return keras.Model({"image": image, "target_in": target_in}, logits, name="captioning_rnn")
+
+
+def encoder_part(model: keras.Model) -> keras.Model:
+    """image -> (keys (batch, cells, units), initial state), with the trained model's layers."""
+    encoder = model.get_layer("image_encoder")
+    image = keras.Input(encoder.input_shape[1:], dtype="uint8", name="image")
+    grid = encoder(image)
+    keys = model.get_layer("grid_position")(model.get_layer("grid_keys")(grid))
+    state = model.get_layer("initial_state")(model.get_layer("mean_grid")(grid))
+    return keras.Model(image, [keys, state], name="encoder")
+
+
+def make_datasets(cfg: Config, net: Captioner, data: CaptionData) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """One example per (image, caption): ({"image", "target_in"}, target_out), teacher forcing, right-padded."""
+    def dataset(part, seed=None):
+        index = np.array([i for i, caps in enumerate(part.captions) for _ in caps])
+        tokens = net.vectorizer(tf.constant([f"{START} {c} {END}" for caps in part.captions for c in caps]))
+        ds = tf.data.Dataset.from_tensor_slices(({"image": part.images[index], "target_in": tokens[:, :-1]},
+                                                 tokens[:, 1:]))
+        return shared_data.batched(ds, cfg.batch_size, shuffle_seed=seed)
+    return dataset(data.train, cfg.seed), dataset(data.validation)
+
+
+def save_vocabulary(net: Captioner, run_dir: str | pathlib.Path) -> None:
+    path = pathlib.Path(run_dir) / VOCABULARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(net.vectorizer.get_vocabulary(), ensure_ascii=False), encoding="utf-8")
+    partial.replace(path)
+
+
+def load_trained(cfg: Config) -> Captioner:
+    """The best checkpoint of cfg.run_dir with the vocabulary it was trained on."""
+    model = training.load_checkpoint(cfg.run_dir, NAME)
+    path = pathlib.Path(cfg.run_dir) / VOCABULARY_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found beside the checkpoint; run 'make train-{NAME}' again.")
+    vocabulary = json.loads(path.read_text(encoding="utf-8"))
+    return Captioner(model, seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "caption_vectorizer", vocabulary))
+
+
+def train(cfg: Config, net: Captioner, data: CaptionData, **fit_options) -> keras.callbacks.History:
+    train_ds, val_ds = make_datasets(cfg, net, data)
+    save_vocabulary(net, cfg.run_dir)
+    n = sum(len(c) for c in data.train.captions)
+    return training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, clipnorm=1.0,
+                        loss=seq2seq.masked_token_loss, learning_rate=cfg.learning_rate, seed=cfg.seed, patience=4,
+                        samples_per_epoch=n, **fit_options)
+
+
+# ------------------------------------------------------------------------------------------------- decoding
+
+class Describer:
+    """Python-side captioning: greedy for a batch of images, beam search per image, attention maps."""
+
+    def __init__(self, net: Captioner, max_length: int):
+        self.encoder = encoder_part(net.model)
+        self.decoder = seq2seq.Decoder(seq2seq.step_model(net.model), net.vectorizer.get_vocabulary(), max_length)
+
+    def _encode(self, images: np.ndarray):
+        keys, state = self.encoder(tf.constant(images))
+        keys = keys.numpy()
+        states = [state.numpy()] * seq2seq.n_states(self.decoder.step_model)
+        return keys, np.ones(keys.shape[:2], bool), states
+
+    def greedy(self, images: np.ndarray) -> list[str]:
+        out = []
+        for i in range(0, len(images), 256):
+            out += self.decoder.greedy(*self._encode(images[i:i + 256]))[0]
+        return out
+
+    def beam(self, image: np.ndarray, width: int) -> str:
+        return self.decoder.beam(*self._encode(image[None]), width)[0]
+
+    def attention(self, image: np.ndarray) -> tuple[list[str], np.ndarray]:
+        return self.decoder.attention(*self._encode(image[None]))
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+
+def bleu(hypotheses: list[str], references: list[list[str]]) -> dict[str, float]:
+    """Corpus BLEU-1..4 (sacrebleu, several references per image; uneven reference counts padded by repeating the
+    first, which changes no n-gram clip) on normalized text."""
+    import sacrebleu
+
+    width = max(len(r) for r in references)
+    streams = [[seq2seq.normalize(r[k] if k < len(r) else r[0]) for r in references] for k in range(width)]
+    return {f"BLEU-{n}": sacrebleu.metrics.BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score
+            for n in (1, 2, 3, 4)}
+
+
+def fact_scores(captions: list[str], truths: list[frozenset]) -> dict[str, float]:
+    """Generated scenes: how often the caption parses, states both objects right (size, colour, shape), and states
+    exactly the scene's facts (objects and relation, in any of the phrasings)."""
+    parsed = [scene_data.facts_of(c) for c in captions]
+    objects = [p is not None and {t[0] for t in p} | {t[2] for t in p} == {t[0] for t in truth} | {t[2] for t in truth}
+               for p, truth in zip(parsed, truths, strict=True)]
+    return {"parses": float(np.mean([p is not None for p in parsed])), "both objects right": float(np.mean(objects)),
+            "exact facts": float(np.mean([p == t for p, t in zip(parsed, truths, strict=True)]))}
+
+
+def evaluate(cfg: Config, net: Captioner, test: scene_data.Captioned, beam_images: int = 100) -> dict:
+    describer = Describer(net, cfg.max_length)
+    greedy = describer.greedy(test.images)
+    n = min(beam_images, len(test))
+    beam = [describer.beam(image, cfg.beam_width) for image in test.images[:n]]
+    result = {"greedy": bleu(greedy, test.captions), f"beam {cfg.beam_width} (first {n})": bleu(beam, test.captions[:n]),
+              f"greedy (same first {n})": bleu(greedy[:n], test.captions[:n]),
+              "examples": [{"image": name, "greedy": g, "beam": b, "references": refs[:3]} for name, g, b, refs in
+                           list(zip(test.names, greedy, beam, test.captions, strict=False))[:8]],
+              "captions": greedy}
+    if test.facts is not None:
+        result["facts"] = {"greedy": fact_scores(greedy, test.facts),
+                           f"beam {cfg.beam_width} (first {n})": fact_scores(beam, test.facts[:n])}
+    return result
+
+
+def baselines(data: CaptionData) -> dict:
+    """The most frequent training caption given to every test image (a caption that ignores the picture)."""
+    counts: dict[str, int] = {}
+    for caps in data.train.captions:
+        for c in caps:
+            counts[c] = counts.get(c, 0) + 1
+    common = max(counts, key=counts.get)
+    out = {"most frequent training caption": bleu([seq2seq.normalize(common)] * len(data.test), data.test.captions)}
+    if data.test.facts is not None:
+        out["most frequent training caption"].update(fact_scores([common] * len(data.test), data.test.facts))
+    return out
+
+
+def attention_figure(net: Captioner, cfg: Config, images: np.ndarray, words: int = 7):
+    """Each image with its greedy caption, then the attention map of each of its first `words` words."""
+    from matplotlib.figure import Figure
+
+    describer = Describer(net, cfg.max_length)
+    fig = Figure(figsize=(1.6 * (words + 1), 1.8 * len(images)), layout="constrained")
+    for row, image in enumerate(images):
+        output, weights = describer.attention(image)
+        side = int(round(np.sqrt(weights.shape[1])))
+        ax = fig.add_subplot(len(images), words + 1, row * (words + 1) + 1)
+        ax.imshow(image)
+        ax.set_title(" ".join(w for w in output if w != END), fontsize=6, loc="left")
+        ax.axis("off")
+        for col, (word, w) in enumerate(list(zip(output, weights, strict=True))[:words]):
+            ax = fig.add_subplot(len(images), words + 1, row * (words + 1) + col + 2)
+            ax.imshow(image)
+            ax.imshow(w.reshape(side, side), cmap="magma", alpha=0.6, extent=(0, image.shape[1], image.shape[0], 0))
+            ax.set_title(word, fontsize=7)
+            ax.axis("off")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ export, predict
+
+def export(net: Captioner, cfg: Config, metrics: dict, source: str,
+           root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
+    """serving_default(image [batch] string: JPEG/PNG/BMP/GIF bytes; grey/RGBA made RGB, any size resized) ->
+    caption [batch] string (greedy decoding inside the graph); serve_pixels(pixels uint8 [batch, h, w, 3]) -> the
+    same."""
+    encoder, step = encoder_part(net.model), seq2seq.step_model(net.model)
+    vocabulary = net.vectorizer.get_vocabulary()
+    n_states = seq2seq.n_states(step)
+
+    def caption(pixels):
+        resized = tf.image.resize(pixels, (cfg.size, cfg.size), method="area", antialias=True)
+        keys, state = encoder(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8))
+        mask = tf.ones(tf.shape(keys)[:2], tf.bool)
+        return {"caption": seq2seq.greedy_graph(step, keys, mask, [state] * n_states, vocabulary, cfg.max_length)}
+
+    def serve_bytes(image):
+        def decode(data):
+            pixels = tf.io.decode_image(data, channels=3, expand_animations=False)
+            return tf.image.resize(pixels, (cfg.size, cfg.size), method="area", antialias=True)
+        return caption(tf.map_fn(decode, image, fn_output_signature=tf.TensorSpec((cfg.size, cfg.size, 3), tf.float32)))
+
+    meta = {"config": cfg, "source": source, "metrics": metrics}
+    pixels_spec = [tf.TensorSpec((None, None, None, 3), tf.uint8, name="pixels")]
+    return shared_export.save(net.model, NAME, serve_fn=serve_bytes, metadata=meta, root=root,
+                              input_signature=[tf.TensorSpec((None,), tf.string, name="image")],
+                              also_track=(encoder, step), extra_endpoints={"serve_pixels": (caption, pixels_spec)})
+
+
+def serve(path: str | pathlib.Path, images: list[bytes]) -> list[str]:
+    served, _ = shared_export.load(path)
+    out = served.signatures["serving_default"](image=tf.constant(images))["caption"].numpy()
+    return [c.decode() for c in out]
+
+
+def predict(image: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
+            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> str:
+    """The caption of an image file (JPEG/PNG/BMP/GIF), through the exported model."""
+    path = pathlib.Path(image)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file (make predict-captioning IMAGE=path.png).")
+    data = path.read_bytes()
+    scene_data.decode_image(data, 8, str(path))  # a clear error for unreadable files before the graph sees them
+    return serve(pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root), [data])[0]
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+
+ANCHORS = {
+    "Vinyals et al. 2015, Show and Tell (MS COCO)": {"BLEU-4": 27.7},
+    "Xu et al. 2015, Show, Attend and Tell, soft attention (MS COCO)": {
+        "BLEU-1": 70.7, "BLEU-2": 49.2, "BLEU-3": 34.4, "BLEU-4": 24.3},
+    "Xu et al. 2015, soft attention (Flickr8k)": {"BLEU-1": 67.0, "BLEU-2": 44.8, "BLEU-3": 29.9, "BLEU-4": 19.5},
+    "TensorFlow image captioning tutorial (Conceptual Captions / Flickr8k, attention)": {
+        "BLEU-4": "not reported (sample captions and attention maps)"},
+}
+
+
+def write_report(cfg: Config, net: Captioner, data: CaptionData, metrics: dict, timing: dict) -> None:
+    scores = {k: v for k, v in metrics.items() if k in ("greedy",) or k.startswith(("beam", "greedy (same"))}
+    table = {**scores, **baselines(data)}
+    if "facts" in metrics:
+        for k, v in metrics["facts"].items():
+            table[k] = {**table.get(k, {}), **v}
+    examples = "\n".join(f"- {e['image']}: greedy *{e['greedy']}*; beam *{e['beam']}* (references: "
+                         f"{' | '.join(e['references'])})" for e in metrics["examples"])
+    reports.write(cfg.run_dir, domain=NAME, source=data.source,
+                  metrics={**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}, baselines=table,
+                  anchors=ANCHORS, timing=timing, figures={"attention": attention_figure(net, cfg, data.test.images[:4])},
+                  sections={"Examples": examples}, extra={"config": dataclasses.asdict(cfg)})
+
+
+def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
+    start = time.perf_counter()
+    keras.utils.set_random_seed(cfg.seed)
+    data = load_data(cfg)
+    net = build_model(cfg, data.train)
+    log.info("model: %d parameters; vocabulary %d", net.model.count_params(), net.vectorizer.vocabulary_size())
+    history = train(cfg, net, data, verbose=verbose)
+    metrics = evaluate(cfg, net, data.test)
+    summary = {**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}
+    path = export(net, cfg, summary, data.source, root=export_root)
+    encoded = [tf.io.encode_png(image).numpy() for image in data.test.images[:64]]
+    latency = shared_export.serving_latency(path, {"image": tf.constant(encoded)}, repeats=5)
+    timing = {**history.timing, "serving_images_per_second": latency["items_per_second"],
+              "run_seconds": round(time.perf_counter() - start, 1)}
+    write_report(cfg, net, data, metrics, timing)
+    return {**summary, "export": str(path)}
+
+
+def _evaluate_command(cfg: Config, args) -> dict:
+    data, net = load_data(cfg), load_trained(cfg)
+    metrics = evaluate(cfg, net, data.test)
+    write_report(cfg, net, data, metrics, {})
+    return {**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}
+
+
+def _export_command(cfg: Config, args) -> dict:
+    return {"export": str(export(load_trained(cfg), cfg, {}, "checkpoint " + cfg.run_dir))}
+
+
+def _predict_command(cfg: Config, args) -> str:
+    if not args.input:
+        raise ValueError("predict needs an image: make predict-captioning IMAGE=path.png (or --input PATH).")
+    caption = predict(args.input, args.model)
+    print(caption)
+    return caption
+
+
+def main(argv: list[str] | None = None) -> None:
+    """make train-captioning | evaluate-captioning | export-captioning | predict-captioning IMAGE=file.png"""
+    cli.main(Config, argv, prog="python -m pipelines.captioning", quick=QUICK, description=__doc__.split("\n\n")[0],
+             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
+                       "export": _export_command, "predict": _predict_command})
+
+
+if __name__ == "__main__":
+    main()
