@@ -52,6 +52,11 @@ def build_parser(config_cls: type, prog: str, description: str = "") -> argparse
                         help="tiny configuration that finishes in seconds (tests, smoke runs)")
     parser.add_argument("--input", help="predict: the raw input to classify (a file or a value)")
     parser.add_argument("--model", help="evaluate/predict: a SavedModel version folder (default: the latest)")
+    parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"),
+                        help="tf.distribute strategy for train/evaluate: mirrored = all local GPUs (else logical "
+                             "CPUs), multiworker = the hosts in TF_CONFIG; the batch size is per replica")
+    parser.add_argument("--mixed-precision", default="off", choices=("off", "mixed_float16", "mixed_bfloat16"),
+                        help="Keras dtype policy (output layers stay float32); mixed_float16 pays off on GPUs only")
     defaults = config_cls()
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
@@ -97,14 +102,47 @@ def run_guarded(command: Callable[[], object]) -> object:
         sys.exit(1)
 
 
+def logical_cpus_from_env() -> None:
+    """RNN_LOGICAL_CPUS=N splits the CPU into N logical devices (before TensorFlow starts), so MirroredStrategy
+    can be exercised without GPUs."""
+    count = int(os.environ.get("RNN_LOGICAL_CPUS", "0") or 0)
+    if count > 1:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+
+def _run_distributed(command: str, cfg, args, fn: Callable) -> object:
+    """Run a command under the chosen dtype policy and tf.distribute strategy. Under several replicas the
+    configured batch size is per replica: the global batch is batch_size x replicas (tf.data splits each global
+    batch across replicas; across workers the input is auto-sharded by data)."""
+    import keras
+
+    from shared import training
+
+    keras.mixed_precision.set_dtype_policy("float32" if args.mixed_precision == "off" else args.mixed_precision)
+    if command not in ("train", "evaluate") or args.strategy == "default":
+        return fn(cfg, args)
+    strategy = training.get_strategy(args.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and hasattr(cfg, "batch_size"):
+        cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size * replicas)
+    logging.getLogger(__name__).info("strategy %s: %d replicas, global batch %s", args.strategy, replicas,
+                                     getattr(cfg, "batch_size", "n/a"))
+    with strategy.scope():
+        return fn(cfg, args)
+
+
 def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, description: str,
          commands: dict[str, Callable]) -> object:
     """A pipeline's command line: parse argv into its Config, set up logging, run commands[command](cfg, args)
     guarded (clear one-line errors), log the JSON-able result and return it."""
     import json
 
+    logical_cpus_from_env()
     command, cfg, args = parse(config_cls, argv, prog=prog, quick=quick, description=description)
     setup_logging()
-    result = run_guarded(lambda: commands[command](cfg, args))
+    result = run_guarded(lambda: _run_distributed(command, cfg, args, commands[command]))
     logging.getLogger(prog.split()[-1]).info("%s: %s", command, json.dumps(result, default=str))
     return result

@@ -59,7 +59,19 @@ def load(path: str | pathlib.Path) -> tuple[object, dict]:
                                 "pass saved_models/<name>/<version> or use export.latest(name).")
     meta_path = path / "metadata.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return tf.saved_model.load(str(path)), meta
+    return _load_outside_strategy(path), meta
+
+
+def _load_outside_strategy(path: pathlib.Path):
+    """tf.saved_model.load, outside any tf.distribute scope: loaded under a MirroredStrategy scope (a pipeline's
+    run after training) its variables would become distributed and calling the signature would fail. Strategy
+    scopes are per thread, so a fresh thread loads it as a server would."""
+    if not tf.distribute.has_strategy():
+        return tf.saved_model.load(str(path))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(tf.saved_model.load, str(path)).result()
 
 
 def graph_ops(path: str | pathlib.Path) -> set[str]:
@@ -169,7 +181,7 @@ def serving_latency(path: str | pathlib.Path, inputs: dict[str, tf.Tensor], repe
     server calls it (the loaded signature, not Keras predict): p50/p99 in milliseconds and items per second."""
     import numpy as np
 
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    serve = _load_outside_strategy(pathlib.Path(path)).signatures["serving_default"]
     serve(**inputs)
     seconds = []
     for _ in range(repeats):

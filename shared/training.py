@@ -44,11 +44,20 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable (cluster and task) "
                              "on every worker; see the README section on distributed training.")
+        cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+        if sum(len(hosts) for role, hosts in cluster.items() if role in ("worker", "chief")) > 1:
+            # measured here: Keras 3.15's fit fails under several workers ("Attempt to convert a value
+            # (PerReplica ...)"), the upstream open issue keras-team/keras#20585; refuse before workers block
+            raise RuntimeError("strategy 'multiworker' with more than one worker: Keras 3's model.fit does not run "
+                               "under MultiWorkerMirroredStrategy (keras-team/keras#20585, open). Use 'mirrored' "
+                               "on one multi-GPU host.")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy {name!r}: expected one of {list(STRATEGIES)}.")
 
