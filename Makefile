@@ -16,7 +16,7 @@ OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),
 	$(if $(VIDEO),--input $(VIDEO)) $(if $(IMAGE),--input $(IMAGE)) \
 	$(if $(MODEL),--model $(MODEL)) $(ARGS)
 
-.PHONY: help setup test lint clean $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup test bench lint clean $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml
 
 test: setup ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
 	$(PY) -m pytest -n 2 -q
+
+bench: setup ## measure every pipeline's training/input/serving speed and memory -> BENCHMARKS.md (+ .json)
+	$(PY) -m pipelines.bench $(ARGS)
 
 lint: setup ## ruff over the project
 	$(VENV)/bin/ruff check .
