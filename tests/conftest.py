@@ -29,3 +29,12 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
+
+
+def run_quick(pipeline, root: pathlib.Path, **overrides):
+    """(cfg, root, result) of a pipeline's quick configuration run end to end into `root` (run/ and
+    saved_models/), for module-scoped fixtures."""
+    import dataclasses
+
+    cfg = dataclasses.replace(pipeline.Config(), **{**pipeline.QUICK, "run_dir": str(root / "run"), **overrides})
+    return cfg, root, pipeline.run(cfg, export_root=root / "saved_models", verbose=0)

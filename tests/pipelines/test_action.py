@@ -9,13 +9,12 @@ import tensorflow as tf
 from domain import action as video_data
 from pipelines import action
 from shared import export
+from tests.conftest import run_quick
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("action")
-    cfg = dataclasses.replace(action.Config(), **{**action.QUICK, "run_dir": str(root / "run")})
-    return cfg, root, action.run(cfg, export_root=root / "saved_models", verbose=0)
+    return run_quick(action, tmp_path_factory.mktemp("action"))
 
 
 def test_quick_run_recurrent_model_beats_averaged_frames(quick_run):
@@ -73,3 +72,16 @@ def test_config_refuses_bad_options():
         action.Config(models="lrcn,transformer")
     with pytest.raises(ValueError, match="--backbone"):
         action.Config(backbone="resnet")
+
+
+def test_convlstm_variant_builds_and_learns_a_batch():
+    cfg = dataclasses.replace(action.Config(), **{**action.QUICK, "models": "convlstm"})
+    model = action.build_model(cfg, "convlstm", 8)
+    assert any(isinstance(layer, keras.layers.ConvLSTM2D) for layer in model.layers)
+    frames = np.random.default_rng(0).integers(0, 255, (4, cfg.frames, cfg.size, cfg.size, 3)).astype(np.uint8)
+    labels = np.arange(4)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    first = model.train_on_batch(frames, labels)
+    for _ in range(15):
+        last = model.train_on_batch(frames, labels)
+    assert model(frames).shape == (4, 8) and last < first

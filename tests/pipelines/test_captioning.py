@@ -1,4 +1,3 @@
-import dataclasses
 import json
 
 import numpy as np
@@ -7,13 +6,12 @@ import tensorflow as tf
 
 from pipelines import captioning
 from shared import export, seq2seq
+from tests.conftest import run_quick
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("captioning")
-    cfg = dataclasses.replace(captioning.Config(), **{**captioning.QUICK, "run_dir": str(root / "run")})
-    return cfg, root, captioning.run(cfg, export_root=root / "saved_models", verbose=0)
+    return run_quick(captioning, tmp_path_factory.mktemp("captioning"))
 
 
 def test_quick_run_gets_scene_facts_well_above_chance(quick_run):

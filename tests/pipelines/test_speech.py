@@ -9,15 +9,13 @@ from scipy.signal import resample as scipy_resample
 from domain import speech as audio_data
 from pipelines import speech
 from shared import export
-from tests.conftest import real_data_dir
+from tests.conftest import real_data_dir, run_quick
 from tests.domain.test_speech import tone, write_wav
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("speech")
-    cfg = dataclasses.replace(speech.Config(), **{**speech.QUICK, "run_dir": str(root / "run")})
-    return cfg, root, speech.run(cfg, export_root=root / "saved_models", verbose=0)
+    return run_quick(speech, tmp_path_factory.mktemp("speech"))
 
 
 def test_quick_run_beats_chance_and_random_transcripts(quick_run):

@@ -7,15 +7,12 @@ import tensorflow as tf
 
 from pipelines import translation
 from shared import export
-from tests.conftest import real_data_dir
+from tests.conftest import real_data_dir, run_quick
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("translation")
-    cfg = dataclasses.replace(translation.Config(), **{**translation.QUICK, "run_dir": str(root / "run"),
-                                                       "max_pairs": 2500, "epochs": 3})
-    return cfg, root, translation.run(cfg, export_root=root / "saved_models", verbose=0)
+    return run_quick(translation, tmp_path_factory.mktemp("translation"), max_pairs=2500, epochs=3)
 
 
 def test_quick_run_beats_copying_the_source(quick_run):
