@@ -22,3 +22,13 @@ def sha256(path: str | pathlib.Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def resolve_auto(source: str, data_dir: str, host: str = "storage.googleapis.com") -> str:
+    """What --source auto means for pipelines with local, TFDS and generated data: the local folder when one is
+    given, else TFDS when its download host answers, else the generated offline default."""
+    if source != "auto":
+        return source
+    if data_dir:
+        return "local"
+    return "tfds" if reachable(host) else "synthetic"

@@ -94,10 +94,7 @@ def _stratified(clips: video_data.Clips, fraction: float, seed: int) -> tuple[vi
 
 def load_data(cfg: Config) -> ActionData:
     """Clips of the source split 70/15/15 (stratified; ucf101: its own train/test split, validation from train)."""
-    source = cfg.source
-    if source == "auto":
-        source = "local" if cfg.data_dir else ("tfds" if domain_sources.reachable("storage.googleapis.com")
-                                               else "synthetic")
+    source = domain_sources.resolve_auto(cfg.source, cfg.data_dir)
     if source == "tfds":
         rest = video_data.load_tfds("train", cfg.raw_frames, cfg.size, cfg.data_dir or None, cfg.tfds_limit or None)
         test = video_data.load_tfds("test", cfg.raw_frames, cfg.size, cfg.data_dir or None)
@@ -260,8 +257,9 @@ def export(model: keras.Model, cfg: Config, classes: list[str], metrics: dict, s
                               input_signature=[tf.TensorSpec((None, None, None, None, 3), tf.uint8, name="frames")])
 
 
-def serve(path: str | pathlib.Path, frames: np.ndarray) -> dict[str, np.ndarray]:
-    served, _ = shared_export.load(path)
+def serve(model, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """serving_default of an exported version (a path, or a SavedModel already loaded) on uint8 frames."""
+    served = shared_export.load(model)[0] if isinstance(model, (str, pathlib.Path)) else model
     return {k: v.numpy() for k, v in served.signatures["serving_default"](frames=tf.constant(frames)).items()}
 
 
@@ -269,25 +267,12 @@ def predict(video: str | pathlib.Path, model_path: str | pathlib.Path | None = N
             root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> dict:
     """The action in a video file: its frames sampled uniformly to the model's frame count (a shorter clip is
     looped), grey or RGBA converted to RGB; resizing happens in the exported graph."""
-    path = pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root)
-    _, meta = shared_export.load(path)
     frames = video_data.read_video(video)
+    served, meta = shared_export.load(pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root))
     sampled = frames[video_data.sample_indices(len(frames), int(meta.get("frames", 16)))]
-    out = serve(path, sampled[None])
+    out = serve(served, sampled[None])
     return {"action": out["action"][0].decode(), "probability": round(float(out["probabilities"][0].max()), 4),
             "frames_in_file": len(frames)}
-
-
-def clips_per_second(path: pathlib.Path, cfg: Config, test: video_data.Clips, batch: int = 32) -> float:
-    """Clips per second through the exported signature, batches of `batch` (after a warm-up call)."""
-    served, _ = shared_export.load(path)
-    fn = served.signatures["serving_default"]
-    batches = [x for x, _ in make_dataset(dataclasses.replace(cfg, batch_size=batch), test)][:8]
-    fn(frames=batches[0])
-    start = time.perf_counter()
-    for x in batches:
-        fn(frames=x)
-    return round(sum(len(x) for x in batches) / (time.perf_counter() - start), 1)
 
 
 # ------------------------------------------------------------------------------------------------ reporting
@@ -329,7 +314,9 @@ def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROO
         if kind == cfg.model_list[0]:
             metrics = {k: v for k, v in results[kind].items() if k not in ("confusion", "predicted")}
             path = export(model, cfg, clips.classes, metrics, clips.source, export_root)
-            timing[f"{kind} serving clips/s (batch 32)"] = clips_per_second(path, cfg, clips.test)
+            frames, _ = next(iter(make_dataset(dataclasses.replace(cfg, batch_size=32), clips.test)))
+            timing[f"{kind} serving clips/s (batch 32)"] = shared_export.serving_latency(
+                path, {"frames": frames}, repeats=5)["items_per_second"]
             summary["export"] = str(path)
     timing["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     timing["run_seconds"] = round(time.perf_counter() - start, 1)

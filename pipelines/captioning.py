@@ -11,7 +11,6 @@ Notebook:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pathlib
 import time
@@ -84,10 +83,7 @@ class CaptionData:
 
 def load_data(cfg: Config) -> CaptionData:
     """Images split 80/10/10 at random under the seed (coco_captions: its train and validation splits)."""
-    source = cfg.source
-    if source == "auto":
-        source = "local" if cfg.data_dir else ("tfds" if domain_sources.reachable("storage.googleapis.com")
-                                               else "synthetic")
+    source = domain_sources.resolve_auto(cfg.source, cfg.data_dir)
     if source == "tfds":
         rest = scene_data.load_tfds("train", cfg.size, cfg.data_dir or None, cfg.tfds_limit)
         test = scene_data.load_tfds("val", cfg.size, cfg.data_dir or None, max(100, cfg.tfds_limit // 10))
@@ -188,27 +184,16 @@ def make_datasets(cfg: Config, net: Captioner, data: CaptionData) -> tuple[tf.da
     return dataset(data.train, cfg.seed), dataset(data.validation)
 
 
-def save_vocabulary(net: Captioner, run_dir: str | pathlib.Path) -> None:
-    path = pathlib.Path(run_dir) / VOCABULARY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(net.vectorizer.get_vocabulary(), ensure_ascii=False), encoding="utf-8")
-    partial.replace(path)
-
-
 def load_trained(cfg: Config) -> Captioner:
     """The best checkpoint of cfg.run_dir with the vocabulary it was trained on."""
     model = training.load_checkpoint(cfg.run_dir, NAME)
-    path = pathlib.Path(cfg.run_dir) / VOCABULARY_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found beside the checkpoint; run 'make train-{NAME}' again.")
-    vocabulary = json.loads(path.read_text(encoding="utf-8"))
+    vocabulary = training.load_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, NAME)
     return Captioner(model, seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "caption_vectorizer", vocabulary))
 
 
 def train(cfg: Config, net: Captioner, data: CaptionData, **fit_options) -> keras.callbacks.History:
     train_ds, val_ds = make_datasets(cfg, net, data)
-    save_vocabulary(net, cfg.run_dir)
+    training.save_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, net.vectorizer.get_vocabulary())
     n = sum(len(c) for c in data.train.captions)
     return training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, clipnorm=1.0,
                         loss=seq2seq.masked_token_loss, learning_rate=cfg.learning_rate, seed=cfg.seed, patience=4,

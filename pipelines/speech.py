@@ -12,7 +12,6 @@ Notebook:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pathlib
 import time
@@ -34,6 +33,7 @@ TASKS = ("words", "transcribe")
 SOURCES = ("auto", "local", "tfds", "synthetic")
 RATE = audio_data.RATE
 BLANK = 0  # CTC blank; the digit words are tokens 1..10
+CLASSES_FILE = "classes.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,15 +91,6 @@ class SpeechData:
     notes: list[str]
 
 
-def _resolve_source(cfg: Config) -> str:
-    if cfg.source != "auto":
-        return cfg.source
-    folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else None
-    if folder and folder.is_dir():
-        return "local"
-    return "tfds" if domain_sources.reachable("storage.googleapis.com") else "synthetic"
-
-
 def _validation_split(rest: audio_data.Utterances, seed: int) -> tuple[audio_data.Utterances, audio_data.Utterances]:
     order = np.random.default_rng(seed).permutation(len(rest))
     cut = max(1, len(rest) // 10)
@@ -109,7 +100,7 @@ def _validation_split(rest: audio_data.Utterances, seed: int) -> tuple[audio_dat
 def load_data(cfg: Config) -> SpeechData:
     """Utterances of the source, split speaker-independently: the test speakers' recordings only in test;
     validation is a random tenth of the other speakers' recordings (used for early stopping only)."""
-    source, notes = _resolve_source(cfg), []
+    source, notes = domain_sources.resolve_auto(cfg.source, cfg.data_dir), []
     chosen = [s for s in cfg.test_speakers.split(",") if s.strip()]
     if source == "tfds" and cfg.dataset == "speech_commands":
         train = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None)
@@ -269,8 +260,7 @@ def task_dir(cfg: Config, task: str) -> pathlib.Path:
 def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Utterances,
           validation_clips: audio_data.Utterances, classes: list[str], **fit_options) -> keras.callbacks.History:
     folder = task_dir(cfg, task)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "classes.json").write_text(json.dumps(classes))
+    training.save_beside_checkpoint(folder, CLASSES_FILE, classes)
     words = task == "words"
     history = training.fit(
         model, make_dataset(cfg, train_clips, task, classes, cfg.seed), make_dataset(cfg, validation_clips, task, classes),
@@ -284,11 +274,7 @@ def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Ut
 
 def load_trained(cfg: Config, task: str) -> tuple[keras.Model, list[str]]:
     folder = task_dir(cfg, task)
-    model = training.load_checkpoint(folder, NAME)
-    classes_file = folder / "classes.json"
-    if not classes_file.exists():
-        raise FileNotFoundError(f"{classes_file} not found beside the checkpoint; run 'make train-speech' again.")
-    return model, json.loads(classes_file.read_text())
+    return training.load_checkpoint(folder, NAME), training.load_beside_checkpoint(folder, CLASSES_FILE, NAME)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -447,20 +433,15 @@ def predict(wav: str | pathlib.Path, root: str | pathlib.Path = shared_export.DE
 
 
 def real_time_factor(path: pathlib.Path, clips: audio_data.Utterances, batch: int = 32) -> dict:
-    """Seconds of compute per second of audio through the exported signature (batches of `batch` clips,
-    after one warm-up call)."""
-    served, _ = shared_export.load(path)
-    fn = served.signatures["serving_default"]
-    chunks = [keras.utils.pad_sequences(clips.audio[i:i + batch], dtype="float32", padding="post")
-              for i in range(0, min(len(clips), 8 * batch), batch)]
-    rate = tf.constant(RATE, tf.int32)
-    fn(audio=tf.constant(chunks[0]), sample_rate=rate)
-    start = time.perf_counter()
-    for chunk in chunks:
-        fn(audio=tf.constant(chunk), sample_rate=rate)
-    seconds = time.perf_counter() - start
-    audio_seconds = sum(len(a) for a in clips.audio[: 8 * batch]) / RATE
-    return {"real_time_factor": round(seconds / audio_seconds, 4), "audio_seconds": round(audio_seconds, 1)}
+    """Seconds of compute per second of audio through the exported signature, on a batch of `batch` clips
+    (shared.export.serving_latency: median of repeated calls after a warm-up)."""
+    chunk = clips.audio[:batch]
+    padded = keras.utils.pad_sequences(chunk, dtype="float32", padding="post")
+    latency = shared_export.serving_latency(path, {"audio": tf.constant(padded),
+                                                   "sample_rate": tf.constant(RATE, tf.int32)}, repeats=5)
+    audio_seconds = sum(len(a) for a in chunk) / RATE
+    return {"real_time_factor": round(latency["p50_ms"] / 1000 / audio_seconds, 4),
+            "audio_seconds": round(audio_seconds, 1)}
 
 
 # ------------------------------------------------------------------------------------------------ reporting

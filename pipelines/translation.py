@@ -11,7 +11,6 @@ Notebook:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pathlib
 import time
@@ -131,23 +130,15 @@ def _vectorizers(cfg: Config, train: pair_data.Pairs | None = None, vocabularies
 
 def save_vocabularies(net: Seq2Seq, run_dir: str | pathlib.Path) -> pathlib.Path:
     """vocabulary.json beside the checkpoint (the network trains on token ids, so evaluate/export need them)."""
-    path = pathlib.Path(run_dir) / VOCABULARY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"source": net.source_vectorizer.get_vocabulary(), "target": net.target_vectorizer.get_vocabulary()},
-                      ensure_ascii=False)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
-    return path
+    return training.save_beside_checkpoint(run_dir, VOCABULARY_FILE, {
+        "source": net.source_vectorizer.get_vocabulary(), "target": net.target_vectorizer.get_vocabulary()})
 
 
 def load_trained(cfg: Config) -> Seq2Seq:
     """The best checkpoint of cfg.run_dir with the vocabularies it was trained on."""
     model = training.load_checkpoint(cfg.run_dir, NAME)
-    path = pathlib.Path(cfg.run_dir) / VOCABULARY_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found beside the checkpoint; run 'make train-{NAME}' again.")
-    return Seq2Seq(model, *_vectorizers(cfg, vocabularies=json.loads(path.read_text(encoding="utf-8"))))
+    vocabularies = training.load_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, NAME)
+    return Seq2Seq(model, *_vectorizers(cfg, vocabularies=vocabularies))
 
 
 def build_model(cfg: Config, train: pair_data.Pairs) -> Seq2Seq:

@@ -181,7 +181,7 @@ def serving_latency(path: str | pathlib.Path, inputs: dict[str, tf.Tensor], repe
     server calls it (the loaded signature, not Keras predict): p50/p99 in milliseconds and items per second."""
     import numpy as np
 
-    serve = _load_outside_strategy(pathlib.Path(path)).signatures["serving_default"]
+    serve = load(path)[0].signatures["serving_default"]
     serve(**inputs)
     seconds = []
     for _ in range(repeats):

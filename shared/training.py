@@ -190,6 +190,24 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     return history
 
 
+def save_beside_checkpoint(run_dir: str | pathlib.Path, name: str, data) -> pathlib.Path:
+    """JSON that evaluate/export need besides best.keras (vocabularies, class names), written atomically."""
+    path = pathlib.Path(run_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def load_beside_checkpoint(run_dir: str | pathlib.Path, name: str, domain: str):
+    """The JSON `save_beside_checkpoint` wrote; a clear error when the run folder lacks it."""
+    path = pathlib.Path(run_dir) / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found beside the checkpoint; run 'make train-{domain}' again.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def load_checkpoint(run_dir: str | pathlib.Path, domain: str) -> keras.Model:
     """The best checkpoint (best.keras) that `fit` wrote into run_dir; a clear error when there is none."""
     path = pathlib.Path(run_dir) / "best.keras"

@@ -72,7 +72,14 @@ def test_flickr_style_folders(tmp_path):
     (token / "Flickr8k.token.txt").write_text("a.jpg#0\tA red circle .\nb.jpg#0\tbroken\n")
     with pytest.raises(ValueError, match="b.jpg: not a readable image"):
         captioning.load_folder(token, size=24)
+    (token / "Flickr8k.token.txt").write_text("a.jpg#0 A red circle without a tab\n")
+    with pytest.raises(ValueError, match="line 1: expected"):
+        captioning.load_folder(token, size=24)
     (token / "Flickr8k.token.txt").unlink()
+    (token / "captions.txt").write_text("file,text\na.jpg,A red circle\n")
+    with pytest.raises(ValueError, match="expected a header 'image,caption'"):
+        captioning.load_folder(token, size=24)
+    (token / "captions.txt").unlink()
     with pytest.raises(FileNotFoundError, match="captions.txt"):
         captioning.load_folder(token, size=24)
 

@@ -52,6 +52,11 @@ def test_bad_audio_gets_clear_errors(tmp_path, caplog):
     assert "clipped" in caplog.text
 
 
+def test_non_finite_samples_are_refused():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        speech.to_float_mono(np.array([0.1, np.nan, 0.2], "float32"), "take.wav")
+
+
 def test_speaker_split_never_leaks():
     clips = speech.Utterances([np.zeros(10, "float32")] * 8, ["one"] * 8, list("aabbccdd"))
     rest, test = speech.speaker_split(clips, ["b", "d"])
@@ -59,6 +64,8 @@ def test_speaker_split_never_leaks():
     assert len(rest) + len(test) == 8
     with pytest.raises(ValueError, match="not in the data"):
         speech.speaker_split(clips, ["zed"])
+    with pytest.raises(ValueError, match="every speaker is a test speaker"):
+        speech.speaker_split(clips, list("abcd"))
 
 
 def test_sequences_concatenate_one_speakers_words():

@@ -76,3 +76,10 @@ def test_masked_loss_ignores_padding():
     changed = logits.copy()
     changed[:, 2] += 50
     assert float(seq2seq.masked_token_loss(y, logits)) == pytest.approx(float(seq2seq.masked_token_loss(y, changed)))
+
+
+def test_config_refuses_bad_options():
+    with pytest.raises(ValueError, match="--decoder"):
+        captioning.Config(decoder="transformer")
+    with pytest.raises(ValueError, match="--size"):
+        captioning.Config(size=8)

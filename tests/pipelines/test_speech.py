@@ -120,6 +120,12 @@ def test_config_refuses_bad_options():
         speech.Config(source="youtube")
 
 
+def test_auto_source_with_a_missing_data_dir_is_an_error_not_synthetic_data(tmp_path):
+    cfg = dataclasses.replace(speech.Config(), data_dir=str(tmp_path / "no-such-folder"))
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        speech.load_data(cfg)
+
+
 def test_local_fsdd_folder_splits_by_speaker():
     folder = real_data_dir("fsdd")
     cfg = dataclasses.replace(speech.Config(), source="local", data_dir=str(folder))

@@ -114,3 +114,11 @@ def test_mixed_precision_policy_round_trip():
     finally:
         training.set_mixed_precision(False)
     assert keras.layers.Dense(2).dtype_policy.compute_dtype == "float32"
+
+
+def test_files_beside_the_checkpoint_round_trip_atomically_and_missing_ones_are_named(tmp_path):
+    path = training.save_beside_checkpoint(tmp_path / "run", "vocabulary.json", {"target": ["", "[UNK]", "été"]})
+    assert [p.name for p in path.parent.iterdir()] == ["vocabulary.json"]  # no partial file left behind
+    assert training.load_beside_checkpoint(tmp_path / "run", "vocabulary.json", "translation")["target"][2] == "été"
+    with pytest.raises(FileNotFoundError, match="classes.json not found beside the checkpoint.*train-speech"):
+        training.load_beside_checkpoint(tmp_path / "run", "classes.json", "speech")
