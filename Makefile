@@ -16,7 +16,12 @@ OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),
 	$(if $(VIDEO),--input $(VIDEO)) $(if $(IMAGE),--input $(IMAGE)) \
 	$(if $(MODEL),--model $(MODEL)) $(ARGS)
 
-.PHONY: help setup test bench lint clean $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
+	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) \
+	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
+COMPARED := ecg sentiment weather
+
+.PHONY: help setup test bench lint clean notebook gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -44,6 +49,15 @@ lint: setup ## ruff over the project
 clean: ## remove runs/, exported models and caches (keeps .venv)
 	rm -rf runs saved_models/*/ .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+$(addprefix compare-,$(COMPARED)): compare-%: setup ## the five RNN types on ecg, sentiment or weather -> runs/compare-<domain>/ (SEEDS=1,2 EPOCHS=)
+	$(PY) -m pipelines.anatomy compare --domain $* $(ANATOMY_OPTS)
+
+gradients: setup ## ||dL/dh_t|| through time per cell type, and gradient clipping -> runs/gradients/
+	$(PY) -m pipelines.anatomy gradients $(ANATOMY_OPTS)
+
+stream: setup ## truncated-BPTT weather forecaster served chunk by chunk with carried state -> runs/stream/
+	$(PY) -m pipelines.anatomy stream $(ANATOMY_OPTS)
 
 $(addprefix train-,$(DOMAINS)): train-%: setup ## train, evaluate, report and export in one go
 	$(PY) -m pipelines.$* train $(OPTS)

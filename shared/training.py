@@ -100,13 +100,15 @@ class _Timer(keras.callbacks.Callback):
 
 
 def read_history(path: str | pathlib.Path) -> dict[str, list[float]]:
-    """The CSVLogger history file as {column: [value per epoch]} (epoch column included)."""
+    """The CSVLogger history file as {column: [value per epoch]} (epoch column included; NA -> NaN, all-NA columns dropped)."""
     path = pathlib.Path(path)
     if not path.exists():
         return {}
     with path.open() as f:
         rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+    columns = {key: [float("nan") if row[key] in ("", "NA") else float(row[key]) for row in rows]
+               for key in (rows[0] if rows else {})}
+    return {key: values for key, values in columns.items() if not np.isnan(values).all()}  # CSVLogger's NA columns
 
 
 def compute_policy(model: keras.Model) -> dict[str, object]:
