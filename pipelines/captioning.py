@@ -51,6 +51,7 @@ class Config:
     epochs: int = 15
     learning_rate: float = 2e-3
     seed: int = 1337
+    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/captioning"
 
     def __post_init__(self):
@@ -196,7 +197,8 @@ def train(cfg: Config, net: Captioner, data: CaptionData, **fit_options) -> kera
     training.save_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, net.vectorizer.get_vocabulary())
     n = sum(len(c) for c in data.train.captions)
     return training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, clipnorm=1.0,
-                        loss=seq2seq.masked_token_loss, learning_rate=cfg.learning_rate, seed=cfg.seed, patience=4,
+                        loss=seq2seq.masked_token_loss, learning_rate=cfg.learning_rate,
+                        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=4,
                         samples_per_epoch=n, **fit_options)
 
 

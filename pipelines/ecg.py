@@ -45,6 +45,7 @@ class Config:
     learning_rate: float = 2e-3
     augment: bool = False           # training beats: random gain, offset, noise, shift (measured: see README)
     seed: int = 1337
+    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/ecg"       # checkpoints, logs, report; exports go to saved_models/ecg/<version>/
 
     def __post_init__(self):
@@ -194,7 +195,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_da
     """Compile and fit with the shared helper (checkpoint, early stop, resume, curves)."""
     return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs,
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                        learning_rate=cfg.learning_rate, seed=cfg.seed, patience=5,
+                        learning_rate=cfg.learning_rate, jit_compile=cfg.jit_compile, seed=cfg.seed, patience=5,
                         class_weight=class_weights(train_beats.labels, cfg.class_weighting),
                         samples_per_epoch=len(train_beats), **fit_options)
 

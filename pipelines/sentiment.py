@@ -41,6 +41,7 @@ class Config:
     epochs: int = 10              # early stopping (patience 3 on validation loss) usually ends sooner
     learning_rate: float = 2e-3
     seed: int = 1337
+    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/sentiment"
 
     def __post_init__(self):
@@ -136,6 +137,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, reviews: SentimentD
           **fit_options) -> keras.callbacks.History:
     return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="binary_crossentropy",
                         metrics=["accuracy", keras.metrics.AUC(name="auc")], learning_rate=cfg.learning_rate,
+                        jit_compile=cfg.jit_compile,
                         seed=cfg.seed, patience=3, samples_per_epoch=len(reviews.train), **fit_options)
 
 

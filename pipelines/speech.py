@@ -54,6 +54,7 @@ class Config:
     epochs: int = 30
     learning_rate: float = 2e-3
     seed: int = 1337
+    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/speech"  # words/ and transcriber/ checkpoints, the report
 
     def __post_init__(self):
@@ -264,7 +265,8 @@ def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Ut
     words = task == "words"
     history = training.fit(
         model, make_dataset(cfg, train_clips, task, classes, cfg.seed), make_dataset(cfg, validation_clips, task, classes),
-        run_dir=folder, epochs=cfg.epochs, learning_rate=cfg.learning_rate, seed=cfg.seed, patience=8, clipnorm=5.0,
+        run_dir=folder, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=8, clipnorm=5.0,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if words else ctc_loss,
         metrics=["accuracy"] if words else (), samples_per_epoch=len(train_clips), **fit_options)
     if history.timing.get("seconds_per_epoch"):

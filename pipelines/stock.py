@@ -40,6 +40,7 @@ class Config:
     epochs: int = 30
     learning_rate: float = 1e-3
     seed: int = 1337
+    jit_compile: bool = True  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/stock"
 
     def __post_init__(self):
@@ -204,7 +205,8 @@ def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROO
     model = build_model(cfg, table, target)
     windows = len(timeseries.origins(_rows(len(target))[0], width=cfg.past, lead=cfg.days, horizon=1))
     history = training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
-                           metrics=["mae"], learning_rate=cfg.learning_rate, seed=cfg.seed, patience=3,
+                           metrics=["mae"], learning_rate=cfg.learning_rate,
+                           jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
                            samples_per_epoch=windows, verbose=verbose)
     metrics = evaluate(cfg, model, table, target, test_ds)
     row = metrics["table"][f"this model ({cfg.rnn})"]

@@ -47,6 +47,7 @@ class Config:
     epochs: int = 10
     learning_rate: float = 2e-3
     seed: int = 1337
+    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/translation"
 
     def __post_init__(self):
@@ -189,7 +190,8 @@ def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, **fit_options) -> k
     train_ds, val_ds, _ = make_datasets(cfg, net, pairs)
     save_vocabularies(net, cfg.run_dir)
     history = training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss=masked_token_loss,
-                           learning_rate=cfg.learning_rate, clipnorm=1.0, seed=cfg.seed, patience=3,
+                           learning_rate=cfg.learning_rate,
+                           jit_compile=cfg.jit_compile, clipnorm=1.0, seed=cfg.seed, patience=3,
                            samples_per_epoch=len(pairs.train), **fit_options)
     tokens = sum(len(pair_data.normalize(t).split()) + 1 for t in pairs.train.targets)
     if history.timing.get("seconds_per_epoch"):

@@ -42,6 +42,7 @@ class Config:
     epochs: int = 30              # early stopping (patience 3 on validation loss) ends sooner
     learning_rate: float = 1e-3
     seed: int = 1337
+    jit_compile: bool = True  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/weather"
 
     def __post_init__(self):
@@ -122,7 +123,8 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, series, **fit_optio
     width, lead, horizon = cfg.steps(series.step_hours)
     windows = len(timeseries.origins(_rows(series)[0], width=width, lead=lead, horizon=horizon))
     return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
-                        metrics=["mae"], learning_rate=cfg.learning_rate, seed=cfg.seed, patience=3,
+                        metrics=["mae"], learning_rate=cfg.learning_rate,
+                        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
                         samples_per_epoch=windows, **fit_options)
 
 
