@@ -220,31 +220,39 @@ def adding_gradients(steps: int, *, units: int = 32, train_examples: int = 4096,
 
 
 def clipping_effect(steps: int = 20, *, gain: float = 3.0, epochs: int = 8, examples: int = 4096,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, run_dir: str | pathlib.Path | None = None) -> dict:
     """A SimpleRNN (32 units) on the adding problem whose recurrent matrix is scaled by `gain` (> 1: gradients
-    explode through time), trained with SGD (lr 0.05, momentum 0.9) without clipping, with clipnorm=1 and with
-    clipvalue=0.1: the global gradient norm at initialisation, the largest one seen at epoch ends, the loss per
-    epoch and the held-out MSE."""
+    explode through time), trained by the shared fit helper with SGD (lr 0.05, momentum 0.9) without clipping,
+    with clipnorm=1 and with clipvalue=0.1: the global gradient norm at initialisation, the largest one seen at
+    epoch ends, the loss per epoch and the held-out MSE."""
+    import tempfile
+
     x, y = gradients.adding_problem(examples, steps, seed=seed)
     xv, yv = gradients.adding_problem(512, steps, seed=seed + 1)
+    root = pathlib.Path(run_dir or tempfile.mkdtemp(prefix="clipping-"))
     results = {}
-    for label, clip in (("no clipping", {}), ("clipnorm=1.0", {"clipnorm": 1.0}), ("clipvalue=0.1", {"clipvalue": 0.1})):
+    for label, clip in (("no clipping", {}), ("clipnorm=1.0", {"clipnorm": 1.0}),
+                        ("clipvalue=0.1", {"clipvalue": 0.1})):
         keras.utils.set_random_seed(seed)
         model = gradients.last_step_model(2, "simple:32")
         cell = model.get_layer(index=1).cell
         cell.recurrent_kernel.assign(cell.recurrent_kernel * gain)
-        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, **clip), loss="mse")
         norms = [_gradient_norm(model, xv[:256], yv[:256])]
-        losses = []
-        for _ in range(epochs):
-            losses.append(float(model.fit(x, y, batch_size=64, epochs=1, verbose=0).history["loss"][0]))
-            norms.append(_gradient_norm(model, xv[:256], yv[:256]))
+        probe = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs, model=model, norms=norms: norms.append(
+                _gradient_norm(model, xv[:256], yv[:256])))
+        train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(64)
+        history = training.fit(model, train, None, run_dir=root / label.replace("=", "-").replace(" ", "-"),
+                               epochs=epochs, loss="mse", learning_rate=0.05, optimizer_name="sgd", seed=seed,
+                               patience=epochs, tensorboard=False, verbose=0, callbacks=[probe], **clip)
         results[label] = {"gradient_norm_at_init": norms[0], "largest_gradient_norm_after_an_epoch": max(norms[1:]),
-                          "loss_per_epoch": losses, "held_out_mse": float(model.evaluate(xv, yv, verbose=0))}
+                          "loss_per_epoch": [float(v) for v in history.history["loss"]],
+                          "held_out_mse": float(model.evaluate(xv, yv, verbose=0))}
     return results
 
 
 def _gradient_norm(model: keras.Model, x, y) -> float:
+    """The global norm of the mean-squared-error gradient over all trainable weights."""
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(model(x, training=False) - y))
     return float(tf.linalg.global_norm(tape.gradient(loss, model.trainable_variables)))
@@ -315,7 +323,7 @@ def gradients_report(*, steps: int = 50, quick: bool = False, run_dir: str = "ru
     else:
         adding = adding_gradients(steps)
         weather = weather_window_gradients(180)
-        clipping = clipping_effect()
+        clipping = clipping_effect(run_dir=pathlib.Path(run_dir) / "clipping")
     table = {}
     for kind in GRADIENT_TYPES:
         table[kind] = {"adding: dL/dh_1 / dL/dh_T at init": gradients.decay(adding[kind]["init"]),

@@ -69,13 +69,18 @@ def check_options(batch_size: int, epochs: int, learning_rate: float) -> None:
                          f"{learning_rate}.")
 
 
-def optimizer(learning_rate: float, *, clipnorm: float | None = None,
-              clipvalue: float | None = None) -> keras.optimizers.Optimizer:
-    """Adam with optional gradient clipping (by norm of each gradient, or by value), one of the two."""
+def optimizer(learning_rate: float, *, clipnorm: float | None = None, clipvalue: float | None = None,
+              name: str = "adam") -> keras.optimizers.Optimizer:
+    """Adam (or SGD with momentum 0.9: `name="sgd"`) with optional gradient clipping: by the norm of each
+    gradient (`clipnorm`) or by value (`clipvalue`), one of the two."""
     if clipnorm is not None and clipvalue is not None:
         raise ValueError("gradient clipping: set clipnorm or clipvalue, not both.")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate={learning_rate}: expected a positive number.")
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, clipnorm=clipnorm, clipvalue=clipvalue)
+    if name != "adam":
+        raise ValueError(f"optimizer {name!r}: expected 'adam' or 'sgd'.")
     return keras.optimizers.Adam(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
 
 
@@ -124,7 +129,7 @@ def compute_policy(model: keras.Model) -> dict[str, object]:
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None, *,
         run_dir: str | pathlib.Path, epochs: int, loss=None, metrics: Sequence = (),
         learning_rate: float = 1e-3, clipnorm: float | None = None, clipvalue: float | None = None,
-        jit_compile: bool | str = "auto", seed: int | None = None, patience: int = 5,
+        optimizer_name: str = "adam", jit_compile: bool | str = "auto", seed: int | None = None, patience: int = 5,
         monitor: str | None = None, class_weight: dict[int, float] | None = None,
         samples_per_epoch: int | None = None, tensorboard: bool = True, verbose: int | str = "auto",
         callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
@@ -143,7 +148,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     if seed is not None:
         keras.utils.set_random_seed(seed)
     if loss is not None:
-        model.compile(optimizer=optimizer(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue),
+        model.compile(optimizer=optimizer(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue, name=optimizer_name),
                       loss=loss, metrics=list(metrics), jit_compile=jit_compile)
     elif not model.compiled:
         raise ValueError("training.fit: pass `loss=` or compile the model first.")
