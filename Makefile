@@ -43,6 +43,10 @@ test: setup ## run the test suite (offline; real-data tests skip without RNN_DAT
 bench: setup ## measure every pipeline's training/input/serving speed and memory -> BENCHMARKS.md (+ .json)
 	$(PY) -m pipelines.bench $(ARGS)
 
+notebook: setup ## start JupyterLab on notebooks/ in the project's environment (installs jupyterlab on first use)
+	$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install --quiet -e '.[notebooks]'
+	$(PY) -m jupyter lab notebooks/
+
 lint: setup ## ruff over the project
 	$(VENV)/bin/ruff check .
 
