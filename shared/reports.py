@@ -36,7 +36,7 @@ def plain(value):
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.0f}" if value.is_integer() and 1e4 <= abs(value) < 1e12 else f"{value:.4g}"
     return "" if value is None else str(value)
 
 

@@ -7,7 +7,7 @@ from pipelines import anatomy
 
 
 def test_compare_trains_all_five_types_with_the_same_setting_and_reports_them(tmp_path):
-    result = anatomy.compare("ecg", quick=True, units=4, seeds=(1, 2), run_dir=str(tmp_path))
+    result = anatomy.compare("ecg", quick=True, units=4, seeds=(1, 2), run_dir=str(tmp_path), source="synthetic")
     rows = result["by_type"]
     assert list(rows) == list(anatomy.TYPES)
     assert [row["spec"] for row in rows.values()] == ["simple:4", "lstm:4", "gru:4", "bigru:4", "gru:4x2"]
