@@ -147,6 +147,12 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     run_dir.mkdir(parents=True, exist_ok=True)
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    if jit_compile is True and tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        # XLA cannot compile a step whose mirrored variables live on other devices (measured: "Trying to access
+        # resource ... located in device CPU:1"; tensorflow.org/xla/known_issues#tfvariable_on_a_different_device)
+        log.info("jit_compile off: XLA does not compile a step over %d replicas",
+                 tf.distribute.get_strategy().num_replicas_in_sync)
+        jit_compile = False
     if loss is not None:
         model.compile(optimizer=optimizer(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue, name=optimizer_name),
                       loss=loss, metrics=list(metrics), jit_compile=jit_compile)
