@@ -116,7 +116,8 @@ def logical_cpus_from_env() -> None:
 def _run_distributed(command: str, cfg, args, fn: Callable) -> object:
     """Run a command under the chosen dtype policy and tf.distribute strategy. Under several replicas the
     configured batch size is per replica: the global batch is batch_size x replicas (tf.data splits each global
-    batch across replicas; across workers the input is auto-sharded by data)."""
+    batch across replicas; across workers the input is auto-sharded by data). Under multiworker only the chief
+    writes the run folder and saved_models/; worker i writes to <run_dir>/worker-i and a temporary export."""
     import keras
 
     from shared import training
@@ -128,9 +129,13 @@ def _run_distributed(command: str, cfg, args, fn: Callable) -> object:
     replicas = strategy.num_replicas_in_sync
     if replicas > 1 and hasattr(cfg, "batch_size"):
         cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size * replicas)
-    logging.getLogger(__name__).info("strategy %s: %d replicas, global batch %s", args.strategy, replicas,
-                                     getattr(cfg, "batch_size", "n/a"))
     with strategy.scope():
+        chief, task = training.worker()
+        if not chief and hasattr(cfg, "run_dir"):  # every worker trains; only the chief writes the run folder
+            cfg = dataclasses.replace(cfg, run_dir=f"{cfg.run_dir}/worker-{task}")
+        logging.getLogger(__name__).info("strategy %s: %d replicas, global batch %s, %s", args.strategy, replicas,
+                                         getattr(cfg, "batch_size", "n/a"),
+                                         "chief" if chief else f"worker {task} writing to {cfg.run_dir}")
         return fn(cfg, args)
 
 

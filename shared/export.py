@@ -18,6 +18,7 @@ import os
 import pathlib
 import platform
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from importlib import metadata as importlib_metadata
 import keras
 import tensorflow as tf
 
-from shared import layers
+from shared import layers, training
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,13 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
     `also_track`: layers the serving function uses besides the model (e.g. vectorizers kept outside it).
     `extra_endpoints`: {name: (fn, input_signature)}, more signatures beside serving_default (e.g. pixels beside
     encoded bytes).
+    Under a multi-worker strategy every worker exports (as TF's multi-worker guide asks), but only the chief
+    writes under `root`; the others write to a private temporary folder.
     """
+    chief, task = training.worker()
+    if not chief:
+        root = tempfile.mkdtemp(prefix=f"rnn-{name}-worker-{task}-")
+        log.info("worker %d is not the chief: its export goes to %s", task, root)
     model_dir = pathlib.Path(root) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     version = (versions(model_dir) or [0])[-1] + 1

@@ -51,15 +51,73 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable (cluster and task) "
                              "on every worker; see the README section on distributed training.")
-        cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
-        if sum(len(hosts) for role, hosts in cluster.items() if role in ("worker", "chief")) > 1:
-            # measured here: Keras 3.15's fit fails under several workers ("Attempt to convert a value
-            # (PerReplica ...)"), the upstream open issue keras-team/keras#20585; refuse before workers block
-            raise RuntimeError("strategy 'multiworker' with more than one worker: Keras 3's model.fit does not run "
-                               "under MultiWorkerMirroredStrategy (keras-team/keras#20585, open). Use 'mirrored' "
-                               "on one multi-GPU host.")
+        _fix_keras_multiworker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy {name!r}: expected one of {list(STRATEGIES)}.")
+
+
+def _fix_keras_multiworker() -> None:
+    """Mend the two places where Keras 3's TensorFlow trainer breaks under MultiWorkerMirroredStrategy with more
+    than one worker (keras-team/keras#20585, open; measured here with Keras 3.15.1):
+    1. before the first step `fit` builds the model from one batch through `strategy.reduce("MEAN", batch)` on
+       the whole (x, y) structure, which the collective reduce cannot take ("Attempt to convert a value
+       (PerReplica ...)"): the build only needs shapes, so it gets this worker's first local batch;
+    2. step outputs (scalar metrics) are reduced with `strategy.reduce("MEAN", v, axis=0)`, which fails on a
+       scalar: scalars are averaged across replicas with axis=None, so every worker logs the same global
+       metrics (EarlyStopping and the best checkpoint then decide alike on every worker).
+    Applied only by get_strategy("multiworker"); a Keras without these internals fails with a clear error."""
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer, "_rnn_suite_multiworker_fix", False):
+        return
+    needed = ("reduce_per_replica", "_collective_all_reduce_multi_worker")
+    if not all(hasattr(trainer, attr) for attr in needed) or not hasattr(trainer.TensorFlowTrainer,
+                                                                        "_maybe_symbolic_build"):
+        raise RuntimeError(f"Keras {keras.__version__} changed the trainer internals that the multi-worker fix "
+                           "mends (keras-team/keras#20585); check whether the upstream fix landed and update "
+                           "shared/training._fix_keras_multiworker.")
+
+    def first_local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return tf.distribute.get_strategy().experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, batches in iterator:
+                with self.distribute_strategy.scope():
+                    data_batch = tree.map_structure(first_local, next(batches))
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    reduce_per_replica = trainer.reduce_per_replica
+
+    def reduce_mean_scalars(values, strategy, reduction="auto"):
+        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=0 if v.shape.rank else None), values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    trainer.reduce_per_replica = reduce_mean_scalars
+    trainer._rnn_suite_multiworker_fix = True
+
+
+def worker() -> tuple[bool, int]:
+    """(is this the chief?, task index) under the current strategy. Only the chief of a multi-worker cluster
+    writes shared outputs (run folder, saved_models/); the others write to private folders, as TF's multi-worker
+    guide prescribes. Outside MultiWorkerMirroredStrategy: (True, 0)."""
+    strategy = tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
 
 
 def check_options(batch_size: int, epochs: int, learning_rate: float) -> None:
@@ -126,6 +184,17 @@ def compute_policy(model: keras.Model) -> dict[str, object]:
             "dtype_policy": keras.config.dtype_policy().name}
 
 
+def shard_by_data(ds: tf.data.Dataset | None) -> tf.data.Dataset | None:
+    """Across workers, shard a dataset by its elements, not by files (tf.data auto-sharding, DATA policy): each
+    worker reads the whole dataset and keeps its own share of every global batch. The pipelines read arrays held
+    in memory, which the default AUTO policy would only reach after failing to find files."""
+    if not isinstance(ds, tf.data.Dataset):
+        return ds
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None, *,
         run_dir: str | pathlib.Path, epochs: int, loss=None, metrics: Sequence = (),
         learning_rate: float = 1e-3, clipnorm: float | None = None, clipvalue: float | None = None,
@@ -153,6 +222,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         log.info("jit_compile off: XLA does not compile a step over %d replicas",
                  tf.distribute.get_strategy().num_replicas_in_sync)
         jit_compile = False
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        train_ds, val_ds = shard_by_data(train_ds), shard_by_data(val_ds)
     if loss is not None:
         model.compile(optimizer=optimizer(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue, name=optimizer_name),
                       loss=loss, metrics=list(metrics), jit_compile=jit_compile)

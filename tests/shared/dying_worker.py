@@ -1,0 +1,45 @@
+"""A pipeline's command line that dies in the middle of one epoch, as a preempted host would (test helper).
+
+python -m tests.shared.dying_worker DIE_AT_EPOCH DOMAIN train [options]: the process exits at once (os._exit,
+no cleanup, no callbacks) after the second training batch of epoch DIE_AT_EPOCH (0-based).
+"""
+
+import importlib
+import os
+import sys
+
+import keras
+
+from shared import training
+
+EXIT_CODE = 17
+
+
+class _Die(keras.callbacks.Callback):
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch, self.current = epoch, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == 1:
+            sys.stderr.write(f"dying_worker: killed in epoch {self.epoch}\n")
+            sys.stderr.flush()
+            os._exit(EXIT_CODE)
+
+
+def main() -> None:
+    die_at, domain, *argv = sys.argv[1:]
+    fit = training.fit
+
+    def dying_fit(*args, callbacks=(), **kwargs):
+        return fit(*args, callbacks=[*callbacks, _Die(int(die_at))], **kwargs)
+
+    training.fit = dying_fit
+    importlib.import_module(f"pipelines.{domain}").main(argv)
+
+
+if __name__ == "__main__":
+    main()
