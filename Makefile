@@ -1,7 +1,8 @@
 # RNN application suite. `make help` lists the targets.
 # Variables passed through to the pipelines: QUICK=1 EPOCHS= SOURCE= DATA_DIR= RNN= SEED= BATCH_SIZE= RUN_DIR=
 # INPUT= (RECORD= for ECG, TEXT= for sentiment/translation, WAV= for speech,
-# VIDEO= for action, IMAGE= for captioning) MODEL= and ARGS="--any --other=options".
+# VIDEO= for action, IMAGE= for captioning) MODEL= STRATEGY=default|mirrored|multiworker
+# MIXED_PRECISION=off|mixed_float16|mixed_bfloat16 and ARGS="--any --other=options".
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,8 @@ OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),
 	$(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
 	$(if $(INPUT),--input $(INPUT)) $(if $(RECORD),--input $(RECORD)) $(if $(TEXT),--input "$(TEXT)") $(if $(WAV),--input $(WAV)) \
 	$(if $(VIDEO),--input $(VIDEO)) $(if $(IMAGE),--input $(IMAGE)) \
-	$(if $(MODEL),--model $(MODEL)) $(ARGS)
+	$(if $(MODEL),--model $(MODEL)) $(if $(STRATEGY),--strategy $(STRATEGY)) \
+	$(if $(MIXED_PRECISION),--mixed-precision $(MIXED_PRECISION)) $(ARGS)
 
 ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) \
