@@ -1,7 +1,8 @@
 """A pipeline's command line that dies in the middle of one epoch, as a preempted host would (test helper).
 
 python -m tests.shared.dying_worker DIE_AT_EPOCH DOMAIN train [options]: the process exits at once (os._exit,
-no cleanup, no callbacks) after the second training batch of epoch DIE_AT_EPOCH (0-based).
+no cleanup, no callbacks) after the first training batch of epoch DIE_AT_EPOCH (0-based), before that
+epoch ends.
 """
 
 import importlib
@@ -24,7 +25,7 @@ class _Die(keras.callbacks.Callback):
         self.current = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.current == self.epoch and batch == 1:
+        if self.current == self.epoch and batch == 0:
             sys.stderr.write(f"dying_worker: killed in epoch {self.epoch}\n")
             sys.stderr.flush()
             os._exit(EXIT_CODE)

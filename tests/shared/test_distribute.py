@@ -89,43 +89,35 @@ def assert_same_weights(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
 
 
-def test_multiworker_ecg_two_workers_train_identically_and_only_the_chief_exports(tmp_path):
-    workers = start_workers(tmp_path, ["pipelines.ecg", "train", "--quick", "--epochs", "2", "--strategy",
-                                       "multiworker", "--run-dir", "run"], log_name="ecg")
-    codes = finish(workers, timeout=300)
-    logs = [(tmp_path / f"ecg-{i}.log").read_text() for i in range(2)]
-    assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
-    assert "strategy multiworker: 2 replicas, global batch 256, chief" in logs[0]
-    assert "worker 1 writing to run/worker-1" in logs[1]
-    # the gradients were all-reduced: both workers hold the same model and logged the same global metrics
-    assert_same_weights(weights(tmp_path / "run" / "best.keras"), weights(tmp_path / "run" / "worker-1" / "best.keras"))
-    history = (tmp_path / "run" / "history.csv").read_text()
-    assert history == (tmp_path / "run" / "worker-1" / "history.csv").read_text() and len(history.splitlines()) == 3
-    # only the chief wrote saved_models/ (one version, no race); the other exported to a private folder
-    assert sorted(p.name for p in (tmp_path / "saved_models" / "ecg").iterdir()) == ["1"]
-    assert "is not the chief: its export goes to" in logs[1]
-
-
-def test_multiworker_worker_killed_mid_run_resumes_after_restart(tmp_path):
-    args = ["weather", "train", "--quick", "--epochs", "3", "--strategy", "multiworker", "--run-dir", "run"]
+@pytest.mark.parametrize("domain, global_batch", [("ecg", 256), ("weather", 64)])
+def test_multiworker_two_workers_stay_identical_and_resume_after_a_worker_is_killed(tmp_path, domain, global_batch):
+    args = [domain, "train", "--quick", "--epochs", "3", "--strategy", "multiworker", "--run-dir", "run"]
     # 1. worker 1 dies in the middle of epoch 1 (0-based); the chief is left waiting on its collectives and is
     #    stopped, as a cluster manager restarts the whole job
     workers = start_workers(tmp_path, ["tests.shared.dying_worker", "1", *args], log_name="first")
     dead = finish(workers[1:], timeout=300)
     finish(workers[:1], timeout=20)
-    assert dead == [17], (tmp_path / "first-1.log").read_text()[-2000:]
-    assert "killed in epoch 1" in (tmp_path / "first-1.log").read_text()
+    first = (tmp_path / "first-1.log").read_text()
+    assert dead == [17] and "killed in epoch 1" in first, first[-2000:]
+    assert f"strategy multiworker: 2 replicas, global batch {global_batch}, chief" in (tmp_path / "first-0.log").read_text()
+    assert "worker 1 writing to run/worker-1" in first
     for run_dir in (tmp_path / "run", tmp_path / "run" / "worker-1"):
         assert any((run_dir / "backup").iterdir())  # epoch 0 was backed up on each worker
     # 2. the restarted workers resume at epoch 1 from their backups and finish in step
-    workers = start_workers(tmp_path, [f"pipelines.{args[0]}", *args[1:]], log_name="second")
+    workers = start_workers(tmp_path, [f"pipelines.{domain}", *args[1:]], log_name="second")
     codes = finish(workers, timeout=300)
     logs = [(tmp_path / f"second-{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
     assert all("resuming from backup" in log for log in logs)
+    histories = []
     for run_dir in (tmp_path / "run", tmp_path / "run" / "worker-1"):
-        epochs = [line.split(",")[0] for line in (run_dir / "history.csv").read_text().splitlines()[1:]]
+        histories.append((run_dir / "history.csv").read_text())
+        epochs = [line.split(",")[0] for line in histories[-1].splitlines()[1:]]
         assert epochs == ["0", "1", "2"]  # epoch 0 from the first run, 1-2 after the restart: none repeated
         assert not (run_dir / "backup").exists() or not any((run_dir / "backup").iterdir())
+    # gradients were all-reduced and metrics reduced across workers: the same model and the same logged history
+    assert histories[0] == histories[1]
     assert_same_weights(weights(tmp_path / "run" / "best.keras"), weights(tmp_path / "run" / "worker-1" / "best.keras"))
-    assert (tmp_path / "saved_models" / "weather" / "1" / "saved_model.pb").exists()
+    # only the chief wrote saved_models/ (one version, no race); the other exported to a private folder
+    assert sorted(p.name for p in (tmp_path / "saved_models" / domain).iterdir()) == ["1"]
+    assert "is not the chief: its export goes to" in logs[1]

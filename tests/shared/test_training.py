@@ -107,6 +107,15 @@ def test_options_are_checked():
         training.fit(_model(), None, None, run_dir="unused", epochs=0)
 
 
+def test_outside_multiworker_a_process_is_its_own_chief_and_sharding_is_by_data():
+    assert training.worker() == (True, 0)
+    with training.get_strategy("default").scope():
+        assert training.worker() == (True, 0)
+    sharded = training.shard_by_data(tf.data.Dataset.range(4))
+    assert sharded.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+    assert list(sharded.as_numpy_iterator()) == [0, 1, 2, 3]  # one worker: nothing is dropped
+    assert training.shard_by_data(None) is None
+
 def test_mixed_precision_policy_round_trip():
     try:
         assert training.set_mixed_precision(True) == "mixed_float16"
