@@ -116,6 +116,17 @@ def test_outside_multiworker_a_process_is_its_own_chief_and_sharding_is_by_data(
     assert list(sharded.as_numpy_iterator()) == [0, 1, 2, 3]  # one worker: nothing is dropped
     assert training.shard_by_data(None) is None
 
+
+def test_multiworker_fix_refuses_a_keras_whose_trainer_changed(monkeypatch):
+    from keras.src.backend.tensorflow import trainer
+
+    monkeypatch.setattr(trainer, "_rnn_suite_multiworker_fix", False, raising=False)
+    monkeypatch.delattr(trainer, "_collective_all_reduce_multi_worker")
+    with pytest.raises(RuntimeError, match="keras-team/keras#20585"):
+        training._fix_keras_multiworker()
+    assert trainer.reduce_per_replica.__module__ == trainer.__name__  # nothing was patched
+
+
 def test_mixed_precision_policy_round_trip():
     try:
         assert training.set_mixed_precision(True) == "mixed_float16"
