@@ -39,6 +39,8 @@ TYPES = {"simple RNN": "simple:{u}", "LSTM": "lstm:{u}", "GRU": "gru:{u}", "bidi
          "stacked GRU (2 layers)": "gru:{u}x2"}
 DEFAULT_SEEDS = {"ecg": (1337, 1338), "sentiment": (1337, 1338, 1339), "weather": (1337, 1338, 1339)}
 DEFAULT_EPOCHS = {"ecg": 8, "sentiment": 6, "weather": 15}
+# ECG compares the types on one fixed split (held-out DS1 records when DS2 is absent), without cross-validation
+FIXED_SPLIT = {"ecg": {"hold_out": True, "cv_folds": 0}}
 
 
 # ------------------------------------------------------------------------------------------------ compare
@@ -54,7 +56,7 @@ def _module(domain: str):
 def compare_config(domain: str, *, quick: bool = False, **changes):
     """The pipeline's Config (its QUICK settings first when `quick`), with `changes` applied."""
     module = _module(domain)
-    base = dict(module.QUICK) if quick else {}
+    base = {**(dict(module.QUICK) if quick else {}), **FIXED_SPLIT.get(domain, {})}
     base.pop("rnn", None)
     base.update({k: v for k, v in changes.items() if v is not None})
     return dataclasses.replace(module.Config(), **base)
@@ -86,10 +88,10 @@ def trial(domain: str, cfg, data, datasets) -> dict:
     train_ds, val_ds, test_ds = datasets
     if domain == "ecg":
         model = module.build_model(cfg, data.train)
-        history = module.train(cfg, model, train_ds, val_ds, data.train, verbose=0)
+        history = module.train(cfg, model, train_ds, val_ds, data.train, validation=data.validation, verbose=0)
         metrics = module.evaluate(model, data.test)
         score = {"macro F1": metrics["macro_f1"], "accuracy": metrics["accuracy"]}
-        probe = {"beat": tf.constant(data.test.beats[:256]), "rr": tf.constant(data.test.rr[:256])}
+        probe = {k: tf.constant(v[:256]) for k, v in module.model_inputs(data.test, cfg.context).items()}
     elif domain == "sentiment":
         model = module.build_model(cfg, data.train.texts)
         history = module.train(cfg, model, train_ds, val_ds, data, verbose=0)

@@ -33,23 +33,28 @@ CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 class Config:
     source: str = "auto"            # auto | local | download | synthetic (see domain.ecg.sources)
     data_dir: str = ""              # WFDB records; default $RNN_DATA_DIR/mitdb, else data/mitdb
-    rnn: str = "bigru:64:0.2"       # RNN spec (shared.layers): simple/lstm/gru, bi-, xDEPTH, :input dropout
+    rnn: str = "bigru:32:0.2"       # within-beat RNN over the centre beat (and its difference from the template)
+    context: int = 4                # beats on each side the model reads (0: the per-beat model)
+    context_rnn: str = "bigru:32"   # across-beat RNN over the 2 * context + 1 beats (their rhythm and morphology)
     frame: int = 4                  # samples per RNN step: a 252-sample window is read as 63 steps of 4
     before: float = 0.25            # seconds of signal before the R peak
     after: float = 0.45             # seconds after it
-    class_weighting: str = "balanced"  # none | balanced (capped at 50) | sqrt (its square root): see the README
+    class_weighting: str = "sqrt"   # none | balanced (capped at 50) | sqrt (its square root); Q never up-weighted
     first_lead: bool = False        # use a record's first lead when it has no MLII (else skip the record)
     synthetic_minutes: float = 5.0  # length of each generated record (source synthetic)
     batch_size: int = 256
-    epochs: int = 30
+    epochs: int = 12                # the most epochs; the cross-validation picks how many the final model trains
     learning_rate: float = 2e-3
     augment: bool = False           # training beats: random gain, offset, noise, shift (measured: see README)
+    cv_folds: int = 5               # leave-records-out cross-validation on the training records (0: none)
+    hold_out: bool = False          # without DS2: test on 5 held-out DS1 records, validate on 3 (compare-ecg)
     seed: int = 1337
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/ecg"       # checkpoints, logs, report; exports go to saved_models/ecg/<version>/
 
     def __post_init__(self):
         layers.parse_spec(self.rnn)
+        layers.parse_spec(self.context_rnn)
         if self.source not in ecg_data.sources.SOURCES:
             raise ValueError(f"--source {self.source!r}: expected one of {list(ecg_data.sources.SOURCES)}.")
         if self.class_weighting not in CLASS_WEIGHTINGS:
@@ -60,6 +65,10 @@ class Config:
         if self.frame < 1 or self.window % self.frame:
             raise ValueError(f"--frame {self.frame}: must divide the window of {self.window} samples "
                              f"(({self.before} + {self.after}) s at {ecg_data.FS} Hz); try 1, 2, 3 or 4.")
+        if not 0 <= self.context <= 20:
+            raise ValueError(f"--context {self.context}: expected 0 (per-beat model) to 20 beats on each side.")
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            raise ValueError(f"--cv-folds {self.cv_folds}: expected 0 (no cross-validation) or at least 2.")
         if self.synthetic_minutes < 0.5:
             raise ValueError(f"--synthetic-minutes {self.synthetic_minutes}: need at least 0.5 minutes per record.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
@@ -70,12 +79,14 @@ class Config:
         return before + after
 
 
-QUICK = {"synthetic_minutes": 1.0, "rnn": "gru:8", "epochs": 1, "batch_size": 128}
+QUICK = {"synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
+         "batch_size": 128, "cv_folds": 0}
 
 
 @dataclasses.dataclass
 class ECGData:
-    """Beats of the three record-disjoint splits, the source that ran and what happened while reading."""
+    """Beats of the record-disjoint splits (validation empty unless hold_out; test empty without DS2 records),
+    the source that ran and what happened while reading."""
 
     train: ecg_data.BeatSet
     validation: ecg_data.BeatSet
@@ -102,8 +113,13 @@ def _read_split(cfg: Config, data_dir: pathlib.Path, names: list[str], notes: li
         if record.repaired_samples:
             notes.append(f"record {name}: {record.repaired_samples} missing samples interpolated")
         sets.append(ecg_data.extract(record, cfg.before, cfg.after))
-    if not sets:
+    if names and not sets:
         raise ValueError(f"none of the records {names} in {data_dir} could be read; see the messages above.")
+    if not sets:
+        window = cfg.window
+        return ecg_data.BeatSet(np.zeros((0, window), "float32"), np.zeros((0, window), "float32"),
+                                np.zeros((0, len(ecg_data.RR_FEATURES)), "float32"), np.zeros(0, "int32"),
+                                np.zeros(0, str), np.zeros(0, "int64"))
     return ecg_data.BeatSet.concat(sets)
 
 
@@ -111,11 +127,16 @@ def load_data(cfg: Config) -> ECGData:
     """Resolve the source, split records inter-patient and extract beats (domain.ecg)."""
     source, data_dir = ecg_data.sources.resolve(cfg.source, cfg.data_dir or None, cache_dir=pathlib.Path(cfg.run_dir),
                                                 synthetic_minutes=cfg.synthetic_minutes, seed=cfg.seed)
-    split = ecg_data.split_records(ecg_data.records.record_names(data_dir))
+    available = ecg_data.records.record_names(data_dir)
+    split = ecg_data.split_records(available, ecg_data.beats.VALIDATION if cfg.hold_out else (), hold_out=cfg.hold_out)
     notes = []
     if split["test_is_held_out_ds1"]:
         notes.append(f"DS2 records are absent from {data_dir}: testing on held-out DS1 records {split['test']} "
                      "instead of DS2, so the published DS2 figures are a reference, not a like-for-like comparison.")
+        log.warning("%s", notes[-1])
+    elif not split["test"]:
+        notes.append(f"DS2 records are absent from {data_dir}: no test split. The estimate of performance on new "
+                     "patients is the leave-records-out cross-validation on the training records.")
         log.warning("%s", notes[-1])
     sets = {part: _read_split(cfg, data_dir, split[part], notes) for part in ("train", "validation", "test")}
     for part, beats in sets.items():
@@ -124,131 +145,283 @@ def load_data(cfg: Config) -> ECGData:
     return ECGData(sets["train"], sets["validation"], sets["test"], source, data_dir, split, notes)
 
 
-def _inputs(beats: ecg_data.BeatSet) -> dict[str, np.ndarray]:
-    return {"beat": beats.beats, "rr": beats.rr}
+def model_inputs(beats: ecg_data.BeatSet, context: int) -> dict[str, np.ndarray]:
+    """The model's inputs for every beat: beats (n, 2 * context + 1, window) the beat and its neighbours in its
+    record (zeros beyond the record's ends), template (n, window) its record's median beat, rr (n, 2 * context + 1,
+    7) their RR features plus a last column that is 1 where the neighbour exists. Built from the BeatSet alone,
+    the same way in training, evaluation and predict."""
+    index = ecg_data.beats.context_index(beats.records, context)
+    present = index >= 0
+    safe = np.where(present, index, 0)
+    mask = present[..., None].astype("float32")
+    return {"beats": beats.beats[safe] * mask, "template": np.ascontiguousarray(beats.templates),
+            "rr": np.concatenate([beats.rr[safe] * mask, mask], axis=-1)}
+
+
+def _context_of(model: keras.Model) -> int:
+    return (model.get_layer("beats_norm").input.shape[1] - 1) // 2
 
 
 def augment(inputs: dict, label, seed: tf.Tensor):
-    """One training beat varied as recordings vary between patients: gain x U(0.8, 1.25), baseline offset
-    N(0, 0.05), white noise N(0, 0.02) and a circular shift of up to 4 samples (11 ms) around the R peak."""
-    beat = inputs["beat"]
+    """One training example varied as recordings vary between patients: gain x U(0.8, 1.25), baseline offset
+    N(0, 0.05), white noise N(0, 0.02) and a circular shift of up to 4 samples (11 ms) around the R peak, the same
+    for the beats and the template (one recording)."""
+    beats, template = inputs["beats"], inputs["template"]
     seeds = tf.random.experimental.stateless_split(seed, 4)
     gain = tf.random.stateless_uniform((), seeds[0], 0.8, 1.25)
     offset = tf.random.stateless_normal((), seeds[1], stddev=0.05)
-    noise = tf.random.stateless_normal(tf.shape(beat), seeds[2], stddev=0.02)
+    noise = tf.random.stateless_normal(tf.shape(beats), seeds[2], stddev=0.02)
     shift = tf.random.stateless_uniform((), seeds[3], -4, 5, dtype=tf.int32)
-    beat = tf.roll(beat, shift, axis=0) * gain + offset + noise
-    return {"beat": beat, "rr": inputs["rr"]}, label
+    beats = tf.roll(beats, shift, axis=-1) * gain + offset + noise
+    template = tf.roll(template, shift, axis=-1) * gain + offset
+    return {"beats": beats, "template": template, "rr": inputs["rr"]}, label
 
 
-def make_datasets(cfg: Config, ecg: ECGData) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset]:
-    """({"beat": (batch, window), "rr": (batch, 6)}, label) datasets; training shuffled under the seed and, with
-    cfg.augment, varied by `augment` (seeded: the same seed gives the same variations)."""
-    def dataset(beats):
-        return tf.data.Dataset.from_tensor_slices((_inputs(beats), beats.labels))
+def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -> tf.data.Dataset | None:
+    """({"beats", "template", "rr"}, label) batches of `model_inputs`; for training shuffled under the seed and,
+    with cfg.augment, varied by `augment` (seeded: the same seed gives the same variations). None when empty."""
+    if not len(beats):
+        return None
+    ds = tf.data.Dataset.from_tensor_slices((model_inputs(beats, cfg.context), beats.labels))
+    if not training:
+        return data.batched(ds, cfg.batch_size)
+    if not cfg.augment:
+        return data.batched(ds, cfg.batch_size, shuffle_seed=cfg.seed)
+    seeds = tf.data.Dataset.random(seed=cfg.seed).batch(2)
+    ds = tf.data.Dataset.zip((ds.cache().shuffle(10_000, seed=cfg.seed), seeds))
+    ds = ds.map(lambda element, seed: augment(*element, seed), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.batched(ds, cfg.batch_size, cache=False)
 
-    train_ds = data.batched(dataset(ecg.train), cfg.batch_size, shuffle_seed=cfg.seed)
-    if cfg.augment:
-        seeds = tf.data.Dataset.random(seed=cfg.seed).batch(2)
-        train_ds = tf.data.Dataset.zip((dataset(ecg.train).cache().shuffle(10_000, seed=cfg.seed), seeds))
-        train_ds = train_ds.map(lambda element, seed: augment(*element, seed), num_parallel_calls=tf.data.AUTOTUNE)
-        train_ds = data.batched(train_ds, cfg.batch_size, cache=False)
-    return train_ds, data.batched(dataset(ecg.validation), cfg.batch_size), data.batched(dataset(ecg.test), cfg.batch_size)
+
+def make_datasets(cfg: Config, ecg: ECGData) -> tuple[tf.data.Dataset, tf.data.Dataset | None, tf.data.Dataset | None]:
+    """(train, validation, test) datasets of `make_dataset` (None for an empty split)."""
+    return (make_dataset(cfg, ecg.train, training=True), make_dataset(cfg, ecg.validation),
+            make_dataset(cfg, ecg.test))
 
 
 def build_model(cfg: Config, train: ecg_data.BeatSet | None = None) -> keras.Model:
-    """(beat (batch, window), rr (batch, 6)) -> class probabilities (batch, 5). Normalization statistics
-    come from the training beats only and live in the model, so it serves raw filtered windows."""
-    beat = keras.Input((cfg.window,), name="beat")
-    rr = keras.Input((len(ecg_data.RR_FEATURES),), name="rr")
-    beat_stats = (float(train.beats.mean()), float(train.beats.var())) if train is not None else (0.0, 1.0)
-    rr_stats = (train.rr.mean(axis=0), train.rr.var(axis=0)) if train is not None else (0.0, 1.0)
-    x = keras.layers.Normalization(axis=None, mean=beat_stats[0], variance=beat_stats[1], name="beat_norm")(beat)
-    x = keras.layers.Reshape((cfg.window // cfg.frame, cfg.frame), name="frames")(x)
-    x = layers.apply_rnn(x, cfg.rnn)
-    r = keras.layers.Normalization(mean=rr_stats[0], variance=rr_stats[1], name="rr_norm")(rr)
-    x = keras.layers.Concatenate(name="features")([x, r])
-    x = keras.layers.Dense(64, activation="relu", name="hidden")(x)
-    x = keras.layers.Dropout(0.2, name="dropout")(x)
-    probs = keras.layers.Dense(len(ecg_data.AAMI_CLASSES), activation="softmax", dtype="float32", name="probs")(x)
-    return keras.Model({"beat": beat, "rr": rr}, probs, name="ecg_rnn")
+    """(beats (batch, 2k+1, window), template (batch, window), rr (batch, 2k+1, 7)) -> class probabilities
+    (batch, 5), k = cfg.context.
+
+    Each beat is read beside its difference from the record's template (morphology relative to the patient's own
+    dominant beat). The centre beat goes through cfg.rnn step by step (frames of cfg.frame samples); with k > 0
+    every beat of the context is encoded (its coarse shape, difference and RR features) and cfg.context_rnn runs
+    across the beats, so the model sees the rhythm: an S beat is premature relative to its neighbours.
+    Normalization statistics come from the training beats only and live in the model."""
+    k, window, n_rr = cfg.context, cfg.window, len(ecg_data.RR_FEATURES)
+    beats = keras.Input((2 * k + 1, window), name="beats")
+    template = keras.Input((window,), name="template")
+    rr = keras.Input((2 * k + 1, n_rr + 1), name="rr")
+    beat_stats = (float(train.beats.mean()), float(train.beats.var())) if train is not None and len(train) else (0., 1.)
+    rr_stats = (train.rr.mean(axis=0), train.rr.var(axis=0)) if train is not None and len(train) else (0.0, 1.0)
+    x = keras.layers.Normalization(axis=None, mean=beat_stats[0], variance=beat_stats[1], name="beats_norm")(beats)
+    t = keras.layers.Normalization(axis=None, mean=beat_stats[0], variance=beat_stats[1], name="template_norm")(template)
+    delta = x - keras.ops.expand_dims(t, 1)  # each beat relative to the patient's dominant beat
+    present = rr[..., n_rr:]
+    r = keras.layers.Normalization(mean=rr_stats[0], variance=rr_stats[1], name="rr_norm")(rr[..., :n_rr]) * present
+    centre = keras.ops.stack([x[:, k], delta[:, k]], axis=-1)  # (batch, window, 2)
+    centre = keras.layers.Reshape((window // cfg.frame, 2 * cfg.frame), name="frames")(centre)
+    parts = [layers.apply_rnn(centre, cfg.rnn, name="beat_rnn"), r[:, k]]
+    if k:
+        def coarse(signal):  # (batch, 2k+1, window) -> (batch, 2k+1, window / frame): one mean per frame
+            return keras.ops.mean(keras.ops.reshape(signal, (-1, 2 * k + 1, window // cfg.frame, cfg.frame)), -1)
+        per_beat = keras.layers.Concatenate(name="beat_summary")([coarse(x), coarse(delta), r, present])
+        per_beat = keras.layers.Dense(32, activation="relu", name="beat_encoder")(per_beat)
+        parts.append(layers.apply_rnn(per_beat, cfg.context_rnn, name="context_rnn"))
+    h = keras.layers.Concatenate(name="features")(parts)
+    h = keras.layers.Dense(64, activation="relu", name="hidden")(h)
+    h = keras.layers.Dropout(0.2, name="dropout")(h)
+    probs = keras.layers.Dense(len(ecg_data.AAMI_CLASSES), activation="softmax", dtype="float32", name="probs")(h)
+    return keras.Model({"beats": beats, "template": template, "rr": rr}, probs, name="ecg_rnn")
 
 
-MAX_CLASS_WEIGHT = 50.0  # DS1 holds 8 Q beats: an uncapped balanced weight (~800) would let them dominate
+MAX_CLASS_WEIGHT = 50.0
+Q_INDEX = ecg_data.AAMI_CLASSES.index("Q")
 
 
 def class_weights(labels: np.ndarray, weighting: str) -> dict[int, float] | None:
-    """Per-class loss weights from training labels: none; balanced (n / (k * n_c), capped at MAX_CLASS_WEIGHT);
-    sqrt (the square root of balanced: a milder lift of rare classes). Absent classes get weight 1."""
+    """Per-class loss weights from training labels: none; balanced (n / (k * n_c) over N, S, V, F, capped at
+    MAX_CLASS_WEIGHT); sqrt (the square root of balanced: a milder lift of rare classes). Q (unclassifiable: 8 of
+    51,021 DS1 beats) and absent classes keep weight 1: lifting 8 beats to the weight of thousands floods the
+    other classes with Q calls."""
     if weighting == "none":
         return None
-    counts = np.bincount(labels, minlength=len(ecg_data.AAMI_CLASSES)).astype(float)
+    counts = np.bincount(labels[labels >= 0], minlength=len(ecg_data.AAMI_CLASSES)).astype(float)
     present = counts > 0
+    present[Q_INDEX] = False
     balanced = np.ones_like(counts)
-    balanced[present] = np.minimum(counts.sum() / (present.sum() * counts[present]), MAX_CLASS_WEIGHT)
+    balanced[present] = np.minimum(counts[present].sum() / (present.sum() * counts[present]), MAX_CLASS_WEIGHT)
     weights = balanced if weighting == "balanced" else np.sqrt(balanced)
     return {i: float(w) for i, w in enumerate(weights)}
 
 
+class AAMIScores(keras.callbacks.Callback):
+    """After every epoch, the model's predictions on held-out beats and their macro F1 over N, S, V, F (the AAMI
+    goal), logged as `<prefix>macro_f1` so a checkpoint or early stopping can follow it. `predictions` keeps the
+    predicted classes of every epoch (for the cross-validation's choice of the epoch count)."""
+
+    def __init__(self, inputs: dict, labels: np.ndarray, prefix: str = "val_"):
+        super().__init__()
+        self.inputs, self.labels, self.prefix = inputs, labels, prefix
+        self.predictions: list[np.ndarray] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        predicted = self.model.predict(self.inputs, batch_size=2048, verbose=0).argmax(axis=-1)
+        self.predictions.append(predicted)
+        if logs is not None:
+            logs[f"{self.prefix}macro_f1"] = ecg_data.aami_metrics(self.labels, predicted)["macro_f1_nsvf"]
+
+
 def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_data.BeatSet,
-          **fit_options) -> keras.callbacks.History:
-    """Compile and fit with the shared helper (checkpoint, early stop, resume, curves)."""
-    return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs,
+          validation: ecg_data.BeatSet | None = None, epochs: int | None = None,
+          callbacks: tuple = (), **fit_options) -> keras.callbacks.History:
+    """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
+    records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
+    cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation)."""
+    scores = [AAMIScores(model_inputs(validation, cfg.context), validation.labels)] \
+        if validation is not None and len(validation) else []
+    return training.fit(model, train_ds, None, run_dir=cfg.run_dir, epochs=epochs or cfg.epochs,
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                         learning_rate=cfg.learning_rate, jit_compile=cfg.jit_compile, seed=cfg.seed, patience=5,
-                        class_weight=class_weights(train_beats.labels, cfg.class_weighting),
-                        samples_per_epoch=len(train_beats), **fit_options)
+                        monitor="val_macro_f1" if scores else "loss", monitor_mode="max" if scores else "min",
+                        early_stopping=bool(scores), class_weight=class_weights(train_beats.labels, cfg.class_weighting),
+                        samples_per_epoch=len(train_beats), callbacks=[*scores, *callbacks], **fit_options)
 
 
-def evaluate(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 1024) -> dict:
-    """AAMI metrics (per-class Se, +P, Sp, F1; accuracy; confusion matrix) on a record-disjoint test set."""
-    probs = model.predict(_inputs(test), batch_size=batch_size, verbose=0)
-    return ecg_data.aami_metrics(test.labels, probs.argmax(axis=-1))
+def evaluate(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) -> dict:
+    """AAMI metrics (per-class Se, +P, Sp, F1; accuracy; macro F1; confusion matrix) on a record-disjoint test set."""
+    probs = model.predict(model_inputs(test, _context_of(model)), batch_size=batch_size, verbose=0)
+    predicted = probs.argmax(axis=-1)
+    return {**ecg_data.aami_metrics(test.labels, predicted), "predicted": predicted.tolist()}
 
 
-def baselines(ecg: ECGData) -> dict[str, dict]:
-    """Majority class, and logistic regression on RR features + downsampled morphology (a de Chazal-style linear
-    classifier), on the same split."""
+def _baseline_features(beats: ecg_data.BeatSet) -> np.ndarray:
+    """Per-beat features of the linear baselines: the beat and its difference from the record's template, every
+    6th sample (60 Hz), and the RR features - the same inputs the per-beat model reads."""
+    return np.concatenate([beats.beats[:, ::6], (beats.beats - beats.templates)[:, ::6], beats.rr], axis=1)
+
+
+BASELINES = {"majority (all N)": None, "logistic regression (balanced weights)": "balanced",
+             "logistic regression (no class weights)": "none"}
+
+
+def baseline_predictions(train: ecg_data.BeatSet, test: ecg_data.BeatSet) -> dict[str, np.ndarray]:
+    """{baseline: predicted classes of the test beats}: majority class, and logistic regression on
+    `_baseline_features` (a de Chazal-style linear classifier) with and without balanced class weights, Q beats
+    left out of its training (8 in DS1: a balanced weight of ~1,000 floods the other classes)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    def features(beats):
-        return np.concatenate([beats.beats[:, ::6], beats.rr], axis=1)
+    fit_rows = (train.labels >= 0) & (train.labels != Q_INDEX)
+    features = _baseline_features(train)[fit_rows]
+    out = {}
+    for name, weighting in BASELINES.items():
+        if weighting is None:
+            out[name] = np.zeros(len(test), dtype="int64")
+            continue
+        classifier = make_pipeline(StandardScaler(), LogisticRegression(
+            max_iter=500, class_weight="balanced" if weighting == "balanced" else None))
+        classifier.fit(features, train.labels[fit_rows])
+        out[name] = classifier.predict(_baseline_features(test))
+    return out
 
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, class_weight="balanced"))
-    classifier.fit(features(ecg.train), ecg.train.labels)
-    results = {"majority (all N)": np.zeros_like(ecg.test.labels),
-               "logistic regression (RR + morphology)": classifier.predict(features(ecg.test))}
-    return {name: _headline(ecg_data.aami_metrics(ecg.test.labels, pred)) for name, pred in results.items()}
+
+def baselines(ecg: ECGData) -> dict[str, dict]:
+    """Headline rows of the baselines on the test split."""
+    return {name: _headline(ecg_data.aami_metrics(ecg.test.labels, pred))
+            for name, pred in baseline_predictions(ecg.train, ecg.test).items()}
 
 
 def _headline(metrics: dict) -> dict[str, float]:
-    """The row a report table shows: accuracy, macro F1, Se/+P of the classes the field reports."""
-    row = {"accuracy": metrics["accuracy"], "macro F1": metrics["macro_f1"]}
+    """The row a report table shows: accuracy, macro F1 over N, S, V, F, Se/+P of the classes the field reports."""
+    row = {"accuracy": metrics["accuracy"], "macro F1": metrics["macro_f1_nsvf"]}
     for name in ("N", "S", "V", "F"):
         row[f"{name} Se"] = metrics["per_class"][name]["Se"]
         row[f"{name} +P"] = metrics["per_class"][name]["+P"]
     return row
 
 
+def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0) -> dict:
+    """Leave-records-out cross-validation on the training records: cfg.cv_folds folds grouped by record, each
+    holding S, V and F beats (shared.validation). Each fold's model trains cfg.epochs epochs on the other records
+    and is scored on its held-out records after every epoch; the epoch count whose pooled held-out macro F1 (N, S,
+    V, F) is highest is the one the final model trains for. The baselines run on the same folds.
+
+    Returns {"folds": [per fold: records, beats per class, headline at the chosen epoch], "best_epoch",
+    "curve": pooled macro F1 per epoch, "pooled": headline of all held-out beats, "mean_sd": per-fold mean and sd,
+    "baselines": {name: {"pooled", "mean_sd"}}}. A fold already finished with the same configuration (its
+    scores.json in run_dir/cv/fold-i) is read back, not trained again."""
+    from shared import validation
+
+    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=(1, 2, 3), seed=cfg.seed)
+    config = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    predictions, held_out, baseline_preds = [], [], {name: [] for name in BASELINES}
+    for i, (fit_index, test_index) in enumerate(folds, start=1):
+        fold_train, fold_test = beats.take(fit_index), beats.take(test_index)
+        fold_cfg = dataclasses.replace(cfg, run_dir=str(pathlib.Path(cfg.run_dir) / "cv" / f"fold-{i}"))
+        saved = pathlib.Path(fold_cfg.run_dir) / "scores.json"
+        previous = json.loads(saved.read_text()) if saved.exists() else {}
+        if previous.get("config") == config:
+            epochs = [np.array(p) for p in previous["predictions"]]
+        else:
+            log.info("cv fold %d/%d: test records %s, %d training beats", i, len(folds),
+                     sorted(set(fold_test.records.tolist())), len(fold_train))
+            keras.utils.set_random_seed(cfg.seed)
+            model = build_model(cfg, fold_train)
+            scores = AAMIScores(model_inputs(fold_test, cfg.context), fold_test.labels, prefix="heldout_")
+            train(fold_cfg, model, make_dataset(cfg, fold_train, training=True), None, fold_train,
+                  callbacks=(scores,), verbose=verbose, tensorboard=False)
+            epochs = scores.predictions
+            training.save_beside_checkpoint(fold_cfg.run_dir, "scores.json", {
+                "config": config, "predictions": [p.tolist() for p in epochs]})
+        predictions.append(epochs)
+        held_out.append(fold_test)
+        for name, pred in baseline_predictions(fold_train, fold_test).items():
+            baseline_preds[name].append(pred)
+    labels = [fold.labels for fold in held_out]
+    every = np.concatenate(labels)
+    curve = [ecg_data.aami_metrics(every, np.concatenate([p[e] for p in predictions]))["macro_f1_nsvf"]
+             for e in range(min(len(p) for p in predictions))]
+    best = int(np.argmax(curve))
+
+    def summary(per_fold: list[np.ndarray]) -> dict:
+        rows = [_headline(ecg_data.aami_metrics(y, p)) for y, p in zip(labels, per_fold, strict=True)]
+        return {"pooled": _headline(ecg_data.aami_metrics(every, np.concatenate(per_fold))),
+                "mean_sd": validation.mean_sd(rows), "rows": rows}
+
+    ours = summary([p[best] for p in predictions])
+    return {"folds": [{"records": sorted(set(f.records.tolist())), "beats": f.counts(ecg_data.AAMI_CLASSES),
+                       **row} for f, row in zip(held_out, ours.pop("rows"), strict=True)],
+            "best_epoch": best + 1, "curve": curve, **ours,
+            "baselines": {name: {k: v for k, v in summary(p).items() if k != "rows"}
+                          for name, p in baseline_preds.items()}}
+
+
 def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
-    """saved_models/ecg/<version>/: serving_default(beat [batch, window] float32, rr [batch, 6] float32)
-    -> probs [batch, 5], class [batch] (AAMI letter)."""
+    """saved_models/ecg/<version>/: serving_default(beats [batch, 2k+1, window] float32, template [batch, window]
+    float32, rr [batch, 2k+1, 7] float32) -> probs [batch, 5], class [batch] (AAMI letter); k = cfg.context.
+    `model_inputs` builds the three inputs from a record's beats."""
     names = tf.constant(ecg_data.AAMI_CLASSES)
+    k = _context_of(model)
 
-    def serve(beat, rr):
-        probs = model({"beat": beat, "rr": rr}, training=False)
+    def serve(beats, template, rr):
+        probs = model({"beats": beats, "template": template, "rr": rr}, training=False)
         return {"probs": probs, "class": tf.gather(names, tf.argmax(probs, axis=-1))}
 
-    signature = [tf.TensorSpec((None, cfg.window), tf.float32, name="beat"),
-                 tf.TensorSpec((None, len(ecg_data.RR_FEATURES)), tf.float32, name="rr")]
-    meta = {"config": cfg, "source": source, "metrics": _headline(metrics) if "per_class" in metrics else metrics,
-            "classes": list(ecg_data.AAMI_CLASSES), "rr_features": list(ecg_data.RR_FEATURES),
-            "input_note": "beat: the MLII lead band-passed 0.5-35 Hz and divided by the record's median R amplitude "
+    signature = [tf.TensorSpec((None, 2 * k + 1, cfg.window), tf.float32, name="beats"),
+                 tf.TensorSpec((None, cfg.window), tf.float32, name="template"),
+                 tf.TensorSpec((None, 2 * k + 1, len(ecg_data.RR_FEATURES) + 1), tf.float32, name="rr")]
+    meta = {"config": {**dataclasses.asdict(cfg), "context": k}, "source": source,
+            "metrics": _headline(metrics) if "per_class" in metrics else metrics,
+            "classes": list(ecg_data.AAMI_CLASSES), "rr_features": [*ecg_data.RR_FEATURES, "present"],
+            "input_note": "beats: each beat and its k neighbours on either side (zeros beyond the record), the MLII "
+                          "lead band-passed 0.5-35 Hz and divided by the record's median R amplitude "
                           f"(domain.ecg.extract), {cfg.before} s before to {cfg.after} s after the R peak at "
-                          f"{ecg_data.FS} Hz; rr: domain.ecg.rr_features {list(ecg_data.RR_FEATURES)}"}
+                          f"{ecg_data.FS} Hz; template: the record's median beat; rr: domain.ecg.rr_features "
+                          f"{list(ecg_data.RR_FEATURES)} of each, then 1 where the neighbour exists "
+                          "(pipelines.ecg.model_inputs builds all three)"}
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
 
@@ -283,7 +456,8 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     peaks = detect_beats(record.signal)
     beats = ecg_data.extract(record, before, after, peaks=peaks)
     serve = served.signatures["serving_default"]
-    out = serve(beat=tf.constant(beats.beats), rr=tf.constant(beats.rr))
+    inputs = model_inputs(beats, int(window.get("context", 0)))
+    out = serve(**{name: tf.constant(value) for name, value in inputs.items()})
     predicted = out["probs"].numpy().argmax(axis=-1)
     seconds = time.perf_counter() - start
     counts = {c: int((predicted == i).sum()) for i, c in enumerate(ecg_data.AAMI_CLASSES)}
@@ -334,56 +508,135 @@ def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, s
     return fig
 
 
-def write_report(cfg: Config, ecg: ECGData, metrics: dict, baseline_rows: dict, timing: dict,
+HEADLINE_KEYS = ("accuracy", "macro F1", *(f"{c} {m}" for c in "NSVF" for m in ("Se", "+P")))
+
+
+def _mean_sd_row(mean_sd: dict) -> dict[str, str]:
+    return {key: f"{mean_sd[key][0]:.1f} +- {mean_sd[key][1]:.1f}" if key in mean_sd else "-" for key in HEADLINE_KEYS}
+
+
+def cv_figure(cv: dict):
+    """Pooled held-out macro F1 (N, S, V, F) of the cross-validation after each epoch, the chosen epoch marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    epochs = np.arange(1, len(cv["curve"]) + 1)
+    ax.plot(epochs, cv["curve"], marker="o", label="this model (pooled held-out records)")
+    for name, row in cv["baselines"].items():
+        ax.axhline(row["pooled"]["macro F1"], linestyle="--", linewidth=1, label=name, color=None)
+    ax.axvline(cv["best_epoch"], color="grey", linewidth=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("macro F1 (N, S, V, F), %")
+    ax.set_title(f"Leave-records-out cross-validation ({len(cv['folds'])} folds): epoch {cv['best_epoch']} chosen",
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, cv: dict | None, timing: dict,
                  history: dict | None = None) -> dict[str, pathlib.Path]:
-    """report.md/json + confusion matrix PNG in the run folder."""
-    confusion = np.array(metrics["confusion"])
-    figures = {"confusion_matrix": plots.confusion_figure(confusion, list(ecg_data.AAMI_CLASSES))}
+    """report.md/json + PNGs in the run folder: the cross-validation table (mean +- sd over folds and pooled, the
+    baselines on the same folds), the test table (DS2) with record-level bootstrap intervals when there is a test
+    split, the confusion matrix, the published anchors and the timing."""
+    figures, sections, rows = {}, {}, {}
+    if cv:
+        figures["cv_curve"] = cv_figure(cv)
+        rows[f"this model, cross-validation, mean +- sd over {len(cv['folds'])} folds"] = _mean_sd_row(cv["mean_sd"])
+        rows["this model, cross-validation, pooled held-out beats"] = cv["pooled"]
+        for name, row in cv["baselines"].items():
+            rows[f"{name}, cross-validation, mean +- sd"] = _mean_sd_row(row["mean_sd"])
+            rows[f"{name}, cross-validation, pooled"] = row["pooled"]
+        sections["Cross-validation folds (grouped by record; scores at the chosen epoch)"] = reports.table(
+            {f"fold {i}: {', '.join(f['records'])}": {k: v for k, v in f.items() if k != "records"}
+             for i, f in enumerate(cv["folds"], start=1)}, first="held-out records")
+        sections["Cross-validation protocol"] = (
+            f"Leave-records-out on the {len(ecg.split['train'])} training records: {len(cv['folds'])} folds, a "
+            "record (patient) never in two folds, every fold holding S, V and F beats. Each fold's model trains on "
+            "the other records and is scored on its held-out records after every epoch; the final model trains on "
+            f"all training records for the epoch count with the best pooled held-out macro F1 (N, S, V, F): epoch "
+            f"{cv['best_epoch']} of {len(cv['curve'])} (curve: {', '.join(f'{v:.1f}' for v in cv['curve'])}). "
+            "Choosing the epoch on the same folds makes the cross-validation figure slightly optimistic. "
+            "Per-fold S, V and F figures rest on few beats (F is concentrated in record 208), so the pooled row "
+            "is the steadier estimate.")
     test_name = "held-out DS1 records" if ecg.split["test_is_held_out_ds1"] else "DS2"
-    anchors = {"de Chazal et al. 2004 (DS2, linear discriminants)":
-               {f"{c} {k}": v for c, row in ecg_data.DE_CHAZAL_2004.items() for k, v in row.items()}}
-    ours = {f"this model ({cfg.rnn}, {test_name})": _headline(metrics)}
-    per_class = {c: dict(row) for c, row in metrics["per_class"].items()}
-    sections = {
-        "Confusion matrix (rows: true, columns: predicted)": reports.table(
+    if metrics is not None:
+        confusion = np.array(metrics["confusion"])
+        figures["confusion_matrix"] = plots.confusion_figure(confusion, list(ecg_data.AAMI_CLASSES))
+        rows[f"this model ({cfg.rnn}, context {cfg.context}), test: {test_name}"] = _headline(metrics)
+        rows.update({f"{name}, test: {test_name}": row for name, row in metrics.get("baselines", {}).items()})
+        interval = metrics.get("bootstrap", {})
+        if interval:
+            sections["Test: 95% record-level bootstrap intervals (records resampled, 1,000 draws)"] = reports.table(
+                {"this model": {k: f"{lo:.1f} - {hi:.1f}" for k, (lo, hi) in interval.items()}}, first="model")
+        sections["Confusion matrix on the test split (rows: true, columns: predicted)"] = reports.table(
             {t: {p: int(confusion[i, j]) for j, p in enumerate(ecg_data.AAMI_CLASSES)}
-             for i, t in enumerate(ecg_data.AAMI_CLASSES)}, first="true"),
-        "Split (by record, never by beat)": "\n".join(
-            f"- {part}: {', '.join(ecg.split[part])} ({len(getattr(ecg, part))} beats "
-            f"{getattr(ecg, part).counts(ecg_data.AAMI_CLASSES)}, {getattr(ecg, part).dropped} dropped at edges)"
-            for part in ("train", "validation", "test")),
-        "Notes": "\n".join(f"- {n}" for n in ecg.notes) or "- none",
-    }
+             for i, t in enumerate(ecg_data.AAMI_CLASSES)}, first="true")
+    sections["Split (by record, never by beat)"] = "\n".join(
+        f"- {part}: {', '.join(ecg.split[part]) or 'none'} ({len(getattr(ecg, part))} beats "
+        f"{getattr(ecg, part).counts(ecg_data.AAMI_CLASSES)}, {getattr(ecg, part).dropped} dropped at edges)"
+        for part in ("train", "validation", "test"))
+    sections["Notes"] = "\n".join(f"- {n}" for n in ecg.notes) or "- none"
+    headline = _headline(metrics) if metrics is not None else (cv["pooled"] if cv else {})
     return reports.write(cfg.run_dir, domain=NAME, source=f"{ecg.source} ({ecg.data_dir})",
-                         metrics={**_headline(metrics), "per_class": per_class},
-                         baselines={**ours, **baseline_rows}, anchors=anchors, timing=timing, figures=figures,
+                         metrics={**headline, **({"per_class": metrics["per_class"]} if metrics else {})},
+                         baselines=rows, anchors=ecg_data.metrics.ANCHORS, timing=timing, figures=figures,
                          sections=sections, extra={"config": dataclasses.asdict(cfg), "split": ecg.split,
-                                                   "confusion": metrics["confusion"], "history": history or {}})
+                                                   "protocol": f"test: {test_name}" if metrics is not None else
+                                                   "leave-records-out cross-validation (no test split)",
+                                                   "cross_validation": cv, "test": metrics, "history": history or {}})
+
+
+def score_test(model: keras.Model, ecg: ECGData) -> dict | None:
+    """The test split, touched once: AAMI metrics, record-level bootstrap intervals and the baselines' rows."""
+    if not len(ecg.test):
+        return None
+    metrics = evaluate(model, ecg.test)
+    predicted = np.array(metrics.pop("predicted"))
+    metrics["bootstrap"] = ecg_data.metrics.record_bootstrap(ecg.test.labels, predicted, ecg.test.records)
+    metrics["baselines"] = baselines(ecg)
+    log.info("test (%s): accuracy %.2f%%, macro F1 (N, S, V, F) %.2f", ecg.split["test"], metrics["accuracy"],
+             metrics["macro_f1_nsvf"])
+    return metrics
 
 
 def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    """The whole story: data -> model -> train -> evaluate (+ baselines) -> export -> timing -> report."""
+    """The whole story: data -> cross-validation on the training records (+ baselines on the same folds) ->
+    the final model on all training records for the chosen epoch count -> test split once (when there is one) ->
+    export -> timing -> report."""
     start = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
     ecg = load_data(cfg)
-    train_ds, val_ds, _ = make_datasets(cfg, ecg)
+    cv = cross_validate(cfg, ecg.train, verbose=verbose) if cfg.cv_folds else None
+    cv_seconds = time.perf_counter() - start
+    if cv:
+        log.info("cross-validation: pooled %s; epoch %d chosen", json.dumps(
+            {k: round(v, 1) for k, v in cv["pooled"].items()}), cv["best_epoch"])
+    keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg, ecg.train)
-    log.info("model %s: %d parameters, rnn %s", model.name, model.count_params(), cfg.rnn)
-    history = train(cfg, model, train_ds, val_ds, ecg.train, verbose=verbose)
-    metrics = evaluate(model, ecg.test)
-    log.info("test (%s): accuracy %.2f%%, macro F1 %.2f", ecg.split["test"], metrics["accuracy"], metrics["macro_f1"])
-    path = export(model, cfg, metrics, ecg.source, root=export_root)
-    batch = {"beat": tf.constant(ecg.test.beats[:1024]), "rr": tf.constant(ecg.test.rr[:1024])}
+    log.info("model %s: %d parameters, rnn %s, context %d beats each side (%s)", model.name, model.count_params(),
+             cfg.rnn, cfg.context, cfg.context_rnn)
+    history = train(cfg, model, make_dataset(cfg, ecg.train, training=True), make_dataset(cfg, ecg.validation),
+                    ecg.train, validation=ecg.validation, epochs=cv["best_epoch"] if cv else None, verbose=verbose)
+    metrics = score_test(model, ecg)
+    path = export(model, cfg, metrics or ({"cross-validation (pooled)": cv["pooled"]} if cv else {}), ecg.source,
+                  root=export_root)
+    sample = ecg.test if len(ecg.test) else ecg.train
+    batch = {k: tf.constant(v[:1024]) for k, v in model_inputs(sample.take(np.arange(min(1024, len(sample)))),
+                                                                  cfg.context).items()}
     serving = shared_export.serving_latency(path, batch, repeats=10)
-    timing = {**history.timing, "serving_beats_per_second": serving["items_per_second"],
+    timing = {**history.timing, "cross_validation_seconds": round(cv_seconds, 1) if cv else 0.0,
+              "serving_beats_per_second": serving["items_per_second"],
               "serving_ms_per_batch_of_1024": serving["p50_ms"]}
-    record = ecg.data_dir / ecg.split["test"][0]
+    record = ecg.data_dir / (ecg.split["test"] or ecg.split["train"])[0]
     timing["predict_record"] = record.name
     timing["predict_seconds"] = predict(cfg, record, path)["seconds"]
     timing["predict_record_minutes"] = round(_minutes(record), 2)
-    timing["run_seconds"] = round(time.perf_counter() - start, 1)  # data, training, evaluation, export, checks
-    write_report(cfg, ecg, metrics, baselines(ecg), timing, training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"))
-    return {**_headline(metrics), "export": str(path)}
+    timing["run_seconds"] = round(time.perf_counter() - start, 1)  # data, CV, training, evaluation, export, checks
+    write_report(cfg, ecg, metrics, cv, timing, training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"))
+    headline = _headline(metrics) if metrics else {f"cv {k}": v for k, v in (cv or {}).get("pooled", {}).items()}
+    return {**headline, "export": str(path)}
 
 
 def _minutes(record: pathlib.Path) -> float:
@@ -395,8 +648,13 @@ def _minutes(record: pathlib.Path) -> float:
 
 def _evaluate_command(cfg: Config, args) -> dict:
     ecg = load_data(cfg)
-    metrics = evaluate(training.load_checkpoint(cfg.run_dir, NAME), ecg.test)
-    write_report(cfg, ecg, metrics, baselines(ecg), {})
+    if not len(ecg.test):
+        raise ValueError(f"no test records (DS2) in {ecg.data_dir}: the estimate is the cross-validation in "
+                         f"{cfg.run_dir}/report.md; add DS2 records (or --hold-out) to evaluate on a test split.")
+    metrics = score_test(training.load_checkpoint(cfg.run_dir, NAME), ecg)
+    previous = pathlib.Path(cfg.run_dir) / "report.json"
+    report = json.loads(previous.read_text()) if previous.exists() else {}
+    write_report(cfg, ecg, metrics, report.get("cross_validation"), report.get("timing", {}))
     return _headline(metrics)
 
 

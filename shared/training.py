@@ -199,14 +199,18 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         run_dir: str | pathlib.Path, epochs: int, loss=None, metrics: Sequence = (),
         learning_rate: float = 1e-3, clipnorm: float | None = None, clipvalue: float | None = None,
         optimizer_name: str = "adam", jit_compile: bool | str = "auto", seed: int | None = None, patience: int = 5,
-        monitor: str | None = None, class_weight: dict[int, float] | None = None,
+        monitor: str | None = None, monitor_mode: str = "auto", early_stopping: bool = True,
+        class_weight: dict[int, float] | None = None,
         samples_per_epoch: int | None = None, tensorboard: bool = True, verbose: int | str = "auto",
         callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
     """Compile `model` (when `loss` is given) and train it with the suite's standard callbacks.
 
     run_dir receives: backup/ (BackupAndRestore: a killed run started again with the same run_dir resumes at the
-    epoch where it stopped), best.keras (best checkpoint by `monitor`), history.csv (appended across resumes),
-    logs/ (TensorBoard), training_curves.png. EarlyStopping restores the best weights at the end.
+    epoch where it stopped), best.keras (best checkpoint by `monitor`, "min" or "max" by `monitor_mode`),
+    history.csv (appended across resumes), logs/ (TensorBoard), training_curves.png. EarlyStopping restores the best
+    weights at the end. With `early_stopping=False` every epoch runs, best.keras is the last epoch and no weights
+    are restored (an epoch count chosen beforehand, e.g. by cross-validation). `callbacks` run before the
+    standard ones, so a callback that adds a metric to the logs (e.g. a validation score) can be monitored.
     Returns the History, with `history.timing` = {train_seconds, epochs, seconds_per_epoch, samples_per_second}
     (training batches only; samples_per_second needs `samples_per_epoch`) and `history.policy` (XLA/cuDNN).
     """
@@ -235,13 +239,15 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     resuming = backup_dir.exists() and any(backup_dir.iterdir())
     if not resuming and history_csv.exists():
         history_csv.unlink()  # a fresh run starts a fresh history; a resumed one appends to it
-    early = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode, patience=patience,
+                                          restore_best_weights=True)
     timer = _Timer()
     standard = [
         keras.callbacks.BackupAndRestore(str(backup_dir)),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
-        early,
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=monitor_mode,
+                                        save_best_only=early_stopping),
+        *([early] if early_stopping else []),
         timer,
     ]
     if tensorboard:
@@ -253,8 +259,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
              ", resuming from backup" if resuming else "")
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
-                        callbacks=standard + list(callbacks), verbose=verbose, shuffle=False)
-    if early.best_weights is not None:
+                        callbacks=list(callbacks) + standard, verbose=verbose, shuffle=False)
+    if early_stopping and early.best_weights is not None:
         model.set_weights(early.best_weights)
     seconds = timer.epoch_seconds
     steady = seconds[1:] or seconds  # the first epoch includes tracing

@@ -12,6 +12,26 @@ from domain.ecg.records import AAMI_CLASSES, FS
 # trained on DS1, tested on DS2 (inter-patient). Percent.
 DE_CHAZAL_2004 = {"N": {"Se": 86.9, "+P": 99.2}, "S": {"Se": 75.9, "+P": 38.5}, "V": {"Se": 77.7, "+P": 81.9},
                   "F": {"Se": 89.4, "+P": 8.6}}
+# Inter-patient results (trained on DS1, tested on DS2, no labels of the test patients), as cited in the project's
+# issue 17; `comparable` says whether the protocol matches ours (the same DS1 -> DS2 split, no test-patient labels).
+ANCHORS = {
+    "de Chazal et al. 2004 (linear discriminants)": {
+        "accuracy": 86, "S Se": 75.9, "S +P": 38.5, "V Se": 77.7, "V +P": 81.9,
+        "source": "IEEE TBME 51(7):1196-1206", "comparable": "yes"},
+    "Llamedo & Martinez 2011 (linear discriminants, feature selection)": {
+        "accuracy": 93, "S Se": 77, "S +P": 39, "V Se": 81, "V +P": 87,
+        "source": "IEEE TBME 58(3):616-625", "comparable": "yes"},
+    "Lin & Yang 2014 (normalised RR, linear discriminants)": {
+        "accuracy": 93, "S Se": 81, "S +P": 31, "V Se": 86, "V +P": 73,
+        "source": "Lin & Yang 2014 (figures as cited in issue 17, not re-checked here)", "comparable": "yes"},
+    "Mondejar-Guerra et al. 2019 (SVM ensemble)": {
+        "accuracy": 94.5, "source": "Biomed. Signal Process. Control 47 (2019)", "comparable": "yes"},
+    "Niu et al. 2020 (symbolised rhythm + CNN)": {
+        "accuracy": 96.4, "S F1": 76.6, "V F1": 89.7, "source": "Niu et al. 2020 (figures as cited in issue 17, not re-checked here)",
+        "comparable": "yes, but it uses rhythm symbols over many beats"},
+    "patient-specific or beat-shuffled splits (e.g. Kiranyaz et al. 2016; random beat splits ~99%)": {
+        "source": "various", "comparable": "no: the test patients' beats (or their labels) are seen in training"},
+}
 MATCH_WINDOW = 0.15  # s: a detection within 150 ms of a reference beat matches it (ANSI/AAMI EC57)
 
 
@@ -21,7 +41,9 @@ def _ratio(num: float, den: float) -> float:
 
 def aami_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...] = AAMI_CLASSES) -> dict:
     """Per class: Se (sensitivity), +P (positive predictivity), Sp (specificity), F1 and support, in percent;
-    overall accuracy and macro F1 over classes with support; the confusion matrix (rows: true, columns: predicted)."""
+    overall accuracy; macro F1 over classes with support, and `macro_f1_nsvf` over N, S, V, F (the AAMI goal; a
+    class that is neither present nor predicted is left out); the confusion matrix (rows: true, columns:
+    predicted)."""
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(classes))))
     total = matrix.sum()
     per_class = {}
@@ -35,7 +57,9 @@ def aami_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...
         per_class[name] = {"Se": 100 * se, "+P": 100 * ppv, "Sp": 100 * _ratio(tn, tn + fp), "F1": 100 * f1,
                            "support": int(matrix[i].sum())}
     supported = [v["F1"] for v in per_class.values() if v["support"]]
+    nsvf = [per_class[c]["F1"] for c in ("N", "S", "V", "F") if c in per_class and np.isfinite(per_class[c]["F1"])]
     return {"accuracy": 100 * _ratio(np.trace(matrix), total), "macro_f1": float(np.mean(supported)),
+            "macro_f1_nsvf": float(np.mean(nsvf)) if nsvf else float("nan"),
             "per_class": per_class, "confusion": matrix.tolist()}
 
 
@@ -60,3 +84,25 @@ def detection_agreement(reference: np.ndarray, detected: np.ndarray, fs: float =
     ref_idx, _ = match_beats(reference, detected, fs)
     return {"matched": int(len(ref_idx)), "reference_beats": int(len(reference)), "detected_beats": int(len(detected)),
             "Se": 100 * _ratio(len(ref_idx), len(reference)), "+P": 100 * _ratio(len(ref_idx), len(detected))}
+
+
+def record_bootstrap(y_true: np.ndarray, y_pred: np.ndarray, records: np.ndarray, *, samples: int = 1000,
+                     seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of the headline metrics with whole records resampled (with replacement): the right
+    interval when abnormal beats cluster in a few patients (S beats of DS2 are mostly in a handful of records, so
+    one record can swing S +P). {metric: (low, high)} for accuracy, macro F1 (N, S, V, F), and Se/+P of S and V."""
+    y_true, y_pred, records = np.asarray(y_true), np.asarray(y_pred), np.asarray(records)
+    names = np.unique(records)
+    positions = {name: np.flatnonzero(records == name) for name in names}
+    rng = np.random.default_rng(seed)
+    keys = ("accuracy", "macro F1", "S Se", "S +P", "V Se", "V +P")
+    draws = {key: [] for key in keys}
+    for _ in range(samples):
+        pick = np.concatenate([positions[name] for name in rng.choice(names, len(names), replace=True)])
+        result = aami_metrics(y_true[pick], y_pred[pick])
+        row = {"accuracy": result["accuracy"], "macro F1": result["macro_f1_nsvf"]}
+        row.update({f"{c} {m}": result["per_class"][c][m] for c in "SV" for m in ("Se", "+P")})
+        for key in keys:
+            draws[key].append(row[key])
+    tail = 100 * (1 - level) / 2
+    return {key: tuple(float(v) for v in np.nanpercentile(values, [tail, 100 - tail])) for key, values in draws.items()}

@@ -19,13 +19,38 @@ def test_aami_mapping():
 
 
 def test_rr_features_known_answer():
-    rr = ecg.rr_features(np.array([0, 360, 720, 1260]))
-    np.testing.assert_allclose(rr[:, 0], [np.nan, 1.0, 1.0, 1.5])
-    np.testing.assert_allclose(rr[:, 1], [1.0, 1.0, 1.5, np.nan])
-    np.testing.assert_allclose(rr[:, 3], 1260 / 360 / 3, rtol=1e-6)
-    np.testing.assert_allclose(rr[:, 4], rr[:, 0] / rr[:, 2], rtol=1e-6)
-    np.testing.assert_allclose(rr[:, 5], rr[:, 1] / rr[:, 2], rtol=1e-6)
-    assert np.isfinite(rr[:, 2]).all() and (rr[:, 2] >= 1.0).all() and (rr[:, 2] <= 1.5).all()
+    rr = ecg.rr_features(np.array([0, 360, 720, 1260]))  # intervals 1.0, 1.0, 1.5 s; record median 1.0 s
+    pre, post = np.array([np.nan, 1.0, 1.0, 1.5]), np.array([1.0, 1.0, 1.5, np.nan])
+    np.testing.assert_allclose(rr[:, 2], pre / 1.0)  # previous RR / record median RR
+    np.testing.assert_allclose(rr[:, 3], post / 1.0)
+    np.testing.assert_allclose(rr[:, 5], post / pre, rtol=1e-6)  # 1.5 after 1.0: a pause
+    np.testing.assert_allclose(rr[1:, 0] * rr[1:, 4], pre[1:], rtol=1e-6)  # (pre / local) * (local / record)
+    assert np.isfinite(rr[:, 4]).all() and (rr[:, 4] >= 1.0).all() and (rr[:, 4] <= 1.5).all()
+    same_rhythm_slower = ecg.rr_features(np.array([0, 720, 1440, 2520]))  # the same rhythm at half the rate
+    np.testing.assert_allclose(same_rhythm_slower, rr, rtol=1e-6)  # relative features do not see the rate
+
+
+def test_context_index_stays_inside_each_record():
+    records = np.array(["a", "a", "a", "b", "b"])
+    np.testing.assert_array_equal(beats.context_index(records, 1),
+                                  [[-1, 0, 1], [0, 1, 2], [1, 2, -1], [-1, 3, 4], [3, 4, -1]])
+    np.testing.assert_array_equal(beats.context_index(records, 0), [[0], [1], [2], [3], [4]])
+
+
+def test_per_record_preparation_uses_no_labels(tmp_path):
+    """Training reads the annotated beats, predict the detected ones: given the same beat times, the windows, the
+    record's template and the RR features are identical, whatever the labels say."""
+    synthetic.write_records(tmp_path, ["208"], minutes=2, seed=4)
+    record = ecg.read_record(tmp_path / "208")
+    labelled = ecg.extract(record, 0.25, 0.45)
+    unlabelled = ecg.extract(ecg.read_record(tmp_path / "208", annotations=False), 0.25, 0.45, peaks=record.peaks)
+    relabelled = ecg.extract(records.Record(record.name, record.signal, record.lead, record.peaks,
+                                            ("V",) * len(record.peaks), record.original_fs), 0.25, 0.45)
+    for other in (unlabelled, relabelled):
+        for field in ("beats", "templates", "rr", "peaks"):
+            np.testing.assert_array_equal(getattr(other, field), getattr(labelled, field))
+    assert (unlabelled.labels == -1).all() and (labelled.labels >= 0).all()
+    np.testing.assert_allclose(labelled.templates[0], np.median(labelled.beats, axis=0))
 
 
 def test_windows_are_centred_on_the_r_peak_and_edges_are_dropped():
@@ -48,7 +73,7 @@ def test_extract_drops_and_counts_edge_beats():
     assert beat_set.dropped == 2 and len(beat_set) == 4
     np.testing.assert_array_equal(beat_set.peaks, [400, 800, 1200, 1600])
     np.testing.assert_array_equal(beat_set.labels, [2, 0, 1, 0])
-    np.testing.assert_allclose(beat_set.rr[0, :2], [370 / 360, 400 / 360], rtol=1e-6)
+    np.testing.assert_allclose(beat_set.rr[0, 2:4], [370 / 400, 400 / 400], rtol=1e-6)  # / the median RR
     first_last = ecg.extract(_record([400, 800, 1200], "NNN"), 0.25, 0.45)
     assert len(first_last) == 1 and first_last.dropped == 2  # the first and last beat lack an RR interval
 
@@ -56,15 +81,19 @@ def test_extract_drops_and_counts_edge_beats():
 def test_split_is_by_record_and_never_overlaps():
     full = ecg.split_records(list(ecg.DS1 + ecg.DS2 + ecg.PACED))
     assert full["test"] == list(ecg.DS2) and not full["test_is_held_out_ds1"]
-    ds1_only = ecg.split_records(list(ecg.DS1))
+    ds1_only = ecg.split_records(list(ecg.DS1), beats.VALIDATION, hold_out=True)
     assert ds1_only["test_is_held_out_ds1"] and ds1_only["test"] == list(beats.HELD_OUT_TEST)
-    for split in (full, ds1_only):
+    no_test = ecg.split_records(list(ecg.DS1))  # the default: all DS1 for training, no test without DS2
+    assert no_test["test"] == [] and no_test["validation"] == [] and no_test["train"] == list(ecg.DS1)
+    for split in (full, ds1_only, no_test):
         parts = [set(split[p]) for p in ("train", "validation", "test")]
         assert all(not (a & b) for i, a in enumerate(parts) for b in parts[i + 1:])
         assert not set().union(*parts) & set(ecg.PACED)
         assert set(split["train"]) <= set(ecg.DS1) and set(split["validation"]) <= set(ecg.DS1)
     with pytest.raises(ValueError, match="need DS1 records"):
         ecg.split_records(["102", "104"])
+    with pytest.raises(ValueError, match="need DS1 records"):
+        ecg.split_records(list(ecg.DS1[:3]), hold_out=True)  # none of the held-out test records is there
 
 
 def test_synthetic_records_are_wfdb_that_reads_back(tmp_path):

@@ -15,7 +15,7 @@ def quick_run(tmp_path_factory):
     """One quick end-to-end run on synthetic records: train -> evaluate -> report -> export -> predict."""
     root = tmp_path_factory.mktemp("ecg")
     cfg = dataclasses.replace(ecg.Config(), **{**ecg.QUICK, "source": "synthetic", "run_dir": str(root / "run"),
-                                               "epochs": 3, "rnn": "bigru:8"})
+                                               "epochs": 3, "rnn": "bigru:8", "cv_folds": 3})
     result = ecg.run(cfg, export_root=root / "saved_models", verbose=0)
     return cfg, root, result
 
@@ -25,12 +25,14 @@ def test_quick_run_trains_reports_and_exports(quick_run):
     report = json.loads((root / "run" / "report.json").read_text())
     assert report["domain"] == "ecg" and report["source"].startswith("synthetic")
     assert np.isfinite(result["accuracy"]) and 0 <= result["accuracy"] <= 100
-    assert "de Chazal et al. 2004 (DS2, linear discriminants)" in report["anchors"]
-    assert {"majority (all N)", "logistic regression (RR + morphology)"} <= set(report["baselines"])
+    assert "de Chazal et al. 2004 (linear discriminants)" in report["anchors"]
+    assert {"majority (all N), test: DS2", "logistic regression (balanced weights), test: DS2"} <= set(report["baselines"])
+    low, high = report["test"]["bootstrap"]["accuracy"]
+    assert low <= result["accuracy"] <= high
     assert report["timing"]["train_seconds"] > 0 and report["timing"]["serving_beats_per_second"] > 0
     assert report["timing"]["predict_seconds"] > 0
-    assert np.array(report["confusion"]).sum() == sum(report["metrics"]["per_class"][c]["support"] for c in "NSVFQ")
-    for name in ("report.md", "confusion_matrix.png", "training_curves.png", "best.keras", "history.csv"):
+    assert np.array(report["test"]["confusion"]).sum() == sum(report["metrics"]["per_class"][c]["support"] for c in "NSVFQ")
+    for name in ("report.md", "confusion_matrix.png", "cv_curve.png", "training_curves.png", "best.keras", "history.csv"):
         assert (root / "run" / name).exists(), name
     assert result["export"].endswith("/1")
 
@@ -40,16 +42,19 @@ def test_served_model_matches_keras_and_holds_no_cudnn_op(quick_run):
     path = export.latest("ecg", root / "saved_models")
     served, meta = export.load(path)
     assert meta["source"] == "synthetic" and meta["classes"] == list(ecg_data.AAMI_CLASSES)
-    assert set(meta["signature"]["inputs"]) == {"beat", "rr"} and set(meta["signature"]["outputs"]) == {"probs", "class"}
+    assert set(meta["signature"]["inputs"]) == {"beats", "template", "rr"}
+    assert set(meta["signature"]["outputs"]) == {"probs", "class"}
     assert not export.graph_ops(path) & set(export.CUDNN_OPS)
     import keras
 
     model = keras.models.load_model(root / "run" / "best.keras")
     rng = np.random.default_rng(0)
-    beat = rng.normal(scale=0.3, size=(6, cfg.window)).astype("float32")
-    rr = rng.uniform(0.5, 1.2, size=(6, 6)).astype("float32")
-    out = served.signatures["serving_default"](beat=tf.constant(beat), rr=tf.constant(rr))
-    expected = model.predict({"beat": beat, "rr": rr}, verbose=0)
+    k = 2 * cfg.context + 1
+    inputs = {"beats": rng.normal(scale=0.3, size=(6, k, cfg.window)).astype("float32"),
+              "template": rng.normal(scale=0.3, size=(6, cfg.window)).astype("float32"),
+              "rr": rng.uniform(0.5, 1.2, size=(6, k, 7)).astype("float32")}
+    out = served.signatures["serving_default"](**{n: tf.constant(v) for n, v in inputs.items()})
+    expected = model.predict(inputs, verbose=0)
     np.testing.assert_allclose(out["probs"].numpy(), expected, rtol=1e-4, atol=1e-5)
     letters = [c.decode() for c in out["class"].numpy()]
     assert letters == [ecg_data.AAMI_CLASSES[i] for i in expected.argmax(-1)]
@@ -78,25 +83,28 @@ def test_rnn_beats_the_majority_baseline_on_synthetic_beats(quick_run):
     """V beats are premature and wide in the synthetic records: the trained RNN must find them."""
     cfg, root, result = quick_run
     report = json.loads((root / "run" / "report.json").read_text())
-    majority = report["baselines"]["majority (all N)"]
+    majority = report["baselines"]["majority (all N), test: DS2"]
     assert result["macro F1"] > majority["macro F1"] + 15
     assert result["V Se"] > 60
 
 
 def test_every_rnn_type_builds_the_ecg_model():
-    for spec in ("simple:4", "lstm:4", "gru:4", "bilstm:4", "gru:4x2"):
-        cfg = dataclasses.replace(ecg.Config(), rnn=spec)
+    for spec, context in (("simple:4", 0), ("lstm:4", 1), ("gru:4", 3), ("bilstm:4", 2), ("gru:4x2", 1)):
+        cfg = dataclasses.replace(ecg.Config(), rnn=spec, context=context, context_rnn=spec)
         model = ecg.build_model(cfg)
-        out = model({"beat": np.zeros((2, cfg.window), "float32"), "rr": np.ones((2, 6), "float32")})
+        k = 2 * context + 1
+        out = model({"beats": np.zeros((2, k, cfg.window), "float32"), "template": np.zeros((2, cfg.window), "float32"),
+                     "rr": np.ones((2, k, 7), "float32")})
         assert out.shape == (2, 5)
         assert layers.cudnn_problems(model) == []
 
 
 def test_class_weights():
-    labels = np.array([0] * 90 + [1] * 10)
+    labels = np.array([0] * 90 + [1] * 10 + [4] * 2)
     assert ecg.class_weights(labels, "none") is None
     balanced = ecg.class_weights(labels, "balanced")
-    assert balanced[0] == pytest.approx(100 / 180) and balanced[1] == pytest.approx(5.0) and balanced[4] == 1.0
+    assert balanced[0] == pytest.approx(100 / 180) and balanced[1] == pytest.approx(5.0)
+    assert balanced[4] == 1.0 and balanced[2] == 1.0  # Q is never lifted; absent classes keep 1
     assert ecg.class_weights(labels, "sqrt")[1] == pytest.approx(5.0 ** 0.5)
 
 
@@ -106,6 +114,9 @@ def test_class_weights():
     ({"before": 0.05, "after": 0.1}, "at least 0.5 s"),
     ({"rnn": "lstm:0"}, "positive integers"),
     ({"class_weighting": "focal"}, "class-weighting"),
+    ({"context": -1}, "--context"),
+    ({"cv_folds": 1}, "--cv-folds"),
+    ({"context_rnn": "gru"}, "not of the form"),
 ])
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -126,3 +137,110 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         ecg.main(["train", "--frame", "5"])
     assert exit_info.value.code == 2 and "must divide the window" in capsys.readouterr().err
+
+
+def test_cross_validation_is_grouped_by_record_and_resumes(quick_run, monkeypatch):
+    cfg, root, _ = quick_run
+    report = json.loads((root / "run" / "report.json").read_text())
+    cv = report["cross_validation"]
+    folds = [set(fold["records"]) for fold in cv["folds"]]
+    assert len(folds) == 3 and set().union(*folds) == set(report["split"]["train"])
+    assert all(not (a & b) for i, a in enumerate(folds) for b in folds[i + 1:])  # a record is in one fold only
+    assert all(fold["beats"][c] > 0 for fold in cv["folds"] for c in "SVF")  # every fold holds S, V and F
+    assert 1 <= cv["best_epoch"] <= 3 and len(cv["curve"]) == 3
+    assert cv["pooled"]["macro F1"] == pytest.approx(max(cv["curve"]))
+    assert set(cv["baselines"]) == set(ecg.BASELINES)
+    assert report["timing"]["epochs"] == cv["best_epoch"]  # the final model trains for the chosen epoch count
+    # a finished fold is read back, not trained again (a rerun after an interrupted cross-validation)
+    monkeypatch.setattr(ecg, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    data = ecg.load_data(cfg)
+    assert ecg.cross_validate(cfg, data.train)["curve"] == cv["curve"]
+
+
+def test_predict_prepares_a_record_as_training_does(quick_run, tmp_path, monkeypatch):
+    """Given the annotated beat times, predict (exported model, record without labels) and evaluation (Keras
+    checkpoint, labelled beats) see the same inputs and so give the same classes."""
+    import keras
+
+    cfg, root, _ = quick_run
+    ecg_data.synthetic.write_records(tmp_path, ["201"], minutes=2, seed=5)
+    record = ecg_data.read_record(tmp_path / "201")
+    monkeypatch.setattr(ecg, "detect_beats", lambda signal: record.peaks)
+    summary = ecg.predict(cfg, tmp_path / "201", export.latest("ecg", root / "saved_models"))
+    model = keras.models.load_model(root / "run" / "best.keras")
+    beats = ecg_data.extract(record, cfg.before, cfg.after)
+    predicted = np.array(ecg.evaluate(model, beats)["predicted"])
+    assert summary["beats_per_class"] == {c: int((predicted == i).sum()) for i, c in enumerate(ecg_data.AAMI_CLASSES)}
+
+
+def _beat_set(peaks: np.ndarray, labels: np.ndarray, record: str, window: int, rng) -> ecg_data.BeatSet:
+    """Beats that all share one shape (plus noise): only the rhythm tells the classes apart."""
+    rr = ecg_data.rr_features(peaks)
+    keep = np.isfinite(rr).all(axis=1)
+    shape = np.exp(-0.5 * ((np.arange(window) - 90) / 6.0) ** 2).astype("float32")
+    beats = shape + rng.normal(scale=0.02, size=(int(keep.sum()), window)).astype("float32")
+    return ecg_data.BeatSet(beats, np.broadcast_to(shape, beats.shape).copy(), rr[keep], labels[keep],
+                            np.full(int(keep.sum()), record), peaks[keep])
+
+
+def _rhythm_record(rng, beats: int = 1500):
+    """Sinus rhythm whose rate jumps by x0.7 or /0.7 at random, and S beats that come at 0.7 of the previous
+    interval before the rhythm returns. A beat before a rate rise and an S beat then have the same own intervals
+    (previous and next RR differ by 1/0.7); only the interval before them, a neighbour's, tells them apart."""
+    level, intervals, labels = 0.8, [], []
+    while len(intervals) < beats:
+        if rng.random() < 0.08 and labels and labels[-1] == 0:
+            intervals += [0.7 * level, level]
+            labels += [1, 0]
+            continue
+        if rng.random() < 0.3:
+            level = float(np.clip(level * (0.7 if rng.random() < 0.5 else 1 / 0.7), 0.45, 1.6))
+        intervals.append(level * rng.normal(1.0, 0.01))
+        labels.append(0)
+    # labels[i] belongs to the beat that ends interval i
+    peaks = np.concatenate([[0], np.cumsum(intervals)]) * ecg_data.FS
+    return np.round(peaks).astype("int64") + 200, np.array([0, *labels], dtype="int32")
+
+
+def test_beat_sequence_model_beats_the_per_beat_model_on_rhythm():
+    rng = np.random.default_rng(0)
+    window = ecg.Config().window
+    sets = [_beat_set(*_rhythm_record(rng), record=f"r{i}", window=window, rng=rng) for i in range(6)]
+    train, test = ecg_data.BeatSet.concat(sets[:4]), ecg_data.BeatSet.concat(sets[4:])
+    scores = {}
+    for context in (0, 2):
+        cfg = dataclasses.replace(ecg.Config(), rnn="gru:4", context=context, context_rnn="gru:8",
+                                  class_weighting="balanced", learning_rate=1e-2, batch_size=128)
+        keras_model = ecg.build_model(cfg, train)
+        keras_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        import keras
+
+        keras.utils.set_random_seed(0)
+        keras_model.optimizer.learning_rate = 1e-2
+        keras_model.fit(ecg.model_inputs(train, context), train.labels, epochs=8, batch_size=128, verbose=0,
+                        class_weight=ecg.class_weights(train.labels, "balanced"))
+        scores[context] = ecg.evaluate(keras_model, test)["per_class"]["S"]["F1"]
+    assert scores[2] > 85 and scores[2] > scores[0] + 15, scores  # measured: 90.5 vs 64.9
+
+
+def test_a_beats_class_depends_only_on_its_context_window():
+    rng = np.random.default_rng(1)
+    cfg = dataclasses.replace(ecg.Config(), rnn="gru:4", context=2, context_rnn="gru:4")
+    peaks, labels = _rhythm_record(rng, beats=40)
+    beats = _beat_set(peaks, labels, "r0", cfg.window, rng)
+    model = ecg.build_model(cfg, beats)
+    centre = 20
+
+    def probs_of_centre(changed: ecg_data.BeatSet) -> np.ndarray:
+        inputs = ecg.model_inputs(changed, cfg.context)
+        return model({k: v[centre:centre + 1] for k, v in inputs.items()}).numpy()
+
+    before = probs_of_centre(beats)
+    outside = dataclasses.replace(beats, beats=beats.beats.copy(), rr=beats.rr.copy())
+    for i in (centre - 3, centre + 3, 0, len(beats) - 1):  # beats beyond two on either side
+        outside.beats[i] += rng.normal(size=cfg.window).astype("float32")
+        outside.rr[i] *= 3.0
+    np.testing.assert_array_equal(probs_of_centre(outside), before)
+    inside = dataclasses.replace(beats, rr=beats.rr.copy())
+    inside.rr[centre + 2] *= 3.0  # a neighbour inside the window does count
+    assert np.abs(probs_of_centre(inside) - before).max() > 1e-4

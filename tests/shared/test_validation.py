@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from shared import validation
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"r{i}" for i in range(12)], 50)
+    labels = rng.choice([0, 0, 0, 1], size=len(groups))
+    for g, rare in (("r1", 2), ("r4", 2), ("r7", 2), ("r10", 2)):  # label 2 lives in four groups only
+        labels[np.flatnonzero(groups == g)[:3]] = rare
+    return labels, groups
+
+
+def test_folds_never_share_a_group_and_each_holds_the_required_labels():
+    labels, groups = _data()
+    folds = validation.grouped_folds(labels, groups, 4, required=(1, 2), seed=3)
+    assert len(folds) == 4
+    seen = np.concatenate([test for _, test in folds])
+    assert sorted(seen.tolist()) == list(range(len(labels)))  # every item tested exactly once
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+        assert {1, 2} <= set(labels[test].tolist())
+    again = validation.grouped_folds(labels, groups, 4, required=(1, 2), seed=3)
+    assert all((a[1] == b[1]).all() for a, b in zip(folds, again, strict=True))  # reproducible under the seed
+
+
+def test_folds_refuse_what_cannot_be_done():
+    labels, groups = _data()
+    with pytest.raises(ValueError, match=r"labels \{2: 4\} are held by fewer groups than the 5 folds"):
+        validation.grouped_folds(labels, groups, 5, required=(2,))
+    with pytest.raises(ValueError, match="need 2 <= folds <= groups"):
+        validation.grouped_folds(labels, groups, 13)
+
+
+def test_mean_sd_ignores_nan():
+    result = validation.mean_sd([{"a": 1.0, "b": np.nan}, {"a": 3.0, "b": 2.0}, {"a": 5.0, "b": np.nan}])
+    assert result["a"] == pytest.approx((3.0, 2.0)) and result["b"] == (2.0, 0.0)
+    assert validation.mean_sd([{"c": np.nan}]) == {}
