@@ -33,9 +33,10 @@ CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 class Config:
     source: str = "auto"            # auto | local | download | synthetic (see domain.ecg.sources)
     data_dir: str = ""              # WFDB records; default $RNN_DATA_DIR/mitdb, else data/mitdb
-    rnn: str = "bigru:32:0.2"       # within-beat RNN over the centre beat (and its difference from the template)
-    context: int = 4                # beats on each side the model reads (0: the per-beat model)
-    context_rnn: str = "bigru:32"   # across-beat RNN over the 2 * context + 1 beats (their rhythm and morphology)
+    rnn: str = "gru:32:0.2"         # within-beat RNN over the centre beat (and its difference from the template)
+    context: int = 2                # beats on each side the model reads (0: the per-beat model)
+    context_rnn: str = "bigru:32"   # across-beat RNN over the 2 * context + 1 beats: their rhythm
+    context_shape: bool = False     # the across-beat RNN also reads each beat's coarse shape (else RR features only)
     frame: int = 4                  # samples per RNN step: a 252-sample window is read as 63 steps of 4
     before: float = 0.25            # seconds of signal before the R peak
     after: float = 0.45             # seconds after it
@@ -225,7 +226,8 @@ def build_model(cfg: Config, train: ecg_data.BeatSet | None = None) -> keras.Mod
     if k:
         def coarse(signal):  # (batch, 2k+1, window) -> (batch, 2k+1, window / frame): one mean per frame
             return keras.ops.mean(keras.ops.reshape(signal, (-1, 2 * k + 1, window // cfg.frame, cfg.frame)), -1)
-        per_beat = keras.layers.Concatenate(name="beat_summary")([coarse(x), coarse(delta), r, present])
+        summary = [coarse(x), coarse(delta), r, present] if cfg.context_shape else [r, present]
+        per_beat = keras.layers.Concatenate(name="beat_summary")(summary)
         per_beat = keras.layers.Dense(32, activation="relu", name="beat_encoder")(per_beat)
         parts.append(layers.apply_rnn(per_beat, cfg.context_rnn, name="context_rnn"))
     h = keras.layers.Concatenate(name="features")(parts)
@@ -274,7 +276,7 @@ class AAMIScores(keras.callbacks.Callback):
 
 def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_data.BeatSet,
           validation: ecg_data.BeatSet | None = None, epochs: int | None = None,
-          callbacks: tuple = (), **fit_options) -> keras.callbacks.History:
+          scorers: tuple = (), **fit_options) -> keras.callbacks.History:
     """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
     records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
     cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation)."""
@@ -285,7 +287,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_da
                         learning_rate=cfg.learning_rate, jit_compile=cfg.jit_compile, seed=cfg.seed, patience=5,
                         monitor="val_macro_f1" if scores else "loss", monitor_mode="max" if scores else "min",
                         early_stopping=bool(scores), class_weight=class_weights(train_beats.labels, cfg.class_weighting),
-                        samples_per_epoch=len(train_beats), callbacks=[*scores, *callbacks], **fit_options)
+                        samples_per_epoch=len(train_beats), scorers=[*scores, *scorers], **fit_options)
 
 
 def evaluate(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) -> dict:
@@ -371,7 +373,7 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
             model = build_model(cfg, fold_train)
             scores = AAMIScores(model_inputs(fold_test, cfg.context), fold_test.labels, prefix="heldout_")
             train(fold_cfg, model, make_dataset(cfg, fold_train, training=True), None, fold_train,
-                  callbacks=(scores,), verbose=verbose, tensorboard=False)
+                  scorers=(scores,), verbose=verbose, tensorboard=False)
             epochs = scores.predictions
             training.save_beside_checkpoint(fold_cfg.run_dir, "scores.json", {
                 "config": config, "predictions": [p.tolist() for p in epochs]})

@@ -202,15 +202,17 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         monitor: str | None = None, monitor_mode: str = "auto", early_stopping: bool = True,
         class_weight: dict[int, float] | None = None,
         samples_per_epoch: int | None = None, tensorboard: bool = True, verbose: int | str = "auto",
-        callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        scorers: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
     """Compile `model` (when `loss` is given) and train it with the suite's standard callbacks.
 
     run_dir receives: backup/ (BackupAndRestore: a killed run started again with the same run_dir resumes at the
     epoch where it stopped), best.keras (best checkpoint by `monitor`, "min" or "max" by `monitor_mode`),
     history.csv (appended across resumes), logs/ (TensorBoard), training_curves.png. EarlyStopping restores the best
     weights at the end. With `early_stopping=False` every epoch runs, best.keras is the last epoch and no weights
-    are restored (an epoch count chosen beforehand, e.g. by cross-validation). `callbacks` run before the
-    standard ones, so a callback that adds a metric to the logs (e.g. a validation score) can be monitored.
+    are restored (an epoch count chosen beforehand, e.g. by cross-validation). `scorers` run before the standard
+    callbacks, so a metric they add to the logs (e.g. a validation score) is logged, checkpointed on and
+    monitored; `callbacks` run after them.
     Returns the History, with `history.timing` = {train_seconds, epochs, seconds_per_epoch, samples_per_second}
     (training batches only; samples_per_second needs `samples_per_epoch`) and `history.policy` (XLA/cuDNN).
     """
@@ -259,7 +261,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
              ", resuming from backup" if resuming else "")
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
-                        callbacks=list(callbacks) + standard, verbose=verbose, shuffle=False)
+                        callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False)
     if early_stopping and early.best_weights is not None:
         model.set_weights(early.best_weights)
     seconds = timer.epoch_seconds

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from domain import ecg as ecg_data
 from pipelines import ecg
-from shared import export, layers
+from shared import export, layers, training
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,9 @@ def test_rnn_beats_the_majority_baseline_on_synthetic_beats(quick_run):
 
 
 def test_every_rnn_type_builds_the_ecg_model():
-    for spec, context in (("simple:4", 0), ("lstm:4", 1), ("gru:4", 3), ("bilstm:4", 2), ("gru:4x2", 1)):
-        cfg = dataclasses.replace(ecg.Config(), rnn=spec, context=context, context_rnn=spec)
+    for spec, context, shape in (("simple:4", 0, True), ("lstm:4", 1, False), ("gru:4", 3, True), ("bilstm:4", 2, True),
+                                 ("gru:4x2", 1, False)):
+        cfg = dataclasses.replace(ecg.Config(), rnn=spec, context=context, context_rnn=spec, context_shape=shape)
         model = ecg.build_model(cfg)
         k = 2 * context + 1
         out = model({"beats": np.zeros((2, k, cfg.window), "float32"), "template": np.zeros((2, cfg.window), "float32"),
@@ -151,6 +152,8 @@ def test_cross_validation_is_grouped_by_record_and_resumes(quick_run, monkeypatc
     assert cv["pooled"]["macro F1"] == pytest.approx(max(cv["curve"]))
     assert set(cv["baselines"]) == set(ecg.BASELINES)
     assert report["timing"]["epochs"] == cv["best_epoch"]  # the final model trains for the chosen epoch count
+    fold_history = training.read_history(root / "run" / "cv" / "fold-1" / "history.csv")
+    assert len(fold_history["heldout_macro_f1"]) == 3  # the held-out score of every epoch, logged by the scorer
     # a finished fold is read back, not trained again (a rerun after an interrupted cross-validation)
     monkeypatch.setattr(ecg, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
     data = ecg.load_data(cfg)
