@@ -525,8 +525,8 @@ def cv_figure(cv: dict):
     ax = fig.add_subplot()
     epochs = np.arange(1, len(cv["curve"]) + 1)
     ax.plot(epochs, cv["curve"], marker="o", label="this model (pooled held-out records)")
-    for name, row in cv["baselines"].items():
-        ax.axhline(row["pooled"]["macro F1"], linestyle="--", linewidth=1, label=name, color=None)
+    for i, (name, row) in enumerate(cv["baselines"].items(), start=1):
+        ax.axhline(row["pooled"]["macro F1"], linestyle="--", linewidth=1, label=name, color=f"C{i}")
     ax.axvline(cv["best_epoch"], color="grey", linewidth=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("macro F1 (N, S, V, F), %")
