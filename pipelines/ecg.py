@@ -356,7 +356,12 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
     scores.json in run_dir/cv/fold-i) is read back, not trained again."""
     from shared import validation
 
-    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=(1, 2, 3), seed=cfg.seed)
+    holders = {c: len(set(beats.records[beats.labels == c].tolist())) for c in (1, 2, 3)}
+    required = tuple(c for c, n in holders.items() if n >= cfg.cv_folds)  # S, V, F in every fold where possible
+    missing = [f"{ecg_data.AAMI_CLASSES[c]} (in {holders[c]} records)" for c in (1, 2, 3) if c not in required]
+    if missing:
+        log.warning("cross-validation: not every fold can hold %s beats", ", ".join(missing))
+    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=cfg.seed)
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))
     predictions, held_out, baseline_preds = [], [], {name: [] for name in BASELINES}
     for i, (fit_index, test_index) in enumerate(folds, start=1):
@@ -397,7 +402,8 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
                        **row} for f, row in zip(held_out, ours.pop("rows"), strict=True)],
             "best_epoch": best + 1, "curve": curve, **ours,
             "baselines": {name: {k: v for k, v in summary(p).items() if k != "rows"}
-                          for name, p in baseline_preds.items()}}
+                          for name, p in baseline_preds.items()},
+            "classes_not_in_every_fold": missing}
 
 
 def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
@@ -561,7 +567,8 @@ def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, cv: dict | Non
             f"{cv['best_epoch']} of {len(cv['curve'])} (curve: {', '.join(f'{v:.1f}' for v in cv['curve'])}). "
             "Choosing the epoch on the same folds makes the cross-validation figure slightly optimistic. "
             "Per-fold S, V and F figures rest on few beats (F is concentrated in record 208), so the pooled row "
-            "is the steadier estimate.")
+            "is the steadier estimate." + (f" Too few records hold {', '.join(cv['classes_not_in_every_fold'])} for "
+                                           "every fold to hold them." if cv.get("classes_not_in_every_fold") else ""))
     test_name = "held-out DS1 records" if ecg.split["test_is_held_out_ds1"] else "DS2"
     if metrics is not None:
         confusion = np.array(metrics["confusion"])

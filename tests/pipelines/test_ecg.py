@@ -247,3 +247,14 @@ def test_a_beats_class_depends_only_on_its_context_window():
     inside = dataclasses.replace(beats, rr=beats.rr.copy())
     inside.rr[centre + 2] *= 3.0  # a neighbour inside the window does count
     assert np.abs(probs_of_centre(inside) - before).max() > 1e-4
+
+
+def test_cross_validation_says_when_too_few_records_hold_a_class(tmp_path):
+    """Generated records of seed 0 hold F beats in fewer records than folds: the folds keep S and V in each, and the
+    result names the class that cannot be in every fold instead of failing the run."""
+    cfg = dataclasses.replace(ecg.Config(), **{**ecg.QUICK, "source": "synthetic", "seed": 0, "cv_folds": 5,
+                                               "run_dir": str(tmp_path)})
+    data = ecg.load_data(cfg)
+    cv = ecg.cross_validate(cfg, data.train)
+    assert len(cv["folds"]) == 5 and [c.split()[0] for c in cv["classes_not_in_every_fold"]] == ["F"]
+    assert all(fold["beats"]["S"] > 0 and fold["beats"]["V"] > 0 for fold in cv["folds"])
