@@ -294,7 +294,7 @@ def evaluate(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048)
     """AAMI metrics (per-class Se, +P, Sp, F1; accuracy; macro F1; confusion matrix) on a record-disjoint test set."""
     probs = model.predict(model_inputs(test, _context_of(model)), batch_size=batch_size, verbose=0)
     predicted = probs.argmax(axis=-1)
-    return {**ecg_data.aami_metrics(test.labels, predicted), "predicted": predicted.tolist()}
+    return {**ecg_data.aami_metrics(test.labels, predicted), "predicted": predicted}
 
 
 def _baseline_features(beats: ecg_data.BeatSet) -> np.ndarray:
@@ -516,11 +516,11 @@ def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, s
     return fig
 
 
-HEADLINE_KEYS = ("accuracy", "macro F1", *(f"{c} {m}" for c in "NSVF" for m in ("Se", "+P")))
-
-
-def _mean_sd_row(mean_sd: dict) -> dict[str, str]:
-    return {key: f"{mean_sd[key][0]:.1f} +- {mean_sd[key][1]:.1f}" if key in mean_sd else "-" for key in HEADLINE_KEYS}
+def _mean_sd_row(summary: dict) -> dict[str, str]:
+    """'mean +- sd' per column of the pooled headline row ('-' where every fold was NaN)."""
+    mean_sd = summary["mean_sd"]
+    return {key: f"{mean_sd[key][0]:.1f} +- {mean_sd[key][1]:.1f}" if key in mean_sd else "-"
+            for key in summary["pooled"]}
 
 
 def cv_figure(cv: dict):
@@ -551,10 +551,10 @@ def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, cv: dict | Non
     figures, sections, rows = {}, {}, {}
     if cv:
         figures["cv_curve"] = cv_figure(cv)
-        rows[f"this model, cross-validation, mean +- sd over {len(cv['folds'])} folds"] = _mean_sd_row(cv["mean_sd"])
+        rows[f"this model, cross-validation, mean +- sd over {len(cv['folds'])} folds"] = _mean_sd_row(cv)
         rows["this model, cross-validation, pooled held-out beats"] = cv["pooled"]
         for name, row in cv["baselines"].items():
-            rows[f"{name}, cross-validation, mean +- sd"] = _mean_sd_row(row["mean_sd"])
+            rows[f"{name}, cross-validation, mean +- sd"] = _mean_sd_row(row)
             rows[f"{name}, cross-validation, pooled"] = row["pooled"]
         sections["Cross-validation folds (grouped by record; scores at the chosen epoch)"] = reports.table(
             {f"fold {i}: {', '.join(f['records'])}": {k: v for k, v in f.items() if k != "records"}
@@ -602,7 +602,7 @@ def score_test(model: keras.Model, ecg: ECGData) -> dict | None:
     if not len(ecg.test):
         return None
     metrics = evaluate(model, ecg.test)
-    predicted = np.array(metrics.pop("predicted"))
+    predicted = metrics.pop("predicted")
     metrics["bootstrap"] = ecg_data.metrics.record_bootstrap(ecg.test.labels, predicted, ecg.test.records)
     metrics["baselines"] = baselines(ecg)
     log.info("test (%s): accuracy %.2f%%, macro F1 (N, S, V, F) %.2f", ecg.split["test"], metrics["accuracy"],
@@ -632,8 +632,8 @@ def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROO
     path = export(model, cfg, metrics or ({"cross-validation (pooled)": cv["pooled"]} if cv else {}), ecg.source,
                   root=export_root)
     sample = ecg.test if len(ecg.test) else ecg.train
-    batch = {k: tf.constant(v[:1024]) for k, v in model_inputs(sample.take(np.arange(min(1024, len(sample)))),
-                                                                  cfg.context).items()}
+    batch = {k: tf.constant(v) for k, v in model_inputs(sample.take(np.arange(min(1024, len(sample)))),
+                                                         cfg.context).items()}
     serving = shared_export.serving_latency(path, batch, repeats=10)
     timing = {**history.timing, "cross_validation_seconds": round(cv_seconds, 1) if cv else 0.0,
               "serving_beats_per_second": serving["items_per_second"],

@@ -16,7 +16,7 @@ DE_CHAZAL_2004 = {"N": {"Se": 86.9, "+P": 99.2}, "S": {"Se": 75.9, "+P": 38.5}, 
 # issue 17; `comparable` says whether the protocol matches ours (the same DS1 -> DS2 split, no test-patient labels).
 ANCHORS = {
     "de Chazal et al. 2004 (linear discriminants)": {
-        "accuracy": 86, "S Se": 75.9, "S +P": 38.5, "V Se": 77.7, "V +P": 81.9,
+        "accuracy": 86, **{f"{c} {m}": DE_CHAZAL_2004[c][m] for c in "SV" for m in ("Se", "+P")},
         "source": "IEEE TBME 51(7):1196-1206", "comparable": "yes"},
     "Llamedo & Martinez 2011 (linear discriminants, feature selection)": {
         "accuracy": 93, "S Se": 77, "S +P": 39, "V Se": 81, "V +P": 87,

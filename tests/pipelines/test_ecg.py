@@ -135,6 +135,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         ecg.main(["evaluate", "--source", "synthetic", "--synthetic-minutes", "0.5", "--run-dir", str(tmp_path)])
     assert exit_info.value.code == 1 and "no checkpoint" in capsys.readouterr().err
+    ecg_data.synthetic.write_records(tmp_path / "ds1", ecg_data.DS1, minutes=0.5)
+    with pytest.raises(SystemExit) as exit_info:  # DS1 only: no test split to evaluate on
+        ecg.main(["evaluate", "--source", "local", "--data-dir", str(tmp_path / "ds1"), "--run-dir", str(tmp_path)])
+    assert exit_info.value.code == 1 and "no test records (DS2)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         ecg.main(["train", "--frame", "5"])
     assert exit_info.value.code == 2 and "must divide the window" in capsys.readouterr().err
