@@ -257,21 +257,12 @@ def class_weights(labels: np.ndarray, weighting: str) -> dict[int, float] | None
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-class AAMIScores(keras.callbacks.Callback):
-    """After every epoch, the model's predictions on held-out beats and their macro F1 over N, S, V, F (the AAMI
-    goal), logged as `<prefix>macro_f1` so a checkpoint or early stopping can follow it. `predictions` keeps the
-    predicted classes of every epoch (for the cross-validation's choice of the epoch count)."""
-
-    def __init__(self, inputs: dict, labels: np.ndarray, prefix: str = "val_"):
-        super().__init__()
-        self.inputs, self.labels, self.prefix = inputs, labels, prefix
-        self.predictions: list[np.ndarray] = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        predicted = self.model.predict(self.inputs, batch_size=2048, verbose=0).argmax(axis=-1)
-        self.predictions.append(predicted)
-        if logs is not None:
-            logs[f"{self.prefix}macro_f1"] = ecg_data.aami_metrics(self.labels, predicted)["macro_f1_nsvf"]
+def aami_scores(inputs: dict, labels: np.ndarray, prefix: str = "val_") -> training.EpochScores:
+    """After every epoch, the model's predicted classes for held-out beats and their macro F1 over N, S, V, F (the
+    AAMI goal), logged as `<prefix>macro_f1` so a checkpoint or early stopping can follow it."""
+    return training.EpochScores(
+        lambda model: model.predict(inputs, batch_size=2048, verbose=0).argmax(axis=-1), labels,
+        lambda y, p: ecg_data.aami_metrics(y, p)["macro_f1_nsvf"], f"{prefix}macro_f1")
 
 
 def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_data.BeatSet,
@@ -280,7 +271,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_da
     """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
     records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
     cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation)."""
-    scores = [AAMIScores(model_inputs(validation, cfg.context), validation.labels)] \
+    scores = [aami_scores(model_inputs(validation, cfg.context), validation.labels)] \
         if validation is not None and len(validation) else []
     return training.fit(model, train_ds, None, run_dir=cfg.run_dir, epochs=epochs or cfg.epochs,
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
@@ -362,45 +353,36 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
     if missing:
         log.warning("cross-validation: not every fold can hold %s beats", ", ".join(missing))
     folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=cfg.seed)
-    config = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    predictions, held_out, baseline_preds = [], [], {name: [] for name in BASELINES}
-    for i, (fit_index, test_index) in enumerate(folds, start=1):
+    held_out = [beats.take(test_index) for _, test_index in folds]
+
+    def fit_fold(i, fit_index, test_index, fold_dir):
         fold_train, fold_test = beats.take(fit_index), beats.take(test_index)
-        fold_cfg = dataclasses.replace(cfg, run_dir=str(pathlib.Path(cfg.run_dir) / "cv" / f"fold-{i}"))
-        saved = pathlib.Path(fold_cfg.run_dir) / "scores.json"
-        previous = json.loads(saved.read_text()) if saved.exists() else {}
-        if previous.get("config") == config:
-            epochs = [np.array(p) for p in previous["predictions"]]
-        else:
-            log.info("cv fold %d/%d: test records %s, %d training beats", i, len(folds),
-                     sorted(set(fold_test.records.tolist())), len(fold_train))
-            keras.utils.set_random_seed(cfg.seed)
-            model = build_model(cfg, fold_train)
-            scores = AAMIScores(model_inputs(fold_test, cfg.context), fold_test.labels, prefix="heldout_")
-            train(fold_cfg, model, make_dataset(cfg, fold_train, training=True), None, fold_train,
-                  scorers=(scores,), verbose=verbose, tensorboard=False)
-            epochs = scores.predictions
-            training.save_beside_checkpoint(fold_cfg.run_dir, "scores.json", {
-                "config": config, "predictions": [p.tolist() for p in epochs]})
-        predictions.append(epochs)
-        held_out.append(fold_test)
-        for name, pred in baseline_predictions(fold_train, fold_test).items():
+        log.info("cv fold %d/%d: test records %s, %d training beats", i, len(folds),
+                 sorted(set(fold_test.records.tolist())), len(fold_train))
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_model(cfg, fold_train)
+        scores = aami_scores(model_inputs(fold_test, cfg.context), fold_test.labels, prefix="heldout_")
+        train(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, make_dataset(cfg, fold_train, training=True),
+              None, fold_train, scorers=(scores,), verbose=verbose, tensorboard=False)
+        return scores.predictions
+    cv = validation.epoch_folds(beats.labels, folds, cfg.run_dir, dataclasses.asdict(cfg), fit_fold,
+                                lambda y, p: ecg_data.aami_metrics(y, p)["macro_f1_nsvf"])
+    baseline_preds = {name: [] for name in BASELINES}
+    for (fit_index, _), fold_test in zip(folds, held_out, strict=True):
+        for name, pred in baseline_predictions(beats.take(fit_index), fold_test).items():
             baseline_preds[name].append(pred)
     labels = [fold.labels for fold in held_out]
     every = np.concatenate(labels)
-    curve = [ecg_data.aami_metrics(every, np.concatenate([p[e] for p in predictions]))["macro_f1_nsvf"]
-             for e in range(min(len(p) for p in predictions))]
-    best = int(np.argmax(curve))
 
     def summary(per_fold: list[np.ndarray]) -> dict:
         rows = [_headline(ecg_data.aami_metrics(y, p)) for y, p in zip(labels, per_fold, strict=True)]
         return {"pooled": _headline(ecg_data.aami_metrics(every, np.concatenate(per_fold))),
                 "mean_sd": validation.mean_sd(rows), "rows": rows}
 
-    ours = summary([p[best] for p in predictions])
+    ours = summary(cv["predictions"])
     return {"folds": [{"records": sorted(set(f.records.tolist())), "beats": f.counts(ecg_data.AAMI_CLASSES),
                        **row} for f, row in zip(held_out, ours.pop("rows"), strict=True)],
-            "best_epoch": best + 1, "curve": curve, **ours,
+            "best_epoch": cv["best_epoch"], "curve": cv["curve"], **ours,
             "baselines": {name: {k: v for k, v in summary(p).items() if k != "rows"}
                           for name, p in baseline_preds.items()},
             "classes_not_in_every_fold": missing}

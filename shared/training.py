@@ -162,6 +162,24 @@ class _Timer(keras.callbacks.Callback):
             self.steps.append(self._steps)
 
 
+class EpochScores(keras.callbacks.Callback):
+    """After every epoch: `predict(model)` on held-out data (e.g. a cross-validation fold's unseen patients or
+    speaker), kept in `predictions` (one array per epoch, for choosing the epoch count afterwards), and
+    `score(labels, predicted)` logged as `name`, so a checkpoint or early stopping placed after it (fit's
+    `scorers`) can follow it."""
+
+    def __init__(self, predict, labels: np.ndarray, score, name: str):
+        super().__init__()
+        self.predict, self.labels, self.score, self.name = predict, np.asarray(labels), score, name
+        self.predictions: list[np.ndarray] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        predicted = np.asarray(self.predict(self.model))
+        self.predictions.append(predicted)
+        if logs is not None:
+            logs[self.name] = float(self.score(self.labels, predicted))
+
+
 def read_history(path: str | pathlib.Path) -> dict[str, list[float]]:
     """The CSVLogger history file as {column: [value per epoch]} (epoch column included; NA -> NaN, all-NA columns dropped)."""
     path = pathlib.Path(path)

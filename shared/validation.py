@@ -5,11 +5,19 @@ Notebook:
     folds = validation.grouped_folds(labels, records, 5, required=(1, 2, 3))   # every fold holds S, V and F
     for train_index, test_index in folds: ...
     validation.mean_sd([{"accuracy": 91.0}, {"accuracy": 87.5}])   # {"accuracy": (89.25, 2.47)}
+    cv = validation.epoch_folds(labels, folds, "runs/x", config, fit_fold, score)   # the epoch count, by folds
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import pathlib
+from collections.abc import Callable
+
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def grouped_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, *, required: tuple = (),
@@ -57,3 +65,38 @@ def mean_sd(rows: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
         if len(values):
             out[key] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
     return out
+
+
+def epoch_folds(labels: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], run_dir: str | pathlib.Path,
+                config: dict, fit_fold: Callable, score: Callable) -> dict:
+    """The cross-validation driver of the suite (ECG records, speakers). For fold i, `fit_fold(i, train positions,
+    test positions, fold folder)` trains a model on the training positions only and returns its predictions for
+    the test positions after every epoch (a list, one array per epoch: shared.training.EpochScores keeps them).
+    The epoch count is chosen where `score(labels, predictions)` over all held-out items pooled is highest.
+    A fold whose run_dir/cv/fold-i/scores.json was written with the same `config` is read back, not trained again
+    (a stopped cross-validation resumes at its first unfinished fold).
+
+    Returns {"predictions": per fold, the predictions at the chosen epoch; "curve": the pooled score per epoch;
+    "best_epoch": 1-based}."""
+    labels = np.asarray(labels)
+    config = json.loads(json.dumps(config))
+    per_fold = []
+    for i, (fit_index, test_index) in enumerate(folds, start=1):
+        fold_dir = pathlib.Path(run_dir) / "cv" / f"fold-{i}"
+        saved = fold_dir / "scores.json"
+        previous = json.loads(saved.read_text()) if saved.exists() else {}
+        if previous.get("config") == config:
+            epochs = [np.array(p) for p in previous["predictions"]]
+            log.info("cv fold %d/%d: read back from %s", i, len(folds), saved)
+        else:
+            epochs = [np.asarray(p) for p in fit_fold(i, fit_index, test_index, fold_dir)]
+            fold_dir.mkdir(parents=True, exist_ok=True)
+            partial = saved.with_name("scores.json.partial")
+            partial.write_text(json.dumps({"config": config, "predictions": [p.tolist() for p in epochs]}))
+            partial.replace(saved)
+        per_fold.append(epochs)
+    held_out = np.concatenate([labels[test] for _, test in folds])
+    count = min(len(p) for p in per_fold)
+    curve = [float(score(held_out, np.concatenate([p[e] for p in per_fold]))) for e in range(count)]
+    best = int(np.argmax(curve))
+    return {"predictions": [p[best] for p in per_fold], "curve": curve, "best_epoch": best + 1}
