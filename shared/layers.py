@@ -199,3 +199,30 @@ def cudnn_disabled(model: keras.layers.Layer) -> Iterator[None]:
     finally:
         for layer, value in zip(layers, saved, strict=True):
             layer.use_cudnn = value
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class MeanMaxPooling(keras.layers.Layer):
+    """(batch, steps, features) -> (batch, 2 * features): the mean and the maximum over the steps the mask keeps
+    (all steps without a mask), concatenated. Pooling over every state instead of reading only the last one lets
+    a long sequence's early steps speak directly (Johnson & Zhang 2016 pool LSTM states for text this way)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        if mask is None:
+            return keras.ops.concatenate([keras.ops.mean(x, axis=1), keras.ops.max(x, axis=1)], axis=-1)
+        keep = keras.ops.cast(mask, x.dtype)[:, :, None]
+        count = keras.ops.maximum(keras.ops.sum(keep, axis=1), 1.0)
+        mean = keras.ops.sum(x * keep, axis=1) / count
+        lowest = keras.ops.min(x, axis=1, keepdims=True)  # masked steps can never be the maximum
+        top = keras.ops.max(keras.ops.where(keep > 0, x, lowest), axis=1)
+        return keras.ops.concatenate([mean, top], axis=-1)
+
+    def compute_mask(self, x, mask=None):
+        return None
+
+    def compute_output_shape(self, shape):
+        return (shape[0], 2 * shape[-1])

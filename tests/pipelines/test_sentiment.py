@@ -100,3 +100,42 @@ def test_config_rejects_bad_values(changes, match):
 def test_standardization_keeps_accented_letters():
     out = sentiment.standardize_review(tf.constant(["Café <br />TRÈS bien!"])).numpy()[0].decode()
     assert out == "café très bien"
+
+
+def test_the_test_split_never_steers_training(tmp_path):
+    """Checkpointing and early stopping read the validation reviews only: the same run with the test labels
+    flipped trains the same model, and only its test score turns over."""
+    def run(flip):
+        cfg = dataclasses.replace(sentiment.Config(), **{**sentiment.QUICK, "source": "synthetic", "epochs": 3,
+                                                         "run_dir": str(tmp_path / f"run-{flip}")})
+        keras.utils.set_random_seed(cfg.seed)
+        reviews = sentiment.load_data(cfg)
+        if flip:
+            reviews.test.labels = 1 - reviews.test.labels
+        train_ds, val_ds, _ = sentiment.make_datasets(cfg, reviews)
+        model = sentiment.build_model(cfg, reviews.train.texts)
+        history = sentiment.train(cfg, model, train_ds, val_ds, reviews, verbose=0, tensorboard=False)
+        return history.history, model, sentiment.evaluate(model, reviews.test)["accuracy"]
+    (plain, model, accuracy), (flipped, flipped_model, flipped_accuracy) = run(False), run(True)
+    assert plain == flipped
+    for a, b in zip(model.get_weights(), flipped_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert accuracy + flipped_accuracy == pytest.approx(100.0)
+
+
+def test_bigram_ids_hash_word_pairs_and_keep_padding():
+    ids = tf.constant([[5, 7, 5, 7, 0], [7, 5, 0, 0, 0]])
+    pairs = sentiment.BigramIds(vocabulary=10, buckets=1000)(ids).numpy()
+    assert (pairs[ids.numpy() == 0] == 0).all() and (pairs[ids.numpy() > 0] > 0).all()
+    assert pairs[0, 1] == pairs[0, 3]           # (5, 7) twice: one id
+    assert pairs[0, 1] != pairs[1, 1]           # (7, 5) is another pair
+    assert pairs[0, 0] != pairs[0, 2]           # 5 after the start is not 5 after 7
+    assert pairs.max() < 1000
+
+
+def test_pooled_model_with_bigrams_ignores_padding():
+    cfg = dataclasses.replace(sentiment.Config(), vocab_size=50, embed_dim=4, rnn="bigru:4", bigram_buckets=64)
+    model = sentiment.build_model(cfg, ["good film", "a very long and quite boring film indeed"])
+    short = model(tf.constant(["good film"])).numpy()
+    with_long = model(tf.constant(["good film", "a very long and quite boring film indeed"])).numpy()
+    np.testing.assert_allclose(with_long[0], short[0], rtol=1e-5, atol=1e-6)

@@ -155,3 +155,13 @@ def test_gpu_tracing_simulation_really_emits_cudnn_ops(monkeypatch):
     graph = fn.get_concrete_function().graph.as_graph_def()
     ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
     assert "CudnnRNNV3" in ops
+
+
+def test_mean_max_pooling_reads_only_unmasked_steps():
+    x = np.array([[[1.0, -4.0], [3.0, -2.0], [99.0, 99.0]]], "float32")  # the last step is padding
+    mask = np.array([[True, True, False]])
+    pooled = layers.MeanMaxPooling()(x, mask=mask).numpy()
+    np.testing.assert_allclose(pooled, [[2.0, -3.0, 3.0, -2.0]])  # mean, then max, of the first two steps
+    negative = layers.MeanMaxPooling()(-np.abs(x), mask=mask).numpy()
+    assert negative[0, 2:].tolist() == [-1.0, -2.0]  # a masked step is never the maximum, even below zero
+    np.testing.assert_allclose(layers.MeanMaxPooling()(x).numpy(), [[103 / 3, 31 / 3, 99.0, 99.0]], rtol=1e-6)
