@@ -34,6 +34,7 @@ SOURCES = ("auto", "local", "tfds", "synthetic")
 RATE = audio_data.RATE
 BLANK = 0  # CTC blank; the digit words are tokens 1..10
 CLASSES_FILE = "classes.json"
+NORMALIZATIONS = ("peak", "utterance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,16 +43,24 @@ class Config:
     data_dir: str = ""
     dataset: str = "spoken_digit"  # TFDS dataset for --source tfds: spoken_digit | speech_commands
     task: str = "both"            # words | transcribe | both
-    test_speakers: str = ""       # comma-separated; default: theo (FSDD), m4,f3 (synthetic), the last speaker
+    test_speakers: str = ""       # comma-separated speakers held out as the test set, touched once at the end;
+                                  # default: m4,f3 (synthetic); none for local/TFDS data (all speakers train)
+    cv_folds: int = 4             # leave-speakers-out cross-validation over the training speakers (folds of whole
+                                  # speakers; FSDD's 4 speakers: one each) choosing the epoch count; 0: off
+    synthetic_mix: int = 10       # local/TFDS digits: eSpeak NG takes per digit and voice added to training
     takes: int = 8                # synthetic: takes per word and speaker
     sequences: int = 3000         # transcription: digit sequences built for training (a third as many for testing)
     rnn: str = "bigru:64"         # shared.layers spec of the recurrent part
     mels: int = 40
     filters: int = 64
+    front: str = "conv2d"         # conv2d: 2 blocks of 3x3 kernels over time and frequency | conv1d: over time
+    normalize: str = "utterance"  # log-mel normalisation (LogMel): utterance (per-bin mean, unit variance) | peak
+    cepstra: int = 0              # > 0: MFCCs, the first `cepstra` cepstral coefficients of the log-mel frames
     spec_augment: bool = True     # frequency and time masks on training spectrograms
+    speed: float = 0.15           # training clips resampled by a random factor in 1 +- speed each epoch (0: off)
     beam_width: int = 8           # CTC beam search
     batch_size: int = 32
-    epochs: int = 30
+    epochs: int = 20              # the most; with cv_folds the cross-validation picks the count, else early stopping
     learning_rate: float = 2e-3
     seed: int = 1337
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
@@ -65,6 +74,16 @@ class Config:
             raise ValueError(f"--task {self.task!r}: expected words, transcribe or both.")
         if self.dataset not in ("spoken_digit", "speech_commands"):
             raise ValueError(f"--dataset {self.dataset!r}: expected spoken_digit or speech_commands.")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"--normalize {self.normalize!r}: expected one of {list(NORMALIZATIONS)}.")
+        if not 0.0 <= self.speed < 0.5:
+            raise ValueError(f"--speed {self.speed}: expected a fraction in [0, 0.5).")
+        if self.cv_folds == 1 or self.cv_folds < 0 or self.synthetic_mix < 0:
+            raise ValueError("need --cv-folds 0 (off) or >= 2 and --synthetic-mix >= 0.")
+        if self.front not in ("conv1d", "conv2d"):
+            raise ValueError(f"--front {self.front!r}: expected conv1d or conv2d.")
+        if not 0 <= self.cepstra <= self.mels:
+            raise ValueError(f"--cepstra {self.cepstra}: expected 0 (log-mel) to --mels {self.mels}.")
         if min(self.takes, self.mels, self.filters, self.beam_width) < 1 or self.sequences < 20:
             raise ValueError("need --takes, --mels, --filters, --beam-width >= 1 and --sequences >= 20.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
@@ -75,14 +94,16 @@ class Config:
 
 
 QUICK = {"source": "synthetic", "takes": 3, "sequences": 800, "rnn": "bigru:24", "filters": 24, "mels": 32,
-         "epochs": 12, "learning_rate": 4e-3, "beam_width": 4}
+         "epochs": 12, "learning_rate": 4e-3, "beam_width": 4, "cv_folds": 0}
 
 
 # ----------------------------------------------------------------------------------------------------- data
 
 @dataclasses.dataclass
 class SpeechData:
-    """Single-word utterances: train and validation from training speakers, test from held-out speakers."""
+    """Single-word utterances: train and validation from training speakers (validation empty when the
+    cross-validation chooses the epoch count instead), test from held-out speakers (may be empty); extra: synthetic
+    voices added to every training set (never validation or test)."""
 
     train: audio_data.Utterances
     validation: audio_data.Utterances
@@ -90,6 +111,11 @@ class SpeechData:
     classes: list[str]
     source: str
     notes: list[str]
+    extra: audio_data.Utterances = dataclasses.field(default_factory=lambda: audio_data.Utterances([], [], []))
+
+
+def joined(*parts: audio_data.Utterances) -> audio_data.Utterances:
+    return audio_data.Utterances(*(sum((getattr(p, f) for p in parts), []) for f in ("audio", "texts", "speakers")))
 
 
 def _validation_split(rest: audio_data.Utterances, seed: int) -> tuple[audio_data.Utterances, audio_data.Utterances]:
@@ -99,8 +125,10 @@ def _validation_split(rest: audio_data.Utterances, seed: int) -> tuple[audio_dat
 
 
 def load_data(cfg: Config) -> SpeechData:
-    """Utterances of the source, split speaker-independently: the test speakers' recordings only in test;
-    validation is a random tenth of the other speakers' recordings (used for early stopping only)."""
+    """Utterances of the source, split speaker-independently: the test speakers' recordings only in test. With
+    cfg.cv_folds the other speakers' recordings all train (the cross-validation picks the epoch count); without,
+    validation is a random tenth of them (early stopping). cfg.synthetic_mix adds eSpeak NG voices saying the
+    digits to training (real data only)."""
     source, notes = domain_sources.resolve_auto(cfg.source, cfg.data_dir), []
     chosen = [s for s in cfg.test_speakers.split(",") if s.strip()]
     if source == "tfds" and cfg.dataset == "speech_commands":
@@ -119,28 +147,37 @@ def load_data(cfg: Config) -> SpeechData:
             clips = audio_data.synthesize(takes=cfg.takes, seed=cfg.seed)
             where = (f"synthetic: eSpeak NG, {len(audio_data.SYNTH_SPEAKERS)} voices x {len(audio_data.SYNTH_ACCENTS)}"
                      f" accents, {cfg.takes} takes per word, noise 10-30 dB SNR")
-        speakers = sorted(set(clips.speakers))
-        if not chosen:
-            defaults = {"synthetic": list(audio_data.SYNTH_TEST_SPEAKERS)}
-            chosen = defaults.get(source) or (["theo"] if "theo" in speakers else speakers[-1:])
+        if not chosen and source == "synthetic":
+            chosen = list(audio_data.SYNTH_TEST_SPEAKERS)
         rest, test = audio_data.speaker_split(clips, chosen)
-        train, validation = _validation_split(rest, cfg.seed)
-        where += f"; test speakers {','.join(chosen)}"
+        train, validation = (rest, rest.subset([])) if cfg.cv_folds else _validation_split(rest, cfg.seed)
+        where += f"; test speakers {','.join(chosen)}" if chosen else "; no test speakers (all train)"
     classes = sorted(set(train.texts), key=lambda w: (w not in audio_data.DIGITS, audio_data.DIGITS.index(w)
                                                        if w in audio_data.DIGITS else 0, w))
     unseen = sorted(set(test.texts) - set(classes))
     if unseen:
         raise ValueError(f"test words {unseen} never occur in training; choose other --test-speakers.")
+    extra = audio_data.Utterances([], [], [])
+    digits = [w for w in classes if w in audio_data.DIGITS]
+    if cfg.synthetic_mix and source != "synthetic" and digits:
+        extra = audio_data.synthesize(digits, takes=cfg.synthetic_mix, seed=cfg.seed)
+        where += (f"; training adds {len(extra)} eSpeak NG utterances ({len(audio_data.SYNTH_SPEAKERS)} voices x "
+                  f"{cfg.synthetic_mix} takes of each digit)")
     log.info("%s: train %d, validation %d, test %d utterances (%.0f s of test audio), %d words", where, len(train),
              len(validation), len(test), test.seconds(), len(classes))
-    return SpeechData(train, validation, test, classes, where, notes)
+    return SpeechData(train, validation, test, classes, where, notes, extra)
 
 
 def transcription_data(cfg: Config, clips: SpeechData) -> tuple[audio_data.Utterances, ...]:
-    """Digit sequences (2-5 words, pauses 50-300 ms) from each split's own speakers."""
+    """(train, validation, test) digit sequences (2-5 words, pauses 50-300 ms), each from its own speakers' words:
+    train from the training speakers (and the synthetic voices), validation (early stopping only) from a tenth of
+    the training words when the word split has none, test from the test speakers (empty without them)."""
     n = cfg.sequences
-    return (audio_data.sequences(clips.train, n, cfg.seed), audio_data.sequences(clips.validation, n // 6, cfg.seed + 1),
-            audio_data.sequences(clips.test, n // 3, cfg.seed + 2))
+    train, validation = (clips.train, clips.validation) if len(clips.validation) else \
+        _validation_split(clips.train, cfg.seed)
+    test = audio_data.sequences(clips.test, n // 3, cfg.seed + 2) if len(clips.test) else clips.test
+    return (audio_data.sequences(joined(train, clips.extra), n, cfg.seed),
+            audio_data.sequences(validation, n // 6, cfg.seed + 1), test)
 
 
 def encode_text(text: str) -> list[int]:
@@ -151,21 +188,35 @@ def decode_tokens(tokens) -> str:
     return " ".join(audio_data.DIGITS[t - 1] for t in tokens if 0 < t <= len(audio_data.DIGITS))
 
 
+def perturb_speed(audio: np.ndarray, factor: float) -> np.ndarray:
+    """The clip played `factor` times faster (tempo and pitch together, as a tape: Ko et al. 2015's speed
+    perturbation); FFT resampling (scipy.signal.resample) to round(len / factor) samples."""
+    from scipy.signal import resample
+
+    return resample(audio, max(1, round(len(audio) / factor))).astype("float32")
+
+
 def make_dataset(cfg: Config, clips: audio_data.Utterances, task: str, classes: list[str],
                  shuffle_seed: int | None = None) -> tf.data.Dataset:
     """(audio (batch, samples) float32 right-padded with 0, target): a class id for words, token ids padded with 0
-    for transcription. Batches are grouped by length so little time is spent on padding."""
+    for transcription. Batches are grouped by length so little time is spent on padding. With a `shuffle_seed`
+    (training) and `cfg.speed`, every clip is speed-perturbed by a new random factor each epoch (seeded)."""
     if task == "words":
         targets = [classes.index(t) for t in clips.texts]
         target_spec = tf.TensorSpec((), tf.int32)
     else:
         targets = [encode_text(t) for t in clips.texts]
         target_spec = tf.TensorSpec((None,), tf.int32)
-    ds = tf.data.Dataset.from_generator(lambda: zip(clips.audio, targets, strict=True),
-                                        output_signature=(tf.TensorSpec((None,), tf.float32), target_spec))
+    perturb = shuffle_seed is not None and cfg.speed > 0
+    rng = np.random.default_rng(shuffle_seed)
+
+    def examples():
+        for audio, target in zip(clips.audio, targets, strict=True):
+            yield (perturb_speed(audio, rng.uniform(1 - cfg.speed, 1 + cfg.speed)) if perturb else audio), target
+    ds = tf.data.Dataset.from_generator(examples, output_signature=(tf.TensorSpec((None,), tf.float32), target_spec))
     lengths = sorted(len(a) for a in clips.audio)
     boundaries = sorted({lengths[int(q * (len(lengths) - 1))] for q in (0.25, 0.5, 0.75)})
-    return shared_data.bucketed(ds, boundaries, cfg.batch_size, shuffle_seed=shuffle_seed)
+    return shared_data.bucketed(ds, boundaries, cfg.batch_size, shuffle_seed=shuffle_seed, cache=not perturb)
 
 
 # ---------------------------------------------------------------------------------------------------- model
@@ -173,12 +224,18 @@ def make_dataset(cfg: Config, clips: audio_data.Utterances, task: str, classes: 
 @keras.saving.register_keras_serializable(package="rnn_suite")
 class LogMel(keras.layers.Layer):
     """Waveform (batch, samples) at `rate` -> log-mel frames (batch, frames, mels): 25 ms Hann windows every 10 ms,
-    |STFT|^2 through a mel filter bank (tf.signal), natural log. Then relative to the utterance's loudest bin and
-    floored at -80 dB, scaled to about [-1, 1], so the gain of a recording does not matter."""
+    |STFT|^2 through a mel filter bank (tf.signal), natural log, relative to the utterance's loudest bin and
+    floored at -80 dB, so the gain of a recording does not matter. Then `normalize`:
+    "peak": scaled to about [-1, 1];
+    "utterance": each mel bin's mean over the utterance removed and the utterance scaled to unit variance
+    (cepstral mean and variance normalisation: a microphone's or a voice's fixed spectral tilt cancels out).
+    Statistics use the utterance's own frames only: trailing zeros are padding, and padded frames come out 0."""
 
-    def __init__(self, rate: int = RATE, mels: int = 40, **kwargs):
+    def __init__(self, rate: int = RATE, mels: int = 40, normalize: str = "peak", cepstra: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.rate, self.mels = rate, mels
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"LogMel normalize={normalize!r}: expected one of {list(NORMALIZATIONS)}.")
+        self.rate, self.mels, self.normalize, self.cepstra = rate, mels, normalize, cepstra
         self.frame, self.step = int(0.025 * rate), int(0.010 * rate)
         self.fft = 1 << (self.frame - 1).bit_length()
 
@@ -189,10 +246,23 @@ class LogMel(keras.layers.Layer):
         log_mel = tf.math.log(tf.tensordot(tf.square(tf.abs(stft)), matrix, 1) + 1e-10)
         floor = 8.0 * np.log(10.0)  # 80 dB in natural-log power units
         relative = tf.maximum(log_mel - tf.reduce_max(log_mel, axis=[1, 2], keepdims=True), -floor)
-        return relative / (floor / 2) + 1.0
+        if self.cepstra:  # the spectral envelope only: pitch harmonics (the speaker) sit in the higher cepstra
+            relative = tf.signal.mfccs_from_log_mel_spectrograms(relative)[..., :self.cepstra]
+        if self.normalize == "peak":
+            return relative / (floor / 2) + 1.0
+        samples = tf.shape(audio)[1]
+        last = tf.reduce_max(tf.where(tf.abs(audio) > 0, tf.range(1, samples + 1)[None, :], 0), axis=1)
+        frames = (last + self.step - 1) // self.step  # frames that start inside the utterance
+        mask = tf.cast(tf.sequence_mask(tf.maximum(frames, 1), tf.shape(relative)[1]), tf.float32)[:, :, None]
+        count = tf.reduce_sum(mask, axis=1, keepdims=True)
+        mean = tf.reduce_sum(relative * mask, axis=1, keepdims=True) / count
+        centred = (relative - mean) * mask
+        variance = tf.reduce_sum(tf.square(centred), axis=[1, 2], keepdims=True) / (count * (self.cepstra or self.mels))
+        return centred * tf.math.rsqrt(variance + 1e-6)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "mels": self.mels}
+        return {**super().get_config(), "rate": self.rate, "mels": self.mels, "normalize": self.normalize,
+                "cepstra": self.cepstra}
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -237,13 +307,20 @@ def build_model(cfg: Config, task: str, classes: list[str]) -> keras.Model:
     """audio (batch, samples) at RATE -> words: logits (batch, classes); transcribe: logits (batch, frames/2,
     11) with the CTC blank at 0."""
     audio = keras.Input((None,), dtype="float32", name="audio")
-    x = LogMel(RATE, cfg.mels, name="log_mel")(audio)
+    x = LogMel(RATE, cfg.mels, cfg.normalize, cfg.cepstra, name="log_mel")(audio)
     if cfg.spec_augment:
-        x = SpecAugment(max(1, cfg.mels // 5), 10, name="spec_augment")(x)
-    x = keras.layers.Conv1D(cfg.filters, 5, strides=2, padding="same", use_bias=False, name="conv_1")(x)
-    x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_1")(x))
-    x = keras.layers.Conv1D(cfg.filters, 3, padding="same", use_bias=False, name="conv_2")(x)
-    x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_2")(x))
+        x = SpecAugment(max(1, (cfg.cepstra or cfg.mels) // 5), 10, name="spec_augment")(x)
+    if cfg.front == "conv2d":  # kernels slide along frequency too: a voice's shifted formants share filters
+        x = keras.layers.Reshape((-1, cfg.cepstra or cfg.mels, 1), name="as_image")(x)
+        for i, (channels, stride) in enumerate(((cfg.filters // 2, (2, 2)), (cfg.filters, (1, 2))), start=1):
+            x = keras.layers.Conv2D(channels, 3, strides=stride, padding="same", use_bias=False, name=f"conv_{i}")(x)
+            x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name=f"bn_{i}")(x))
+        x = keras.layers.Reshape((-1, x.shape[2] * x.shape[3]), name="frames")(x)
+    else:
+        x = keras.layers.Conv1D(cfg.filters, 5, strides=2, padding="same", use_bias=False, name="conv_1")(x)
+        x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_1")(x))
+        x = keras.layers.Conv1D(cfg.filters, 3, padding="same", use_bias=False, name="conv_2")(x)
+        x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_2")(x))
     spec = dataclasses.replace(layers.parse_spec(cfg.rnn), return_sequences=True)
     x = layers.apply_rnn(x, spec, name="rnn")
     if task == "words":
@@ -259,14 +336,18 @@ def task_dir(cfg: Config, task: str) -> pathlib.Path:
 
 
 def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Utterances,
-          validation_clips: audio_data.Utterances, classes: list[str], **fit_options) -> keras.callbacks.History:
+          validation_clips: audio_data.Utterances | None, classes: list[str], epochs: int | None = None,
+          **fit_options) -> keras.callbacks.History:
+    """Fit on `train_clips` (speed-perturbed each epoch). With validation clips: early stopping on their loss;
+    without: `epochs` (default cfg.epochs) all run and the last is kept (a count the cross-validation chose)."""
     folder = task_dir(cfg, task)
     training.save_beside_checkpoint(folder, CLASSES_FILE, classes)
-    words = task == "words"
+    words, validate = task == "words", validation_clips is not None and len(validation_clips) > 0
     history = training.fit(
-        model, make_dataset(cfg, train_clips, task, classes, cfg.seed), make_dataset(cfg, validation_clips, task, classes),
-        run_dir=folder, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=8, clipnorm=5.0,
+        model, make_dataset(cfg, train_clips, task, classes, cfg.seed),
+        make_dataset(cfg, validation_clips, task, classes) if validate else None,
+        run_dir=folder, epochs=epochs or cfg.epochs, learning_rate=cfg.learning_rate, early_stopping=validate,
+        monitor=None if validate else "loss", jit_compile=cfg.jit_compile, seed=cfg.seed, patience=8, clipnorm=5.0,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if words else ctc_loss,
         metrics=["accuracy"] if words else (), samples_per_epoch=len(train_clips), **fit_options)
     if history.timing.get("seconds_per_epoch"):
@@ -312,9 +393,9 @@ def ctc_decode(logits: np.ndarray, beam_width: int = 1) -> list[str]:
     return [decode_tokens([t for t in row if t > 0]) for row in np.asarray(decoded[0])]
 
 
-def baseline_words(clips: SpeechData) -> dict:
+def baseline_words(train_clips: audio_data.Utterances, test: audio_data.Utterances, classes: list[str]) -> dict:
     """Chance, the majority class, and a non-recurrent model: logistic regression on each utterance's mean and
-    standard deviation of log-mel features (the same LogMel front end)."""
+    standard deviation of log-mel features (the same LogMel front end), trained on `train_clips`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -325,18 +406,22 @@ def baseline_words(clips: SpeechData) -> dict:
         return np.stack([np.concatenate([f.mean(0), f.std(0)]) for f in
                          (log_mel(a[None])[0].numpy() for a in part.audio)])
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    classifier.fit(stats(clips.train), clips.train.texts)
-    majority = max(set(clips.train.texts), key=clips.train.texts.count)
+    classifier.fit(stats(train_clips), train_clips.texts)
+    majority = max(set(train_clips.texts), key=train_clips.texts.count)
     return {"log-mel statistics + logistic regression": {"accuracy": float(np.mean(
-                classifier.predict(stats(clips.test)) == np.array(clips.test.texts)))},
-            "majority class": {"accuracy": float(np.mean(np.array(clips.test.texts) == majority))},
-            "chance": {"accuracy": 1 / len(clips.classes)}}
+                classifier.predict(stats(test)) == np.array(test.texts)))},
+            "majority class": {"accuracy": float(np.mean(np.array(test.texts) == majority))},
+            "chance": {"accuracy": 1 / len(classes)}}
+
+
+def predict_words(model: keras.Model, clips: audio_data.Utterances, classes: list[str]) -> list[str]:
+    return [classes[int(np.argmax(logit))] for logit in predict_logits(model, clips)]
 
 
 def evaluate_words(model: keras.Model, test: audio_data.Utterances, classes: list[str]) -> dict:
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-    predicted = [classes[int(np.argmax(logit))] for logit in predict_logits(model, test)]
+    predicted = predict_words(model, test, classes)
     return {"accuracy": float(accuracy_score(test.texts, predicted)),
             "macro F1": float(f1_score(test.texts, predicted, labels=classes, average="macro", zero_division=0)),
             "confusion": confusion_matrix(test.texts, predicted, labels=classes)}
@@ -456,52 +541,140 @@ ANCHORS = {
 }
 
 
+def cross_validate(cfg: Config, clips: SpeechData, verbose: int | str = 0) -> dict:
+    """Leave-speakers-out cross-validation of the word model on the training speakers: cfg.cv_folds folds of whole
+    speakers (shared.validation; with as many folds as speakers, one speaker each). Each fold's model trains
+    cfg.epochs epochs on the other speakers (and the synthetic voices) and is scored on its unseen speakers after
+    every epoch; the epoch count with the best pooled accuracy is the one the final model trains for. The
+    log-mel + LR baseline runs on the same folds. A finished fold is read back from words/cv/fold-i on a rerun."""
+    from shared import validation
+
+    pool, classes = clips.train, clips.classes
+    labels = np.array([classes.index(t) for t in pool.texts])
+    speakers = np.array(pool.speakers)
+    folds = validation.grouped_folds(labels, speakers, min(cfg.cv_folds, len(set(pool.speakers))), seed=cfg.seed)
+
+    def accuracy(y, p):
+        return 100 * float(np.mean(np.asarray(y) == np.asarray(p)))
+
+    def fit_fold(i, fit_index, test_index, fold_dir):
+        held = pool.subset(test_index)
+        log.info("cv fold %d/%d: unseen speakers %s", i, len(folds), sorted(set(held.speakers)))
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_model(cfg, "words", classes)
+        scores = training.EpochScores(lambda m: [classes.index(w) for w in predict_words(m, held, classes)],
+                                      labels[test_index], accuracy, "heldout_accuracy")
+        train(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, "words",
+              joined(pool.subset(fit_index), clips.extra), None, classes, scorers=(scores,), verbose=verbose,
+              tensorboard=False)
+        return scores.predictions
+    cv = validation.epoch_folds(labels, folds, task_dir(cfg, "words"), dataclasses.asdict(cfg), fit_fold, accuracy)
+    rows = []
+    for (fit_index, test_index), predicted in zip(folds, cv["predictions"], strict=True):
+        held = pool.subset(test_index)
+        lr = baseline_words(joined(pool.subset(fit_index), clips.extra), held, classes)
+        rows.append({"speakers": ",".join(sorted(set(held.speakers))), "accuracy": accuracy(labels[test_index], predicted),
+                     "log-mel + LR": 100 * lr["log-mel statistics + logistic regression"]["accuracy"]})
+    return {"folds": rows, "best_epoch": cv["best_epoch"], "curve": cv["curve"],
+            "mean_sd": validation.mean_sd([{k: r[k] for k in ("accuracy", "log-mel + LR")} for r in rows]),
+            "worst": {k: min(r[k] for r in rows) for k in ("accuracy", "log-mel + LR")}}
+
+
 def write_report(cfg: Config, clips: SpeechData, results: dict, timing: dict) -> None:
     metrics, baselines, figures, sections = {}, {}, {}, {}
-    if "words" in results:
+    cv = results.get("cv")
+    if cv:
+        (mean, sd), (lr_mean, lr_sd) = cv["mean_sd"]["accuracy"], cv["mean_sd"]["log-mel + LR"]
+        metrics["words, cross-validation"] = {"accuracy mean": mean, "accuracy sd": sd,
+                                              "worst speaker": cv["worst"]["accuracy"], "epochs": cv["best_epoch"]}
+        baselines["words (cross-validation): this model"] = {"mean": mean, "sd": sd, "worst": cv["worst"]["accuracy"]}
+        baselines["words (cross-validation): log-mel statistics + LR"] = {
+            "mean": lr_mean, "sd": lr_sd, "worst": cv["worst"]["log-mel + LR"]}
+        sections["Cross-validation (leave speakers out)"] = "\n".join(
+            [f"Folds of whole speakers over the training speakers; each fold's model never heard its speakers. "
+             f"Epoch count chosen by pooled held-out accuracy: {cv['best_epoch']} (curve: "
+             f"{', '.join(f'{c:.1f}' for c in cv['curve'])}).", "",
+             "| unseen speakers | this model | log-mel + LR |", "|---|---:|---:|",
+             *[f"| {r['speakers']} | {r['accuracy']:.1f}% | {r['log-mel + LR']:.1f}% |" for r in cv["folds"]],
+             f"| **mean +- sd** | **{mean:.1f} +- {sd:.1f}%** | {lr_mean:.1f} +- {lr_sd:.1f}% |",
+             f"| **worst speaker** | **{cv['worst']['accuracy']:.1f}%** | {cv['worst']['log-mel + LR']:.1f}% |"])
+    if results.get("words"):
         words = results["words"]
         metrics["words"] = {"accuracy": words["accuracy"], "macro F1": words["macro F1"]}
         baselines.update({f"words: {k}": v for k, v in words["baselines"].items()})
         baselines["words: this model"] = {"accuracy": words["accuracy"]}
         figures["confusion"] = plots.confusion_figure(words["confusion"], clips.classes)
-    if "transcribe" in results:
+    if results.get("transcribe"):
         text = results["transcribe"]
         metrics["transcription"] = {k: v for k, v in text.items() if k not in ("examples", "data")}
         baselines.update({f"transcription: {k}": v for k, v in metrics["transcription"].items()})
         sections["Transcription examples"] = "\n".join(
             f"- said *{e['reference']}*: greedy *{e['greedy']}*, beam *{e['beam']}*" for e in text["examples"])
         sections["Transcription data"] = text["data"]
+    if not len(clips.test):
+        sections["Test"] = ("No test speakers (--test-speakers): every speaker trained the final models; the figures "
+                            "on unseen speakers are the cross-validation's.")
     sections["Notes"] = "\n".join(f"- {n}" for n in clips.notes) or "- none"
     reports.write(cfg.run_dir, domain=NAME, source=clips.source, metrics=metrics, baselines=baselines,
                   anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
-                  extra={"config": dataclasses.asdict(cfg), "classes": clips.classes})
+                  extra={"config": dataclasses.asdict(cfg), "classes": clips.classes, "cv": cv})
+
+
+def _test_words(model: keras.Model, clips: SpeechData) -> dict | None:
+    """Accuracy on the test speakers (touched once, at the end) beside the baselines; None without test speakers."""
+    if not len(clips.test):
+        return None
+    return {**evaluate_words(model, clips.test, clips.classes),
+            "baselines": baseline_words(joined(clips.train, clips.extra), clips.test, clips.classes)}
+
+
+def _test_transcriber(model: keras.Model, cfg: Config, test_seq: audio_data.Utterances) -> dict | None:
+    if not len(test_seq):
+        return None
+    return {**evaluate_transcriber(model, test_seq, cfg.beam_width, cfg.seed),
+            "data": f"{len(test_seq)} test sequences of 2-5 digits ({test_seq.seconds():.0f} s of audio)"}
 
 
 def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
+    """data -> (cross-validation of the word model) -> word model -> transcriber -> test (when test speakers
+    exist) -> export -> report."""
     start = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
     clips = load_data(cfg)
     results, timing, summary = {}, {}, {}
     if "words" in cfg.tasks:
+        epochs = None
+        if cfg.cv_folds:
+            results["cv"] = cross_validate(cfg, clips)
+            epochs = results["cv"]["best_epoch"]
+            mean, sd = results["cv"]["mean_sd"]["accuracy"]
+            summary.update({"cv accuracy": round(mean, 2), "cv sd": round(sd, 2),
+                            "cv worst speaker": round(results["cv"]["worst"]["accuracy"], 2)})
+            timing["words cross-validation seconds"] = round(time.perf_counter() - start, 1)
+        keras.utils.set_random_seed(cfg.seed)
         model = build_model(cfg, "words", clips.classes)
-        history = train(cfg, model, "words", clips.train, clips.validation, clips.classes, verbose=verbose)
-        words = evaluate_words(model, clips.test, clips.classes)
-        words["baselines"] = baseline_words(clips)
-        path = export(model, "words", clips.classes, cfg, {"accuracy": words["accuracy"]}, clips.source, export_root)
-        results["words"] = words
-        timing.update({f"words {k}": v for k, v in {**history.timing, **real_time_factor(path, clips.test)}.items()})
-        summary.update({"accuracy": words["accuracy"], "export": str(path)})
+        history = train(cfg, model, "words", joined(clips.train, clips.extra), clips.validation, clips.classes,
+                        epochs=epochs, verbose=verbose)
+        results["words"] = _test_words(model, clips)
+        accuracy = results["words"]["accuracy"] if results["words"] else None
+        path = export(model, "words", clips.classes, cfg, {"accuracy": accuracy, "cv": summary}, clips.source,
+                      export_root)
+        timing.update({f"words {k}": v for k, v in {**history.timing, **real_time_factor(
+            path, clips.test if len(clips.test) else clips.train)}.items()})
+        summary.update({"accuracy": accuracy, "export": str(path)})
     if "transcribe" in cfg.tasks:
         train_seq, val_seq, test_seq = transcription_data(cfg, clips)
         model = build_model(cfg, "transcribe", clips.classes)
         history = train(cfg, model, "transcribe", train_seq, val_seq, clips.classes, verbose=verbose)
-        text = evaluate_transcriber(model, test_seq, cfg.beam_width, cfg.seed)
-        text["data"] = (f"{len(train_seq)} training / {len(test_seq)} test sequences of 2-5 digits "
-                        f"({train_seq.seconds():.0f} s / {test_seq.seconds():.0f} s of audio)")
-        path = export(model, "transcribe", clips.classes, cfg, text["greedy"], clips.source, export_root)
-        results["transcribe"] = text
-        timing.update({f"transcriber {k}": v for k, v in {**history.timing, **real_time_factor(path, test_seq)}.items()})
-        summary.update({"WER": text["greedy"]["WER"], "CER": text["greedy"]["CER"], "transcriber": str(path)})
+        results["transcribe"] = text = _test_transcriber(model, cfg, test_seq)
+        if text:
+            text["data"] = f"{len(train_seq)} training sequences; " + text["data"]
+        path = export(model, "transcribe", clips.classes, cfg, text["greedy"] if text else {}, clips.source,
+                      export_root)
+        timing.update({f"transcriber {k}": v for k, v in {**history.timing, **real_time_factor(
+            path, test_seq if len(test_seq) else val_seq)}.items()})
+        summary.update({"WER": text["greedy"]["WER"] if text else None,
+                        "CER": text["greedy"]["CER"] if text else None, "transcriber": str(path)})
     timing["run_seconds"] = round(time.perf_counter() - start, 1)
     write_report(cfg, clips, results, timing)
     return summary
@@ -509,14 +682,14 @@ def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROO
 
 def _evaluate_command(cfg: Config, args) -> dict:
     clips, results = load_data(cfg), {}
+    if not len(clips.test):
+        raise ValueError("evaluate needs test speakers the models never heard: pass --test-speakers (and train "
+                         "with the same) or read the cross-validation in the training report.")
     if "words" in cfg.tasks:
-        model, _ = load_trained(cfg, "words")
-        results["words"] = {**evaluate_words(model, clips.test, clips.classes), "baselines": baseline_words(clips)}
+        results["words"] = _test_words(load_trained(cfg, "words")[0], clips)
     if "transcribe" in cfg.tasks:
-        _, _, test_seq = transcription_data(cfg, clips)
-        model, _ = load_trained(cfg, "transcribe")
-        results["transcribe"] = {**evaluate_transcriber(model, test_seq, cfg.beam_width, cfg.seed),
-                                 "data": f"{len(test_seq)} test sequences"}
+        results["transcribe"] = _test_transcriber(load_trained(cfg, "transcribe")[0], cfg,
+                                                  transcription_data(cfg, clips)[2])
     write_report(cfg, clips, results, {})
     return {task: {k: v for k, v in r.items() if k in ("accuracy", "greedy")} for task, r in results.items()}
 

@@ -118,6 +118,10 @@ def test_config_refuses_bad_options():
         speech.Config(task="translate")
     with pytest.raises(ValueError, match="--source"):
         speech.Config(source="youtube")
+    for bad, option in (({"cv_folds": 1}, "--cv-folds"), ({"speed": 0.7}, "--speed"), ({"normalize": "x"}, "--normalize"),
+                        ({"front": "conv3d"}, "--front"), ({"cepstra": 99}, "--cepstra")):
+        with pytest.raises(ValueError, match=option):
+            speech.Config(**bad)
 
 
 def test_auto_source_with_a_missing_data_dir_is_an_error_not_synthetic_data(tmp_path):
@@ -128,8 +132,72 @@ def test_auto_source_with_a_missing_data_dir_is_an_error_not_synthetic_data(tmp_
 
 def test_local_fsdd_folder_splits_by_speaker():
     folder = real_data_dir("fsdd")
-    cfg = dataclasses.replace(speech.Config(), source="local", data_dir=str(folder))
+    cfg = dataclasses.replace(speech.Config(), source="local", data_dir=str(folder), test_speakers="theo",
+                              cv_folds=0, synthetic_mix=0)
     clips = speech.load_data(cfg)
     assert set(clips.test.speakers) == {"theo"} and len(clips.test) == 500
     assert "theo" not in set(clips.train.speakers) | set(clips.validation.speakers)
     assert clips.classes == list(audio_data.DIGITS) and len(clips.train) + len(clips.validation) == 1500
+    assert len(clips.extra) == 0
+
+
+def test_local_fsdd_by_default_trains_on_every_speaker_plus_synthetic_voices():
+    cfg = dataclasses.replace(speech.Config(), source="local", data_dir=str(real_data_dir("fsdd")), synthetic_mix=1)
+    clips = speech.load_data(cfg)
+    assert len(clips.test) == 0 and len(clips.validation) == 0 and len(clips.train) == 2000
+    assert set(clips.extra.speakers) == set(audio_data.SYNTH_SPEAKERS) and set(clips.extra.texts) == set(audio_data.DIGITS)
+    assert not set(clips.extra.speakers) & set(clips.train.speakers)
+
+
+def test_cross_validation_holds_each_speaker_out_once_and_never_sees_the_test_speakers(tmp_path):
+    cfg = dataclasses.replace(speech.Config(), **{**speech.QUICK, "takes": 1, "epochs": 2, "cv_folds": 3,
+                                                  "rnn": "gru:4", "filters": 4, "run_dir": str(tmp_path)})
+    clips = speech.load_data(cfg)
+    cv = speech.cross_validate(cfg, clips)
+    held = [set(row["speakers"].split(",")) for row in cv["folds"]]
+    assert len(held) == 3 and sum(len(h) for h in held) == len(set().union(*held))  # no speaker in two folds
+    assert set().union(*held) == set(clips.train.speakers)
+    assert not set().union(*held) & set(audio_data.SYNTH_TEST_SPEAKERS)
+    assert cv["best_epoch"] in (1, 2) and len(cv["curve"]) == 2
+    assert cv["worst"]["accuracy"] == min(row["accuracy"] for row in cv["folds"])
+    again = speech.cross_validate(cfg, clips)  # finished folds are read back, not retrained
+    assert again["curve"] == cv["curve"]
+
+
+def test_speed_perturbation_changes_tempo_and_pitch_together():
+    clip = tone(1000, seconds=0.5).astype("float32")
+    faster = speech.perturb_speed(clip, 1.25)
+    assert len(faster) == 3200 and faster.dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(faster))
+    assert np.argmax(spectrum) * 8000 / len(faster) == pytest.approx(1250, abs=5)
+
+
+def test_training_batches_are_perturbed_anew_each_epoch_under_the_seed():
+    clips = audio_data.Utterances([tone(300 + 50 * i, seconds=0.3).astype("float32") for i in range(6)], list(audio_data.DIGITS[:6]),
+                                  ["a"] * 6)
+    cfg = dataclasses.replace(speech.Config(), batch_size=6, speed=0.2)
+    classes = list(audio_data.DIGITS)
+
+    def epochs(seed):
+        ds = speech.make_dataset(cfg, clips, "words", classes, shuffle_seed=seed)
+        return [[(b[0].numpy(), b[1].numpy()) for b in ds] for _ in range(2)]
+    first, second = epochs(5), epochs(5)
+    for (a, la), (b, lb) in zip(first[0], second[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+    assert first[0][0][0].shape != first[1][0][0].shape or not np.array_equal(first[0][0][0], first[1][0][0])
+    plain = list(speech.make_dataset(cfg, clips, "words", classes))  # evaluation data: never perturbed
+    assert [tuple(batch[0].shape) for batch in plain] == [(6, 2400)]
+    np.testing.assert_array_equal(np.sort(plain[0][0].numpy(), axis=None), np.sort(np.stack(clips.audio), axis=None))
+
+
+def test_utterance_normalisation_ignores_gain_and_padding():
+    layer = speech.LogMel(8000, 40, "utterance")
+    word = (tone(500, seconds=0.4) + 0.5 * tone(1500, seconds=0.4)).astype("float32")
+    alone = layer(tf.constant(word[None])).numpy()[0]
+    padded = layer(tf.constant(np.stack([np.pad(0.1 * word, (0, 1600)), np.pad(word, (0, 1600))]))).numpy()
+    np.testing.assert_allclose(padded[1, :40], alone, atol=1e-3)
+    np.testing.assert_allclose(padded[0, :40], alone, atol=1e-3)  # a tenth of the gain: the same features
+    assert np.abs(padded[:, 41:]).max() == 0  # padding frames are zero
+    np.testing.assert_allclose(alone.mean(axis=0), 0, atol=1e-4)
+    assert alone.std() == pytest.approx(1.0, rel=1e-3)
