@@ -201,3 +201,10 @@ def test_utterance_normalisation_ignores_gain_and_padding():
     assert np.abs(padded[:, 41:]).max() == 0  # padding frames are zero
     np.testing.assert_allclose(alone.mean(axis=0), 0, atol=1e-4)
     assert alone.std() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_evaluate_without_test_speakers_says_where_the_unseen_speaker_figures_are(tmp_path):
+    cfg = dataclasses.replace(speech.Config(), source="local", data_dir=str(real_data_dir("fsdd")), synthetic_mix=0,
+                              run_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="--test-speakers"):
+        speech._evaluate_command(cfg, None)
