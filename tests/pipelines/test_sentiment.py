@@ -91,7 +91,10 @@ def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("changes, match", [({"source": "kaggle"}, "expected one of"),
-                                            ({"test_fraction": 1.5}, "fraction"), ({"rnn": "bert:4"}, "expected one of")])
+                                            ({"test_fraction": 1.5}, "fraction"), ({"rnn": "bert:4"}, "expected one of"),
+                                            ({"pooling": "attention"}, "--pooling"),
+                                            ({"embed_dropout": 1.0}, "--embed-dropout"),
+                                            ({"bigram_buckets": -1}, "--bigram-buckets")])
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(sentiment.Config(), **changes)
