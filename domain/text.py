@@ -25,6 +25,9 @@ TFDS_HOST = "ai.stanford.edu"  # where the TFDS imdb_reviews builder downloads a
 MAX_WORDS = 400  # length cap: words of a review kept (IMDB median ~175, 90th percentile ~450 words)
 # Maas et al. 2011, "Learning Word Vectors for Sentiment Analysis" (ACL), full model + bag of words, IMDB test.
 MAAS_2011_ACCURACY = 88.89
+# Wang & Manning 2012 (ACL), NBSVM-bi, IMDB test, no pretraining; Dai & Le 2015 (NeurIPS), LSTM from random init.
+NBSVM_BI_ACCURACY = 91.22
+DAI_LE_2015_LSTM_ACCURACY = 86.5
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 

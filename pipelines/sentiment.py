@@ -244,8 +244,8 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict, baseline_me
                  timing: dict) -> dict[str, pathlib.Path]:
     row = lambda m: {k: v for k, v in m.items() if k != "confusion"}  # noqa: E731
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
-               "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": 91.22},
-               "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": 86.5}}
+               "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},
+               "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": text_data.DAI_LE_2015_LSTM_ACCURACY}}
     figures = {"confusion_matrix": plots.confusion_figure(np.array(metrics["confusion"]), list(LABELS))}
     sections = {"Split": f"train {len(reviews.train)}, validation {len(reviews.validation)}, test "
                          f"{len(reviews.test)} reviews; length cap {text_data.MAX_WORDS} words",
