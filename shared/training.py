@@ -218,7 +218,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         learning_rate: float = 1e-3, clipnorm: float | None = None, clipvalue: float | None = None,
         optimizer_name: str = "adam", jit_compile: bool | str = "auto", seed: int | None = None, patience: int = 5,
         monitor: str | None = None, monitor_mode: str = "auto", early_stopping: bool = True,
-        class_weight: dict[int, float] | None = None,
+        class_weight: dict[int, float] | None = None, cosine_epochs: int | None = None,
         samples_per_epoch: int | None = None, tensorboard: bool = True, verbose: int | str = "auto",
         callbacks: Sequence[keras.callbacks.Callback] = (),
         scorers: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
@@ -230,7 +230,9 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     weights at the end. With `early_stopping=False` every epoch runs, best.keras is the last epoch and no weights
     are restored (an epoch count chosen beforehand, e.g. by cross-validation). `scorers` run before the standard
     callbacks, so a metric they add to the logs (e.g. a validation score) is logged, checkpointed on and
-    monitored; `callbacks` run after them.
+    monitored; `callbacks` run after them. With `cosine_epochs` the learning rate falls along a cosine from
+    `learning_rate` towards 0 over that many epochs (set once per epoch), so the first k epochs of a longer run are
+    exactly a k-epoch run: an epoch count chosen on a cross-validation curve reproduces that curve's point.
     Returns the History, with `history.timing` = {train_seconds, epochs, seconds_per_epoch, samples_per_second}
     (training batches only; samples_per_second needs `samples_per_epoch`) and `history.policy` (XLA/cuDNN).
     """
@@ -268,6 +270,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=monitor_mode,
                                         save_best_only=early_stopping),
         *([early] if early_stopping else []),
+        *([cosine_schedule(learning_rate, cosine_epochs)] if cosine_epochs else []),
         timer,
     ]
     if tensorboard:
@@ -298,6 +301,12 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         fig.savefig(run_dir / "training_curves.png", dpi=100)
     (run_dir / "timing.json").write_text(json.dumps({**history.timing, **policy}, indent=2) + "\n")
     return history
+
+
+def cosine_schedule(learning_rate: float, epochs: int) -> keras.callbacks.LearningRateScheduler:
+    """Epoch e (from 0) trains at learning_rate * (1 + cos(pi * e / epochs)) / 2."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, _: float(learning_rate * 0.5 * (1 + np.cos(np.pi * min(epoch, epochs) / epochs))))
 
 
 def save_beside_checkpoint(run_dir: str | pathlib.Path, name: str, data) -> pathlib.Path:
