@@ -1,8 +1,18 @@
-# RNN application suite. `make help` lists the targets.
-# Variables passed through to the pipelines: QUICK=1 EPOCHS= SOURCE= DATA_DIR= RNN= SEED= BATCH_SIZE= RUN_DIR=
-# INPUT= (RECORD= for ECG, TEXT= for sentiment/translation, WAV= for speech,
-# VIDEO= for action, IMAGE= for captioning) MODEL= STRATEGY=default|mirrored|multiworker
-# MIXED_PRECISION=off|mixed_float16|mixed_bfloat16 and ARGS="--any --other=options".
+# RNN application suite. `make help` lists the targets and the variables.
+#: Variables (passed to the pipelines; `python -m pipelines.<domain> train --help` describes every option):
+#:   QUICK=1             tiny configuration that finishes in seconds
+#:   EPOCHS= SEED= BATCH_SIZE= RNN=   training options (RNN: e.g. lstm:64, bigru:128x2)
+#:   SOURCE=             auto | local | tfds | synthetic (and others per domain; see --help)
+#:   DATA_DIR=           folder of real data for --source local (default $RNN_DATA_DIR/<dataset>)
+#:   RUN_DIR=            run folder (checkpoints, history, report)
+#:   CONFIG=             a JSON/TOML file of options, or a run's report.json to re-run it
+#:   INPUT=              predict: the input (RECORD= ECG, TEXT= sentiment/translation, WAV= speech,
+#:                       VIDEO= action, IMAGE= captioning)
+#:   MODEL=              evaluate/predict: a SavedModel version folder (default: the latest)
+#:   STRATEGY=           default | mirrored | multiworker
+#:   MIXED_PRECISION=    off | mixed_float16 | mixed_bfloat16
+#:   ARGS="--any --other=options"
+#:   SEEDS=1,2,3         gradients, stream, compare-*: the seeds to average over
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +22,7 @@ DOMAINS := ecg sentiment weather stock translation speech action captioning
 
 OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(RNN),--rnn $(RNN)) $(if $(SEED),--seed $(SEED)) \
-	$(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
+	$(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(if $(CONFIG),--config $(CONFIG)) \
 	$(if $(INPUT),--input $(INPUT)) $(if $(RECORD),--input $(RECORD)) $(if $(TEXT),--input "$(TEXT)") $(if $(WAV),--input $(WAV)) \
 	$(if $(VIDEO),--input $(VIDEO)) $(if $(IMAGE),--input $(IMAGE)) \
 	$(if $(MODEL),--model $(MODEL)) $(if $(STRATEGY),--strategy $(STRATEGY)) \
@@ -30,6 +40,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
 	@sed -nE 's/^\$$\(addprefix ([a-z]+)-.*## (.*)/\1-<domain>\t\2/p' $(MAKEFILE_LIST) | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
 	@echo "  domains: $(DOMAINS)"
+	@sed -nE 's/^#: ?/  /p' $(MAKEFILE_LIST)
 
 setup: $(STAMP) ## create .venv with python3 and install the suite (-e .[dev]); a no-op when up to date
 

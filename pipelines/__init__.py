@@ -1,0 +1,3 @@
+from shared.startup import quiet_tensorflow
+
+quiet_tensorflow()

@@ -14,6 +14,7 @@ import logging
 import pathlib
 import resource
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -51,15 +52,14 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/action"
 
+    CHOICES: ClassVar[dict] = {"source": SOURCES, "backbone": BACKBONES}  # the command line lists these
+
     def __post_init__(self):
         layers.parse_spec(self.rnn)
-        if self.source not in SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(SOURCES)}.")
+        cli.check_choices(self)
         unknown = set(self.model_list) - set(MODELS)
         if unknown or not self.model_list:
             raise ValueError(f"--models {self.models!r}: expected a comma-separated subset of {list(MODELS)}.")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"--backbone {self.backbone!r}: expected one of {list(BACKBONES)}.")
         if self.frames < 2 or self.size < 16 or self.clips < 16 or self.raw_frames < 2:
             raise ValueError("need --frames >= 2, --raw-frames >= 2, --size >= 16 and --clips >= 16.")
         if self.backbone == "mobilenetv2" and self.size < 32:

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import pathlib
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -41,12 +42,12 @@ class Config:
     tfds_limit: int = 20_000     # coco_captions: at most this many training images
     decoder: str = "lstm"        # lstm | gru (shared.layers factory, one layer)
     units: int = 128             # decoder and attention size
-    embed_dim: int = 64
+    embed_dim: int = 64          # word embedding size of the caption decoder
     filters: int = 32            # first conv block of the small encoder (doubles per block)
     backbone: str = "small"      # small (trained here) | mobilenetv2 (ImageNet weights, frozen; needs them)
-    vocab_size: int = 5000
+    vocab_size: int = 5000       # caption vocabulary, adapted on training captions only
     max_length: int = 16         # tokens per caption after [start]; longer captions are cut
-    beam_width: int = 3
+    beam_width: int = 3          # beam search width (the report scores greedy and beam)
     batch_size: int = 64
     epochs: int = 15
     learning_rate: float = 2e-3
@@ -54,13 +55,11 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/captioning"
 
+    CHOICES: ClassVar[dict] = {  # the command line lists these
+        "source": SOURCES, "decoder": seq2seq.KINDS, "backbone": ("small", "mobilenetv2")}
+
     def __post_init__(self):
-        if self.source not in SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(SOURCES)}.")
-        if self.decoder not in seq2seq.KINDS:
-            raise ValueError(f"--decoder {self.decoder!r}: expected one of {list(seq2seq.KINDS)}.")
-        if self.backbone not in ("small", "mobilenetv2"):
-            raise ValueError(f"--backbone {self.backbone!r}: expected small or mobilenetv2.")
+        cli.check_choices(self)
         if self.size < 32 or self.scenes < 20 or min(self.units, self.embed_dim, self.filters, self.beam_width) < 1:
             raise ValueError("need --size >= 32, --scenes >= 20 and --units, --embed-dim, --filters, --beam-width >= 1.")
         if self.max_length < 4 or self.vocab_size < 8:

@@ -15,6 +15,7 @@ import json
 import logging
 import pathlib
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -53,13 +54,13 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/ecg"       # checkpoints, logs, report; exports go to saved_models/ecg/<version>/
 
+    CHOICES: ClassVar[dict] = {  # the command line lists these
+        "source": ecg_data.sources.SOURCES, "class_weighting": CLASS_WEIGHTINGS}
+
     def __post_init__(self):
         layers.parse_spec(self.rnn)
         layers.parse_spec(self.context_rnn)
-        if self.source not in ecg_data.sources.SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(ecg_data.sources.SOURCES)}.")
-        if self.class_weighting not in CLASS_WEIGHTINGS:
-            raise ValueError(f"--class-weighting {self.class_weighting!r}: expected one of {list(CLASS_WEIGHTINGS)}.")
+        cli.check_choices(self)
         if self.before <= 0 or self.after <= 0 or self.before + self.after < 0.5:
             raise ValueError(f"beat window --before {self.before} s + --after {self.after} s: need both > 0 and a "
                              "total of at least 0.5 s (a QRS complex and its T wave), e.g. 0.25 + 0.45.")

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import pathlib
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -35,7 +36,7 @@ class Config:
     data_dir: str = ""            # train.csv/test.csv or aclImdb train/, test/; default $RNN_DATA_DIR/imdb
     rnn: str = "bilstm:64"        # RNN spec (shared.layers)
     vocab_size: int = 30_000      # TextVectorization vocabulary, adapted on training text only
-    embed_dim: int = 64
+    embed_dim: int = 64           # word embedding size
     bigram_buckets: int = 0       # > 0: each word's embedding plus one of its hashed (previous, this) word pair
     pooling: str = "meanmax"      # meanmax: mean and max over all RNN states | last: the final state only
     embed_dropout: float = 0.3    # SpatialDropout1D on the embeddings (whole embedding channels dropped)
@@ -48,12 +49,11 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/sentiment"
 
+    CHOICES: ClassVar[dict] = {"source": text_data.SOURCES, "pooling": POOLINGS}  # the command line lists these
+
     def __post_init__(self):
         layers.parse_spec(self.rnn)
-        if self.source not in text_data.SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(text_data.SOURCES)}.")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"--pooling {self.pooling!r}: expected one of {list(POOLINGS)}.")
+        cli.check_choices(self)
         if not 0.0 <= self.embed_dropout < 1.0 or self.bigram_buckets < 0:
             raise ValueError("need 0 <= --embed-dropout < 1 and --bigram-buckets >= 0.")
         if self.vocab_size < 3 or self.embed_dim < 1 or self.synthetic_reviews < 20:

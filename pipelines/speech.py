@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import pathlib
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -51,8 +52,8 @@ class Config:
     takes: int = 8                # synthetic: takes per word and speaker
     sequences: int = 3000         # transcription: digit sequences built for training (a third as many for testing)
     rnn: str = "bigru:64"         # shared.layers spec of the recurrent part
-    mels: int = 40
-    filters: int = 64
+    mels: int = 40                # mel bands of the log-mel spectrogram (25 ms windows every 10 ms)
+    filters: int = 64             # channels of the convolutional front end
     front: str = "conv2d"         # word model: conv2d (2 blocks of 3x3 kernels over time and frequency) | conv1d
                                   # (over time); the transcriber keeps conv1d (conv2d: ~4x its training time)
     normalize: str = "utterance"  # log-mel normalisation (LogMel): utterance (per-bin mean, unit variance) | peak
@@ -63,26 +64,23 @@ class Config:
     batch_size: int = 32
     epochs: int = 20              # the most; with cv_folds the cross-validation picks the count, else early stopping
     learning_rate: float = 2e-3
+    schedule: str = "constant"    # learning rate: constant | cosine (falls to ~0 over --epochs; any shorter run is
+                                  # the same curve's prefix, so a cross-validated epoch count still holds)
     seed: int = 1337
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/speech"  # words/ and transcriber/ checkpoints, the report
 
+    CHOICES: ClassVar[dict] = {  # the command line lists these
+        "source": SOURCES, "task": (*TASKS, "both"), "dataset": ("spoken_digit", "speech_commands"),
+        "normalize": NORMALIZATIONS, "schedule": ("constant", "cosine"), "front": ("conv1d", "conv2d")}
+
     def __post_init__(self):
         layers.parse_spec(self.rnn)
-        if self.source not in SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(SOURCES)}.")
-        if self.task not in (*TASKS, "both"):
-            raise ValueError(f"--task {self.task!r}: expected words, transcribe or both.")
-        if self.dataset not in ("spoken_digit", "speech_commands"):
-            raise ValueError(f"--dataset {self.dataset!r}: expected spoken_digit or speech_commands.")
-        if self.normalize not in NORMALIZATIONS:
-            raise ValueError(f"--normalize {self.normalize!r}: expected one of {list(NORMALIZATIONS)}.")
+        cli.check_choices(self)
         if not 0.0 <= self.speed < 0.5:
             raise ValueError(f"--speed {self.speed}: expected a fraction in [0, 0.5).")
         if self.cv_folds == 1 or self.cv_folds < 0 or self.synthetic_mix < 0:
             raise ValueError("need --cv-folds 0 (off) or >= 2 and --synthetic-mix >= 0.")
-        if self.front not in ("conv1d", "conv2d"):
-            raise ValueError(f"--front {self.front!r}: expected conv1d or conv2d.")
         if not 0 <= self.cepstra <= self.mels:
             raise ValueError(f"--cepstra {self.cepstra}: expected 0 (log-mel) to --mels {self.mels}.")
         if min(self.takes, self.mels, self.filters, self.beam_width) < 1 or self.sequences < 20:
@@ -349,6 +347,7 @@ def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Ut
         make_dataset(cfg, validation_clips, task, classes) if validate else None,
         run_dir=folder, epochs=epochs or cfg.epochs, learning_rate=cfg.learning_rate, early_stopping=validate,
         monitor=None if validate else "loss", jit_compile=cfg.jit_compile, seed=cfg.seed, patience=8, clipnorm=5.0,
+        cosine_epochs=cfg.epochs if cfg.schedule == "cosine" else None,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if words else ctc_loss,
         metrics=["accuracy"] if words else (), samples_per_epoch=len(train_clips), **fit_options)
     if history.timing.get("seconds_per_epoch"):

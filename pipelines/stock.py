@@ -14,6 +14,7 @@ import logging
 import os
 import pathlib
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -33,7 +34,7 @@ class Config:
     source: str = "auto"        # auto | local (--data-dir file or folder) | msft (bundled in pmdarima)
     data_dir: str = ""          # a daily OHLCV .csv/.csv.gz or a folder holding one; default $RNN_DATA_DIR/stocks
     ticker: str = ""            # which ticker of a multi-ticker file (required then), e.g. AAPL
-    rnn: str = "lstm:32"
+    rnn: str = "lstm:32"          # RNN spec [bi]KIND:UNITS[xDEPTH][:DROPOUT] (shared.layers)
     past: int = 30              # trading days per window
     days: int = 1               # forecast the log return over the next `days` trading days (1 or 5, say)
     batch_size: int = 64
@@ -43,10 +44,11 @@ class Config:
     jit_compile: bool = True  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/stock"
 
+    CHOICES: ClassVar[dict] = {"source": stock_data.SOURCES}  # the command line lists these
+
     def __post_init__(self):
         layers.parse_spec(self.rnn)
-        if self.source not in stock_data.SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(stock_data.SOURCES)}.")
+        cli.check_choices(self)
         if self.past < 2 or self.days < 1:
             raise ValueError(f"need --past >= 2 and --days >= 1; got {self.past} and {self.days}.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import pathlib
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -38,11 +39,11 @@ class Config:
     data_dir: str = ""
     rnn: str = "bigru:128"       # encoder (shared.layers spec); the decoder is a GRU of `units`
     units: int = 256             # decoder GRU and attention size
-    embed_dim: int = 128
+    embed_dim: int = 128         # word embedding size (both languages)
     vocab_size: int = 8000       # per language, adapted on training pairs only
     max_length: int = 16         # tokens per sentence; longer pairs are left out of training, longer inputs cut
     max_pairs: int = 60_000      # pairs used (after the length filter); the number corpus has this many at most
-    beam_width: int = 4
+    beam_width: int = 4          # beam search width (the report scores greedy and beam)
     batch_size: int = 64
     epochs: int = 10
     learning_rate: float = 2e-3
@@ -50,10 +51,11 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/translation"
 
+    CHOICES: ClassVar[dict] = {"source": pair_data.SOURCES}  # the command line lists these
+
     def __post_init__(self):
         layers.parse_spec(self.rnn)
-        if self.source not in pair_data.SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(pair_data.SOURCES)}.")
+        cli.check_choices(self)
         if min(self.units, self.embed_dim, self.beam_width) < 1 or self.vocab_size < 8 or self.max_length < 2:
             raise ValueError("need --units, --embed-dim, --beam-width >= 1, --vocab-size >= 8, --max-length >= 2.")
         if self.max_pairs < 20:

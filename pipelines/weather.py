@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import pathlib
 import time
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -45,10 +46,11 @@ class Config:
     jit_compile: bool = True  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/weather"
 
+    CHOICES: ClassVar[dict] = {"source": weather_data.SOURCES}  # the command line lists these
+
     def __post_init__(self):
         layers.parse_spec(self.rnn)
-        if self.source not in weather_data.SOURCES:
-            raise ValueError(f"--source {self.source!r}: expected one of {list(weather_data.SOURCES)}.")
+        cli.check_choices(self)
         if self.past < 2 or self.lead < 1:
             raise ValueError(f"need --past >= 2 and --lead >= 1; got {self.past} and {self.lead}.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)

@@ -42,44 +42,127 @@ def _option_type(annotation) -> tuple[dict, str]:
     raise TypeError(f"Config field type {annotation!r} has no command-line form; use bool, int, float, str or tuple.")
 
 
+# Descriptions of the options most Configs share; a field's own comment in its Config wins.
+COMMON_HELP = {
+    "data_dir": "folder of the source's files; empty: $RNN_DATA_DIR/<dataset> where the source needs one",
+    "batch_size": "examples per training batch (per replica under --strategy)",
+    "epochs": "training epochs, at most (early stopping may end sooner)",
+    "learning_rate": "Adam learning rate",
+    "seed": "random seed: weights, shuffling, splits and augmentation",
+    "run_dir": "run folder: checkpoints, history.csv, TensorBoard logs and the report",
+    "jit_compile": "compile the training step with XLA",
+}
+
+
+def field_help(config_cls: type) -> dict[str, str]:
+    """Each Config field's description: the comment after it in the class source, with the comment-only lines
+    that continue it (so it is written once, beside the field), else COMMON_HELP's."""
+    import inspect
+    import re
+    import textwrap
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    found, current = {}, None
+    for line in textwrap.dedent(inspect.getsource(config_cls)).splitlines():
+        field = re.match(r"    (\w+)\s*:[^#]*?(?:#\s*(.*))?$", line)
+        if field and field.group(1) in names:
+            current = field.group(1)
+            found[current] = (field.group(2) or "").strip()
+            continue
+        more = re.match(r"\s+#\s*(.*)$", line)
+        if current and more:
+            found[current] += " " + more.group(1).strip()
+        else:
+            current = None
+    return {name: found.get(name) or COMMON_HELP.get(name, "") for name in names}
+
+
 def build_parser(config_cls: type, prog: str, description: str = "") -> argparse.ArgumentParser:
-    """An argparse parser with the command, one option per Config field, and --quick/--input/--model."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """An argparse parser with the command, one option per Config field (described by its comment, choices from
+    the Config's CHOICES, the default shown once), and --quick/--config/--input/--model."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("command", choices=COMMANDS,
                         help="; ".join(f"{name}: {text}" for name, text in COMMAND_HELP.items()))
     parser.add_argument("--quick", action="store_true",
                         help="tiny configuration that finishes in seconds (tests, smoke runs)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="options from a JSON or TOML file of {option: value} (field names, e.g. batch_size), "
+                             "or a run's report.json (its config re-runs that run); options given here win")
     parser.add_argument("--input", help="predict: the raw input to classify (a file or a value)")
     parser.add_argument("--model", help="evaluate/predict: a SavedModel version folder (default: the latest)")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"),
                         help="tf.distribute strategy for train/evaluate: mirrored = all local GPUs (else logical "
-                             "CPUs), multiworker = the hosts in TF_CONFIG; the batch size is per replica")
+                             "CPUs), multiworker = the hosts in TF_CONFIG; the batch size is per replica "
+                             "(default: default)")
     parser.add_argument("--mixed-precision", default="off", choices=("off", "mixed_float16", "mixed_bfloat16"),
-                        help="Keras dtype policy (output layers stay float32); mixed_float16 pays off on GPUs only")
-    defaults = config_cls()
+                        help="Keras dtype policy (output layers stay float32); mixed_float16 pays off on GPUs only "
+                             "(default: off)")
+    defaults, texts = config_cls(), field_help(config_cls)
     hints = typing.get_type_hints(config_cls)
+    choices = getattr(config_cls, "CHOICES", {})
     for field in dataclasses.fields(config_cls):
         kwargs, metavar = _option_type(hints[field.name])
-        if metavar:
+        if field.name in choices:
+            kwargs["choices"] = list(choices[field.name])
+        elif metavar:
             kwargs["metavar"] = metavar
         default = getattr(defaults, field.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = "''" if shown == "" else shown
+        text = texts[field.name]
         parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=None,
-                            help=f"(default: {shown})", **kwargs)
+                            help=f"{text} (default: {shown})" if text else f"(default: {shown})", **kwargs)
     return parser
+
+
+def check_choices(cfg) -> None:
+    """For a Config's __post_init__: every field named in its CHOICES holds one of the listed values (the command
+    line lists the same choices)."""
+    for name, allowed in getattr(cfg, "CHOICES", {}).items():
+        if getattr(cfg, name) not in allowed:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(cfg, name)!r}: expected one of {list(allowed)}.")
+
+
+def read_config_file(path: str, config_cls: type) -> dict:
+    """{field: value} from a JSON or TOML file (a report.json's "config" is used when present); unknown names
+    and unreadable files raise ValueError naming the file."""
+    import json
+    import pathlib
+
+    import tomllib
+
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise ValueError(f"--config {path}: no such file.")
+    try:
+        values = tomllib.loads(file.read_text()) if file.suffix == ".toml" else json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        kind = "TOML" if file.suffix == ".toml" else "JSON"
+        raise ValueError(f"--config {path}: not valid {kind} ({error}).") from None
+    if isinstance(values, dict) and isinstance(values.get("config"), dict):
+        values = values["config"]
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: expected an object of option: value.")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"--config {path}: unknown options {unknown}; expected Config fields such as "
+                         f"{sorted(fields)[:4]}.")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 def parse(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict | None = None,
           description: str = "") -> tuple[str, object, argparse.Namespace]:
-    """(command, Config, namespace) from argv; a bad option or a value the Config rejects exits with a
-    one-line message (argparse's usage error, exit code 2)."""
+    """(command, Config, namespace) from argv: defaults, then --quick, then --config FILE, then the options given.
+    A bad option or a value the Config rejects exits with a one-line message (argparse's usage error, exit 2)."""
     parser = build_parser(config_cls, prog, description)
     args = parser.parse_args(argv)
     changes = dict(quick or {}) if args.quick else {}
-    changes.update({f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
-                    if getattr(args, f.name) is not None})
     try:
+        if args.config:
+            changes.update(read_config_file(args.config, config_cls))
+        changes.update({f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
+                        if getattr(args, f.name) is not None})
         cfg = dataclasses.replace(config_cls(), **changes)
     except (ValueError, TypeError) as error:
         parser.error(str(error))

@@ -1,4 +1,10 @@
 import dataclasses
+import importlib
+import json
+import os
+import subprocess
+import sys
+from typing import ClassVar
 
 import pytest
 
@@ -7,15 +13,19 @@ from shared import cli, layers
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    source: str = "auto"
+    source: str = "auto"          # where the records come from
     data_dir: str = ""
-    records: tuple[str, ...] = ("100", "101")
+    records: tuple[str, ...] = ("100", "101")  # records to read,
+                                               # in this order
     epochs: int = 20
     learning_rate: float = 1e-3
     rnn: str = "bilstm:64"
     class_weights: bool = True
 
+    CHOICES: ClassVar[dict] = {"source": ("auto", "local")}
+
     def __post_init__(self):
+        cli.check_choices(self)
         layers.parse_spec(self.rnn)
         if self.epochs < 1:
             raise ValueError(f"epochs={self.epochs}: expected at least 1")
@@ -47,6 +57,8 @@ def test_quick_applies_first_and_explicit_options_win():
     (["train", "--unknown", "1"], "unrecognized arguments"),
     (["train", "--rnn", "transformer:8"], "expected one of"),
     (["train", "--epochs", "0"], "epochs=0"),
+    (["train", "--source", "cloud"], "invalid choice: 'cloud' (choose from 'auto', 'local')"),
+    (["train", "--config", "missing.json"], "--config missing.json: no such file"),
 ])
 def test_bad_options_exit_with_a_clear_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -59,8 +71,54 @@ def test_help_lists_commands_and_options(capsys):
     with pytest.raises(SystemExit):
         _parse(["--help"])
     out = capsys.readouterr().out
-    for text in ("train", "predict", "--data-dir", "--records", "--quick", "default: 100,101"):
+    for text in ("train", "predict", "--data-dir", "--records", "--quick", "default: 100,101", "{auto,local}"):
         assert text in out
+    assert "(default: None)" not in out and out.count("(default: 20)") == 1
+
+
+def test_help_text_is_the_fields_comment_then_the_shared_text():
+    texts = cli.field_help(Config)
+    assert texts["source"] == "where the records come from"
+    assert texts["records"] == "records to read, in this order"  # a comment-only line continues the field's
+    assert texts["learning_rate"] == cli.COMMON_HELP["learning_rate"]
+    assert texts["rnn"] == ""  # no comment, no shared text
+
+
+@pytest.mark.parametrize("domain", ["ecg", "sentiment", "weather", "stock", "translation", "speech", "action",
+                                    "captioning"])
+def test_every_pipeline_option_has_a_description(domain):
+    config = importlib.import_module(f"pipelines.{domain}").Config
+    assert {name for name, text in cli.field_help(config).items() if not text} == set()
+    for name, allowed in getattr(config, "CHOICES", {}).items():
+        assert getattr(config(), name) in allowed
+
+
+def test_config_file_json_toml_and_a_reports_config(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"epochs": 3, "records": ["201"]}))
+    (tmp_path / "b.toml").write_text('epochs = 4\nrnn = "gru:8"\n')
+    (tmp_path / "report.json").write_text(json.dumps({"metrics": {}, "config": {"epochs": 5, "source": "local"}}))
+    assert _parse(["train", "--config", str(tmp_path / "a.json")])[1] == Config(epochs=3, records=("201",))
+    assert _parse(["train", "--config", str(tmp_path / "b.toml")])[1] == Config(epochs=4, rnn="gru:8")
+    assert _parse(["train", "--config", str(tmp_path / "report.json"), "--epochs", "6"])[1] == \
+        Config(epochs=6, source="local")  # options given on the command line win over the file
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"epochs": 3, "wings": 2}', "unknown options ['wings']"),
+    ("{not json", "not valid JSON"),
+    ('{"source": "cloud"}', "--source 'cloud': expected one of ['auto', 'local']"),
+])
+def test_bad_config_files_are_named(tmp_path, capsys, content, message):
+    (tmp_path / "c.json").write_text(content)
+    with pytest.raises(SystemExit):
+        _parse(["train", "--config", str(tmp_path / "c.json")])
+    assert message in capsys.readouterr().err
+
+
+def test_importing_a_pipeline_prints_no_tensorflow_start_up_notices():
+    done = subprocess.run([sys.executable, "-c", "import pipelines.stock"], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "RNN_DEBUG"}, check=True)
+    assert done.stderr == ""
 
 
 def test_guarded_commands_turn_errors_into_one_line(capsys, monkeypatch):
