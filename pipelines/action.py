@@ -346,14 +346,12 @@ def _export_command(cfg: Config, args) -> dict:
 def _predict_command(cfg: Config, args) -> dict:
     if not args.input:
         raise ValueError("predict needs a video: make predict-action VIDEO=path.mp4 (or --input PATH).")
-    result = predict(args.input, args.model)
-    print(f"{result['action']}\t{result['probability']:.4f}")
-    return result
+    return predict(args.input, args.model)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-action | evaluate-action | export-action | predict-action VIDEO=file.mp4"""
-    cli.main(Config, argv, prog="python -m pipelines.action", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.action", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
                        "export": _export_command, "predict": _predict_command})
 

@@ -405,17 +405,15 @@ def _export_command(cfg: Config, args) -> dict:
     return {"export": str(export(load_trained(cfg), cfg, {}, "checkpoint " + cfg.run_dir))}
 
 
-def _predict_command(cfg: Config, args) -> str:
+def _predict_command(cfg: Config, args) -> dict:
     if not args.input:
         raise ValueError("predict needs an image: make predict-captioning IMAGE=path.png (or --input PATH).")
-    caption = predict(args.input, args.model)
-    print(caption)
-    return caption
+    return {"caption": predict(args.input, args.model)}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-captioning | evaluate-captioning | export-captioning | predict-captioning IMAGE=file.png"""
-    cli.main(Config, argv, prog="python -m pipelines.captioning", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.captioning", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
                        "export": _export_command, "predict": _predict_command})
 

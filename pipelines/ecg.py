@@ -661,9 +661,9 @@ def _predict_command(cfg: Config, args) -> dict:
     return predict(cfg, args.input, args.model, out_dir)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-ecg ARGS="--epochs=3 --rnn=lstm:64" | evaluate-ecg | export-ecg | predict-ecg RECORD=path"""
-    cli.main(Config, argv, prog="python -m pipelines.ecg", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.ecg", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
                        "export": _export_command, "predict": _predict_command})
 

@@ -298,18 +298,15 @@ def _export_command(cfg: Config, args) -> dict:
     return {"export": str(export(model, cfg, {}, "checkpoint " + cfg.run_dir))}
 
 
-def _predict_command(cfg: Config, args) -> list[dict]:
+def _predict_command(cfg: Config, args) -> dict:
     if args.input is None:
         raise ValueError('predict needs a text: make predict-sentiment TEXT="a review" (or --input "...").')
-    results = predict([args.input], args.model)
-    for result in results:
-        print(f"{result['label']}\t{result['positive_probability']:.4f}")
-    return results
+    return predict([args.input], args.model)[0]
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-sentiment | evaluate-sentiment | export-sentiment | predict-sentiment TEXT="..." """
-    cli.main(Config, argv, prog="python -m pipelines.sentiment", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.sentiment", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
                        "export": _export_command, "predict": _predict_command})
 

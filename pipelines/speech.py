@@ -714,14 +714,12 @@ def _export_command(cfg: Config, args) -> dict:
 def _predict_command(cfg: Config, args) -> dict:
     if not args.input:
         raise ValueError("predict needs a recording: make predict-speech WAV=path.wav (or --input PATH).")
-    result = predict(args.input, model_path=args.model)
-    print("  ".join(f"{k}: {v}" for k, v in result.items()))
-    return result
+    return predict(args.input, model_path=args.model)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-speech | evaluate-speech | export-speech | predict-speech WAV=file.wav"""
-    cli.main(Config, argv, prog="python -m pipelines.speech", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.speech", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
                        "export": _export_command, "predict": _predict_command})
 

@@ -238,9 +238,9 @@ def _export_command(cfg: Config, args) -> dict:
     return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, load_data(cfg), {}))}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-stock | evaluate-stock | export-stock | predict-stock INPUT=file.csv"""
-    cli.main(Config, argv, prog="python -m pipelines.stock", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.stock", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
                        "export": _export_command, "predict": _predict_command})
 

@@ -358,17 +358,15 @@ def _export_command(cfg: Config, args) -> dict:
     return {"export": str(export(load_trained(cfg), cfg, {}, "checkpoint " + cfg.run_dir))}
 
 
-def _predict_command(cfg: Config, args) -> list[str]:
+def _predict_command(cfg: Config, args) -> dict:
     if args.input is None:
         raise ValueError('predict needs a sentence: make predict-translation TEXT="..." (or --input "...").')
-    out = predict([args.input], args.model)
-    print(out[0])
-    return out
+    return {"translation": predict([args.input], args.model)[0]}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-translation | evaluate-translation | export-translation | predict-translation TEXT="..." """
-    cli.main(Config, argv, prog="python -m pipelines.translation", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.translation", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command, "export": _export_command,
                        "predict": _predict_command})
 

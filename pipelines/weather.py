@@ -258,9 +258,9 @@ def _predict_command(cfg: Config, args) -> dict:
     return predict(args.input, args.model)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> object:
     """make train-weather | evaluate-weather | export-weather | predict-weather INPUT=file.csv"""
-    cli.main(Config, argv, prog="python -m pipelines.weather", quick=QUICK, description=__doc__.split("\n\n")[0],
+    return cli.main(Config, argv, prog="python -m pipelines.weather", quick=QUICK, description=__doc__.split("\n\n")[0],
              commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
                        "export": _export_command, "predict": _predict_command})
 

@@ -88,7 +88,10 @@ def build_parser(config_cls: type, prog: str, description: str = "") -> argparse
     parser.add_argument("--config", metavar="FILE",
                         help="options from a JSON or TOML file of {option: value} (field names, e.g. batch_size), "
                              "or a run's report.json (its config re-runs that run); options given here win")
-    parser.add_argument("--input", help="predict: the raw input to classify (a file or a value)")
+    parser.add_argument("--input", nargs="+", action="extend",
+                        help="predict: the raw inputs (files or values); several may follow one --input")
+    parser.add_argument("--json", action="store_true",
+                        help="predict: print one JSON object per input instead of text for people")
     parser.add_argument("--model", help="evaluate/predict: a SavedModel version folder (default: the latest)")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"),
                         help="tf.distribute strategy for train/evaluate: mirrored = all local GPUs (else logical "
@@ -222,6 +225,42 @@ def _run_distributed(command: str, cfg, args, fn: Callable) -> object:
         return fn(cfg, args)
 
 
+def describe(result) -> str:
+    """A predict result as text for people: a string as it is; a list item by item; a dict as `key: value`,
+    on one line when every value is short and flat, else one line per key (a nested dict as k=v pairs)."""
+    if isinstance(result, list):
+        return "\n".join(describe(item) for item in result)
+    if not isinstance(result, dict):
+        return str(result)
+
+    def value(v):
+        if isinstance(v, dict):
+            return " ".join(f"{k}={value(x)}" for k, x in v.items())
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    parts = [f"{k}: {value(v)}" for k, v in result.items()]
+    flat = all(not isinstance(v, dict | list) for v in result.values()) and sum(map(len, parts)) < 100
+    return "  ".join(parts) if flat else "\n".join(parts)
+
+
+def predict_each(cfg, args, predict: Callable) -> list:
+    """Run a pipeline's predict command once per --input and print each result as it comes (text for people,
+    or with --json one JSON object per line, the input included)."""
+    import json
+
+    from shared import reports
+
+    results = []
+    for given in args.input or [None]:
+        result = predict(cfg, argparse.Namespace(**{**vars(args), "input": given}))
+        if args.json:
+            row = result if isinstance(result, dict) else {"result": result}
+            print(json.dumps(reports.plain({"input": given, **row}), ensure_ascii=False), flush=True)
+        else:
+            print(("" if len(args.input or []) < 2 else f"== {given}\n") + describe(result), flush=True)
+        results.append(result)
+    return results
+
+
 def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, description: str,
          commands: dict[str, Callable]) -> object:
     """A pipeline's command line: parse argv into its Config, set up logging, run commands[command](cfg, args)
@@ -231,6 +270,9 @@ def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, de
     logical_cpus_from_env()
     command, cfg, args = parse(config_cls, argv, prog=prog, quick=quick, description=description)
     setup_logging()
+    if command == "predict":
+        each = lambda c, a: predict_each(c, a, commands["predict"])  # noqa: E731
+        return run_guarded(lambda: _run_distributed(command, cfg, args, each))
     result = run_guarded(lambda: _run_distributed(command, cfg, args, commands[command]))
     logging.getLogger(prog.split()[-1]).info("%s: %s", command, json.dumps(result, default=str))
     return result

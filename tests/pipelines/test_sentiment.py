@@ -87,7 +87,12 @@ def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
         sentiment.main(["predict", "--input", " ", "--model", str(path)])
     assert exit_info.value.code == 1 and "empty or whitespace" in capsys.readouterr().err
     sentiment.main(["predict", "--input", "the cast was great", "--model", str(path)])
-    assert capsys.readouterr().out.split("\t")[0] in ("positive", "negative")
+    out = capsys.readouterr().out
+    assert "label: positive" in out or "label: negative" in out
+    results = sentiment.main(["predict", "--json", "--input", "the cast was great", "dull", "--model", str(path)])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["input"] for row in lines] == ["the cast was great", "dull"] and len(results) == 2
+    assert [row["label"] for row in lines] == [r["label"] for r in results]
 
 
 @pytest.mark.parametrize("changes, match", [({"source": "kaggle"}, "expected one of"),

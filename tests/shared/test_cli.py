@@ -41,7 +41,7 @@ def _parse(argv):
 def test_options_map_onto_config_fields():
     command, cfg, args = _parse(["train", "--epochs", "3", "--records", "201,203", "--learning-rate", "0.01",
                                  "--no-class-weights", "--rnn", "bigru:8x2", "--input", "x.dat"])
-    assert command == "train" and args.input == "x.dat"
+    assert command == "train" and args.input == ["x.dat"]
     assert cfg == Config(epochs=3, records=("201", "203"), learning_rate=0.01, class_weights=False, rnn="bigru:8x2")
 
 
@@ -132,3 +132,20 @@ def test_guarded_commands_turn_errors_into_one_line(capsys, monkeypatch):
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.strip() == "error: record 100 not in data/mitdb; pass --data-dir"
     assert cli.run_guarded(lambda: 7) == 7
+
+
+def test_describe_results_for_people():
+    assert cli.describe({"label": "positive", "p": 0.93125}) == "label: positive  p: 0.9313"
+    assert cli.describe({"record": "100", "beats": {"N": 3, "V": 1}}) == "record: 100\nbeats: N=3 V=1"
+    assert cli.describe("le chat") == "le chat"
+
+
+def test_predict_runs_once_per_input_and_prints_text_or_json(capsys):
+    commands = {"predict": lambda cfg, args: {"word": args.input.upper(), "epochs": cfg.epochs}}
+    main = lambda argv: cli.main(Config, argv, prog="demo", quick=QUICK, description="", commands=commands)  # noqa: E731
+    assert main(["predict", "--input", "one", "two", "--epochs", "3"]) == [{"word": "ONE", "epochs": 3},
+                                                                          {"word": "TWO", "epochs": 3}]
+    assert capsys.readouterr().out == "== one\nword: ONE  epochs: 3\n== two\nword: TWO  epochs: 3\n"
+    main(["predict", "--json", "--input", "one", "--input", "two"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows == [{"input": "one", "word": "ONE", "epochs": 20}, {"input": "two", "word": "TWO", "epochs": 20}]
