@@ -21,6 +21,8 @@ from math import gcd
 
 import numpy as np
 
+from shared.progress import progress
+
 log = logging.getLogger(__name__)
 
 RATE = 8000
@@ -287,7 +289,7 @@ def _synthesize_here(words, takes, seed, speakers, snr_db) -> Utterances:
     engine = _ESpeak.get()
     rng = np.random.default_rng(seed)
     audio, texts, who = [], [], []
-    for speaker in speakers:
+    for speaker in progress(speakers, "eSpeak NG synthesis", unit="voice"):
         for word in words:
             for _ in range(takes):
                 accent = SYNTH_ACCENTS[rng.integers(len(SYNTH_ACCENTS))]

@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from shared import progress
+
 JIT_MARGIN = 1.10
 GOALS = {"input_wait_fraction": 0.05, "ecg_30min_record_s": 5.0, "sentiment_serve_b1_p50_ms": 20.0}
 PIPELINES = ("ecg", "sentiment", "weather", "stock", "translation", "speech", "action", "captioning")
@@ -310,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         print("BENCH " + json.dumps(bench_one(args.one, args.steps, args.repeats)))
         return
     results = []
-    for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+    for name in progress.progress([n.strip() for n in args.only.split(",") if n.strip()], "benchmarking"):
         if name not in PIPELINES:
             parser.error(f"--only: unknown pipeline {name!r}; expected some of {','.join(PIPELINES)}.")
         done = subprocess.run([sys.executable, "-m", "pipelines.bench", "--one", name, "--steps", str(args.steps),

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from domain import captioning as scene_data
 from domain import sources as domain_sources
-from shared import cli, reports, seq2seq, training
+from shared import cli, progress, reports, seq2seq, training
 from shared import data as shared_data
 from shared import export as shared_export
 
@@ -256,7 +256,8 @@ def evaluate(cfg: Config, net: Captioner, test: scene_data.Captioned, beam_image
     describer = Describer(net, cfg.max_length)
     greedy = describer.greedy(test.images)
     n = min(beam_images, len(test))
-    beam = [describer.beam(image, cfg.beam_width) for image in test.images[:n]]
+    beam = [describer.beam(image, cfg.beam_width)
+            for image in progress.progress(test.images[:n], "beam search", unit="image")]
     result = {"greedy": bleu(greedy, test.captions), f"beam {cfg.beam_width} (first {n})": bleu(beam, test.captions[:n]),
               f"greedy (same first {n})": bleu(greedy[:n], test.captions[:n]),
               "examples": [{"image": name, "greedy": g, "beam": b, "references": refs[:3]} for name, g, b, refs in

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from domain import ecg as ecg_data
-from shared import cli, data, layers, plots, reports, training
+from shared import cli, data, layers, plots, progress, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class ECGData:
 
 def _read_split(cfg: Config, data_dir: pathlib.Path, names: list[str], notes: list[str]) -> ecg_data.BeatSet:
     sets = []
-    for name in names:
+    for name in progress.progress(names, "reading records", unit="record"):
         try:
             record = ecg_data.read_record(data_dir / name, first_lead_fallback=cfg.first_lead)
         except ValueError as error:

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import speech as audio_data
-from shared import cli, layers, plots, reports, training
+from shared import cli, layers, plots, progress, reports, training
 from shared import data as shared_data
 from shared import export as shared_export
 
@@ -441,8 +441,8 @@ def error_rates(hypotheses: list[str], references: list[str]) -> dict:
 def evaluate_transcriber(model: keras.Model, test: audio_data.Utterances, beam_width: int, seed: int = 0) -> dict:
     """WER/CER (jiwer) of greedy and beam CTC decoding, and of random digits of the right count (baseline)."""
     logits = predict_logits(model, test)
-    greedy = [ctc_decode(frames[None])[0] for frames in logits]
-    beam = [ctc_decode(frames[None], beam_width)[0] for frames in logits]
+    greedy = [ctc_decode(frames[None])[0] for frames in progress.progress(logits, "greedy decoding", unit="clip")]
+    beam = [ctc_decode(frames[None], beam_width)[0] for frames in progress.progress(logits, "beam decoding", unit="clip")]
     rng = np.random.default_rng(seed)
     guess = [" ".join(rng.choice(audio_data.DIGITS, len(t.split()))) for t in test.texts]
     return {"greedy": error_rates(greedy, test.texts), f"beam {beam_width}": error_rates(beam, test.texts),

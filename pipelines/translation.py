@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import translation as pair_data
-from shared import cli, data, layers, reports, seq2seq, training
+from shared import cli, data, layers, progress, reports, seq2seq, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,8 @@ def evaluate(cfg: Config, net: Seq2Seq, test: pair_data.Pairs, beam_sentences: i
     for i in range(0, len(test), 256):
         greedy += translator.greedy(test.sources[i:i + 256])[0]
     n = min(beam_sentences, len(test))
-    beam = [translator.beam(s, cfg.beam_width)[0] for s in test.sources[:n]]
+    beam = [translator.beam(s, cfg.beam_width)[0]
+            for s in progress.progress(test.sources[:n], "beam search", unit="sentence")]
     copy = [pair_data.normalize(s) for s in test.sources]
     return {"greedy": bleu_chrf(greedy, test.targets), f"beam {cfg.beam_width} (first {n})": bleu_chrf(beam, test.targets[:n]),
             f"greedy (same first {n})": bleu_chrf(greedy[:n], test.targets[:n]),

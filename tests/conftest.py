@@ -9,6 +9,10 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import pytest  # noqa: E402
 
+from shared.startup import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
