@@ -215,8 +215,8 @@ def evaluate(model: keras.Model, cfg: Config, test: video_data.Clips) -> dict:
     logits = predict_logits(model, cfg, test)
     labels = np.arange(len(test.classes))
     k = 5 if len(test.classes) >= 10 else 2
-    return {"top-1": float(np.mean(logits.argmax(axis=1) == test.labels)),
-            f"top-{k}": float(top_k_accuracy_score(test.labels, logits, k=k, labels=labels)),
+    return {"top-1": 100 * float(np.mean(logits.argmax(axis=1) == test.labels)),
+            f"top-{k}": 100 * float(top_k_accuracy_score(test.labels, logits, k=k, labels=labels)),
             "confusion": confusion_matrix(test.labels, logits.argmax(axis=1), labels=labels),
             "predicted": logits.argmax(axis=1)}
 
@@ -283,7 +283,7 @@ def predict(video: str | pathlib.Path, model_path: str | pathlib.Path | None = N
 # ------------------------------------------------------------------------------------------------ reporting
 
 ANCHORS = {
-    "Donahue et al. 2015, LRCN (UCF101 split 1, RGB frames)": {"top-1": 0.682, "note": "0.829 with optical flow"},
+    "Donahue et al. 2015, LRCN (UCF101 split 1, RGB frames)": {"top-1": 68.2, "note": "82.9 with optical flow"},
     "Keras 'Video classification with a CNN-RNN architecture' (UCF101, 5 classes, InceptionV3 + GRU)": {
         "top-1": "not a fixed figure (a short demo run)"},
 }
@@ -297,8 +297,8 @@ def write_report(cfg: Config, clips: ActionData, results: dict, timing: dict) ->
     verdict = ""
     if "average" in results and len(results) > 1:
         best = max((k for k in results if k != "average"), key=lambda k: results[k]["top-1"])
-        verdict = (f"- best recurrent model ({best}) top-1 {results[best]['top-1']:.3f} vs frame features averaged "
-                   f"over time {results['average']['top-1']:.3f}")
+        verdict = (f"- best recurrent model ({best}) top-1 {results[best]['top-1']:.1f}% vs frame features averaged "
+                   f"over time {results['average']['top-1']:.1f}%")
     reports.write(cfg.run_dir, domain=NAME, source=clips.source, metrics=table[main], baselines=table, anchors=ANCHORS,
                   timing=timing, figures=figures, sections={"Temporal model vs averaged frames": verdict or "- n/a"},
                   extra={"config": dataclasses.asdict(cfg), "classes": clips.classes})
@@ -340,7 +340,8 @@ def _evaluate_command(cfg: Config, args) -> dict:
 def _export_command(cfg: Config, args) -> dict:
     clips = load_data(cfg)
     model = training.load_checkpoint(pathlib.Path(cfg.run_dir) / cfg.model_list[0], NAME)
-    return {"export": str(export(model, cfg, clips.classes, {}, "checkpoint " + cfg.run_dir))}
+    return {"export": str(export(model, cfg, clips.classes, reports.checkpoint_metrics(cfg.run_dir),
+                                  "checkpoint " + cfg.run_dir))}
 
 
 def _predict_command(cfg: Config, args) -> dict:

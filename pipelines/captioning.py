@@ -248,8 +248,9 @@ def fact_scores(captions: list[str], truths: list[frozenset]) -> dict[str, float
     parsed = [scene_data.facts_of(c) for c in captions]
     objects = [p is not None and {t[0] for t in p} | {t[2] for t in p} == {t[0] for t in truth} | {t[2] for t in truth}
                for p, truth in zip(parsed, truths, strict=True)]
-    return {"parses": float(np.mean([p is not None for p in parsed])), "both objects right": float(np.mean(objects)),
-            "exact facts": float(np.mean([p == t for p, t in zip(parsed, truths, strict=True)]))}
+    return {"parses": 100 * float(np.mean([p is not None for p in parsed])),
+            "both objects right": 100 * float(np.mean(objects)),
+            "exact facts": 100 * float(np.mean([p == t for p, t in zip(parsed, truths, strict=True)]))}
 
 
 def evaluate(cfg: Config, net: Captioner, test: scene_data.Captioned, beam_images: int = 100) -> dict:
@@ -403,7 +404,7 @@ def _evaluate_command(cfg: Config, args) -> dict:
 
 
 def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(load_trained(cfg), cfg, {}, "checkpoint " + cfg.run_dir))}
+    return {"export": str(export(load_trained(cfg), cfg, reports.checkpoint_metrics(cfg.run_dir), "checkpoint " + cfg.run_dir))}
 
 
 def _predict_command(cfg: Config, args) -> dict:

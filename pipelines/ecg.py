@@ -555,7 +555,7 @@ def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, cv: dict | Non
     test_name = "held-out DS1 records" if ecg.split["test_is_held_out_ds1"] else "DS2"
     if metrics is not None:
         confusion = np.array(metrics["confusion"])
-        figures["confusion_matrix"] = plots.confusion_figure(confusion, list(ecg_data.AAMI_CLASSES))
+        figures["confusion"] = plots.confusion_figure(confusion, list(ecg_data.AAMI_CLASSES))
         rows[f"this model ({cfg.rnn}, context {cfg.context}), test: {test_name}"] = _headline(metrics)
         rows.update({f"{name}, test: {test_name}": row for name, row in metrics.get("baselines", {}).items()})
         interval = metrics.get("bootstrap", {})
@@ -651,7 +651,8 @@ def _evaluate_command(cfg: Config, args) -> dict:
 
 
 def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, {}, "checkpoint " + cfg.run_dir))}
+    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, reports.checkpoint_metrics(cfg.run_dir),
+                                  "checkpoint " + cfg.run_dir))}
 
 
 def _predict_command(cfg: Config, args) -> dict:

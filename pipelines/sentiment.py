@@ -246,7 +246,7 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict, baseline_me
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
                "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},
                "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": text_data.DAI_LE_2015_LSTM_ACCURACY}}
-    figures = {"confusion_matrix": plots.confusion_figure(np.array(metrics["confusion"]), list(LABELS))}
+    figures = {"confusion": plots.confusion_figure(np.array(metrics["confusion"]), list(LABELS))}
     sections = {"Split": f"train {len(reviews.train)}, validation {len(reviews.validation)}, test "
                          f"{len(reviews.test)} reviews; length cap {text_data.MAX_WORDS} words",
                 "Protocol": "Validation is a tenth of the training reviews: the checkpoint and early stopping read "
@@ -295,7 +295,7 @@ def _evaluate_command(cfg: Config, args) -> dict:
 
 def _export_command(cfg: Config, args) -> dict:
     model = training.load_checkpoint(cfg.run_dir, NAME)
-    return {"export": str(export(model, cfg, {}, "checkpoint " + cfg.run_dir))}
+    return {"export": str(export(model, cfg, reports.checkpoint_metrics(cfg.run_dir), "checkpoint " + cfg.run_dir))}
 
 
 def _predict_command(cfg: Config, args) -> dict:

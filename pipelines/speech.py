@@ -413,10 +413,10 @@ def baseline_words(train: tuple[np.ndarray, list[str]], test: tuple[np.ndarray, 
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     classifier.fit(*train)
     majority = max(set(train[1]), key=train[1].count)
-    return {"log-mel statistics + logistic regression": {"accuracy": float(np.mean(
+    return {"log-mel statistics + logistic regression": {"accuracy": 100 * float(np.mean(
                 classifier.predict(test[0]) == np.array(test[1])))},
-            "majority class": {"accuracy": float(np.mean(np.array(test[1]) == majority))},
-            "chance": {"accuracy": 1 / len(classes)}}
+            "majority class": {"accuracy": 100 * float(np.mean(np.array(test[1]) == majority))},
+            "chance": {"accuracy": 100 / len(classes)}}
 
 
 def predict_words(model: keras.Model, clips: audio_data.Utterances, classes: list[str]) -> list[str]:
@@ -427,8 +427,8 @@ def evaluate_words(model: keras.Model, test: audio_data.Utterances, classes: lis
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
     predicted = predict_words(model, test, classes)
-    return {"accuracy": float(accuracy_score(test.texts, predicted)),
-            "macro F1": float(f1_score(test.texts, predicted, labels=classes, average="macro", zero_division=0)),
+    return {"accuracy": 100 * float(accuracy_score(test.texts, predicted)),
+            "macro F1": 100 * float(f1_score(test.texts, predicted, labels=classes, average="macro", zero_division=0)),
             "confusion": confusion_matrix(test.texts, predicted, labels=classes)}
 
 
@@ -539,9 +539,9 @@ def real_time_factor(path: pathlib.Path, clips: audio_data.Utterances, batch: in
 # ------------------------------------------------------------------------------------------------ reporting
 
 ANCHORS = {
-    "Warden 2018, Speech Commands v0.02 (12 classes, conv baseline)": {"accuracy": 0.882, "task": "words"},
+    "Warden 2018, Speech Commands v0.02 (12 classes, conv baseline)": {"accuracy": 88.2, "task": "words"},
     "TensorFlow simple audio recognition tutorial (mini Speech Commands, 8 words, CNN)": {
-        "accuracy": "~0.8-0.9 in the notebook output (varies by version; not a paper figure)", "task": "words"},
+        "accuracy": "~80-90 in the notebook output (varies by version; not a paper figure)", "task": "words"},
     "Keras 'ASR with CTC' example (LJSpeech, 2D CNN + 5 BiGRU, ~50 epochs)": {"WER": "~16-17%", "task": "transcribe"},
 }
 
@@ -581,7 +581,7 @@ def cross_validate(cfg: Config, clips: SpeechData, verbose: int | str = 0) -> di
         lr = baseline_words((np.concatenate([stats[fit_index], extra]), pool.subset(fit_index).texts + clips.extra.texts),
                             (stats[test_index], held.texts), classes)
         rows.append({"speakers": ",".join(sorted(set(held.speakers))), "accuracy": accuracy(labels[test_index], predicted),
-                     "log-mel + LR": 100 * lr["log-mel statistics + logistic regression"]["accuracy"]})
+                     "log-mel + LR": lr["log-mel statistics + logistic regression"]["accuracy"]})
     return {"folds": rows, "best_epoch": cv["best_epoch"], "curve": cv["curve"],
             "mean_sd": validation.mean_sd([{k: r[k] for k in ("accuracy", "log-mel + LR")} for r in rows]),
             "worst": {k: min(r[k] for r in rows) for k in ("accuracy", "log-mel + LR")}}
@@ -707,7 +707,8 @@ def _export_command(cfg: Config, args) -> dict:
     out = {}
     for task in cfg.tasks:
         model, classes = load_trained(cfg, task)
-        out[task] = str(export(model, task, classes, cfg, {}, "checkpoint " + cfg.run_dir))
+        out[task] = str(export(model, task, classes, cfg, reports.checkpoint_metrics(cfg.run_dir),
+                                  "checkpoint " + cfg.run_dir))
     return out
 
 

@@ -235,7 +235,8 @@ def _evaluate_command(cfg: Config, args) -> dict:
 
 
 def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, load_data(cfg), {}))}
+    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, load_data(cfg),
+                                  reports.checkpoint_metrics(cfg.run_dir)))}
 
 
 def main(argv: list[str] | None = None) -> object:

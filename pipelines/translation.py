@@ -356,7 +356,7 @@ def _evaluate_command(cfg: Config, args) -> dict:
 
 
 def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(load_trained(cfg), cfg, {}, "checkpoint " + cfg.run_dir))}
+    return {"export": str(export(load_trained(cfg), cfg, reports.checkpoint_metrics(cfg.run_dir), "checkpoint " + cfg.run_dir))}
 
 
 def _predict_command(cfg: Config, args) -> dict:

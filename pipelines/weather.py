@@ -249,7 +249,8 @@ def _evaluate_command(cfg: Config, args) -> dict:
 
 def _export_command(cfg: Config, args) -> dict:
     series = load_data(cfg)
-    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, series, {}))}
+    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, series,
+                                  reports.checkpoint_metrics(cfg.run_dir)))}
 
 
 def _predict_command(cfg: Config, args) -> dict:

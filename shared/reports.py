@@ -34,6 +34,13 @@ def plain(value):
     return value
 
 
+def checkpoint_metrics(run_dir: str | pathlib.Path) -> dict:
+    """The metrics of the run folder's report.json (written when its checkpoint was trained or last evaluated),
+    for `export-<domain>` to carry into the SavedModel's metadata; {} when the folder has no report."""
+    path = pathlib.Path(run_dir) / "report.json"
+    return json.loads(path.read_text()).get("metrics") or {} if path.exists() else {}
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() and 1e4 <= abs(value) < 1e12 else f"{value:.4g}"
@@ -58,10 +65,14 @@ def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dic
 
     metrics: {name: value} or {group: {name: value}}; baselines / anchors: {name: {metric: value, ...}}
     (anchors are published figures, with a "source" entry naming the paper); timing: at least
-    train_seconds and samples_per_second. `sections` are extra markdown blocks {heading: text}.
+    train_seconds and samples_per_second. `sections` are extra markdown blocks {heading: text}. An empty `timing`
+    (e.g. `evaluate-<domain>` re-scoring a checkpoint) keeps the timing of the report it replaces. The training
+    curves that shared.training.fit drew in the run folder or its task subfolders are shown.
     """
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not timing and (run_dir / "report.json").exists():
+        timing = json.loads((run_dir / "report.json").read_text()).get("timing") or {}
     paths: dict[str, pathlib.Path] = {}
     for name, fig in (figures or {}).items():
         paths[name] = run_dir / f"{name}.png"
@@ -88,9 +99,10 @@ def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dic
     for heading, text in (sections or {}).items():
         md += [f"## {heading}", "", text, ""]
     pictures = [p.name for p in paths.values() if p.suffix == ".png"]
-    if (run_dir / "training_curves.png").exists() and "training_curves.png" not in pictures:
-        pictures.append("training_curves.png")  # written by shared.training.fit
-    md += [f"![{pathlib.Path(name).stem}]({name})\n" for name in pictures]
+    curves = [run_dir / "training_curves.png", *sorted(run_dir.glob("*/training_curves.png"))]
+    pictures += [p.relative_to(run_dir).as_posix() for p in curves
+                 if p.exists() and p.relative_to(run_dir).as_posix() not in pictures]
+    md += [f"![{name.removesuffix('.png').replace('/', ' ')}]({name})\n" for name in pictures]
     paths["md"] = run_dir / "report.md"
     paths["md"].write_text("\n".join(md))
     return paths

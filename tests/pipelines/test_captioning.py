@@ -17,10 +17,10 @@ def quick_run(tmp_path_factory):
 def test_quick_run_gets_scene_facts_well_above_chance(quick_run):
     cfg, root, result = quick_run
     # chance of naming both objects right (size x colour x shape each, 24 kinds) is under 1%
-    assert result["parses"] > 0.9 and result["both objects right"] > 0.08
+    assert result["parses"] > 90 and result["both objects right"] > 8
     report = json.loads((root / "run" / "report.json").read_text())
     baseline = report["baselines"]["most frequent training caption"]
-    assert result["BLEU-4"] > baseline["BLEU-4"] + 10 and baseline["both objects right"] < 0.05
+    assert result["BLEU-4"] > baseline["BLEU-4"] + 10 and baseline["both objects right"] < 5
     assert (root / "run" / "attention.png").exists() and report["timing"]["serving_images_per_second"] > 0
 
 

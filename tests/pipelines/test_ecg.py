@@ -32,7 +32,7 @@ def test_quick_run_trains_reports_and_exports(quick_run):
     assert report["timing"]["train_seconds"] > 0 and report["timing"]["serving_beats_per_second"] > 0
     assert report["timing"]["predict_seconds"] > 0
     assert np.array(report["test"]["confusion"]).sum() == sum(report["metrics"]["per_class"][c]["support"] for c in "NSVFQ")
-    for name in ("report.md", "confusion_matrix.png", "cv_curve.png", "training_curves.png", "best.keras", "history.csv"):
+    for name in ("report.md", "confusion.png", "cv_curve.png", "training_curves.png", "best.keras", "history.csv"):
         assert (root / "run" / name).exists(), name
     assert result["export"].endswith("/1")
 

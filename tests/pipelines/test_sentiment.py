@@ -31,7 +31,7 @@ def test_rnn_beats_bag_of_words_on_the_negation_corpus(quick_run):
     assert report["anchors"]["Maas et al. 2011 (IMDB test, 25k)"]["accuracy"] == 88.89
     for key in ("reviews_per_second_training", "serving_batch_1_p50_ms", "serving_batch_256_p99_ms"):
         assert report["timing"][key] > 0
-    assert (root / "run" / "confusion_matrix.png").exists()
+    assert (root / "run" / "confusion.png").exists()
 
 
 def test_served_model_takes_raw_strings_and_matches_keras(quick_run):

@@ -45,6 +45,14 @@ def test_quick_run_reports_baselines_and_exports(quick_run, tmp_path):
         weather.predict(write_jena(tmp_path / "jena.csv"), path)
 
 
+def test_export_command_carries_the_checkpoints_metrics(quick_run, tmp_path, monkeypatch):
+    cfg, root, _ = quick_run
+    monkeypatch.chdir(tmp_path)  # saved_models/ of the command lands here
+    out = weather.main(["export", "--quick", "--epochs", "2", "--run-dir", str(root / "run")])
+    report = json.loads((root / "run" / "report.json").read_text())
+    assert export.load(out["export"])[1]["metrics"] == report["metrics"] and report["metrics"]
+
+
 def test_normalization_sees_the_training_rows_only():
     cfg = dataclasses.replace(weather.Config(), **weather.QUICK)
     series = weather.load_data(cfg)

@@ -31,3 +31,17 @@ def test_table_columns_are_the_union_of_rows():
 def test_history_figure_has_a_panel_per_metric():
     fig = plots.history_figure({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]})
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+
+
+def test_rescoring_keeps_the_timing_and_shows_every_training_curve(tmp_path):
+    fig = plots.history_figure({"loss": [1.0, 0.5]})
+    (tmp_path / "words").mkdir()
+    fig.savefig(tmp_path / "words" / "training_curves.png")
+    fig.savefig(tmp_path / "training_curves.png")
+    common = {"domain": "speech", "source": "synthetic", "metrics": {"accuracy": 90.0}, "baselines": {},
+              "anchors": {}}
+    reports.write(tmp_path, timing={"train_seconds": 12.5}, **common)
+    paths = reports.write(tmp_path, timing={}, **common)  # evaluate: a checkpoint scored again, no training
+    assert json.loads(paths["json"].read_text())["timing"] == {"train_seconds": 12.5}
+    md = paths["md"].read_text()
+    assert "![training_curves](training_curves.png)" in md and "![words training_curves](words/training_curves.png)" in md
