@@ -167,9 +167,17 @@ def parse(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict | 
         changes.update({f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
                         if getattr(args, f.name) is not None})
         cfg = dataclasses.replace(config_cls(), **changes)
+        check_data_dir(getattr(cfg, "data_dir", ""))
     except (ValueError, TypeError) as error:
         parser.error(str(error))
     return args.command, cfg, args
+
+
+def check_data_dir(data_dir: str) -> None:
+    """A --data-dir that was given must exist: a typo must not fall back to another source (and overwrite a run)."""
+    if data_dir and not os.path.exists(data_dir):
+        raise ValueError(f"--data-dir {data_dir}: no such file or folder; check the path (or leave --data-dir out "
+                         "for the default source).")
 
 
 def setup_logging() -> None:

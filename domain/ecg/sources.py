@@ -65,6 +65,9 @@ def resolve(source: str, data_dir: str | pathlib.Path | None, *, cache_dir: path
     """
     if source not in SOURCES:
         raise ValueError(f"ECG source {source!r}: expected one of {list(SOURCES)}.")
+    if data_dir and source in ("auto", "local") and not pathlib.Path(data_dir).exists():
+        raise FileNotFoundError(f"--data-dir {data_dir}: no such folder; check the path (a mistyped folder must not "
+                                "fall back to another source).")
     data_dir = pathlib.Path(data_dir) if data_dir else default_data_dir()
     if source == "local" or (source == "auto" and record_names(data_dir)):
         if not record_names(data_dir):

@@ -254,6 +254,9 @@ def test_download_uses_wfdb_and_verifies(tmp_path, monkeypatch):
 
 def test_resolve_sources(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "reachable", lambda *a, **k: False)
+    with pytest.raises(FileNotFoundError, match="no such folder"):  # a typo never falls back to synthetic records
+        sources.resolve("auto", tmp_path / "mitbd", cache_dir=tmp_path)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no WFDB records"):
         sources.resolve("local", tmp_path / "empty", cache_dir=tmp_path)
     with pytest.raises(ValueError, match="expected one of"):

@@ -59,6 +59,7 @@ def test_quick_applies_first_and_explicit_options_win():
     (["train", "--epochs", "0"], "epochs=0"),
     (["train", "--source", "cloud"], "invalid choice: 'cloud' (choose from 'auto', 'local')"),
     (["train", "--config", "missing.json"], "--config missing.json: no such file"),
+    (["train", "--data-dir", "no/such/mitdb"], "--data-dir no/such/mitdb: no such file or folder"),
 ])
 def test_bad_options_exit_with_a_clear_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
