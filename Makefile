@@ -51,7 +51,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: setup ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q --durations=15
 
 bench: setup ## measure every pipeline's training/input/serving speed and memory -> BENCHMARKS.md (+ .json)
 	$(PY) -m pipelines.bench $(ARGS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import sys
 import typing
@@ -22,6 +23,14 @@ COMMAND_HELP = {
     "export": "export the run folder's best checkpoint as a new SavedModel version",
     "predict": "run the latest exported SavedModel on new raw input (--input)",
 }
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a float that is a number (nan and inf are refused: they train NaN weights silently)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _option_type(annotation) -> tuple[dict, str]:
@@ -37,7 +46,9 @@ def _option_type(annotation) -> tuple[dict, str]:
     if origin is tuple:
         item = args[0] if args else str
         return {"type": lambda text, item=item: tuple(item(v) for v in text.split(",") if v)}, "A,B,..."
-    if annotation in (int, float, str):
+    if annotation is float:
+        return {"type": finite_float}, "FLOAT"
+    if annotation in (int, str):
         return {"type": annotation}, annotation.__name__.upper()
     raise TypeError(f"Config field type {annotation!r} has no command-line form; use bool, int, float, str or tuple.")
 

@@ -122,7 +122,7 @@ def worker() -> tuple[bool, int]:
 
 def check_options(batch_size: int, epochs: int, learning_rate: float) -> None:
     """The training options every pipeline Config checks in __post_init__, with the option names of the CLI."""
-    if batch_size < 1 or epochs < 1 or learning_rate <= 0:
+    if batch_size < 1 or epochs < 1 or not learning_rate > 0 or learning_rate == float("inf"):  # NaN fails > 0
         raise ValueError(f"need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0; got {batch_size}, {epochs}, "
                          f"{learning_rate}.")
 
@@ -133,8 +133,8 @@ def optimizer(learning_rate: float, *, clipnorm: float | None = None, clipvalue:
     gradient (`clipnorm`) or by value (`clipvalue`), one of the two."""
     if clipnorm is not None and clipvalue is not None:
         raise ValueError("gradient clipping: set clipnorm or clipvalue, not both.")
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate={learning_rate}: expected a positive number.")
+    if not 0 < learning_rate < float("inf"):
+        raise ValueError(f"learning_rate={learning_rate}: expected a positive finite number.")
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=0.9, clipnorm=clipnorm, clipvalue=clipvalue)
     if name != "adam":
@@ -271,6 +271,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
                                         save_best_only=early_stopping),
         *([early] if early_stopping else []),
         *([cosine_schedule(learning_rate, cosine_epochs)] if cosine_epochs else []),
+        keras.callbacks.TerminateOnNaN(),
         timer,
     ]
     if tensorboard:
@@ -285,6 +286,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
                         callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False)
     if early_stopping and early.best_weights is not None:
         model.set_weights(early.best_weights)
+    check_finite(model, history)
     seconds = timer.epoch_seconds
     steady = seconds[1:] or seconds  # the first epoch includes tracing
     history.timing = {
@@ -301,6 +303,16 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         fig.savefig(run_dir / "training_curves.png", dpi=100)
     (run_dir / "timing.json").write_text(json.dumps({**history.timing, **policy}, indent=2) + "\n")
     return history
+
+
+def check_finite(model: keras.Model, history: keras.callbacks.History) -> None:
+    """Training that diverged stops here (TerminateOnNaN ended it): no report, no export of NaN weights."""
+    losses = history.history.get("loss", [])
+    bad = next((i for i, v in enumerate(losses) if not np.isfinite(v)), None)
+    if bad is not None or not all(np.isfinite(w).all() for w in model.get_weights()):
+        where = f"the loss became {losses[bad]} in epoch {bad + 1}" if bad is not None else "the weights are not finite"
+        raise RuntimeError(f"training diverged: {where}; nothing was exported. Lower --learning-rate, or check the "
+                           "data for NaN or inf values.")
 
 
 def cosine_schedule(learning_rate: float, epochs: int) -> keras.callbacks.LearningRateScheduler:

@@ -54,6 +54,8 @@ def test_quick_applies_first_and_explicit_options_win():
 @pytest.mark.parametrize("argv, message", [
     (["fly"], "invalid choice"),
     (["train", "--epochs", "many"], "invalid int value"),
+    (["train", "--learning-rate", "nan"], "'nan' is not a finite number"),
+    (["train", "--learning-rate", "inf"], "'inf' is not a finite number"),
     (["train", "--unknown", "1"], "unrecognized arguments"),
     (["train", "--rnn", "transformer:8"], "expected one of"),
     (["train", "--epochs", "0"], "epochs=0"),

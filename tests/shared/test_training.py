@@ -107,6 +107,22 @@ def test_options_are_checked():
         training.fit(_model(), None, None, run_dir="unused", epochs=0)
 
 
+def test_learning_rates_that_are_not_numbers_are_refused():
+    for rate in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(ValueError, match="learning.rate"):
+            training.check_options(32, 5, rate)
+        with pytest.raises(ValueError, match="learning_rate"):
+            training.optimizer(rate)
+
+
+def test_diverged_training_stops_with_a_clear_error_and_no_checkpoint_of_nan(tmp_path):
+    ds, x, y = _problem()
+    bad = ds.map(lambda a, b: (a * np.float32("nan"), b))  # NaN inputs: the loss is NaN from the first batch
+    with pytest.raises(RuntimeError, match="training diverged: the loss became nan in epoch 1"):
+        _fit(_model(), bad, tmp_path, epochs=3)
+    assert training.read_history(tmp_path / "history.csv")["epoch"] == [0]  # TerminateOnNaN ended it at once
+
+
 def test_outside_multiworker_a_process_is_its_own_chief_and_sharding_is_by_data():
     assert training.worker() == (True, 0)
     with training.get_strategy("default").scope():
