@@ -300,8 +300,8 @@ def _export_command(cfg: Config, args) -> dict:
 
 def _predict_command(cfg: Config, args) -> dict:
     if args.input is None:
-        raise ValueError('predict needs a text: make predict-sentiment TEXT="a review" (or --input "...").')
-    return predict([args.input], args.model)[0]
+        raise ValueError('predict needs a text: make predict-sentiment TEXT="a review" (or INPUT=@review.txt for a file).')
+    return predict([cli.text_input(args.input)], args.model)[0]
 
 
 def main(argv: list[str] | None = None) -> object:

@@ -361,8 +361,8 @@ def _export_command(cfg: Config, args) -> dict:
 
 def _predict_command(cfg: Config, args) -> dict:
     if args.input is None:
-        raise ValueError('predict needs a sentence: make predict-translation TEXT="..." (or --input "...").')
-    return {"translation": predict([args.input], args.model)[0]}
+        raise ValueError('predict needs a sentence: make predict-translation TEXT="..." (or INPUT=@file.txt for a file).')
+    return {"translation": predict([cli.text_input(args.input)], args.model)[0]}
 
 
 def main(argv: list[str] | None = None) -> object:

@@ -244,6 +244,21 @@ def _run_distributed(command: str, cfg, args, fn: Callable) -> object:
         return fn(cfg, args)
 
 
+def text_input(value: str) -> str:
+    """A text given to predict: `@path` reads the file (UTF-8), anything else is the text itself, so a review in
+    review.txt is `--input @review.txt` and never the path's own letters."""
+    if not value.startswith("@"):
+        return value
+    path = value[1:]
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except FileNotFoundError:
+        raise ValueError(f"--input {value}: no file {path} (a text starting with @ names a file).") from None
+    except (UnicodeDecodeError, IsADirectoryError) as error:
+        raise ValueError(f"--input {value}: {path} is not a UTF-8 text file ({type(error).__name__}).") from None
+
+
 def describe(result) -> str:
     """A predict result as text for people: a string as it is; a list item by item; a dict as `key: value`,
     on one line when every value is short and flat, else one line per key (a nested dict as k=v pairs)."""

@@ -152,3 +152,14 @@ def test_predict_runs_once_per_input_and_prints_text_or_json(capsys):
     main(["predict", "--json", "--input", "one", "--input", "two"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rows == [{"input": "one", "word": "ONE", "epochs": 20}, {"input": "two", "word": "TWO", "epochs": 20}]
+
+
+def test_text_inputs_read_a_file_only_when_marked_with_at(tmp_path):
+    (tmp_path / "review.txt").write_text("a slow, lovely film\n", encoding="utf-8")
+    assert cli.text_input(str(tmp_path / "review.txt")) == str(tmp_path / "review.txt")  # a path is just text
+    assert cli.text_input("@" + str(tmp_path / "review.txt")) == "a slow, lovely film\n"
+    with pytest.raises(ValueError, match="no file"):
+        cli.text_input("@" + str(tmp_path / "missing.txt"))
+    (tmp_path / "utf16.txt").write_bytes("film".encode("utf-16"))
+    with pytest.raises(ValueError, match="not a UTF-8 text file"):
+        cli.text_input("@" + str(tmp_path / "utf16.txt"))
