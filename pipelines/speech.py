@@ -62,10 +62,12 @@ class Config:
     speed: float = 0.15           # training clips resampled by a random factor in 1 +- speed each epoch (0: off)
     beam_width: int = 8           # CTC beam search
     batch_size: int = 32
-    epochs: int = 20              # the most; with cv_folds the cross-validation picks the count, else early stopping
+    epochs: int = 10              # word model: the most epochs; with cv_folds the cross-validation picks the count
+                                  # (else early stopping on validation clips)
+    transcribe_epochs: int = 20   # transcriber: the most epochs (early stopping on its validation sequences)
     learning_rate: float = 2e-3
-    schedule: str = "constant"    # learning rate: constant | cosine (falls to ~0 over --epochs; any shorter run is
-                                  # the same curve's prefix, so a cross-validated epoch count still holds)
+    schedule: str = "cosine"      # learning rate: cosine (falls to ~0 over the task's most epochs; a shorter run is
+                                  # the same curve's prefix, so a cross-validated epoch count still holds) | constant
     seed: int = 1337
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/speech"  # words/ and transcriber/ checkpoints, the report
@@ -85,7 +87,7 @@ class Config:
             raise ValueError(f"--cepstra {self.cepstra}: expected 0 (log-mel) to --mels {self.mels}.")
         if min(self.takes, self.mels, self.filters, self.beam_width) < 1 or self.sequences < 20:
             raise ValueError("need --takes, --mels, --filters, --beam-width >= 1 and --sequences >= 20.")
-        training.check_options(self.batch_size, self.epochs, self.learning_rate)
+        training.check_options(self.batch_size, min(self.epochs, self.transcribe_epochs), self.learning_rate)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -93,6 +95,7 @@ class Config:
 
 
 QUICK = {"source": "synthetic", "takes": 3, "sequences": 800, "rnn": "bigru:24", "filters": 24, "mels": 32,
+         "transcribe_epochs": 12, "schedule": "constant",
          "epochs": 12, "learning_rate": 4e-3, "beam_width": 4, "cv_folds": 0}
 
 
@@ -338,16 +341,18 @@ def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Ut
           validation_clips: audio_data.Utterances | None, classes: list[str], epochs: int | None = None,
           **fit_options) -> keras.callbacks.History:
     """Fit on `train_clips` (speed-perturbed each epoch). With validation clips: early stopping on their loss;
-    without: `epochs` (default cfg.epochs) all run and the last is kept (a count the cross-validation chose)."""
+    without: `epochs` (default: the task's most epochs) all run and the last is kept (a count the cross-validation
+    chose). The cosine schedule spans the task's most epochs whatever `epochs` is."""
     folder = task_dir(cfg, task)
     training.save_beside_checkpoint(folder, CLASSES_FILE, classes)
     words, validate = task == "words", validation_clips is not None and len(validation_clips) > 0
+    most = cfg.epochs if words else cfg.transcribe_epochs
     history = training.fit(
         model, make_dataset(cfg, train_clips, task, classes, cfg.seed),
         make_dataset(cfg, validation_clips, task, classes) if validate else None,
-        run_dir=folder, epochs=epochs or cfg.epochs, learning_rate=cfg.learning_rate, early_stopping=validate,
+        run_dir=folder, epochs=epochs or most, learning_rate=cfg.learning_rate, early_stopping=validate,
         monitor=None if validate else "loss", jit_compile=cfg.jit_compile, seed=cfg.seed, patience=8, clipnorm=5.0,
-        cosine_epochs=cfg.epochs if cfg.schedule == "cosine" else None,
+        cosine_epochs=most if cfg.schedule == "cosine" else None,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if words else ctc_loss,
         metrics=["accuracy"] if words else (), samples_per_epoch=len(train_clips), **fit_options)
     if history.timing.get("seconds_per_epoch"):

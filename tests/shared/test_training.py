@@ -158,3 +158,20 @@ def test_files_beside_the_checkpoint_round_trip_atomically_and_missing_ones_are_
     assert training.load_beside_checkpoint(tmp_path / "run", "vocabulary.json", "translation")["target"][2] == "été"
     with pytest.raises(FileNotFoundError, match="classes.json not found beside the checkpoint.*train-speech"):
         training.load_beside_checkpoint(tmp_path / "run", "classes.json", "speech")
+
+
+def test_cosine_schedule_falls_to_zero_and_a_short_run_is_a_prefix_of_a_long_one(tmp_path):
+    schedule = training.cosine_schedule(0.01, 4)
+    rates = [schedule.schedule(epoch, None) for epoch in range(5)]
+    np.testing.assert_allclose(rates, [0.01, 0.01 * (1 + np.cos(np.pi / 4)) / 2, 0.005,
+                                       0.01 * (1 + np.cos(3 * np.pi / 4)) / 2, 0.0], atol=1e-12)
+    ds, _, _ = _problem()
+    runs = []
+    for epochs in (2, 4):
+        keras.utils.set_random_seed(1)
+        model = _model()
+        history = training.fit(model, ds, None, run_dir=tmp_path / str(epochs), epochs=epochs, seed=1,
+                               loss="sparse_categorical_crossentropy", learning_rate=0.02, cosine_epochs=4,
+                               early_stopping=False, verbose=0, tensorboard=False)
+        runs.append(history.history["loss"])
+    np.testing.assert_allclose(runs[0], runs[1][:2], rtol=1e-5)  # 2 epochs of the 4-epoch schedule = its start
