@@ -203,7 +203,9 @@ def run_guarded(command: Callable[[], object]) -> object:
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError) as error:
         if os.environ.get("RNN_DEBUG"):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        text = str(error)
+        text = text if len(text) <= 500 else text[:500] + f"... ({len(text)} characters)"  # not a 5 MB input line
+        print(f"error: {text}", file=sys.stderr)
         sys.exit(1)
 
 

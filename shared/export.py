@@ -27,7 +27,7 @@ from importlib import metadata as importlib_metadata
 import keras
 import tensorflow as tf
 
-from shared import layers, training
+from shared import layers, reports, training
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,20 @@ def versions(model_dir: str | pathlib.Path) -> list[int]:
     model_dir = pathlib.Path(model_dir)
     if not model_dir.is_dir():
         return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists())
+    return sorted(int(p.name) for p in model_dir.iterdir()
+                  if p.name.isascii() and p.name.isdigit() and (p / "saved_model.pb").exists())  # not '²' or '٩'
+
+
+def remove_stale_temporaries(model_dir: pathlib.Path, older_than_s: float = 3600.0) -> list[str]:
+    """Delete `.tmp-*` folders an interrupted export left (older than an hour: a running export's is newer)."""
+    removed = []
+    for tmp in model_dir.glob(".tmp-*"):
+        if time.time() - tmp.stat().st_mtime > older_than_s:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp.name)
+    if removed:
+        log.info("removed %d unfinished exports left in %s: %s", len(removed), model_dir, removed)
+    return removed
 
 
 def latest(name: str, root: str | pathlib.Path = DEFAULT_ROOT) -> pathlib.Path:
@@ -140,6 +153,7 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
         log.info("worker %d is not the chief: its export goes to %s", task, root)
     model_dir = pathlib.Path(root) / name
     model_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(model_dir)
     version = (versions(model_dir) or [0])[-1] + 1
     target = model_dir / str(version)
     tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
@@ -174,7 +188,9 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
             },
             "versions": package_versions(),
         })
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        # strict JSON: NaN/inf become null (json.dumps would write bare NaN, which strict parsers reject)
+        (tmp / "metadata.json").write_text(json.dumps(reports.plain(json.loads(json.dumps(meta, default=str))),
+                                                      indent=2, allow_nan=False) + "\n")
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

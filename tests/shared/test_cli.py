@@ -136,6 +136,13 @@ def test_guarded_commands_turn_errors_into_one_line(capsys, monkeypatch):
     assert capsys.readouterr().err.strip() == "error: record 100 not in data/mitdb; pass --data-dir"
     assert cli.run_guarded(lambda: 7) == 7
 
+    def fail_long():
+        raise ValueError("bad line: " + "x" * 5_000_000)
+
+    with pytest.raises(SystemExit):
+        cli.run_guarded(fail_long)
+    assert len(capsys.readouterr().err) < 600  # a 5 MB line is not echoed whole
+
 
 def test_describe_results_for_people():
     assert cli.describe({"label": "positive", "p": 0.93125}) == "label: positive  p: 0.9313"

@@ -83,6 +83,23 @@ def test_leftover_temporary_folders_are_never_a_version(tmp_path):
     assert export.save(model, "demo", root=tmp_path).name == "1"
 
 
+def test_stale_temporaries_are_cleaned_unicode_digits_are_no_version_and_metadata_is_strict_json(tmp_path):
+    import os
+
+    demo = tmp_path / "demo"
+    for name in (".tmp-1-old", ".tmp-2-fresh"):
+        (demo / name).mkdir(parents=True)
+    os.utime(demo / ".tmp-1-old", (0, 0))  # left by an export killed long ago
+    for name in ("\u00b2", "\u0669"):  # '2' superscript and Arabic-Indic nine: isdigit() but no version number
+        (demo / name).mkdir()
+        (demo / name / "saved_model.pb").write_bytes(b"x")
+    path = export.save(_model(), "demo", root=tmp_path, metadata={"metrics": {"F1": float("nan"), "acc": 90.0}})
+    assert path.name == "1" and export.versions(demo) == [1]
+    assert not (demo / ".tmp-1-old").exists() and (demo / ".tmp-2-fresh").exists()  # a running export's stays
+    text = (path / "metadata.json").read_text()
+    assert "NaN" not in text and json.loads(text)["metrics"] == {"F1": None, "acc": 90.0}
+
+
 def test_export_traced_as_on_a_gpu_holds_no_cudnn_op(tmp_path, monkeypatch):
     rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
     monkeypatch.setattr(rnn, "_is_gpu_available", lambda: True)  # trace as Keras would on a GPU machine
