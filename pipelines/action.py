@@ -198,7 +198,7 @@ def train(cfg: Config, model: keras.Model, kind: str, clips: ActionData, **fit_o
                            run_dir=pathlib.Path(cfg.run_dir) / kind, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
                            jit_compile=cfg.jit_compile,
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                           seed=cfg.seed, patience=6, samples_per_epoch=len(clips.train), **fit_options)
+                           seed=cfg.seed, patience=6, samples_per_epoch=len(clips.train), **fit_options, options=dataclasses.asdict(cfg))
     return history
 
 

@@ -198,7 +198,7 @@ def train(cfg: Config, net: Captioner, data: CaptionData, **fit_options) -> kera
     return training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, clipnorm=1.0,
                         loss=seq2seq.masked_token_loss, learning_rate=cfg.learning_rate,
                         jit_compile=cfg.jit_compile, seed=cfg.seed, patience=4,
-                        samples_per_epoch=n, **fit_options)
+                        samples_per_epoch=n, **fit_options, options=dataclasses.asdict(cfg))
 
 
 # ------------------------------------------------------------------------------------------------- decoding

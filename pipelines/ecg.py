@@ -279,7 +279,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_da
                         learning_rate=cfg.learning_rate, jit_compile=cfg.jit_compile, seed=cfg.seed, patience=5,
                         monitor="val_macro_f1" if scores else "loss", monitor_mode="max" if scores else "min",
                         early_stopping=bool(scores), class_weight=class_weights(train_beats.labels, cfg.class_weighting),
-                        samples_per_epoch=len(train_beats), scorers=[*scores, *scorers], **fit_options)
+                        samples_per_epoch=len(train_beats), scorers=[*scores, *scorers], **fit_options, options=dataclasses.asdict(cfg))
 
 
 def evaluate(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) -> dict:

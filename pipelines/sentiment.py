@@ -180,7 +180,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, reviews: SentimentD
     return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="binary_crossentropy",
                         metrics=["accuracy", keras.metrics.AUC(name="auc")], learning_rate=cfg.learning_rate,
                         jit_compile=cfg.jit_compile, monitor="val_accuracy", monitor_mode="max",
-                        seed=cfg.seed, patience=2, samples_per_epoch=len(reviews.train), **fit_options)
+                        seed=cfg.seed, patience=2, samples_per_epoch=len(reviews.train), **fit_options, options=dataclasses.asdict(cfg))
 
 
 def binary_metrics(labels: np.ndarray, probability: np.ndarray) -> dict:

@@ -354,7 +354,7 @@ def train(cfg: Config, model: keras.Model, task: str, train_clips: audio_data.Ut
         monitor=None if validate else "loss", jit_compile=cfg.jit_compile, seed=cfg.seed, patience=8, clipnorm=5.0,
         cosine_epochs=most if cfg.schedule == "cosine" else None,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if words else ctc_loss,
-        metrics=["accuracy"] if words else (), samples_per_epoch=len(train_clips), **fit_options)
+        metrics=["accuracy"] if words else (), samples_per_epoch=len(train_clips), **fit_options, options=dataclasses.asdict(cfg))
     if history.timing.get("seconds_per_epoch"):
         history.timing["audio_seconds_per_second"] = round(train_clips.seconds() / history.timing["seconds_per_epoch"], 1)
     return history

@@ -209,7 +209,7 @@ def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROO
     history = training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
                            metrics=["mae"], learning_rate=cfg.learning_rate,
                            jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
-                           samples_per_epoch=windows, verbose=verbose)
+                           samples_per_epoch=windows, verbose=verbose, options=dataclasses.asdict(cfg))
     metrics = evaluate(cfg, model, table, target, test_ds)
     row = metrics["table"][f"this model ({cfg.rnn})"]
     path = export(model, cfg, bars, row, root=export_root)

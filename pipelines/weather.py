@@ -127,7 +127,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, series, **fit_optio
     return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
                         metrics=["mae"], learning_rate=cfg.learning_rate,
                         jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
-                        samples_per_epoch=windows, **fit_options)
+                        samples_per_epoch=windows, **fit_options, options=dataclasses.asdict(cfg))
 
 
 def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, test_ds=None) -> dict:

@@ -99,6 +99,9 @@ def build_parser(config_cls: type, prog: str, description: str = "") -> argparse
     parser.add_argument("--config", metavar="FILE",
                         help="options from a JSON or TOML file of {option: value} (field names, e.g. batch_size), "
                              "or a run's report.json (its config re-runs that run); options given here win")
+    parser.add_argument("--restart", action="store_true",
+                        help="train: discard an interrupted run's backups in --run-dir and start afresh (without it, "
+                             "a rerun resumes where the interrupted one stopped, if its options are the same)")
     parser.add_argument("--input", nargs="+", action="extend",
                         help="predict: the raw inputs (files or values); several may follow one --input")
     parser.add_argument("--json", action="store_true",
@@ -306,6 +309,12 @@ def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, de
     logical_cpus_from_env()
     command, cfg, args = parse(config_cls, argv, prog=prog, quick=quick, description=description)
     setup_logging()
+    if command == "train" and args.restart and getattr(cfg, "run_dir", ""):
+        from shared import training
+
+        removed = training.remove_backups(cfg.run_dir)
+        logging.getLogger(prog.split()[-1]).info("--restart: removed %d interrupted-run backups under %s",
+                                                 len(removed), cfg.run_dir)
     if command == "predict":
         each = lambda c, a: predict_each(c, a, commands["predict"])  # noqa: E731
         return run_guarded(lambda: _run_distributed(command, cfg, args, each))

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import time
 from collections.abc import Sequence
 
@@ -221,7 +222,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         class_weight: dict[int, float] | None = None, cosine_epochs: int | None = None,
         samples_per_epoch: int | None = None, tensorboard: bool = True, verbose: int | str = "auto",
         callbacks: Sequence[keras.callbacks.Callback] = (),
-        scorers: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
+        scorers: Sequence[keras.callbacks.Callback] = (), options: dict | None = None) -> keras.callbacks.History:
     """Compile `model` (when `loss` is given) and train it with the suite's standard callbacks.
 
     run_dir receives: backup/ (BackupAndRestore: a killed run started again with the same run_dir resumes at the
@@ -233,6 +234,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     monitored; `callbacks` run after them. With `cosine_epochs` the learning rate falls along a cosine from
     `learning_rate` towards 0 over that many epochs (set once per epoch), so the first k epochs of a longer run are
     exactly a k-epoch run: an epoch count chosen on a cross-validation curve reproduces that curve's point.
+    `options` (a pipeline's Config as a dict) are stored with fit's own settings in run_options.json; resuming an
+    interrupted run with different ones is refused, naming them (check_resume).
     Returns the History, with `history.timing` = {train_seconds, epochs, seconds_per_epoch, samples_per_second}
     (training batches only; samples_per_second needs `samples_per_epoch`) and `history.policy` (XLA/cuDNN).
     """
@@ -259,6 +262,10 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     backup_dir = run_dir / "backup"
     history_csv = run_dir / "history.csv"
     resuming = backup_dir.exists() and any(backup_dir.iterdir())
+    run_options = {**(options or {}), "weight shapes": [list(w.shape) for w in model.weights], "epochs": epochs,
+                   "learning_rate": learning_rate, "seed": seed, "monitor": monitor, "patience": patience,
+                   "early_stopping": early_stopping, "cosine_epochs": cosine_epochs, "class_weight": class_weight}
+    check_resume(run_dir, run_options, resuming)
     if not resuming and history_csv.exists():
         history_csv.unlink()  # a fresh run starts a fresh history; a resumed one appends to it
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode, patience=patience,
@@ -303,6 +310,32 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         fig.savefig(run_dir / "training_curves.png", dpi=100)
     (run_dir / "timing.json").write_text(json.dumps({**history.timing, **policy}, indent=2) + "\n")
     return history
+
+
+def check_resume(run_dir: pathlib.Path, run_options: dict, resuming: bool) -> None:
+    """A fresh run records its options (run_options.json); a rerun that would resume an interrupted run with other
+    options (another model, learning rate, data, ...) stops with the differences named instead of mixing runs."""
+    path = run_dir / "run_options.json"
+    current = json.loads(json.dumps(run_options, default=str))
+    if resuming and path.exists():
+        before = json.loads(path.read_text())
+        # the epoch count may change (a run extended or cut short); anything else makes it another run
+        differ = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k) and k != "epochs")
+        if differ:
+            shown = "; ".join("the model's weight shapes" if k == "weight shapes" else
+                              f"{k}: {before.get(k)} -> {current.get(k)}" for k in differ)
+            raise ValueError(f"{run_dir} holds an interrupted run with other options ({shown}); resuming would mix "
+                             "the two runs. Use a new --run-dir, or --restart to discard the interrupted run.")
+    elif not resuming:
+        path.write_text(json.dumps(current, indent=2) + "\n")
+
+
+def remove_backups(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
+    """Delete every interrupted run's backup/ under run_dir (what --restart does): the next run starts afresh."""
+    found = sorted(pathlib.Path(run_dir).rglob("backup")) if pathlib.Path(run_dir).exists() else []
+    for backup in found:
+        shutil.rmtree(backup, ignore_errors=True)
+    return found
 
 
 def check_finite(model: keras.Model, history: keras.callbacks.History) -> None:

@@ -41,7 +41,8 @@ def _parse(argv):
 def test_options_map_onto_config_fields():
     command, cfg, args = _parse(["train", "--epochs", "3", "--records", "201,203", "--learning-rate", "0.01",
                                  "--no-class-weights", "--rnn", "bigru:8x2", "--input", "x.dat"])
-    assert command == "train" and args.input == ["x.dat"]
+    assert command == "train" and args.input == ["x.dat"] and not args.restart
+    assert _parse(["train", "--restart"])[2].restart
     assert cfg == Config(epochs=3, records=("201", "203"), learning_rate=0.01, class_weights=False, rnn="bigru:8x2")
 
 

@@ -95,6 +95,22 @@ def test_resumed_weights_continue_from_the_backup(tmp_path):
     np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def test_resuming_with_other_options_is_refused_by_name_and_restart_discards_the_backup(tmp_path):
+    ds, _, _ = _problem()
+    common = {"run_dir": tmp_path, "loss": "sparse_categorical_crossentropy", "learning_rate": 0.02, "seed": 1,
+              "verbose": 0, "tensorboard": False}
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(_model(), ds, ds, epochs=4, callbacks=[_Crash(epoch=1)], options={"rnn": "gru:8"}, **common)
+    other = keras.Model(*(lambda i: (i, keras.layers.Dense(2, activation="softmax")(layers.apply_rnn(i, "lstm:5"))))(
+        keras.Input((6, 1))))
+    with pytest.raises(ValueError, match=r"other options \(rnn: gru:8 -> lstm:5; the model's weight shapes\)"):
+        training.fit(other, ds, ds, epochs=4, options={"rnn": "lstm:5"}, **common)  # was: "3 objects could not be loaded"
+    with pytest.raises(ValueError, match=r"\(learning_rate: 0.02 -> 0.1\); resuming would mix"):
+        training.fit(_model(), ds, ds, epochs=4, options={"rnn": "gru:8"}, **{**common, "learning_rate": 0.1})
+    assert training.remove_backups(tmp_path) == [tmp_path / "backup"]
+    assert _fit(other, ds, tmp_path, 2).epoch == [0, 1]  # a fresh run
+
+
 def test_options_are_checked():
     with pytest.raises(ValueError, match="not both"):
         training.optimizer(1e-3, clipnorm=1.0, clipvalue=0.5)
