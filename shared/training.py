@@ -271,12 +271,14 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode, patience=patience,
                                           restore_best_weights=True)
     timer = _Timer()
+    checkpoint = keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=monitor_mode,
+                                                 save_best_only=early_stopping)
     standard = [
         keras.callbacks.BackupAndRestore(str(backup_dir)),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=monitor_mode,
-                                        save_best_only=early_stopping),
+        checkpoint,
         *([early] if early_stopping else []),
+        _ResumeState(backup_dir / "resume_state.json", checkpoint, early if early_stopping else None),
         *([cosine_schedule(learning_rate, cosine_epochs)] if cosine_epochs else []),
         keras.callbacks.TerminateOnNaN(),
         timer,
@@ -310,6 +312,38 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         fig.savefig(run_dir / "training_curves.png", dpi=100)
     (run_dir / "timing.json").write_text(json.dumps({**history.timing, **policy}, indent=2) + "\n")
     return history
+
+
+class _ResumeState(keras.callbacks.Callback):
+    """What the best checkpoint and early stopping remember (best value, its epoch, epochs without improvement),
+    written beside the backup after every epoch and given back to them when a killed run resumes, so the resumed
+    run stops and keeps the same best model as one that was never killed. (BackupAndRestore restores only the
+    weights, the optimizer and the epoch.) Early stopping's best weights come back from best.keras."""
+
+    def __init__(self, path: pathlib.Path, checkpoint, early):
+        super().__init__()
+        self.path, self.checkpoint, self.early = path, checkpoint, early
+
+    def on_train_begin(self, logs=None):
+        if not self.path.exists():
+            return
+        state = json.loads(self.path.read_text())
+        self.checkpoint.best = state["checkpoint_best"]
+        if self.early is not None and state.get("best") is not None:
+            self.early.best, self.early.best_epoch, self.early.wait = state["best"], state["best_epoch"], state["wait"]
+            best = pathlib.Path(self.checkpoint.filepath)
+            if best.exists():
+                self.early.best_weights = keras.models.load_model(best, compile=False).get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        number = lambda v: None if v is None else float(v)  # noqa: E731
+        state = {"checkpoint_best": number(self.checkpoint.best)}
+        if self.early is not None:
+            state.update(best=number(self.early.best), best_epoch=self.early.best_epoch, wait=self.early.wait)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(state))
+        partial.replace(self.path)
 
 
 def check_resume(run_dir: pathlib.Path, run_options: dict, resuming: bool) -> None:

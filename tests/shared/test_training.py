@@ -82,6 +82,34 @@ def test_interrupted_run_resumes_without_repeating_or_skipping_epochs(tmp_path, 
     assert training.read_history(tmp_path / "history.csv")["epoch"] == [0, 1]
 
 
+def test_a_killed_and_resumed_run_ends_as_one_never_killed(tmp_path):
+    """Early stopping and the best checkpoint keep their memory across the kill: the same epochs, the same best
+    epoch, the same kept weights (before: the resumed run started its patience afresh and kept another model)."""
+    ds, x, _ = _problem()
+    val = _problem(seed=5)[0]
+
+    def run(run_dir, callbacks=()):
+        keras.utils.set_random_seed(1)
+        model = _model()
+        history = training.fit(model, ds, val, run_dir=run_dir, epochs=30, loss="sparse_categorical_crossentropy",
+                               learning_rate=0.05, seed=1, patience=2, verbose=0, tensorboard=False,
+                               callbacks=callbacks)
+        return model, history
+
+    whole, history = run(tmp_path / "whole")
+    losses = history.history["val_loss"]
+    best = int(np.argmin(losses))
+    assert best + 1 < len(losses) < 30  # early stopping ended it, after the best epoch
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed", [_Crash(epoch=best + 1)])  # killed after the best epoch, patience half used
+    resumed, _ = run(tmp_path / "killed")
+    epochs = training.read_history(tmp_path / "killed" / "history.csv")["epoch"]
+    assert epochs == list(range(len(losses)))
+    np.testing.assert_allclose(resumed.predict(x, verbose=0), whole.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    kept = keras.models.load_model(tmp_path / "killed" / "best.keras")
+    np.testing.assert_allclose(kept.predict(x, verbose=0), whole.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_resumed_weights_continue_from_the_backup(tmp_path):
     ds, x, _ = _problem()
     keras.utils.set_random_seed(1)
