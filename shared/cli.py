@@ -8,10 +8,12 @@ that are not Config fields (`--input`, `--model`) are added here or by the pipel
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import math
 import os
+import pathlib
 import sys
 import typing
 from collections.abc import Callable
@@ -300,24 +302,65 @@ def predict_each(cfg, args, predict: Callable) -> list:
     return results
 
 
+@contextlib.contextmanager
+def run_lock(run_dir: str):
+    """Hold run_dir/.lock (flock, released when the process ends, even by kill -9) while a command writes the run
+    folder: a second run in the same folder stops with a clear message instead of corrupting the first."""
+    import fcntl
+
+    folder = pathlib.Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise ValueError(f"run folder {run_dir} is in use by a running run ({holder}); wait for it to finish or "
+                             "pass another --run-dir.") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield
+
+
+def die_with_make() -> None:
+    """Under make (MAKELEVEL set), the trainer gets SIGTERM when make dies, even by kill -9 (Linux prctl
+    PR_SET_PDEATHSIG), so no orphan trains on and exports a version nobody asked for. Elsewhere a no-op."""
+    if not os.environ.get("MAKELEVEL") or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # make already died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, description: str,
          commands: dict[str, Callable]) -> object:
     """A pipeline's command line: parse argv into its Config, set up logging, run commands[command](cfg, args)
-    guarded (clear one-line errors), log the JSON-able result and return it."""
+    guarded (clear one-line errors), log the JSON-able result and return it. train and evaluate hold the run
+    folder's lock (not under multiworker, where the workers share one command line)."""
     import json
 
     logical_cpus_from_env()
     command, cfg, args = parse(config_cls, argv, prog=prog, quick=quick, description=description)
     setup_logging()
-    if command == "train" and args.restart and getattr(cfg, "run_dir", ""):
-        from shared import training
-
-        removed = training.remove_backups(cfg.run_dir)
-        logging.getLogger(prog.split()[-1]).info("--restart: removed %d interrupted-run backups under %s",
-                                                 len(removed), cfg.run_dir)
+    die_with_make()
+    log = logging.getLogger(prog.split()[-1])
     if command == "predict":
         each = lambda c, a: predict_each(c, a, commands["predict"])  # noqa: E731
         return run_guarded(lambda: _run_distributed(command, cfg, args, each))
-    result = run_guarded(lambda: _run_distributed(command, cfg, args, commands[command]))
-    logging.getLogger(prog.split()[-1]).info("%s: %s", command, json.dumps(result, default=str))
+    run_dir = getattr(cfg, "run_dir", "")
+    with contextlib.ExitStack() as stack:
+        if command in ("train", "evaluate") and run_dir and args.strategy != "multiworker":
+            run_guarded(lambda: stack.enter_context(run_lock(run_dir)))
+        if command == "train" and args.restart and run_dir:
+            from shared import training
+
+            log.info("--restart: removed %d interrupted-run backups under %s",
+                     len(training.remove_backups(run_dir)), run_dir)
+        result = run_guarded(lambda: _run_distributed(command, cfg, args, commands[command]))
+    log.info("%s: %s", command, json.dumps(result, default=str))
     return result

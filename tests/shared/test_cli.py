@@ -2,8 +2,10 @@ import dataclasses
 import importlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
+import time
 from typing import ClassVar
 
 import pytest
@@ -171,3 +173,44 @@ def test_text_inputs_read_a_file_only_when_marked_with_at(tmp_path):
     (tmp_path / "utf16.txt").write_bytes("film".encode("utf-16"))
     with pytest.raises(ValueError, match="not a UTF-8 text file"):
         cli.text_input("@" + str(tmp_path / "utf16.txt"))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    run_dir: str = ""  # run folder
+
+
+def test_a_second_run_in_the_same_folder_stops_with_a_clear_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RNN_DEBUG", raising=False)
+    seen = []
+    commands = {"train": lambda cfg, args: seen.append(cfg.run_dir) or "done"}
+    main = lambda: cli.main(RunConfig, ["train", "--run-dir", str(tmp_path)], prog="demo", quick={},  # noqa: E731
+                            description="", commands=commands)
+    with cli.run_lock(str(tmp_path)):  # a run in progress
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 1 and seen == []
+        assert f"run folder {tmp_path} is in use by a running run (pid {os.getpid()})" in capsys.readouterr().err
+    assert main() == "done" and seen == [str(tmp_path)]  # the lock ends with its run
+
+
+def test_under_make_the_trainer_dies_when_make_is_killed(tmp_path):
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    ready = tmp_path / "ready"
+    child = (f"import sys, time, pathlib; sys.path.insert(0, {root!r}); from shared import cli; cli.die_with_make(); "
+             f"pathlib.Path({str(ready)!r}).touch(); time.sleep(60)")
+    parent = (f"import subprocess, sys, time, pathlib; p = subprocess.Popen([sys.executable, '-c', {child!r}], "
+              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+              f"print(p.pid, flush=True)\nwhile not pathlib.Path({str(ready)!r}).exists(): time.sleep(0.05)\n"
+              "import os; os._exit(0)")  # make gone without waiting for its child, as after kill -9
+    done = subprocess.run([sys.executable, "-c", parent], env={**os.environ, "MAKELEVEL": "1"}, capture_output=True,
+                          text=True, timeout=60)
+    pid = int(done.stdout.split()[0])
+    for _ in range(100):
+        status = pathlib.Path(f"/proc/{pid}/status")
+        if not status.exists() or "\nState:\tZ" in status.read_text():
+            break  # gone (or a zombie nobody reaped yet: no longer running)
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the trainer outlived make")
