@@ -392,14 +392,17 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
 def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """saved_models/ecg/<version>/: serving_default(beats [batch, 2k+1, window] float32, template [batch, window]
-    float32, rr [batch, 2k+1, 7] float32) -> probs [batch, 5], class [batch] (AAMI letter); k = cfg.context.
+    float32, rr [batch, 2k+1, 7] float32) -> probs [batch, 5], class [batch] (AAMI letter; "invalid input" with NaN
+    probabilities for a row holding NaN or inf); k = cfg.context.
     `model_inputs` builds the three inputs from a record's beats."""
     names = tf.constant(ecg_data.AAMI_CLASSES)
     k = _context_of(model)
 
     def serve(beats, template, rr):
         probs = model({"beats": beats, "template": template, "rr": rr}, training=False)
-        return {"probs": probs, "class": tf.gather(names, tf.argmax(probs, axis=-1))}
+        probs, label = shared_export.flag_non_finite(probs, tf.gather(names, tf.argmax(probs, axis=-1)),
+                                                     beats, template, rr)
+        return {"probs": probs, "class": label}
 
     signature = [tf.TensorSpec((None, 2 * k + 1, cfg.window), tf.float32, name="beats"),
                  tf.TensorSpec((None, cfg.window), tf.float32, name="template"),

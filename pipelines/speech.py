@@ -478,13 +478,16 @@ def export(model: keras.Model, task: str, classes: list[str], cfg: Config, metri
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(audio (batch, samples) float32 in [-1, 1], zero-padded on the right; sample_rate int32
     scalar, any rate: resampled in the graph) -> words: label [batch] string + probabilities [batch, classes];
-    transcribe: text [batch] string (greedy CTC decoding in the graph)."""
+    transcribe: text [batch] string (greedy CTC decoding in the graph). Audio holding NaN or inf is labelled
+    "invalid input" (probabilities NaN), never a word."""
     names = tf.constant(classes)
     digits = tf.constant(["", *audio_data.DIGITS])
 
     def serve_words(audio, sample_rate):
         logits = model(resample_graph(audio, sample_rate), training=False)
-        return {"label": tf.gather(names, tf.argmax(logits, axis=-1)), "probabilities": tf.nn.softmax(logits)}
+        probabilities, label = shared_export.flag_non_finite(tf.nn.softmax(logits),
+                                                             tf.gather(names, tf.argmax(logits, axis=-1)), audio)
+        return {"label": label, "probabilities": probabilities}
 
     def serve_text(audio, sample_rate):
         logits = model(resample_graph(audio, sample_rate), training=False)
@@ -493,7 +496,9 @@ def export(model: keras.Model, task: str, classes: list[str], cfg: Config, metri
         keep = tf.logical_and(tf.not_equal(best, BLANK), tf.not_equal(best, previous))
         words = tf.where(keep, tf.gather(digits, best), "")
         joined = tf.strings.reduce_join(words, axis=1, separator=" ")
-        return {"text": tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))}
+        text = tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))
+        finite = tf.reduce_all(tf.math.is_finite(audio), axis=1)
+        return {"text": tf.where(finite, text, shared_export.INVALID)}
 
     meta = {"config": cfg, "source": source, "task": task, "classes": classes, "model_sample_rate": RATE,
             "metrics": metrics}

@@ -199,6 +199,18 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
     return target
 
 
+INVALID = "invalid input"  # the label a served classifier gives a row with NaN or inf in it
+
+
+def flag_non_finite(probabilities: tf.Tensor, labels: tf.Tensor, *inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Inside a serving function: rows of `inputs` holding NaN or inf get NaN probabilities and the label INVALID
+    instead of a confident class computed from garbage (batch first in every tensor)."""
+    finite = [tf.reduce_all(tf.math.is_finite(tf.reshape(x, [tf.shape(x)[0], -1])), axis=1) for x in inputs]
+    valid = tf.reduce_all(tf.stack(finite), axis=0)
+    nan = tf.fill(tf.shape(probabilities), tf.constant(float("nan"), probabilities.dtype))
+    return tf.where(valid[:, None], probabilities, nan), tf.where(valid, labels, INVALID)
+
+
 def serving_latency(path: str | pathlib.Path, inputs: dict[str, tf.Tensor], repeats: int = 30) -> dict[str, float]:
     """Latency of the SavedModel's serving_default on one batch `inputs` (after a warm-up call), called the way a
     server calls it (the loaded signature, not Keras predict): p50/p99 in milliseconds and items per second."""

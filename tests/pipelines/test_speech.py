@@ -43,6 +43,13 @@ def test_exported_models_take_raw_audio_and_match_python(quick_run, tmp_path):
     python_text = [speech.ctc_decode(x[None])[0] for x in speech.predict_logits(transcriber, sequence)]
     served_text = speech.serve(export.latest("speech-transcriber", root / "saved_models"), sequence.audio)["text"]
     assert [t.decode() for t in served_text] == python_text
+    broken = [clips.audio[0].copy(), clips.audio[1]]
+    broken[0][100] = np.nan  # a NaN sample: no word, no transcript
+    served = speech.serve(export.latest("speech", root / "saved_models"), broken)
+    assert [s.decode() for s in served["label"]] == ["invalid input", python[1]]
+    assert np.isnan(served["probabilities"][0]).all()
+    text = speech.serve(export.latest("speech-transcriber", root / "saved_models"), broken)["text"]
+    assert text[0].decode() == "invalid input" and text[1].decode() != "invalid input"
 
     # a 16 kHz stereo file: mixed down and resampled inside the graph, heard as the same word as at 8 kHz
     at_16k = scipy_resample(clips.audio[0], 2 * len(clips.audio[0]))
