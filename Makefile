@@ -33,7 +33,7 @@ ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(
 	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 COMPARED := ecg sentiment weather
 
-.PHONY: help setup test bench lint clean notebook gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup test test-fast bench lint clean notebook gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -52,6 +52,9 @@ $(STAMP): pyproject.toml
 
 test: setup ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
 	$(PY) -m pytest -n 2 -q --durations=15
+
+test-fast: setup ## the inner loop: the tests not marked slow (no training runs, no real data; about a minute)
+	$(PY) -m pytest -n 2 -q -m "not slow"
 
 bench: setup ## measure every pipeline's training/input/serving speed and memory -> BENCHMARKS.md (+ .json)
 	$(PY) -m pipelines.bench $(ARGS)

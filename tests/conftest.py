@@ -26,13 +26,18 @@ def real_data_dir(name: str) -> pathlib.Path:
 
 
 def pytest_collection_modifyitems(config, items):
+    """GPU tests skip without a GPU. Tests that use a pipeline's trained `quick_run` fixture are slow (the fixture
+    trains a model); the others carry @pytest.mark.slow themselves when they train for long or read real data.
+    `pytest -m "not slow"` is the inner loop (about a minute)."""
     import tensorflow as tf
 
-    if not tf.config.list_physical_devices("GPU"):
-        skip = pytest.mark.skip(reason="needs a GPU (none visible to TensorFlow)")
-        for item in items:
-            if "gpu" in item.keywords:
-                item.add_marker(skip)
+    skip = None if tf.config.list_physical_devices("GPU") else pytest.mark.skip(reason="needs a GPU (none visible "
+                                                                                        "to TensorFlow)")
+    for item in items:
+        if skip is not None and "gpu" in item.keywords:
+            item.add_marker(skip)
+        if "quick_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 def run_quick(pipeline, root: pathlib.Path, **overrides):
@@ -42,3 +47,4 @@ def run_quick(pipeline, root: pathlib.Path, **overrides):
 
     cfg = dataclasses.replace(pipeline.Config(), **{**pipeline.QUICK, "run_dir": str(root / "run"), **overrides})
     return cfg, root, pipeline.run(cfg, export_root=root / "saved_models", verbose=0)
+

@@ -29,6 +29,7 @@ def exported(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_saved_model_cli_commands_of_the_doc_run(exported):
     outputs = []
     for command in doc_commands():

@@ -46,6 +46,7 @@ def test_exported_model_matches_python_and_reads_video_files(quick_run, tmp_path
     assert grey["action"] in clips.classes
 
 
+@pytest.mark.slow
 def test_averaged_frames_cannot_tell_time_reversed_motions():
     cfg = dataclasses.replace(action.Config(), frames=8, raw_frames=8, size=24, batch_size=32, seed=0)
     pair = ("slide left", "slide right")  # the same frames, played in opposite orders
@@ -74,6 +75,7 @@ def test_config_refuses_bad_options():
         action.Config(backbone="resnet")
 
 
+@pytest.mark.slow
 def test_convlstm_variant_builds_and_learns_a_batch():
     cfg = dataclasses.replace(action.Config(), **{**action.QUICK, "models": "convlstm"})
     model = action.build_model(cfg, "convlstm", 8)

@@ -6,6 +6,7 @@ import pytest
 from pipelines import anatomy
 
 
+@pytest.mark.slow
 def test_compare_trains_all_five_types_with_the_same_setting_and_reports_them(tmp_path):
     result = anatomy.compare("ecg", quick=True, units=4, seeds=(1, 2), run_dir=str(tmp_path), source="synthetic")
     rows = result["by_type"]
@@ -28,6 +29,7 @@ def test_compare_refuses_an_unknown_domain():
         anatomy.compare("stock", quick=True)
 
 
+@pytest.mark.slow
 def test_gradients_report_has_norms_for_every_step_and_cell(tmp_path):
     result = anatomy.gradients_report(quick=True, run_dir=str(tmp_path))
     report = json.loads((tmp_path / "report.json").read_text())
@@ -40,6 +42,7 @@ def test_gradients_report_has_norms_for_every_step_and_cell(tmp_path):
         assert (tmp_path / f"{name}.png").exists()
 
 
+@pytest.mark.slow
 def test_exploding_gradients_are_measured_and_clipping_bounds_the_first_steps():
     runs = anatomy.clipping_effect(10, gain=4.0, epochs=1, examples=512)
     tame = anatomy.clipping_effect(10, gain=1.0, epochs=1, examples=64)
@@ -48,6 +51,7 @@ def test_exploding_gradients_are_measured_and_clipping_bounds_the_first_steps():
     assert runs["clipnorm=1.0"]["loss_per_epoch"][0] < runs["no clipping"]["loss_per_epoch"][0]
 
 
+@pytest.mark.slow
 def test_stream_serves_chunk_by_chunk_equal_to_the_whole_sequence(tmp_path):
     result = anatomy.stream(quick=True, run_dir=str(tmp_path))
     assert result["max |streamed - whole sequence|"] < 1e-4

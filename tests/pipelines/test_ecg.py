@@ -214,6 +214,7 @@ def _rhythm_record(rng, beats: int = 1500):
     return np.round(peaks).astype("int64") + 200, np.array([0, *labels], dtype="int32")
 
 
+@pytest.mark.slow
 def test_beat_sequence_model_beats_the_per_beat_model_on_rhythm():
     rng = np.random.default_rng(0)
     window = ecg.Config().window
@@ -258,6 +259,7 @@ def test_a_beats_class_depends_only_on_its_context_window():
     assert np.abs(probs_of_centre(inside) - before).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_cross_validation_says_when_too_few_records_hold_a_class(tmp_path):
     """Generated records of seed 0 hold F beats in fewer records than folds: the folds keep S and V in each, and the
     result names the class that cannot be in every fold instead of failing the run."""

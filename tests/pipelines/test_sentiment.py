@@ -110,6 +110,7 @@ def test_standardization_keeps_accented_letters():
     assert out == "café très bien"
 
 
+@pytest.mark.slow
 def test_the_test_split_never_steers_training(tmp_path):
     """Checkpointing and early stopping read the validation reviews only: the same run with the test labels
     flipped trains the same model, and only its test score turns over."""

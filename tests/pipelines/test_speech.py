@@ -156,6 +156,7 @@ def test_local_fsdd_by_default_trains_on_every_speaker_plus_synthetic_voices():
     assert not set(clips.extra.speakers) & set(clips.train.speakers)
 
 
+@pytest.mark.slow
 def test_cross_validation_holds_each_speaker_out_once_and_never_sees_the_test_speakers(tmp_path):
     cfg = dataclasses.replace(speech.Config(), **{**speech.QUICK, "takes": 1, "epochs": 2, "cv_folds": 3,
                                                   "rnn": "gru:4", "filters": 4, "run_dir": str(tmp_path)})

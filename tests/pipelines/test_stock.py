@@ -65,6 +65,7 @@ def test_config_and_short_series_errors(tmp_path):
         stock.load_data(dataclasses.replace(stock.Config(), source="local", data_dir=str(csv)))
 
 
+@pytest.mark.slow
 def test_real_sp500_ticker_trains(tmp_path):
     folder = real_data_dir("stocks")
     cfg = dataclasses.replace(stock.Config(), source="local", data_dir=str(folder), ticker="AAPL", rnn="gru:4",

@@ -72,6 +72,7 @@ def test_hourly_steps_and_bad_configs():
         dataclasses.replace(cfg, source="metoffice")
 
 
+@pytest.mark.slow
 def test_jena_pipeline_path_on_a_small_csv(tmp_path):
     """The Jena path end to end offline: the local source on a CSV with the real header, hourly task."""
     write_jena(tmp_path / "jena_climate_2009_2016.csv", hours=400)

@@ -19,6 +19,7 @@ def run_pipeline(tmp_path, *args, env=None):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain, batch", [("ecg", 128), ("weather", 32)])
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path, domain, batch):
     done = run_pipeline(tmp_path, f"pipelines.{domain}", "train", "--quick", "--strategy", "mirrored",
@@ -31,6 +32,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, domain, batch):
     assert (tmp_path / "saved_models" / domain / "1" / "saved_model.pb").exists()
 
 
+@pytest.mark.slow
 def test_mixed_precision_option_sets_the_policy_and_keeps_outputs_float32(tmp_path):
     done = run_pipeline(tmp_path, "pipelines.weather", "train", "--quick", "--mixed-precision", "mixed_bfloat16",
                         "--run-dir", "run")
@@ -89,6 +91,7 @@ def assert_same_weights(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain, global_batch", [("ecg", 256), ("weather", 64)])
 def test_multiworker_two_workers_stay_identical_and_resume_after_a_worker_is_killed(tmp_path, domain, global_batch):
     args = [domain, "train", "--quick", "--epochs", "3", "--strategy", "multiworker", "--run-dir", "run"]

@@ -57,6 +57,7 @@ def test_last_step_model_refuses_a_bidirectional_or_stacked_spec():
             gradients.last_step_model(2, spec)
 
 
+@pytest.mark.slow
 def test_after_the_same_training_lstm_keeps_the_gradient_a_simple_rnn_loses():
     """Adding problem, 50 steps, seeded: LSTM learns it (far below the mean predictor's 1/6) and the error signal
     still reaches step 1; the simple RNN does not learn it and its gradient at step 1 has all but vanished."""

@@ -14,6 +14,7 @@ def _model(spec: layers.RNNSpec, time: int | None = 7) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", layers.KINDS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("depth", [1, 2])

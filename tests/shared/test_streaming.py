@@ -68,6 +68,7 @@ def _delay_accuracy(delay: int, chunk: int) -> float:
     return float(np.mean(np.sign(out) == y[delay:400, 0]))
 
 
+@pytest.mark.slow
 def test_tbptt_learns_dependencies_within_a_chunk_and_not_beyond_it():
     """Chunks of 4 steps. A 3-step delay: the answers at the start of each chunk need inputs from the previous
     chunk, which only the carried state holds; learned. A 6-step delay: the gradient never spans 6 steps, so it

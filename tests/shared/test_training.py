@@ -65,6 +65,7 @@ class _Crash(keras.callbacks.Callback):
             raise KeyboardInterrupt("killed after an epoch")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash", [_Crash(epoch=2), _Crash(epoch=2, batch=1)], ids=["after-epoch", "mid-epoch"])
 def test_interrupted_run_resumes_without_repeating_or_skipping_epochs(tmp_path, crash):
     ds, _, _ = _problem()
@@ -82,6 +83,7 @@ def test_interrupted_run_resumes_without_repeating_or_skipping_epochs(tmp_path, 
     assert training.read_history(tmp_path / "history.csv")["epoch"] == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_killed_and_resumed_run_ends_as_one_never_killed(tmp_path):
     """Early stopping and the best checkpoint keep their memory across the kill: the same epochs, the same best
     epoch, the same kept weights (before: the resumed run started its patience afresh and kept another model)."""
