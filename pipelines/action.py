@@ -264,7 +264,7 @@ def export(model: keras.Model, cfg: Config, classes: list[str], metrics: dict, s
 
 def serve(model, frames: np.ndarray) -> dict[str, np.ndarray]:
     """serving_default of an exported version (a path, or a SavedModel already loaded) on uint8 frames."""
-    served = shared_export.load(model)[0] if isinstance(model, (str, pathlib.Path)) else model
+    served = shared_export.load(model, NAME)[0] if isinstance(model, (str, pathlib.Path)) else model
     return {k: v.numpy() for k, v in served.signatures["serving_default"](frames=tf.constant(frames)).items()}
 
 
@@ -273,7 +273,7 @@ def predict(video: str | pathlib.Path, model_path: str | pathlib.Path | None = N
     """The action in a video file: its frames sampled uniformly to the model's frame count (a shorter clip is
     looped), grey or RGBA converted to RGB; resizing happens in the exported graph."""
     frames = video_data.read_video(video)
-    served, meta = shared_export.load(pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root))
+    served, meta = shared_export.load(pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root), NAME)
     sampled = frames[video_data.sample_indices(len(frames), int(meta.get("frames", 16)))]
     out = serve(served, sampled[None])
     return {"action": out["action"][0].decode(), "probability": round(float(out["probabilities"][0].max()), 4),

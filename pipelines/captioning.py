@@ -336,7 +336,7 @@ def export(net: Captioner, cfg: Config, metrics: dict, source: str,
 
 
 def serve(path: str | pathlib.Path, images: list[bytes]) -> list[str]:
-    served, _ = shared_export.load(path)
+    served, _ = shared_export.load(path, NAME)
     out = served.signatures["serving_default"](image=tf.constant(images))["caption"].numpy()
     return [c.decode() for c in out]
 

@@ -440,7 +440,7 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     start = time.perf_counter()
     record_path = pathlib.Path(record_path)
     model_path = pathlib.Path(model_path) if model_path else shared_export.latest(NAME)
-    served, meta = shared_export.load(model_path)
+    served, meta = shared_export.load(model_path, NAME)
     window = meta.get("config", {}) or {}
     before, after = window.get("before", cfg.before), window.get("after", cfg.after)
     record_path = record_path.with_suffix("") if record_path.suffix in (".hea", ".dat", ".atr") else record_path

@@ -27,6 +27,7 @@ from shared import export as shared_export
 log = logging.getLogger(__name__)
 NAME = "sentiment"
 LABELS = ("negative", "positive")
+NO_WORDS = "no words"  # the served label of a text without a single word
 POOLINGS = ("meanmax", "last")
 
 
@@ -215,12 +216,17 @@ def baseline(reviews: SentimentData) -> dict:
 def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """saved_models/sentiment/<version>/: serving_default(text [batch] string) -> positive_probability [batch]
-    float32, label [batch] string ("positive" / "negative")."""
+    float32, label [batch] string ("positive" / "negative"; "no words" with a NaN probability for a text that has
+    none after standardisation, e.g. only punctuation or emoji)."""
     names = tf.constant(LABELS)
 
     def serve(text):
-        probability = model(text, training=False)[:, 0]
-        return {"positive_probability": probability, "label": tf.gather(names, tf.cast(probability >= 0.5, tf.int32))}
+        # one extra one-word text keeps every batch at least one token long (a batch of empty or punctuation-only
+        # texts, or of none, would otherwise be a zero-length sequence: a graph error); it is dropped again below
+        probability = model(tf.concat([text, tf.constant(["x"])], axis=0), training=False)[:-1, 0]
+        has_words = tf.strings.split(standardize_review(text)).row_lengths() > 0
+        label = tf.where(has_words, tf.gather(names, tf.cast(probability >= 0.5, tf.int32)), NO_WORDS)
+        return {"positive_probability": tf.where(has_words, probability, float("nan")), "label": label}
 
     meta = {"config": cfg, "source": source, "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
             "labels": list(LABELS), "max_words": text_data.MAX_WORDS}
@@ -234,7 +240,12 @@ def predict(texts: list[str], model_path: str | pathlib.Path | None = None) -> l
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         raise ValueError(f"text {empty[0]} is empty or whitespace only; give a review to classify (TEXT=\"...\").")
-    served, _ = shared_export.load(model_path or shared_export.latest(NAME))
+    words = tf.strings.split(standardize_review(tf.constant(texts))).row_lengths().numpy()
+    if not words.all():
+        i = int(np.flatnonzero(words == 0)[0])
+        raise ValueError(f"text {i} ({texts[i][:40]!r}) has no words once punctuation and symbols are removed; "
+                         "there is nothing to classify.")
+    served, _ = shared_export.load(model_path or shared_export.latest(NAME), NAME)
     out = served.signatures["serving_default"](text=tf.constant(texts))
     return [{"text": t[:80], "label": label.decode(), "positive_probability": round(float(p), 4)}
             for t, label, p in zip(texts, out["label"].numpy(), out["positive_probability"].numpy(), strict=True)]

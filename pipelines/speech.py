@@ -508,7 +508,7 @@ def export(model: keras.Model, task: str, classes: list[str], cfg: Config, metri
 
 
 def serve(path: str | pathlib.Path, audio: list[np.ndarray], rate: int = RATE) -> dict[str, np.ndarray]:
-    served, _ = shared_export.load(path)
+    served, _ = shared_export.load(path, (NAME, TRANSCRIBER))
     padded = keras.utils.pad_sequences(audio, dtype="float32", padding="post")
     return {k: v.numpy() for k, v in served.signatures["serving_default"](
         audio=tf.constant(padded), sample_rate=tf.constant(rate, tf.int32)).items()}

@@ -160,7 +160,7 @@ def export(model: keras.Model, cfg: Config, bars: stock_data.Bars, metrics: dict
 def predict(csv_path: str | pathlib.Path, ticker: str | None = None,
             model_path: str | pathlib.Path | None = None) -> dict:
     """Forecast the next log return (and the implied close) from the last window of a daily OHLCV CSV."""
-    served, meta = shared_export.load(model_path or shared_export.latest(NAME))
+    served, meta = shared_export.load(model_path or shared_export.latest(NAME), NAME)
     bars = stock_data.load_csv(stock_data.find_csv(csv_path), ticker)
     past, days = meta["config"]["past"], meta["config"]["days"]
     table, _ = stock_data.features(bars)

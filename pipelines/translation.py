@@ -281,7 +281,7 @@ def predict(texts: list[str], model_path: str | pathlib.Path | None = None) -> l
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         raise ValueError(f"text {empty[0]} is empty; give an English sentence (TEXT=\"...\").")
-    served, _ = shared_export.load(model_path or shared_export.latest(NAME))
+    served, _ = shared_export.load(model_path or shared_export.latest(NAME), NAME)
     out = served.signatures["serving_default"](text=tf.constant(texts))["translation"].numpy()
     return [t.decode() for t in out]
 

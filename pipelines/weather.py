@@ -175,7 +175,7 @@ def export(model: keras.Model, cfg: Config, series: weather_data.WeatherSeries, 
 def predict(csv_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None) -> dict:
     """Forecast from the last window of a CSV (Jena format, or 'date,T (degC)' for a model trained on the Seattle
     series) with the exported model (latest by default)."""
-    served, meta = shared_export.load(model_path or shared_export.latest(NAME))
+    served, meta = shared_export.load(model_path or shared_export.latest(NAME), NAME)
     series = weather_data.load_csv(csv_path)
     if series.names != meta["features"]:
         raise ValueError(f"{csv_path}: gives features {series.names}, the model was trained on {meta['features']}; "

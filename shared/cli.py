@@ -202,13 +202,16 @@ def setup_logging() -> None:
 
 def run_guarded(command: Callable[[], object]) -> object:
     """Run a CLI command; expected failures (bad input, missing files) become one clear line on stderr and
-    exit code 1 instead of a traceback. Set RNN_DEBUG=1 to see the traceback."""
+    exit code 1 instead of a traceback. Set RNN_DEBUG=1 to see the traceback.
+    Anything else that escapes (a bug, or a library's error no check foresaw) is one line too, naming its type and
+    pointing at RNN_DEBUG=1: a command line never ends in a traceback."""
     try:
         return command()
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError) as error:
+    except Exception as error:  # noqa: BLE001 - the command line's last word; RNN_DEBUG=1 re-raises
         if os.environ.get("RNN_DEBUG"):
             raise
-        text = str(error)
+        expected = isinstance(error, (ValueError, OSError, RuntimeError))
+        text = str(error) if expected else f"{type(error).__name__}: {error} (RNN_DEBUG=1 shows where)"
         text = text if len(text) <= 500 else text[:500] + f"... ({len(text)} characters)"  # not a 5 MB input line
         print(f"error: {text}", file=sys.stderr)
         sys.exit(1)

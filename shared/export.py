@@ -65,15 +65,28 @@ def latest(name: str, root: str | pathlib.Path = DEFAULT_ROOT) -> pathlib.Path:
     return pathlib.Path(root) / name / str(found[-1])
 
 
-def load(path: str | pathlib.Path) -> tuple[object, dict]:
-    """(SavedModel, metadata) of one version folder: `loaded.signatures["serving_default"](**inputs)`."""
+def load(path: str | pathlib.Path, expect: str | tuple[str, ...] = ()) -> tuple[object, dict]:
+    """(SavedModel, metadata) of one version folder: `loaded.signatures["serving_default"](**inputs)`. With
+    `expect` (the export names a pipeline serves), another pipeline's model is refused by name; a folder whose
+    files are corrupt is refused in one line."""
     path = pathlib.Path(path)
     if not (path / "saved_model.pb").exists():
         raise FileNotFoundError(f"{path} is not a SavedModel version folder (no saved_model.pb); "
                                 "pass saved_models/<name>/<version> or use export.latest(name).")
     meta_path = path / "metadata.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return _load_outside_strategy(path), meta
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{meta_path} is not valid JSON; export the model again.") from None
+    expected = (expect,) if isinstance(expect, str) else tuple(expect)
+    if expected and meta.get("name") not in expected:
+        raise ValueError(f"{path} holds a {meta.get('name', 'unnamed')!r} model, not {' or '.join(expected)}; pass "
+                         f"--model saved_models/{expected[0]}/<version>.")
+    try:
+        return _load_outside_strategy(path), meta
+    except Exception as error:  # noqa: BLE001 - TensorFlow raises many kinds for a damaged file
+        raise ValueError(f"{path}: the SavedModel cannot be loaded ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200] if str(error) else 'damaged files'}); export it again.") from None
 
 
 def _load_outside_strategy(path: pathlib.Path):

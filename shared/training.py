@@ -411,4 +411,8 @@ def load_checkpoint(run_dir: str | pathlib.Path, domain: str) -> keras.Model:
     path = pathlib.Path(run_dir) / "best.keras"
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint {path}; run 'make train-{domain}' (or pass --run-dir) first.")
-    return keras.models.load_model(path)
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # noqa: BLE001 - a truncated or foreign file fails in many ways
+        raise ValueError(f"{path} is not a readable Keras checkpoint ({type(error).__name__}); it may be truncated "
+                         f"or from another pipeline: run 'make train-{domain}' again.") from None

@@ -50,6 +50,16 @@ def test_served_model_takes_raw_strings_and_matches_keras(quick_run):
                                                                   for p in expected]
     raw_bytes = served.signatures["serving_default"](text=tf.constant([b"bad \xff\xfe film"]))  # invalid UTF-8
     assert np.isfinite(raw_bytes["positive_probability"].numpy()).all()
+    # texts without a word: no class (was 0.5 "positive" in a batch, a graph error alone); a batch of none works
+    serve = served.signatures["serving_default"]
+    mixed = serve(text=tf.constant([texts[0], "!!! ???", "\U0001F600"]))
+    assert [x.decode() for x in mixed["label"].numpy()][1:] == ["no words", "no words"]
+    np.testing.assert_allclose(mixed["positive_probability"].numpy()[0], expected[0], rtol=1e-4, atol=1e-5)
+    assert np.isnan(mixed["positive_probability"].numpy()[1:]).all()
+    assert serve(text=tf.constant(["", "?!"]))["label"].numpy().tolist() == [b"no words", b"no words"]
+    assert serve(text=tf.constant([], dtype=tf.string))["label"].shape == (0,)
+    with pytest.raises(ValueError, match="has no words once punctuation"):
+        sentiment.predict(["!!! ???"], path)
 
 
 def test_vectorizer_is_adapted_on_training_text_only():

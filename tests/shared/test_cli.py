@@ -146,6 +146,13 @@ def test_guarded_commands_turn_errors_into_one_line(capsys, monkeypatch):
         cli.run_guarded(fail_long)
     assert len(capsys.readouterr().err) < 600  # a 5 MB line is not echoed whole
 
+    def bug():
+        return {}["missing"]
+
+    with pytest.raises(SystemExit):
+        cli.run_guarded(bug)  # an error nobody foresaw: still one line, with its type
+    assert capsys.readouterr().err == "error: KeyError: 'missing' (RNN_DEBUG=1 shows where)\n"
+
 
 def test_describe_results_for_people():
     assert cli.describe({"label": "positive", "p": 0.93125}) == "label: positive  p: 0.9313"

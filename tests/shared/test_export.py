@@ -129,3 +129,16 @@ def test_missing_exports_give_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a SavedModel"):
         export.load(tmp_path)
     assert json.loads(json.dumps(export.package_versions()))["python"]
+
+
+def test_another_pipelines_model_and_damaged_files_are_refused_in_one_line(tmp_path):
+    path = export.save(_model(), "demo", root=tmp_path)
+    assert export.load(path, "demo")[1]["name"] == "demo"
+    with pytest.raises(ValueError, match="holds a 'demo' model, not sentiment; pass --model saved_models/sentiment/"):
+        export.load(path, "sentiment")
+    (path / "saved_model.pb").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="the SavedModel cannot be loaded .*; export it again"):
+        export.load(path)
+    (path / "metadata.json").write_bytes(b"{\xff")
+    with pytest.raises(ValueError, match="metadata.json is not valid JSON"):
+        export.load(path)

@@ -221,3 +221,9 @@ def test_cosine_schedule_falls_to_zero_and_a_short_run_is_a_prefix_of_a_long_one
                                early_stopping=False, verbose=0, tensorboard=False)
         runs.append(history.history["loss"])
     np.testing.assert_allclose(runs[0], runs[1][:2], rtol=1e-5)  # 2 epochs of the 4-epoch schedule = its start
+
+
+def test_a_damaged_checkpoint_is_named_not_reported_missing(tmp_path):
+    (tmp_path / "best.keras").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="best.keras is not a readable Keras checkpoint"):
+        training.load_checkpoint(tmp_path, "ecg")
