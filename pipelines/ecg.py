@@ -463,6 +463,10 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
                "mean_heart_rate_bpm": round(60.0 / float(np.mean(np.diff(peaks)) / ecg_data.FS), 1)
                if len(peaks) > 1 else None,
                "seconds": round(seconds, 3)}
+    warning = heart_rate_warning(summary["mean_heart_rate_bpm"], record.original_fs)
+    if warning:
+        summary["warning"] = warning
+        log.warning("%s: %s", record.name, warning)
     if annotated:
         summary["detection"] = ecg_data.detection_agreement(record.peaks, peaks)
         ref_idx, det_idx = ecg_data.metrics.match_beats(record.peaks, beats.peaks)
@@ -476,6 +480,15 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
         strip_figure(record.signal, beats.peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
     log.info("predicted %s: %s in %.2f s", record.name, counts, seconds)
     return summary
+
+
+def heart_rate_warning(bpm: float | None, header_fs: float) -> str | None:
+    """A loud warning when the detected mean heart rate is not a human one (25-250 bpm): a header's wrong sampling
+    rate or a non-ECG lead. (It cannot catch every lie: XQRS's refractory period keeps rates below ~200 bpm.)"""
+    if bpm is not None and 25 <= bpm <= 250:
+        return None
+    return (f"detected heart rate {bpm} bpm is outside 25-250 bpm: the header's sampling rate ({header_fs:g} Hz) or "
+            "the lead may be wrong; do not trust these classes.")
 
 
 def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, seconds: float = 20.0):

@@ -100,6 +100,11 @@ def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fall
     if expected_bytes is not None and dat.stat().st_size < expected_bytes:
         raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
                          f"{header.sig_len} samples ({expected_bytes} bytes); the file is truncated. Re-download it.")
+    if expected_bytes is not None and dat.stat().st_size > expected_bytes + 2:  # format 212 may pad an odd count
+        raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
+                         f"{header.n_sig} signal(s) x {header.sig_len} samples in format {fmt} ({expected_bytes} "
+                         "bytes): the header does not describe this file (signal count, length or format). Fix the "
+                         ".hea file.")
     try:
         record = wfdb.rdrecord(str(path), channels=[channel])
     except Exception as error:

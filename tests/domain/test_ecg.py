@@ -252,6 +252,16 @@ def test_download_uses_wfdb_and_verifies(tmp_path, monkeypatch):
         sources.resolve("download", tmp_path / "dl", cache_dir=tmp_path)
 
 
+def test_a_header_that_does_not_describe_its_data_file_is_refused(tmp_path):
+    synthetic.write_records(tmp_path, ["100"], minutes=0.2, seed=1)
+    lines = (tmp_path / "100.hea").read_text().splitlines()
+    first = lines[0].split()
+    first[1] = "1"  # one signal declared, two stored
+    (tmp_path / "100.hea").write_text("\n".join([" ".join(first), lines[1], *lines[3:]]) + "\n")
+    with pytest.raises(ValueError, match="the header does not describe this file"):
+        records.read_record(tmp_path / "100")
+
+
 def test_resolve_sources(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "reachable", lambda *a, **k: False)
     with pytest.raises(FileNotFoundError, match="no such folder"):  # a typo never falls back to synthetic records
