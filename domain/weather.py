@@ -24,6 +24,7 @@ JENA_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VP
                 "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)",
                 "wd (deg)")
 TARGET = "T (degC)"
+ABSURD = 1e6  # no weather variable here comes near it (Jena's wind error code is -9999)
 MAX_GAP_STEPS = 3  # gaps of up to 3 steps (hours or days) are interpolated (and counted); longer ones are an error
 # Chollet, Deep Learning with Python, 2nd ed. (2021), ch. 10: Jena, temperature 24 h ahead from 5 days of hourly
 # data; the "common-sense" persistence baseline has MAE 2.44 degC (validation) and 2.62 degC (test).
@@ -93,6 +94,12 @@ def check_regular(times: np.ndarray, values: np.ndarray, where: str,
             start = int(np.flatnonzero(missing)[0])
             raise ValueError(f"{where}: {int(runs.max())} consecutive steps missing (first gap near "
                              f"{times[0].astype(unit) + start}); at most {MAX_GAP_STEPS} are interpolated.")
+        if missing[-1] or missing[0]:
+            edge = "last" if missing[-1] else "first"
+            count = int(np.argmin(missing[::-1])) if missing[-1] else int(np.argmin(missing))
+            raise ValueError(f"{where}: the {edge} {count} step(s) have missing or NaN values, with nothing beyond "
+                             "them to interpolate from; drop those rows (a forecast starts from the last complete "
+                             "step).")
         for column in range(full.shape[1]):
             bad = np.isnan(full[:, column])
             if bad.any():
@@ -113,7 +120,17 @@ def _numeric(frame, columns: list[str], where: str) -> np.ndarray:
         row, column = np.argwhere(bad.to_numpy())[0]
         raise ValueError(f"{where}: non-numeric value {frame[columns[column]].iloc[row]!r} in column "
                          f"{columns[column]!r} at data row {row + 1}.")
-    return numbers.to_numpy(dtype="float64")
+    values = numbers.to_numpy(dtype="float64")
+    for row, column in np.argwhere(np.isinf(values) | (np.abs(np.nan_to_num(values)) > ABSURD)):
+        raise ValueError(f"{where}: value {float(values[row, column]):g} in column {columns[column]!r} at data row {row + 1} "
+                         "is not a measurement (infinite or beyond 1e6); fix or remove that row.")
+    for column, name in enumerate(columns):
+        if "degC" in name or name.startswith("temp_"):
+            wrong = np.flatnonzero((values[:, column] < -90) | (values[:, column] > 60))
+            if len(wrong):
+                raise ValueError(f"{where}: temperature {values[wrong[0], column]:g} in column {name!r} at data row "
+                                 f"{wrong[0] + 1} is outside -90..60 degC; fix or remove that row.")
+    return values
 
 
 def load_jena_csv(path: str | pathlib.Path) -> WeatherSeries:

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -103,4 +105,19 @@ def test_bad_timestamps_are_refused(tmp_path):
     path = tmp_path / "daily.csv"
     path.write_text("date,precipitation,temp_max,temp_min,wind\nyesterday,0,1,0,1\n")
     with pytest.raises(ValueError, match="date 'yesterday'"):
+        weather.load_csv(path)
+
+
+@pytest.mark.parametrize("last_row, message", [
+    ("2016-01-20,0.0,inf,2.0,3.0", "value inf in column 'temp_max' at data row 20 is not a measurement"),
+    ("2016-01-20,0.0,1e30,2.0,3.0", "value 1e+30 in column 'temp_max' at data row 20 is not a measurement"),
+    ("2016-01-20,0.0,75,2.0,3.0", "temperature 75 in column 'temp_max' at data row 20 is outside -90..60 degC"),
+    ("2016-01-20,0.0,,2.0,3.0", "the last 1 step(s) have missing or NaN values"),
+])
+def test_values_that_are_not_measurements_and_a_gap_at_the_end_are_refused(tmp_path, last_row, message):
+    path = tmp_path / "daily.csv"
+    rows = ["date,precipitation,temp_max,temp_min,wind"] + [
+        f"2016-01-{d:02d},0.0,{8 + d / 10:.1f},2.0,3.0" for d in range(1, 20)] + [last_row]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=re.escape(message)):
         weather.load_csv(path)
