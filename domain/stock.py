@@ -19,6 +19,10 @@ FEATURES = ("log return", "log range", "log body", "log volume change")
 TICKER_COLUMNS = ("name", "ticker", "symbol")
 
 
+MAX_PRICE = 1e7  # per share; the dearest listed share trades near 7e5
+MAX_DAILY_RATIO = 20.0  # a close-to-close move beyond 20x (or 1/20) in a day is a data error or an unadjusted split
+
+
 @dataclasses.dataclass
 class Bars:
     """One ticker's trading days. dates: (n,) datetime64[D]; ohlcv: (n, 5) float64; notes: what loading did."""
@@ -64,12 +68,30 @@ def from_frame(frame, ticker: str, source: str, where: str) -> Bars:
         row = int(np.flatnonzero(dates.isna())[0])
         raise ValueError(f"{where}: date {frame['date'].iloc[row]!r} ({ticker}, row {row + 1}) cannot be read.")
     values = numbers.to_numpy(dtype="float64")
+    absurd = np.flatnonzero((np.abs(np.nan_to_num(values[:, :4])) > MAX_PRICE).any(axis=1))
+    if len(absurd):
+        raise ValueError(f"{where}: price {np.abs(values[absurd[0], :4]).max():g} ({ticker}, row {absurd[0] + 1}) is "
+                         f"beyond {MAX_PRICE:g}: not a share price; fix or remove that row.")
     complete = np.isfinite(values).all(axis=1) & (values[:, :4] > 0).all(axis=1)
     notes = [f"{where} {ticker}: {int((~complete).sum())} rows with empty or non-positive fields dropped"] \
         if not complete.all() else []
-    dates = dates.to_numpy().astype("datetime64[D]")[complete]
+    o, h, low, c = (values[:, i] for i in range(4))
+    with np.errstate(invalid="ignore"):
+        consistent = (h >= np.maximum(o, c) - 1e-9) & (low <= np.minimum(o, c) + 1e-9)  # high >= open, close >= low
+    if (complete & ~consistent).any():
+        notes.append(f"{where} {ticker}: {int((complete & ~consistent).sum())} rows whose high/low do not bound "
+                     "open and close (high < low included) dropped")
+    keep = complete & consistent
+    dates = dates.to_numpy().astype("datetime64[D]")[keep]
     _check(dates, f"{where} ({ticker})")
-    return Bars(ticker, dates, values[complete], source, notes)
+    close = values[keep, 3]
+    jumps = np.flatnonzero(np.abs(np.log(close[1:] / close[:-1])) > np.log(MAX_DAILY_RATIO))
+    if len(jumps):
+        day = jumps[0] + 1
+        raise ValueError(f"{where} ({ticker}): the close moves {close[day] / close[day - 1]:.3g}x from {dates[day - 1]} "
+                         f"to {dates[day]}; a data error or an unadjusted split (more than {MAX_DAILY_RATIO}x in a "
+                         "day). Use split-adjusted prices or fix that row.")
+    return Bars(ticker, dates, values[keep], source, notes)
 
 
 def load_csv(path: str | pathlib.Path, ticker: str | None = None) -> Bars:

@@ -65,6 +65,22 @@ def test_bad_stock_files(tmp_path):
         stock.find_csv(tmp_path / "nothing")
 
 
+def test_prices_that_cannot_be_and_bars_that_contradict_themselves(tmp_path):
+    rows = _rows("AAA")
+    day = rows[4].split(",")
+    huge = ",".join([day[0], "1e300", *day[2:]])
+    spike = ",".join([day[0], day[1], str(float(day[4]) * 1000 * 1.02), day[3], str(float(day[4]) * 1000), *day[5:]])
+    upside = ",".join([day[0], day[1], day[3], day[2], *day[4:]])  # high and low swapped: high < low
+    for name, row in {"huge": huge, "spike": spike, "upside": upside}.items():
+        (tmp_path / f"{name}.csv").write_text("\n".join([HEADER] + rows[:4] + [row] + rows[5:]) + "\n")
+    with pytest.raises(ValueError, match="price 1e\\+300 .*row 5.* not a share price"):
+        stock.load_csv(tmp_path / "huge.csv")
+    with pytest.raises(ValueError, match="the close moves 1.01e\\+03x from 2016-03-04 to 2016-03-05"):
+        stock.load_csv(tmp_path / "spike.csv")
+    bars = stock.load_csv(tmp_path / "upside.csv")
+    assert len(bars.dates) == 9 and "1 rows whose high/low do not bound open and close" in bars.notes[0]
+
+
 def test_bundled_msft():
     bars = stock.load_msft()
     assert bars.ticker == "MSFT" and len(bars.dates) == 7983 and str(bars.dates[0]) == "1986-03-13"
