@@ -92,6 +92,9 @@ def to_float_mono(data: np.ndarray, name: str = "audio") -> np.ndarray:
     return data
 
 
+MIN_WAV_RATE, MAX_WAV_RATE = 4000, 192_000  # telephone speech to studio audio; anything else is a broken header
+
+
 def read_wav_native(path: str | pathlib.Path) -> tuple[np.ndarray, int]:
     """(float32 mono audio, sample rate) of a WAV file (PCM 8/16/32-bit or float, mono or stereo), not resampled."""
     import struct
@@ -106,6 +109,9 @@ def read_wav_native(path: str | pathlib.Path) -> tuple[np.ndarray, int]:
     except (ValueError, EOFError, OSError, struct.error) as error:
         raise ValueError(f"{path}: not a readable WAV file ({error or type(error).__name__}); convert it to PCM "
                          f"WAV first, e.g. 'sox in.mp3 -r 8000 -c 1 out.wav'.") from None
+    if not MIN_WAV_RATE <= rate <= MAX_WAV_RATE:
+        raise ValueError(f"{path}: its header says {rate} Hz, not a speech recording's rate ({MIN_WAV_RATE}-"
+                         f"{MAX_WAV_RATE} Hz); the header is wrong or the file is not audio.")
     return to_float_mono(data, str(path)), int(rate)
 
 

@@ -47,6 +47,8 @@ def test_bad_audio_gets_clear_errors(tmp_path, caplog):
         speech.read_wav(write_wav(tmp_path / "empty.wav", []))
     with pytest.raises(FileNotFoundError):
         speech.read_wav(tmp_path / "missing.wav")
+    with pytest.raises(ValueError, match="its header says 3 Hz"):  # was: 8,000 s of audio and a minute of CPU
+        speech.read_wav(write_wav(tmp_path / "slow.wav", tone(200) * 32767, rate=3))
     clipped = np.clip(tone(200, amplitude=3.0), -1, 1) * 32767
     speech.read_wav(write_wav(tmp_path / "loud.wav", clipped))
     assert "clipped" in caplog.text
