@@ -118,11 +118,13 @@ def load_data(cfg: Config) -> ActionData:
     return ActionData(train, validation, test, train.classes, where)
 
 
-def sample_frames(video: tf.Tensor, count: int, training: bool) -> tf.Tensor:
-    """tf.data version of domain.action.sample_indices: `count` frames spread uniformly (segment centres), or at a
-    random position inside each segment in training; a shorter clip is looped."""
+def sample_frames(video: tf.Tensor, count: int, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """tf.data version of domain.action.sample_indices: `count` frames spread uniformly (segment centres), or, with
+    a `seed` (training), at a random position inside each segment drawn from that seed alone (stateless: the same
+    under a parallel map); a shorter clip is looped."""
     n = tf.shape(video)[0]
-    offset = tf.random.uniform([count]) if training else tf.fill([count], 0.5)
+    offset = tf.fill([count], 0.5) if seed is None else \
+        tf.random.stateless_uniform([count], tf.stack([seed, tf.constant(0, tf.int64)]))
     position = (tf.range(count, dtype=tf.float32) + offset) * tf.cast(n, tf.float32) / count
     index = tf.where(n < count, tf.range(count) % tf.maximum(n, 1), tf.minimum(tf.cast(position, tf.int32), n - 1))
     return tf.gather(video, index)
@@ -131,21 +133,31 @@ def sample_frames(video: tf.Tensor, count: int, training: bool) -> tf.Tensor:
 def make_dataset(cfg: Config, clips: video_data.Clips, training: bool = False) -> tf.data.Dataset:
     """(frames uint8 (batch, frames, size, size, 3), label): frames sampled per clip in a parallel map, and in
     training a random brightness and contrast per clip (no flips: they would turn 'left' into 'right'), applied
-    to whole batches at once (measured: per-clip float work in the map made training wait for input)."""
-    def augment(frames, labels):
+    to whole batches at once (measured: per-clip float work in the map made training wait for input). Training
+    randomness is stateless, seeded from streams of cfg.seed that differ each epoch: the same seed gives the same
+    batches (and metrics) however the parallel maps interleave."""
+    def augment(frames, labels, seed):
         x = tf.cast(frames, tf.float32)
         per_clip = [tf.shape(x)[0], 1, 1, 1, 1]
         mean = tf.reduce_mean(x, axis=[1, 2, 3, 4], keepdims=True)
-        x = (x - mean) * tf.random.uniform(per_clip, 0.8, 1.2) + mean + tf.random.uniform(per_clip, -20.0, 20.0)
-        return tf.cast(tf.clip_by_value(x, 0, 255), tf.uint8), labels
+        gain = tf.random.stateless_uniform(per_clip, tf.stack([seed, tf.constant(1, tf.int64)]), 0.8, 1.2)
+        shift = tf.random.stateless_uniform(per_clip, tf.stack([seed, tf.constant(2, tf.int64)]), -20.0, 20.0)
+        return tf.cast(tf.clip_by_value((x - mean) * gain + mean + shift, 0, 255), tf.uint8), labels
+
+    def seeds(stream: int) -> tf.data.Dataset:
+        return tf.data.Dataset.random(seed=cfg.seed + stream, rerandomize_each_iteration=True)
 
     ds = tf.data.Dataset.from_tensor_slices((clips.videos, clips.labels.astype("int32"))).cache()
-    if training:
-        ds = ds.shuffle(len(clips), seed=cfg.seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda video, label: (sample_frames(video, cfg.frames, training), label),
-                num_parallel_calls=shared_data.AUTOTUNE).batch(cfg.batch_size)
-    if training:
-        ds = ds.map(augment, num_parallel_calls=shared_data.AUTOTUNE)
+    if not training:
+        ds = ds.map(lambda video, label: (sample_frames(video, cfg.frames), label),
+                    num_parallel_calls=shared_data.AUTOTUNE).batch(cfg.batch_size)
+        return ds.prefetch(shared_data.AUTOTUNE)
+    ds = ds.shuffle(len(clips), seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, seeds(1)).map(
+        lambda item, seed: (sample_frames(item[0], cfg.frames, seed), item[1]),
+        num_parallel_calls=shared_data.AUTOTUNE).batch(cfg.batch_size)
+    ds = tf.data.Dataset.zip(ds, seeds(2)).map(lambda batch, seed: augment(*batch, seed),
+                                               num_parallel_calls=shared_data.AUTOTUNE)
     return ds.prefetch(shared_data.AUTOTUNE)
 
 
@@ -248,7 +260,7 @@ def export(model: keras.Model, cfg: Config, classes: list[str], metrics: dict, s
     names = tf.constant(classes)
 
     def serve(frames):
-        index = sample_frames(tf.range(tf.shape(frames)[1]), cfg.frames, training=False)
+        index = sample_frames(tf.range(tf.shape(frames)[1]), cfg.frames)
         frames = tf.gather(frames, index, axis=1)
         shape = tf.shape(frames)
         flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
