@@ -33,7 +33,7 @@ ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(
 	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 COMPARED := ecg sentiment weather
 
-.PHONY: help setup test test-fast bench lint clean notebook gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup lock test test-fast bench lint clean notebook gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -42,13 +42,18 @@ help: ## list the targets
 	@echo "  domains: $(DOMAINS)"
 	@sed -nE 's/^#: ?/  /p' $(MAKEFILE_LIST)
 
-setup: $(STAMP) ## create .venv with python3 and install the suite (-e .[dev]); a no-op when up to date
+setup: $(STAMP) ## create .venv with python3 and install the suite (-e .[dev]) at the tested versions (constraints.txt)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+lock: ## refresh constraints.txt from .venv after upgrading and testing (pip freeze: the versions the tests passed with)
+	@echo "# The package versions the test suite passed with (make lock writes it from .venv: pip freeze)." > constraints.txt
+	@echo "# make setup installs with -c constraints.txt; to upgrade: pip install -U <pkg>, make test, make lock." >> constraints.txt
+	$(PY) -m pip freeze --exclude-editable >> constraints.txt
 
 test: setup ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
 	$(PY) -m pytest -n 2 -q --durations=15
