@@ -77,25 +77,47 @@ def resize(frames: np.ndarray, size: int) -> np.ndarray:
 
 def read_video(path: str | pathlib.Path) -> np.ndarray:
     """Every frame of a video file as uint8 RGB (frames, height, width, 3), decoded with OpenCV (FFmpeg inside)."""
+    return sample_video(path, None)[0]
+
+
+def sample_video(path: str | pathlib.Path, count: int | None) -> tuple[np.ndarray, int]:
+    """(frames, the file's frame count): with `count`, only the `count` frames of sample_indices, kept as they are
+    decoded (a first pass counts the frames and keeps none, so a long HD video is never held in memory whole);
+    without, every frame. Fewer frames decoded than the file announces (a damaged file) is a logged warning."""
     import cv2
 
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     capture = cv2.VideoCapture(str(path))
-    frames = []
+    announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    wanted = None
+    if count:
+        total = 0
+        while capture.grab():
+            total += 1
+        capture.release()
+        capture = cv2.VideoCapture(str(path))
+        wanted = set(sample_indices(total, count).tolist()) if total else set()
+    frames, decoded = {}, 0
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame)
+            if wanted is None or decoded in wanted:
+                frames[decoded] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
+            decoded += 1
     finally:
         capture.release()
     if not frames:
         raise ValueError(f"{path}: no frames could be decoded (not a video, corrupt, or an unsupported codec); "
                          "convert it with 'ffmpeg -i in -c:v mjpeg out.avi'.")
-    return to_rgb(np.stack(frames), str(path))
+    if announced and decoded < 0.9 * announced:
+        log.warning("%s: decoded %d of the %d frames its header announces; the file may be damaged", path, decoded,
+                    announced)
+    order = sample_indices(decoded, count) if count else range(decoded)
+    return to_rgb(np.stack([frames[i] for i in order if i in frames]), str(path)), decoded
 
 
 def load_folder(folder: str | pathlib.Path, frames: int, size: int) -> tuple[Clips, list[str]]:
@@ -114,8 +136,7 @@ def load_folder(folder: str | pathlib.Path, frames: int, size: int) -> tuple[Cli
         raise FileNotFoundError(f"{folder}: no videos ({', '.join(VIDEO_SUFFIXES)}) in class sub-folders.")
 
     def decode(path):
-        video = read_video(path)
-        return resize(video[sample_indices(len(video), frames)], size)
+        return resize(sample_video(path, frames)[0], size)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor() as pool:  # OpenCV releases the GIL while decoding: files decode in parallel

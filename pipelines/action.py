@@ -284,12 +284,11 @@ def predict(video: str | pathlib.Path, model_path: str | pathlib.Path | None = N
             root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> dict:
     """The action in a video file: its frames sampled uniformly to the model's frame count (a shorter clip is
     looped), grey or RGBA converted to RGB; resizing happens in the exported graph."""
-    frames = video_data.read_video(video)
     served, meta = shared_export.load(pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root), NAME)
-    sampled = frames[video_data.sample_indices(len(frames), int(meta.get("frames", 16)))]
+    sampled, total = video_data.sample_video(video, int(meta.get("frames", 16)))  # only those frames kept
     out = serve(served, sampled[None])
     return {"action": out["action"][0].decode(), "probability": round(float(out["probabilities"][0].max()), 4),
-            "frames_in_file": len(frames)}
+            "frames_in_file": total}
 
 
 # ------------------------------------------------------------------------------------------------ reporting

@@ -47,6 +47,22 @@ def test_video_files_round_trip_and_bad_input(tmp_path):
         action.read_video(tmp_path / "missing.avi")
 
 
+def test_sampling_while_decoding_keeps_only_the_chosen_frames_and_damage_is_logged(tmp_path, caplog):
+    frames = action.generate(1, seed=2, frames=12, size=32).videos[0]
+    path = action.write_video(tmp_path / "clip.avi", frames)
+    whole = action.read_video(path)
+    sampled, total = action.sample_video(path, 4)
+    assert total == 12 and sampled.shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(sampled, whole[action.sample_indices(12, 4)])  # the same frames, fewer held
+    looped, total = action.sample_video(path, 16)  # a shorter clip is looped, as sample_indices does
+    np.testing.assert_array_equal(looped, whole[action.sample_indices(12, 16)])
+    data = path.read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])  # the header still announces 12 frames
+    with caplog.at_level("WARNING"):
+        assert len(action.read_video(tmp_path / "cut.avi")) < 12
+    assert "of the 12 frames its header announces; the file may be damaged" in caplog.text
+
+
 def test_grey_and_rgba_become_rgb():
     grey = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
     rgb = action.to_rgb(grey)
