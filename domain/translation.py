@@ -19,7 +19,7 @@ from shared.seq2seq import normalize  # noqa: F401  (the text form of tokens, re
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "local", "download", "numbers")
-ANKI_URL = "http://www.manythings.org/anki/fra-eng.zip"
+ANKI_URL = "https://www.manythings.org/anki/fra-eng.zip"
 
 
 @dataclasses.dataclass
