@@ -32,3 +32,25 @@ def resolve_auto(source: str, data_dir: str, host: str = "storage.googleapis.com
     if data_dir:
         return "local"
     return "tfds" if reachable(host) else "synthetic"
+
+
+def read_csv(path: str | pathlib.Path, **options):
+    """pandas.read_csv with one clear error naming the file for what is not a readable CSV: a folder, an empty,
+    binary or non-UTF-8 (e.g. UTF-16) file, a damaged .gz."""
+    import gzip
+    import zlib
+
+    import pandas as pd
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the CSV file itself (or the folder where the pipeline expects "
+                         "one, with --data-dir).")
+    try:
+        return pd.read_csv(path, encoding="utf-8", **options)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty; expected a CSV with a header row.") from None
+    except (UnicodeDecodeError, pd.errors.ParserError, gzip.BadGzipFile, zlib.error, EOFError) as error:
+        raise ValueError(f"{path} is not a readable UTF-8 CSV ({type(error).__name__}); save it as UTF-8 CSV "
+                         "(a .gz must be whole).") from None
+

@@ -13,6 +13,8 @@ import pathlib
 
 import numpy as np
 
+from domain import sources
+
 SOURCES = ("auto", "local", "msft")
 FIELDS = ("open", "high", "low", "close", "volume")
 FEATURES = ("log return", "log range", "log body", "log volume change")
@@ -97,12 +99,11 @@ def from_frame(frame, ticker: str, source: str, where: str) -> Bars:
 def load_csv(path: str | pathlib.Path, ticker: str | None = None) -> Bars:
     """A daily OHLCV CSV (plain or .gz). With a name/ticker/symbol column, `ticker` selects the rows (needed when
     the file holds several)."""
-    import pandas as pd
 
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"stock file {path} not found; pass --data-dir with a daily OHLCV CSV (.csv or .csv.gz).")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    frame = sources.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     column = next((c for c in frame.columns if c.strip().lower() in TICKER_COLUMNS), None)
     if column is None:
         return from_frame(frame, ticker or path.name.split(".")[0], f"local ({path})", str(path))

@@ -14,6 +14,8 @@ import pathlib
 
 import numpy as np
 
+from domain import sources
+
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "jena", "local", "seattle")
@@ -141,7 +143,7 @@ def load_jena_csv(path: str | pathlib.Path) -> WeatherSeries:
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Jena CSV {path} not found; pass --data-dir with {JENA_FILE} or use --source jena.")
-    frame = pd.read_csv(path, dtype=str)
+    frame = sources.read_csv(path, dtype=str)
     where = str(path)
     if JENA_TIME not in frame.columns:
         raise ValueError(f"{where}: no '{JENA_TIME}' column; the Jena header starts with '{JENA_TIME}'.")
@@ -215,7 +217,7 @@ def load_daily_csv(path: str | pathlib.Path) -> WeatherSeries:
     import pandas as pd
 
     path = pathlib.Path(path)
-    frame = pd.read_csv(path, dtype=str)
+    frame = sources.read_csv(path, dtype=str)
     if "date" not in frame.columns:
         raise ValueError(f"{path}: no 'date' column; expected the Jena header or date,{','.join(SEATTLE_COLUMNS)}.")
     times = pd.to_datetime(frame["date"], errors="coerce")

@@ -1,0 +1,27 @@
+import gzip
+
+import pytest
+
+from domain import sources, stock, weather
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.csv", b"", "is empty; expected a CSV with a header row"),
+    ("utf16.csv", "date,open\n2016-01-01,3\n".encode("utf-16"), "is not a readable UTF-8 CSV"),
+    ("cut.csv.gz", gzip.compress(b"date,open,high,low,close,volume\n" * 200)[:60], "is not a readable UTF-8 CSV"),
+])
+def test_files_that_are_not_csvs_are_named_in_one_line(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=message) as error:
+        sources.read_csv(tmp_path / name)
+    assert str(tmp_path / name) in str(error.value)
+    with pytest.raises(ValueError, match=name.replace(".", r"\.")):
+        stock.load_csv(tmp_path / name)
+
+
+def test_a_folder_where_a_csv_is_expected(tmp_path):
+    with pytest.raises(ValueError, match="is a folder; give the CSV file itself"):
+        sources.read_csv(tmp_path)
+    (tmp_path / "daily.csv").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        weather.load_daily_csv(tmp_path / "daily.csv")
