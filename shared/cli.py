@@ -328,9 +328,16 @@ def run_lock(run_dir: str):
 
 
 def die_with_make() -> None:
-    """Under make (MAKELEVEL set), the trainer gets SIGTERM when make dies, even by kill -9 (Linux prctl
-    PR_SET_PDEATHSIG), so no orphan trains on and exports a version nobody asked for. Elsewhere a no-op."""
+    """When make itself started this process (its parent is `make`), the trainer gets SIGTERM when make dies, even
+    by kill -9 (Linux prctl PR_SET_PDEATHSIG), so no orphan trains on and exports a version nobody asked for.
+    Elsewhere (a shell, pytest workers under `make test`, notebooks) a no-op."""
     if not os.environ.get("MAKELEVEL") or not sys.platform.startswith("linux"):
+        return
+    try:
+        parent = pathlib.Path(f"/proc/{os.getppid()}/comm").read_text().strip()
+    except OSError:
+        return
+    if parent not in ("make", "gmake"):
         return
     import ctypes
     import signal

@@ -210,8 +210,10 @@ def test_under_make_the_trainer_dies_when_make_is_killed(tmp_path):
               "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
               f"print(p.pid, flush=True)\nwhile not pathlib.Path({str(ready)!r}).exists(): time.sleep(0.05)\n"
               "import os; os._exit(0)")  # make gone without waiting for its child, as after kill -9
-    done = subprocess.run([sys.executable, "-c", parent], env={**os.environ, "MAKELEVEL": "1"}, capture_output=True,
-                          text=True, timeout=60)
+    make = tmp_path / "make"  # the parent process is called make, as under `make train-ecg`
+    make.symlink_to(sys.executable)
+    done = subprocess.run([str(make), "-c", parent.replace("sys.executable", repr(sys.executable))],
+                          env={**os.environ, "MAKELEVEL": "1"}, capture_output=True, text=True, timeout=60)
     pid = int(done.stdout.split()[0])
     for _ in range(100):
         status = pathlib.Path(f"/proc/{pid}/status")
