@@ -8,8 +8,9 @@ from domain import sources, stock, weather
 @pytest.mark.parametrize("name, content, message", [
     ("empty.csv", b"", "is empty; expected a CSV with a header row"),
     ("utf16.csv", "date,open\n2016-01-01,3\n".encode("utf-16"), "is not a readable UTF-8 CSV"),
-    ("cut.csv.gz", gzip.compress(b"date,open,high,low,close,volume\n" * 200)[:60], "is not a readable UTF-8 CSV"),
-])
+    ("cut.csv.gz", gzip.compress(b"date,open,high,low,close,volume\n" * 200, mtime=0)[:60],
+     "is not a readable UTF-8 CSV"),
+], ids=["empty", "utf16", "cut-gz"])  # fixed ids and gzip time: every xdist worker must collect the same tests
 def test_files_that_are_not_csvs_are_named_in_one_line(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ValueError, match=message) as error:
