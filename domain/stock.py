@@ -99,7 +99,6 @@ def from_frame(frame, ticker: str, source: str, where: str) -> Bars:
 def load_csv(path: str | pathlib.Path, ticker: str | None = None) -> Bars:
     """A daily OHLCV CSV (plain or .gz). With a name/ticker/symbol column, `ticker` selects the rows (needed when
     the file holds several)."""
-
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"stock file {path} not found; pass --data-dir with a daily OHLCV CSV (.csv or .csv.gz).")

@@ -123,7 +123,9 @@ def _numeric(frame, columns: list[str], where: str) -> np.ndarray:
         raise ValueError(f"{where}: non-numeric value {frame[columns[column]].iloc[row]!r} in column "
                          f"{columns[column]!r} at data row {row + 1}.")
     values = numbers.to_numpy(dtype="float64")
-    for row, column in np.argwhere(np.isinf(values) | (np.abs(np.nan_to_num(values)) > ABSURD)):
+    absurd = np.argwhere(np.isinf(values) | (np.abs(np.nan_to_num(values)) > ABSURD))
+    if len(absurd):
+        row, column = absurd[0]
         raise ValueError(f"{where}: value {float(values[row, column]):g} in column {columns[column]!r} at data row {row + 1} "
                          "is not a measurement (infinite or beyond 1e6); fix or remove that row.")
     for column, name in enumerate(columns):

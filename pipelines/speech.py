@@ -499,8 +499,7 @@ def export(model: keras.Model, task: str, classes: list[str], cfg: Config, metri
         words = tf.where(keep, tf.gather(digits, best), "")
         joined = tf.strings.reduce_join(words, axis=1, separator=" ")
         text = tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))
-        finite = tf.reduce_all(tf.math.is_finite(audio), axis=1)
-        return {"text": tf.where(finite, text, shared_export.INVALID)}
+        return {"text": tf.where(shared_export.finite_rows(audio), text, shared_export.INVALID)}
 
     meta = {"config": cfg, "source": source, "task": task, "classes": classes, "model_sample_rate": RATE,
             "metrics": metrics}

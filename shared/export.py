@@ -202,8 +202,8 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
             "versions": package_versions(),
         })
         # strict JSON: NaN/inf become null (json.dumps would write bare NaN, which strict parsers reject)
-        (tmp / "metadata.json").write_text(json.dumps(reports.plain(json.loads(json.dumps(meta, default=str))),
-                                                      indent=2, allow_nan=False) + "\n")
+        (tmp / "metadata.json").write_text(json.dumps(reports.plain(meta), indent=2, default=str, allow_nan=False)
+                                           + "\n")
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -215,11 +215,16 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
 INVALID = "invalid input"  # the label a served classifier gives a row with NaN or inf in it
 
 
+def finite_rows(*inputs: tf.Tensor) -> tf.Tensor:
+    """(batch,) bool: the rows whose values are all finite in every one of `inputs` (batch first in each)."""
+    finite = [tf.reduce_all(tf.math.is_finite(tf.reshape(x, [tf.shape(x)[0], -1])), axis=1) for x in inputs]
+    return tf.reduce_all(tf.stack(finite), axis=0)
+
+
 def flag_non_finite(probabilities: tf.Tensor, labels: tf.Tensor, *inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Inside a serving function: rows of `inputs` holding NaN or inf get NaN probabilities and the label INVALID
     instead of a confident class computed from garbage (batch first in every tensor)."""
-    finite = [tf.reduce_all(tf.math.is_finite(tf.reshape(x, [tf.shape(x)[0], -1])), axis=1) for x in inputs]
-    valid = tf.reduce_all(tf.stack(finite), axis=0)
+    valid = finite_rows(*inputs)
     nan = tf.fill(tf.shape(probabilities), tf.constant(float("nan"), probabilities.dtype))
     return tf.where(valid[:, None], probabilities, nan), tf.where(valid, labels, INVALID)
 

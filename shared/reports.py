@@ -38,7 +38,9 @@ def checkpoint_metrics(run_dir: str | pathlib.Path) -> dict:
     """The metrics of the run folder's report.json (written when its checkpoint was trained or last evaluated),
     for `export-<domain>` to carry into the SavedModel's metadata; {} when the folder has no report."""
     path = pathlib.Path(run_dir) / "report.json"
-    return json.loads(path.read_text()).get("metrics") or {} if path.exists() else {}
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text()).get("metrics") or {}
 
 
 def _cell(value) -> str:

@@ -123,7 +123,7 @@ def worker() -> tuple[bool, int]:
 
 def check_options(batch_size: int, epochs: int, learning_rate: float) -> None:
     """The training options every pipeline Config checks in __post_init__, with the option names of the CLI."""
-    if batch_size < 1 or epochs < 1 or not learning_rate > 0 or learning_rate == float("inf"):  # NaN fails > 0
+    if batch_size < 1 or epochs < 1 or not 0 < learning_rate < float("inf"):  # NaN fails too
         raise ValueError(f"need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0; got {batch_size}, {epochs}, "
                          f"{learning_rate}.")
 
@@ -340,10 +340,7 @@ class _ResumeState(keras.callbacks.Callback):
         state = {"checkpoint_best": number(self.checkpoint.best)}
         if self.early is not None:
             state.update(best=number(self.early.best), best_epoch=self.early.best_epoch, wait=self.early.wait)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
-        partial.write_text(json.dumps(state))
-        partial.replace(self.path)
+        save_beside_checkpoint(self.path.parent, self.path.name, state)
 
 
 def check_resume(run_dir: pathlib.Path, run_options: dict, resuming: bool) -> None:
@@ -361,7 +358,7 @@ def check_resume(run_dir: pathlib.Path, run_options: dict, resuming: bool) -> No
             raise ValueError(f"{run_dir} holds an interrupted run with other options ({shown}); resuming would mix "
                              "the two runs. Use a new --run-dir, or --restart to discard the interrupted run.")
     elif not resuming:
-        path.write_text(json.dumps(current, indent=2) + "\n")
+        save_beside_checkpoint(run_dir, path.name, current)
 
 
 def remove_backups(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
