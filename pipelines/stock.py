@@ -3,8 +3,9 @@ return, judged against the random walk (MASE, directional accuracy, Diebold-Mari
 
 Notebook:
     cfg = dataclasses.replace(stock.Config(), source="msft", epochs=2)
-    bars = stock.load_data(cfg); table, target = stock.series(cfg, bars)
-    model = stock.build_model(cfg, table, target); metrics = ...
+    bars = stock.load_data(cfg); model = stock.build_model(cfg, bars)
+    stock.train(cfg, model, bars); metrics = stock.evaluate(cfg, model, bars)
+    (or the whole story: shared.pipeline.run(stock, cfg))
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import logging
 import os
 import pathlib
-import time
+import sys
 from typing import ClassVar
 
 import keras
@@ -21,11 +22,12 @@ import numpy as np
 import tensorflow as tf
 
 from domain import stock as stock_data
-from shared import cli, data, layers, reports, timeseries, training
+from shared import cli, data, layers, pipeline, reports, timeseries, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 NAME = "stock"
+PREDICT_INPUT = "a CSV: make predict-stock INPUT=path/to/bars.csv[.gz] ARGS=--ticker=AAPL"
 AR_LAGS = 5
 
 
@@ -91,15 +93,17 @@ def _rows(n: int) -> tuple[slice, slice, slice]:
     return timeseries.chronological_split(n, 0.15, 0.15)
 
 
-def make_datasets(cfg: Config, table: np.ndarray, target: np.ndarray) -> tuple[tf.data.Dataset, ...]:
+def make_datasets(cfg: Config, bars: stock_data.Bars) -> tuple[tf.data.Dataset, ...]:
     """(window (batch, past, 4), target (batch, 1)): the window ends on day o, the target is log(C[o+days]/C[o])."""
+    table, target = series(cfg, bars)
     return tuple(data.windows(table[rows], target[rows], width=cfg.past, lead=cfg.days, horizon=1,
                               batch_size=cfg.batch_size, shuffle_seed=cfg.seed if i == 0 else None)
                  for i, rows in enumerate(_rows(len(target))))
 
 
-def build_model(cfg: Config, table: np.ndarray, target: np.ndarray) -> keras.Model:
+def build_model(cfg: Config, bars: stock_data.Bars) -> keras.Model:
     """Raw feature window -> Normalization (training days only) -> RNN -> Dense -> log return (inverse scaling)."""
+    table, target = series(cfg, bars)
     train = _rows(len(target))[0]
     window = keras.Input((cfg.past, table.shape[1]), name="window")
     x = keras.layers.Normalization(axis=-1, mean=table[train].mean(axis=0), variance=table[train].var(axis=0) + 1e-12,
@@ -111,13 +115,23 @@ def build_model(cfg: Config, table: np.ndarray, target: np.ndarray) -> keras.Mod
     return keras.Model(window, out, name="stock_rnn")
 
 
-def evaluate(cfg: Config, model: keras.Model, table: np.ndarray, target: np.ndarray, test_ds=None) -> dict:
+def train(cfg: Config, model: keras.Model, bars: stock_data.Bars, verbose: int | str = "auto"
+          ) -> keras.callbacks.History:
+    train_ds, val_ds, _ = make_datasets(cfg, bars)
+    windows = len(timeseries.origins(_rows(len(series(cfg, bars)[1]))[0], width=cfg.past, lead=cfg.days, horizon=1))
+    return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
+                        metrics=["mae"], learning_rate=cfg.learning_rate,
+                        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
+                        samples_per_epoch=windows, verbose=verbose, options=dataclasses.asdict(cfg))
+
+
+def evaluate(cfg: Config, model: keras.Model, bars: stock_data.Bars) -> dict:
     """Test-period forecasts against the random walk (zero return), last-return persistence and AR: MAE, RMSE,
     MASE (against the random walk), directional accuracy, and a Diebold-Mariano test against the random walk."""
+    target = series(cfg, bars)[1]
     train_rows, _, test_rows = _rows(len(target))
     origin_rows = timeseries.origins(test_rows, width=cfg.past, lead=cfg.days, horizon=1)
-    test_ds = test_ds if test_ds is not None else make_datasets(cfg, table, target)[2]
-    forecast = model.predict(test_ds, verbose=0)
+    forecast = model.predict(make_datasets(cfg, bars)[2], verbose=0)
     actual = timeseries.targets_at(target, origin_rows, lead=cfg.days, horizon=1)
     if forecast.shape != actual.shape:
         raise RuntimeError(f"stock evaluate: {forecast.shape} forecasts for {actual.shape} targets.")
@@ -145,7 +159,16 @@ def evaluate(cfg: Config, model: keras.Model, table: np.ndarray, target: np.ndar
             "origins": origin_rows, "actual": actual, "forecast": forecast}
 
 
-def export(model: keras.Model, cfg: Config, bars: stock_data.Bars, metrics: dict,
+def summary(cfg: Config, metrics: dict) -> dict:
+    return {**metrics["table"][f"this model ({cfg.rnn})"],
+            "diebold_mariano_p": metrics["diebold_mariano_vs_random_walk"]["p_value"]}
+
+
+def load_trained(cfg: Config) -> keras.Model:
+    return training.load_checkpoint(cfg.run_dir, NAME)
+
+
+def export(cfg: Config, model: keras.Model, bars: stock_data.Bars, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(window [batch, past, 4] raw features of domain.stock.features) -> log_return [batch]."""
     def serve(window):
@@ -157,11 +180,11 @@ def export(model: keras.Model, cfg: Config, bars: stock_data.Bars, metrics: dict
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
 
-def predict(csv_path: str | pathlib.Path, ticker: str | None = None,
-            model_path: str | pathlib.Path | None = None) -> dict:
-    """Forecast the next log return (and the implied close) from the last window of a daily OHLCV CSV."""
+def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None) -> dict:
+    """Forecast the next log return (and the implied close) from the last window of a daily OHLCV CSV (the
+    ticker --ticker names, in a file of several)."""
     served, meta = shared_export.load(model_path or shared_export.latest(NAME), NAME)
-    bars = stock_data.load_csv(stock_data.find_csv(csv_path), ticker)
+    bars = stock_data.load_csv(stock_data.find_csv(csv_path), cfg.ticker or None)
     past, days = meta["config"]["past"], meta["config"]["days"]
     table, _ = stock_data.features(bars)
     if len(table) - 1 < past:
@@ -173,7 +196,7 @@ def predict(csv_path: str | pathlib.Path, ticker: str | None = None,
             "log_return": round(log_return, 6), "implied_close": round(close * float(np.exp(log_return)), 4)}
 
 
-def write_report(cfg: Config, bars: stock_data.Bars, n_days: int, metrics: dict, timing: dict):
+def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict, timing: dict):
     name = f"this model ({cfg.rnn})"
     table, dm = metrics["table"], metrics["diebold_mariano_vs_random_walk"]
     mase, hits = table[name]["MASE"], table[name]["directional accuracy %"]
@@ -186,7 +209,7 @@ def write_report(cfg: Config, bars: stock_data.Bars, n_days: int, metrics: dict,
                + f"Directional accuracy against the better constant guess (binomial test): p = "
                  f"{metrics['direction_binomial_p']:.3g}"
                + (" (significant)." if metrics["direction_binomial_p"] < 0.05 else " (not significant)."))
-    dates = bars.dates[-n_days:][metrics["origins"] + cfg.days]
+    dates = bars.dates[-len(series(cfg, bars)[1]):][metrics["origins"] + cfg.days]
     figure = timeseries.forecast_figure(dates, metrics["actual"], {name: metrics["forecast"]},
                                         title=f"{bars.ticker} {cfg.days}-day log return, test period",
                                         ylabel="log return")
@@ -198,53 +221,5 @@ def write_report(cfg: Config, bars: stock_data.Bars, n_days: int, metrics: dict,
                                 "direction_binomial_p": metrics["direction_binomial_p"]})
 
 
-def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    start = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    bars = load_data(cfg)
-    table, target = series(cfg, bars)
-    train_ds, val_ds, test_ds = make_datasets(cfg, table, target)
-    model = build_model(cfg, table, target)
-    windows = len(timeseries.origins(_rows(len(target))[0], width=cfg.past, lead=cfg.days, horizon=1))
-    history = training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
-                           metrics=["mae"], learning_rate=cfg.learning_rate,
-                           jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
-                           samples_per_epoch=windows, verbose=verbose, options=dataclasses.asdict(cfg))
-    metrics = evaluate(cfg, model, table, target, test_ds)
-    row = metrics["table"][f"this model ({cfg.rnn})"]
-    path = export(model, cfg, bars, row, root=export_root)
-    latency = shared_export.serving_latency(path, {"window": tf.constant(table[: cfg.past][None])})
-    timing = {**history.timing, "serving_batch_1_p50_ms": latency["p50_ms"],
-              "run_seconds": round(time.perf_counter() - start, 1)}
-    write_report(cfg, bars, len(target), metrics, timing)
-    return {**row, "diebold_mariano_p": metrics["diebold_mariano_vs_random_walk"]["p_value"], "export": str(path)}
-
-
-def _predict_command(cfg: Config, args) -> dict:
-    if not args.input:
-        raise ValueError("predict needs a CSV: make predict-stock INPUT=path/to/bars.csv[.gz] ARGS=--ticker=AAPL.")
-    return predict(args.input, cfg.ticker or None, args.model)
-
-
-def _evaluate_command(cfg: Config, args) -> dict:
-    bars = load_data(cfg)
-    table, target = series(cfg, bars)
-    metrics = evaluate(cfg, training.load_checkpoint(cfg.run_dir, NAME), table, target)
-    write_report(cfg, bars, len(target), metrics, {})
-    return metrics["table"]
-
-
-def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, load_data(cfg),
-                                  reports.checkpoint_metrics(cfg.run_dir)))}
-
-
-def main(argv: list[str] | None = None) -> object:
-    """make train-stock | evaluate-stock | export-stock | predict-stock INPUT=file.csv"""
-    return cli.main(Config, argv, prog="python -m pipelines.stock", quick=QUICK, description=__doc__.split("\n\n")[0],
-             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
-                       "export": _export_command, "predict": _predict_command})
-
-
 if __name__ == "__main__":
-    main()
+    pipeline.main(sys.modules[__name__])

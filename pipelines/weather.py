@@ -4,9 +4,9 @@ exported for TF Serving.
 
 Notebook:
     cfg = dataclasses.replace(weather.Config(), source="seattle", epochs=2)
-    series = weather.load_data(cfg); train_ds, val_ds, test_ds = weather.make_datasets(cfg, series)
-    model = weather.build_model(cfg, series); weather.train(cfg, model, train_ds, val_ds, series)
-    metrics = weather.evaluate(cfg, model, series)
+    series = weather.load_data(cfg); model = weather.build_model(cfg, series)
+    weather.train(cfg, model, series); metrics = weather.evaluate(cfg, model, series)
+    (or the whole story: shared.pipeline.run(weather, cfg))
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
-import time
+import sys
 from typing import ClassVar
 
 import keras
@@ -23,11 +23,12 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import weather as weather_data
-from shared import cli, data, layers, reports, timeseries, training
+from shared import cli, data, layers, pipeline, reports, timeseries, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 NAME = "weather"
+PREDICT_INPUT = "a CSV: make predict-weather INPUT=path/to/file.csv"
 AR_LAGS = 48  # rows: two days of hours, or seven weeks of days
 
 
@@ -121,24 +122,24 @@ def build_model(cfg: Config, series: weather_data.WeatherSeries) -> keras.Model:
     return keras.Model(window, forecast, name="weather_rnn")
 
 
-def train(cfg: Config, model: keras.Model, train_ds, val_ds, series, **fit_options) -> keras.callbacks.History:
+def train(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, verbose: int | str = "auto"
+          ) -> keras.callbacks.History:
+    train_ds, val_ds, _ = make_datasets(cfg, series)
     width, lead, horizon = cfg.steps(series.step_hours)
     windows = len(timeseries.origins(_rows(series)[0], width=width, lead=lead, horizon=horizon))
     return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
                         metrics=["mae"], learning_rate=cfg.learning_rate,
                         jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
-                        samples_per_epoch=windows, **fit_options, options=dataclasses.asdict(cfg))
+                        samples_per_epoch=windows, verbose=verbose, options=dataclasses.asdict(cfg))
 
 
-def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, test_ds=None) -> dict:
+def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries) -> dict:
     """Test-period forecasts of the model and the baselines at every window origin: MAE, RMSE, MASE against
     persistence, and a Diebold-Mariano test of the model against persistence."""
     width, lead, horizon = cfg.steps(series.step_hours)
     train_rows, _, test_rows = _rows(series)
     origin_rows = timeseries.origins(test_rows, width=width, lead=lead, horizon=horizon)
-    if test_ds is None:
-        test_ds = make_datasets(cfg, series)[2]
-    forecast = model.predict(test_ds, verbose=0)
+    forecast = model.predict(make_datasets(cfg, series)[2], verbose=0)
     actual = timeseries.targets_at(series.target, origin_rows, lead=lead, horizon=horizon)
     if forecast.shape != actual.shape:
         raise RuntimeError(f"weather evaluate: {forecast.shape} forecasts for {actual.shape} targets; windows and "
@@ -158,7 +159,17 @@ def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries
             "forecasts": forecasts}
 
 
-def export(model: keras.Model, cfg: Config, series: weather_data.WeatherSeries, metrics: dict,
+def summary(cfg: Config, metrics: dict) -> dict:
+    return {**metrics["table"][f"this model ({cfg.rnn})"],
+            "persistence MAE": metrics["table"]["persistence (last value)"]["MAE"],
+            "diebold_mariano_p": metrics["diebold_mariano_vs_persistence"]["p_value"]}
+
+
+def load_trained(cfg: Config) -> keras.Model:
+    return training.load_checkpoint(cfg.run_dir, NAME)
+
+
+def export(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(window [batch, rows, features] raw float32) -> forecast [batch, horizon] degC."""
     def serve(window):
@@ -172,7 +183,7 @@ def export(model: keras.Model, cfg: Config, series: weather_data.WeatherSeries, 
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
 
-def predict(csv_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None) -> dict:
+def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None) -> dict:
     """Forecast from the last window of a CSV (Jena format, or 'date,T (degC)' for a model trained on the Seattle
     series) with the exported model (latest by default)."""
     served, meta = shared_export.load(model_path or shared_export.latest(NAME), NAME)
@@ -219,52 +230,5 @@ def write_report(cfg: Config, series, metrics: dict, timing: dict) -> dict[str, 
                          extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_persistence": dm})
 
 
-def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    start = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    series = load_data(cfg)
-    train_ds, val_ds, test_ds = make_datasets(cfg, series)
-    model = build_model(cfg, series)
-    history = train(cfg, model, train_ds, val_ds, series, verbose=verbose)
-    metrics = evaluate(cfg, model, series, test_ds)
-    model_row = metrics["table"][f"this model ({cfg.rnn})"]
-    path = export(model, cfg, series, model_row, root=export_root)
-    window = tf.constant(series.values[: cfg.steps(series.step_hours)[0]][None])
-    latency = shared_export.serving_latency(path, {"window": window})
-    timing = {**history.timing, "serving_batch_1_p50_ms": latency["p50_ms"],
-              "run_seconds": round(time.perf_counter() - start, 1)}
-    write_report(cfg, series, metrics, timing)
-    log.info("test MAE %.3f (persistence %.3f)", model_row["MAE"],
-             metrics["table"]["persistence (last value)"]["MAE"])
-    return {**model_row, "persistence MAE": metrics["table"]["persistence (last value)"]["MAE"],
-            "diebold_mariano_p": metrics["diebold_mariano_vs_persistence"]["p_value"], "export": str(path)}
-
-
-def _evaluate_command(cfg: Config, args) -> dict:
-    series = load_data(cfg)
-    metrics = evaluate(cfg, training.load_checkpoint(cfg.run_dir, NAME), series)
-    write_report(cfg, series, metrics, {})
-    return metrics["table"]
-
-
-def _export_command(cfg: Config, args) -> dict:
-    series = load_data(cfg)
-    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, series,
-                                  reports.checkpoint_metrics(cfg.run_dir)))}
-
-
-def _predict_command(cfg: Config, args) -> dict:
-    if not args.input:
-        raise ValueError("predict needs a CSV: make predict-weather INPUT=path/to/file.csv (or --input PATH).")
-    return predict(args.input, args.model)
-
-
-def main(argv: list[str] | None = None) -> object:
-    """make train-weather | evaluate-weather | export-weather | predict-weather INPUT=file.csv"""
-    return cli.main(Config, argv, prog="python -m pipelines.weather", quick=QUICK, description=__doc__.split("\n\n")[0],
-             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
-                       "export": _export_command, "predict": _predict_command})
-
-
 if __name__ == "__main__":
-    main()
+    pipeline.main(sys.modules[__name__])

@@ -34,13 +34,16 @@ def plain(value):
     return value
 
 
-def checkpoint_metrics(run_dir: str | pathlib.Path) -> dict:
-    """The metrics of the run folder's report.json (written when its checkpoint was trained or last evaluated),
-    for `export-<domain>` to carry into the SavedModel's metadata; {} when the folder has no report."""
+def previous(run_dir: str | pathlib.Path) -> dict:
+    """The run folder's report.json (written when its checkpoint was trained or last evaluated); {} when none."""
     path = pathlib.Path(run_dir) / "report.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text()).get("metrics") or {}
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def checkpoint_metrics(run_dir: str | pathlib.Path) -> dict:
+    """The metrics of the run folder's report, for `export-<domain>` to carry into the SavedModel's metadata; {}
+    when the folder has no report."""
+    return previous(run_dir).get("metrics") or {}
 
 
 def _cell(value) -> str:

@@ -40,11 +40,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-def run_quick(pipeline, root: pathlib.Path, **overrides):
+def run_quick(module, root: pathlib.Path, **overrides):
     """(cfg, root, result) of a pipeline's quick configuration run end to end into `root` (run/ and
     saved_models/), for module-scoped fixtures."""
     import dataclasses
 
-    cfg = dataclasses.replace(pipeline.Config(), **{**pipeline.QUICK, "run_dir": str(root / "run"), **overrides})
-    return cfg, root, pipeline.run(cfg, export_root=root / "saved_models", verbose=0)
+    from shared import pipeline
+
+    cfg = dataclasses.replace(module.Config(), **{**module.QUICK, "run_dir": str(root / "run"), **overrides})
+    return cfg, root, pipeline.run(module, cfg, export_root=root / "saved_models", verbose=0)
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from domain import stock as stock_data
 from pipelines import stock
-from shared import export
+from shared import export, pipeline
 from tests.conftest import real_data_dir
 from tests.domain.test_stock import HEADER
 
@@ -15,7 +16,7 @@ from tests.domain.test_stock import HEADER
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("stock")
     cfg = dataclasses.replace(stock.Config(), **{**stock.QUICK, "run_dir": str(root / "run")})
-    return cfg, root, stock.run(cfg, export_root=root / "saved_models", verbose=0)
+    return cfg, root, pipeline.run(stock, cfg, export_root=root / "saved_models", verbose=0)
 
 
 def test_quick_run_states_the_verdict_and_exports(quick_run, tmp_path):
@@ -39,21 +40,23 @@ def test_quick_run_states_the_verdict_and_exports(quick_run, tmp_path):
     lines = [HEADER] + [f"2016-{1 + d // 28:02d}-{1 + d % 28:02d},{10 + d % 5},{11 + d % 5},{9 + d % 5},"
                         f"{10.5 + d % 5},{1000 + d},XYZ" for d in range(40)]
     csv.write_text("\n".join(lines) + "\n")
-    forecast = stock.predict(csv, None, path)
+    forecast = stock.predict(cfg, csv, path)
     assert forecast["ticker"] == "XYZ" and forecast["implied_close"] > 0
     short = tmp_path / "short.csv"
     short.write_text("\n".join(lines[:10]) + "\n")
     with pytest.raises(ValueError, match="needs at least"):
-        stock.predict(short, None, path)
+        stock.predict(cfg, short, path)
 
 
 def test_normalization_sees_the_training_days_only():
     cfg = dataclasses.replace(stock.Config(), **stock.QUICK)
-    table, target = stock.series(cfg, stock.load_data(cfg))
-    mean = stock.build_model(cfg, table, target).get_layer("normalize").mean
-    future = table.copy()
-    future[stock._rows(len(target))[1].start:] *= 100.0
-    np.testing.assert_allclose(stock.build_model(cfg, future, target).get_layer("normalize").mean, mean)
+    bars = stock.load_data(cfg)
+    mean = stock.build_model(cfg, bars).get_layer("normalize").mean
+    future = dataclasses.replace(bars, ohlcv=bars.ohlcv.copy())
+    start = stock._rows(len(stock.series(cfg, bars)[1]))[1].start + 1  # + the dropped first day
+    future.ohlcv[start:, stock_data.FIELDS.index("high")] *= 100.0  # a wilder future: its range feature changes
+    assert not np.allclose(stock.series(cfg, future)[0], stock.series(cfg, bars)[0])
+    np.testing.assert_allclose(stock.build_model(cfg, future).get_layer("normalize").mean, mean)
 
 
 def test_config_and_short_series_errors(tmp_path):
@@ -70,5 +73,5 @@ def test_real_sp500_ticker_trains(tmp_path):
     folder = real_data_dir("stocks")
     cfg = dataclasses.replace(stock.Config(), source="local", data_dir=str(folder), ticker="AAPL", rnn="gru:4",
                               epochs=1, run_dir=str(tmp_path / "run"))
-    result = stock.run(cfg, export_root=tmp_path / "saved_models", verbose=0)
+    result = pipeline.run(stock, cfg, export_root=tmp_path / "saved_models", verbose=0)
     assert np.isfinite(result["MASE"])

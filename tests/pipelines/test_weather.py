@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import weather
-from shared import export
+from shared import export, pipeline
 from tests.domain.test_weather import write_jena
 
 
@@ -14,7 +14,7 @@ from tests.domain.test_weather import write_jena
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("weather")
     cfg = dataclasses.replace(weather.Config(), **{**weather.QUICK, "run_dir": str(root / "run"), "epochs": 2})
-    return cfg, root, weather.run(cfg, export_root=root / "saved_models", verbose=0)
+    return cfg, root, pipeline.run(weather, cfg, export_root=root / "saved_models", verbose=0)
 
 
 def test_quick_run_reports_baselines_and_exports(quick_run, tmp_path):
@@ -39,16 +39,16 @@ def test_quick_run_reports_baselines_and_exports(quick_run, tmp_path):
     csv = tmp_path / "daily.csv"
     csv.write_text("date,precipitation,temp_max,temp_min,wind\n" + "".join(
         f"2016-02-{d:02d},1.0,{9 + d % 3},3.0,2.5\n" for d in range(1, 11)))
-    forecast = weather.predict(csv, path)
+    forecast = weather.predict(cfg, csv, path)
     assert list(forecast["forecast_degC"]) == ["2016-02-11T00:00:00"] and forecast["target"] == "temp_max"
     with pytest.raises(ValueError, match="trained on"):
-        weather.predict(write_jena(tmp_path / "jena.csv"), path)
+        weather.predict(cfg, write_jena(tmp_path / "jena.csv"), path)
 
 
 def test_export_command_carries_the_checkpoints_metrics(quick_run, tmp_path, monkeypatch):
     cfg, root, _ = quick_run
     monkeypatch.chdir(tmp_path)  # saved_models/ of the command lands here
-    out = weather.main(["export", "--quick", "--epochs", "2", "--run-dir", str(root / "run")])
+    out = pipeline.main(weather, ["export", "--quick", "--epochs", "2", "--run-dir", str(root / "run")])
     report = json.loads((root / "run" / "report.json").read_text())
     assert export.load(out["export"])[1]["metrics"] == report["metrics"] and report["metrics"]
 
@@ -78,9 +78,9 @@ def test_jena_pipeline_path_on_a_small_csv(tmp_path):
     write_jena(tmp_path / "jena_climate_2009_2016.csv", hours=400)
     cfg = dataclasses.replace(weather.Config(), source="local", data_dir=str(tmp_path), rnn="gru:4", past=24,
                               lead=6, epochs=1, run_dir=str(tmp_path / "run"))
-    result = weather.run(cfg, export_root=tmp_path / "saved_models", verbose=0)
+    result = pipeline.run(weather, cfg, export_root=tmp_path / "saved_models", verbose=0)
     assert np.isfinite(result["MAE"])
     meta = export.load(export.latest("weather", tmp_path / "saved_models"))[1]
     assert meta["steps"] == {"width": 24, "lead": 6, "horizon": 1, "step_hours": 1} and len(meta["features"]) == 19
-    forecast = weather.predict(tmp_path / "jena_climate_2009_2016.csv", export.latest("weather", tmp_path / "saved_models"))
+    forecast = weather.predict(cfg, tmp_path / "jena_climate_2009_2016.csv", export.latest("weather", tmp_path / "saved_models"))
     assert len(forecast["forecast_degC"]) == 1

@@ -11,7 +11,7 @@ import sys
 
 import keras
 
-from shared import training
+from shared import pipeline, training
 
 EXIT_CODE = 17
 
@@ -39,7 +39,7 @@ def main() -> None:
         return fit(*args, callbacks=[*callbacks, _Die(int(die_at))], **kwargs)
 
     training.fit = dying_fit
-    importlib.import_module(f"pipelines.{domain}").main(argv)
+    pipeline.main(importlib.import_module(f"pipelines.{domain}"), argv)
 
 
 if __name__ == "__main__":
