@@ -3,9 +3,9 @@ P(positive), served from raw strings; beside it a TF-IDF + logistic regression b
 
 Notebook:
     cfg = dataclasses.replace(sentiment.Config(), source="synthetic", epochs=2)
-    data = sentiment.load_data(cfg); train_ds, val_ds, test_ds = sentiment.make_datasets(cfg, data)
-    model = sentiment.build_model(cfg, data.train.texts); sentiment.train(cfg, model, train_ds, val_ds, data)
-    metrics = sentiment.evaluate(model, data.test); sentiment.predict(["not a good film"], model_path)
+    data = sentiment.load_data(cfg); model = sentiment.build_model(cfg, data); sentiment.train(cfg, model, data)
+    metrics = sentiment.evaluate(cfg, model, data); sentiment.classify(["not a good film"], model_path)
+    (or the whole story: shared.pipeline.run(sentiment, cfg))
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
-import time
+import sys
 from typing import ClassVar
 
 import keras
@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from domain import text as text_data
-from shared import cli, data, layers, plots, reports, training
+from shared import cli, data, layers, pipeline, plots, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ NAME = "sentiment"
 LABELS = ("negative", "positive")
 NO_WORDS = "no words"  # the served label of a text without a single word
 POOLINGS = ("meanmax", "last")
+PREDICT_INPUT = 'a text: make predict-sentiment TEXT="a review" (or INPUT=@review.txt for a file)'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,13 +150,14 @@ class BigramIds(keras.layers.Layer):
         return {**super().get_config(), "vocabulary": self.vocabulary, "buckets": self.buckets}
 
 
-def build_model(cfg: Config, train_texts: list[str] | None = None) -> keras.Model:
-    """text (batch,) string -> P(positive) (batch, 1). The vectorizer is adapted on `train_texts` only.
+def build_model(cfg: Config, reviews: SentimentData | None = None) -> keras.Model:
+    """text (batch,) string -> P(positive) (batch, 1). The vectorizer is adapted on the training reviews only.
     Words (and, with bigram_buckets, hashed word pairs) -> embeddings -> RNN over every step -> mean and max of
     its states (pooling meanmax) or its last state -> P(positive)."""
     vectorizer = keras.layers.TextVectorization(max_tokens=cfg.vocab_size, standardize=standardize_review,
                                                 name="vectorizer")
-    vectorizer.adapt(tf.constant(train_texts if train_texts else ["empty"]), batch_size=1024)
+    vectorizer.adapt(tf.constant(reviews.train.texts if reviews and len(reviews.train) else ["empty"]),
+                     batch_size=1024)
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = vectorizer(text)
     x = keras.layers.Embedding(cfg.vocab_size, cfg.embed_dim, mask_zero=True, name="embedding")(ids)
@@ -175,13 +177,19 @@ def build_model(cfg: Config, train_texts: list[str] | None = None) -> keras.Mode
     return keras.Model(text, positive, name="sentiment_rnn")
 
 
-def train(cfg: Config, model: keras.Model, train_ds, val_ds, reviews: SentimentData,
+def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int | str = "auto",
           **fit_options) -> keras.callbacks.History:
     """Fit with the checkpoint and early stopping on the validation reviews' accuracy (never the test split's)."""
-    return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="binary_crossentropy",
+    log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
+             model.get_layer("vectorizer").vocabulary_size())
+    train_ds, val_ds, _ = make_datasets(cfg, reviews)
+    history = training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="binary_crossentropy",
                         metrics=["accuracy", keras.metrics.AUC(name="auc")], learning_rate=cfg.learning_rate,
                         jit_compile=cfg.jit_compile, monitor="val_accuracy", monitor_mode="max",
-                        seed=cfg.seed, patience=2, samples_per_epoch=len(reviews.train), **fit_options, options=dataclasses.asdict(cfg))
+                        seed=cfg.seed, patience=2, samples_per_epoch=len(reviews.train), verbose=verbose, **fit_options,
+                           options=dataclasses.asdict(cfg))
+    history.timing["reviews_per_second_training"] = history.timing.get("samples_per_second")
+    return history
 
 
 def binary_metrics(labels: np.ndarray, probability: np.ndarray) -> dict:
@@ -195,9 +203,25 @@ def binary_metrics(labels: np.ndarray, probability: np.ndarray) -> dict:
             "confusion": confusion_matrix(labels, predicted, labels=[0, 1]).tolist()}
 
 
-def evaluate(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) -> dict:
+def score(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) -> dict:
     probability = model.predict(tf.constant(test.texts), batch_size=batch_size, verbose=0)[:, 0]
     return binary_metrics(test.labels, probability)
+
+
+def evaluate(cfg: Config, model: keras.Model, reviews: SentimentData) -> dict:
+    """The test reviews, scored once: the model's metrics, and the baseline's under "baseline"."""
+    metrics = {**score(model, reviews.test), "baseline": baseline(reviews)}
+    log.info("test accuracy %.2f%% (TF-IDF + LR %.2f%%)", metrics["accuracy"], metrics["baseline"]["accuracy"])
+    return metrics
+
+
+def summary(cfg: Config, metrics: dict) -> dict:
+    return {"accuracy": metrics["accuracy"], "F1": metrics["F1"], "ROC AUC": metrics["ROC AUC"],
+            "baseline accuracy": metrics["baseline"]["accuracy"]}
+
+
+def load_trained(cfg: Config) -> keras.Model:
+    return training.load_checkpoint(cfg.run_dir, NAME)
 
 
 def baseline(reviews: SentimentData) -> dict:
@@ -213,7 +237,7 @@ def baseline(reviews: SentimentData) -> dict:
     return binary_metrics(reviews.test.labels, model.predict_proba(reviews.test.texts)[:, 1])
 
 
-def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
+def export(cfg: Config, model: keras.Model, reviews: SentimentData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """saved_models/sentiment/<version>/: serving_default(text [batch] string) -> positive_probability [batch]
     float32, label [batch] string ("positive" / "negative"; "no words" with a NaN probability for a text that has
@@ -228,13 +252,13 @@ def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
         label = tf.where(has_words, tf.gather(names, tf.cast(probability >= 0.5, tf.int32)), NO_WORDS)
         return {"positive_probability": tf.where(has_words, probability, float("nan")), "label": label}
 
-    meta = {"config": cfg, "source": source, "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
+    meta = {"config": cfg, "source": reviews.source, "metrics": metrics,
             "labels": list(LABELS), "max_words": text_data.MAX_WORDS}
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=[tf.TensorSpec((None,), tf.string,
                               name="text")], metadata=meta, root=root)
 
 
-def predict(texts: list[str], model_path: str | pathlib.Path | None = None) -> list[dict]:
+def classify(texts: list[str], model_path: str | pathlib.Path | None = None) -> list[dict]:
     """Label and P(positive) of each text from the exported SavedModel (latest by default). Empty texts are
     refused: there is nothing to classify."""
     empty = [i for i, t in enumerate(texts) if not t.strip()]
@@ -251,9 +275,13 @@ def predict(texts: list[str], model_path: str | pathlib.Path | None = None) -> l
             for t, label, p in zip(texts, out["label"].numpy(), out["positive_probability"].numpy(), strict=True)]
 
 
-def write_report(cfg: Config, reviews: SentimentData, metrics: dict, baseline_metrics: dict,
-                 timing: dict) -> dict[str, pathlib.Path]:
-    row = lambda m: {k: v for k, v in m.items() if k != "confusion"}  # noqa: E731
+def predict(cfg: Config, text: str, model_path: str | pathlib.Path | None = None) -> dict:
+    """One text (or @file) through the exported model: classify's row."""
+    return classify([cli.text_input(text)], model_path)[0]
+
+
+def write_report(cfg: Config, reviews: SentimentData, metrics: dict, timing: dict) -> dict[str, pathlib.Path]:
+    row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline")}  # noqa: E731
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
                "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},
                "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": text_data.DAI_LE_2015_LSTM_ACCURACY}}
@@ -266,61 +294,10 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict, baseline_me
                 "Notes": "\n".join(f"- {n}" for n in reviews.notes) or "- none"}
     return reports.write(cfg.run_dir, domain=NAME, source=reviews.source, metrics=row(metrics),
                          baselines={f"this model ({cfg.rnn})": row(metrics),
-                                    "TF-IDF + logistic regression": row(baseline_metrics)},
+                                    "TF-IDF + logistic regression": row(metrics["baseline"])},
                          anchors=anchors, timing=timing, figures=figures, sections=sections,
                          extra={"config": dataclasses.asdict(cfg), "confusion": metrics["confusion"]})
 
 
-def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    """data -> model -> train -> evaluate (+ baseline) -> export -> serving latency -> report."""
-    start = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    reviews = load_data(cfg)
-    train_ds, val_ds, _ = make_datasets(cfg, reviews)
-    model = build_model(cfg, reviews.train.texts)
-    log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
-             model.get_layer("vectorizer").vocabulary_size())
-    history = train(cfg, model, train_ds, val_ds, reviews, verbose=verbose)
-    metrics = evaluate(model, reviews.test)
-    baseline_metrics = baseline(reviews)
-    log.info("test accuracy %.2f%% (TF-IDF + LR %.2f%%)", metrics["accuracy"], baseline_metrics["accuracy"])
-    path = export(model, cfg, metrics, reviews.source, root=export_root)
-    timing = {**history.timing, "reviews_per_second_training": history.timing["samples_per_second"]}
-    for batch in (1, 256):
-        texts = tf.constant((reviews.test.texts * (1 + batch // max(1, len(reviews.test))))[:batch])
-        latency = shared_export.serving_latency(path, {"text": texts}, repeats=30 if batch == 1 else 5)
-        timing[f"serving_batch_{batch}_p50_ms"] = latency["p50_ms"]
-        timing[f"serving_batch_{batch}_p99_ms"] = latency["p99_ms"]
-    timing["run_seconds"] = round(time.perf_counter() - start, 1)
-    write_report(cfg, reviews, metrics, baseline_metrics, timing)
-    return {"accuracy": metrics["accuracy"], "F1": metrics["F1"], "ROC AUC": metrics["ROC AUC"],
-            "baseline accuracy": baseline_metrics["accuracy"], "export": str(path)}
-
-
-def _evaluate_command(cfg: Config, args) -> dict:
-    reviews = load_data(cfg)
-    metrics = evaluate(training.load_checkpoint(cfg.run_dir, NAME), reviews.test)
-    write_report(cfg, reviews, metrics, baseline(reviews), {})
-    return {k: v for k, v in metrics.items() if k != "confusion"}
-
-
-def _export_command(cfg: Config, args) -> dict:
-    model = training.load_checkpoint(cfg.run_dir, NAME)
-    return {"export": str(export(model, cfg, reports.checkpoint_metrics(cfg.run_dir), "checkpoint " + cfg.run_dir))}
-
-
-def _predict_command(cfg: Config, args) -> dict:
-    if args.input is None:
-        raise ValueError('predict needs a text: make predict-sentiment TEXT="a review" (or INPUT=@review.txt for a file).')
-    return predict([cli.text_input(args.input)], args.model)[0]
-
-
-def main(argv: list[str] | None = None) -> object:
-    """make train-sentiment | evaluate-sentiment | export-sentiment | predict-sentiment TEXT="..." """
-    return cli.main(Config, argv, prog="python -m pipelines.sentiment", quick=QUICK, description=__doc__.split("\n\n")[0],
-             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
-                       "export": _export_command, "predict": _predict_command})
-
-
 if __name__ == "__main__":
-    main()
+    pipeline.main(sys.modules[__name__])
