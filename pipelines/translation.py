@@ -4,8 +4,9 @@ averaged over real tokens; greedy and beam-search decoding; exported so that a s
 
 Notebook:
     cfg = dataclasses.replace(translation.Config(), source="numbers", epochs=3)
-    pairs = translation.load_data(cfg); net = translation.build_model(cfg, pairs.train)
+    pairs = translation.load_data(cfg); net = translation.build_model(cfg, pairs)
     translation.train(cfg, net, pairs); translation.translate(net, ["ninety-seven"])
+    (or the whole story: shared.pipeline.run(translation, cfg))
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
-import time
+import sys
 from typing import ClassVar
 
 import keras
@@ -22,7 +23,7 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import translation as pair_data
-from shared import cli, data, layers, progress, reports, seq2seq, training
+from shared import cli, data, layers, pipeline, progress, reports, seq2seq, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ START, END = seq2seq.START, seq2seq.END
 masked_token_loss = seq2seq.masked_token_loss  # the loss over real target tokens (shared with captioning)
 standardize_sentence = seq2seq.standardize_sentence  # text standardization inside the vectorizers
 VOCABULARY_FILE = "vocabulary.json"
+PREDICT_INPUT = 'a sentence: make predict-translation TEXT="..." (or INPUT=@file.txt for a file)'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,10 +146,10 @@ def load_trained(cfg: Config) -> Seq2Seq:
     return Seq2Seq(model, *_vectorizers(cfg, vocabularies=vocabularies))
 
 
-def build_model(cfg: Config, train: pair_data.Pairs) -> Seq2Seq:
+def build_model(cfg: Config, pairs: TranslationData) -> Seq2Seq:
     """Training model: (source_tokens (batch, S), target_in (batch, T)) -> logits (batch, T, vocab), with the
-    vectorizers adapted on `train` only."""
-    source_vectorizer, target_vectorizer = _vectorizers(cfg, train)
+    vectorizers adapted on the training pairs only."""
+    source_vectorizer, target_vectorizer = _vectorizers(cfg, pairs.train)
     source_vocab, target_vocab = source_vectorizer.vocabulary_size(), target_vectorizer.vocabulary_size()
     source = keras.Input((None,), dtype="int64", name="source_tokens")
     target_in = keras.Input((None,), dtype="int64", name="target_in")
@@ -188,13 +190,17 @@ def make_datasets(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> tuple[tf
     return dataset(pairs.train, cfg.seed), dataset(pairs.validation), dataset(pairs.test)
 
 
-def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, **fit_options) -> keras.callbacks.History:
+def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, verbose: int | str = "auto",
+          **fit_options) -> keras.callbacks.History:
+    log.info("model: %d parameters; vocabularies %d (en) / %d (fr)", net.model.count_params(),
+             net.source_vectorizer.vocabulary_size(), net.target_vectorizer.vocabulary_size())
     train_ds, val_ds, _ = make_datasets(cfg, net, pairs)
     save_vocabularies(net, cfg.run_dir)
     history = training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss=masked_token_loss,
                            learning_rate=cfg.learning_rate,
                            jit_compile=cfg.jit_compile, clipnorm=1.0, seed=cfg.seed, patience=3,
-                           samples_per_epoch=len(pairs.train), **fit_options, options=dataclasses.asdict(cfg))
+                           samples_per_epoch=len(pairs.train), verbose=verbose, **fit_options,
+                           options=dataclasses.asdict(cfg))
     tokens = sum(len(pair_data.normalize(t).split()) + 1 for t in pairs.train.targets)
     if history.timing.get("seconds_per_epoch"):
         history.timing["target_tokens_per_second"] = round(tokens / history.timing["seconds_per_epoch"], 1)
@@ -240,9 +246,10 @@ def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     return {"BLEU": sacrebleu.corpus_bleu(hypotheses, refs).score, "chrF": sacrebleu.corpus_chrf(hypotheses, refs).score}
 
 
-def evaluate(cfg: Config, net: Seq2Seq, test: pair_data.Pairs, beam_sentences: int = 200) -> dict:
+def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData, beam_sentences: int = 200) -> dict:
     """BLEU/chrF of greedy decoding on the test pairs, of beam search on the first `beam_sentences`, and of the
-    copy-the-source baseline; a few examples."""
+    copy-the-source baseline; a few examples and the attention rows of three."""
+    test = pairs.test
     translator = Translator(net, cfg.max_length)
     greedy = []
     for i in range(0, len(test), 256):
@@ -251,14 +258,23 @@ def evaluate(cfg: Config, net: Seq2Seq, test: pair_data.Pairs, beam_sentences: i
     beam = [translator.beam(s, cfg.beam_width)[0]
             for s in progress.progress(test.sources[:n], "beam search", unit="sentence")]
     copy = [pair_data.normalize(s) for s in test.sources]
-    return {"greedy": bleu_chrf(greedy, test.targets), f"beam {cfg.beam_width} (first {n})": bleu_chrf(beam, test.targets[:n]),
+    log.info("test BLEU greedy %.1f, copy baseline %.1f", bleu_chrf(greedy, test.targets)["BLEU"],
+             bleu_chrf(copy, test.targets)["BLEU"])
+    return {"attention": [translator.attention(s) for s in test.sources[:3]],
+            "greedy": bleu_chrf(greedy, test.targets), f"beam {cfg.beam_width} (first {n})": bleu_chrf(beam, test.targets[:n]),
             f"greedy (same first {n})": bleu_chrf(greedy[:n], test.targets[:n]),
             "copy the source (baseline)": bleu_chrf(copy, test.targets),
             "examples": [{"source": s, "reference": r, "greedy": g, "beam": b}
                          for s, r, g, b in list(zip(test.sources, test.targets, greedy, beam, strict=False))[:8]]}
 
 
-def export(net: Seq2Seq, cfg: Config, metrics: dict, source: str,
+def summary(cfg: Config, metrics: dict) -> dict:
+    beam = next(v for k, v in metrics.items() if k.startswith("beam "))
+    return {"BLEU": metrics["greedy"]["BLEU"], "chrF": metrics["greedy"]["chrF"], "beam BLEU": beam["BLEU"],
+            "copy BLEU": metrics["copy the source (baseline)"]["BLEU"]}
+
+
+def export(cfg: Config, net: Seq2Seq, pairs: TranslationData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(text [batch] string) -> translation [batch] string: vectorize, encode, greedy decoding loop
     of max_length steps inside the graph, words joined up to [end]."""
@@ -272,12 +288,13 @@ def export(net: Seq2Seq, cfg: Config, metrics: dict, source: str,
         mask = tf.not_equal(source_tokens, 0)
         return {"translation": seq2seq.greedy_graph(step, keys, mask, [state], vocabulary, cfg.max_length)}
 
-    meta = {"config": cfg, "source": source, "metrics": {k: v for k, v in metrics.items() if k != "examples"}}
+    meta = {"config": cfg, "source": pairs.source, "metrics": metrics}
     return shared_export.save(net.model, NAME, serve_fn=serve, also_track=(source_vectorizer, encoder, step),
                               input_signature=[tf.TensorSpec((None,), tf.string, name="text")], metadata=meta, root=root)
 
 
-def predict(texts: list[str], model_path: str | pathlib.Path | None = None) -> list[str]:
+def translate_served(texts: list[str], model_path: str | pathlib.Path | None = None) -> list[str]:
+    """Translations of `texts` by the exported SavedModel (latest by default)."""
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         raise ValueError(f"text {empty[0]} is empty; give an English sentence (TEXT=\"...\").")
@@ -286,14 +303,18 @@ def predict(texts: list[str], model_path: str | pathlib.Path | None = None) -> l
     return [t.decode() for t in out]
 
 
-def attention_figure(net: Seq2Seq, cfg: Config, sentences: list[str]):
+def predict(cfg: Config, text: str, model_path: str | pathlib.Path | None = None) -> dict:
+    """One sentence (or @file) through the exported model."""
+    return {"translation": translate_served([cli.text_input(text)], model_path)[0]}
+
+
+def attention_figure(rows: list[tuple[list[str], list[str], np.ndarray]]):
+    """One panel per (source words, output words, attention weights) row of Translator.attention."""
     from matplotlib.figure import Figure
 
-    translator = Translator(net, cfg.max_length)
-    fig = Figure(figsize=(5 * len(sentences), 4.5), layout="constrained")
-    for i, sentence in enumerate(sentences):
-        source_words, output_words, weights = translator.attention(sentence)
-        ax = fig.add_subplot(1, len(sentences), i + 1)
+    fig = Figure(figsize=(5 * len(rows), 4.5), layout="constrained")
+    for i, (source_words, output_words, weights) in enumerate(rows):
+        ax = fig.add_subplot(1, len(rows), i + 1)
         ax.imshow(weights, cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(source_words)), source_words, rotation=60, fontsize=8)
         ax.set_yticks(range(len(output_words)), output_words, fontsize=8)
@@ -310,67 +331,16 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, net: Seq2Seq, pairs: TranslationData, metrics: dict, timing: dict) -> None:
-    scores = {k: v for k, v in metrics.items() if k != "examples"}
+def write_report(cfg: Config, pairs: TranslationData, metrics: dict, timing: dict) -> None:
+    scores = {k: v for k, v in metrics.items() if k not in ("examples", "attention")}
     examples = "\n".join(f"- {e['source']} -> greedy: *{e['greedy']}*; beam: *{e['beam']}* (reference: {e['reference']})"
                          for e in metrics["examples"])
     reports.write(cfg.run_dir, domain=NAME, source=pairs.source, metrics=scores["greedy"], baselines=scores,
                   anchors=ANCHORS, timing=timing,
-                  figures={"attention": attention_figure(net, cfg, pairs.test.sources[:3])},
+                  figures={"attention": attention_figure(metrics["attention"])},
                   sections={"Examples": examples, "Notes": "\n".join(f"- {n}" for n in pairs.notes) or "- none"},
                   extra={"config": dataclasses.asdict(cfg)})
 
 
-def _summary(cfg: Config, metrics: dict) -> dict:
-    beam = next(v for k, v in metrics.items() if k.startswith("beam "))
-    return {"BLEU": metrics["greedy"]["BLEU"], "chrF": metrics["greedy"]["chrF"], "beam BLEU": beam["BLEU"],
-            "copy BLEU": metrics["copy the source (baseline)"]["BLEU"]}
-
-
-def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    start = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    pairs = load_data(cfg)
-    net = build_model(cfg, pairs.train)
-    log.info("model: %d parameters; vocabularies %d (en) / %d (fr)", net.model.count_params(),
-             net.source_vectorizer.vocabulary_size(), net.target_vectorizer.vocabulary_size())
-    history = train(cfg, net, pairs, verbose=verbose)
-    metrics = evaluate(cfg, net, pairs.test)
-    log.info("test BLEU greedy %.1f, copy baseline %.1f", metrics["greedy"]["BLEU"],
-             metrics["copy the source (baseline)"]["BLEU"])
-    path = export(net, cfg, metrics, pairs.source, root=export_root)
-    batch = tf.constant((pairs.test.sources * 64)[:64])
-    latency = shared_export.serving_latency(path, {"text": batch}, repeats=5)
-    timing = {**history.timing, "serving_sentences_per_second": latency["items_per_second"],
-              "run_seconds": round(time.perf_counter() - start, 1)}
-    write_report(cfg, net, pairs, metrics, timing)
-    return {**_summary(cfg, metrics), "export": str(path)}
-
-
-def _evaluate_command(cfg: Config, args) -> dict:
-    """Re-evaluate the checkpoint of --run-dir on the test pairs of the same configuration (same seed: same split)."""
-    pairs, net = load_data(cfg), load_trained(cfg)
-    metrics = evaluate(cfg, net, pairs.test)
-    write_report(cfg, net, pairs, metrics, {})
-    return _summary(cfg, metrics)
-
-
-def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(load_trained(cfg), cfg, reports.checkpoint_metrics(cfg.run_dir), "checkpoint " + cfg.run_dir))}
-
-
-def _predict_command(cfg: Config, args) -> dict:
-    if args.input is None:
-        raise ValueError('predict needs a sentence: make predict-translation TEXT="..." (or INPUT=@file.txt for a file).')
-    return {"translation": predict([cli.text_input(args.input)], args.model)[0]}
-
-
-def main(argv: list[str] | None = None) -> object:
-    """make train-translation | evaluate-translation | export-translation | predict-translation TEXT="..." """
-    return cli.main(Config, argv, prog="python -m pipelines.translation", quick=QUICK, description=__doc__.split("\n\n")[0],
-             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command, "export": _export_command,
-                       "predict": _predict_command})
-
-
 if __name__ == "__main__":
-    main()
+    pipeline.main(sys.modules[__name__])

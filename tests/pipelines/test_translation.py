@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import translation
-from shared import export
+from shared import export, pipeline
 from tests.conftest import real_data_dir, run_quick
 
 
@@ -20,7 +20,7 @@ def test_quick_run_beats_copying_the_source(quick_run):
     assert result["copy BLEU"] < 2 and result["BLEU"] > result["copy BLEU"] + 8
     report = json.loads((root / "run" / "report.json").read_text())
     assert {"greedy", "copy the source (baseline)"} <= set(report["baselines"])
-    assert report["timing"]["target_tokens_per_second"] > 0 and report["timing"]["serving_sentences_per_second"] > 0
+    assert report["timing"]["target_tokens_per_second"] > 0  # serving speed: make bench
     assert (root / "run" / "attention.png").exists() and "Examples" in (root / "run" / "report.md").read_text()
 
 
@@ -29,10 +29,10 @@ def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
     keras_net = quick_run_net(cfg)
     texts = ["ninety-seven", "four hundred and twelve thousand", "zebra"]  # the last one: an unknown word
     python = translation.Translator(keras_net, cfg.max_length).greedy(texts)[0]
-    served = translation.predict(texts, export.latest("translation", root / "saved_models"))
+    served = translation.translate_served(texts, export.latest("translation", root / "saved_models"))
     assert served == python
     with pytest.raises(ValueError, match="empty"):
-        translation.predict(["  "], export.latest("translation", root / "saved_models"))
+        translation.translate_served(["  "], export.latest("translation", root / "saved_models"))
 
 
 def quick_run_net(cfg):
@@ -42,11 +42,11 @@ def quick_run_net(cfg):
 
 def test_evaluate_and_export_commands_reuse_the_checkpoint(quick_run):
     cfg, root, result = quick_run
-    again = translation._evaluate_command(cfg, None)  # same seed and pairs: the same test split
+    again = pipeline.evaluate_checkpoint(translation, cfg)  # same seed and pairs: the same test split
     assert again["BLEU"] == pytest.approx(result["BLEU"], abs=0.01)
     first = export.latest("translation", root / "saved_models")
-    path = translation.export(translation.load_trained(cfg), cfg, {}, "checkpoint", root=root / "saved_models")
-    assert path != first and translation.predict(["seventy-one"], path) == translation.predict(["seventy-one"], first)
+    path = pipeline.export_checkpoint(translation, cfg, root / "saved_models")["export"]
+    assert path != first and translation.translate_served(["seventy-one"], path) == translation.translate_served(["seventy-one"], first)
 
 
 def test_masked_loss_ignores_padding():
@@ -63,7 +63,7 @@ def test_masked_loss_ignores_padding():
 def test_teacher_forcing_shapes():
     cfg = dataclasses.replace(translation.Config(), **translation.QUICK)
     pairs = translation.load_data(dataclasses.replace(cfg, max_pairs=200))
-    net = translation.build_model(cfg, pairs.train)
+    net = translation.build_model(cfg, pairs)
     train_ds, _, _ = translation.make_datasets(cfg, net, pairs)
     inputs, target_out = next(iter(train_ds))
     assert inputs["source_tokens"].shape[1] == cfg.max_length
