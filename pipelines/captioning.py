@@ -4,8 +4,9 @@ with translation (shared.seq2seq, shared.decoding); exported so that image bytes
 
 Notebook:
     cfg = dataclasses.replace(captioning.Config(), scenes=1000, epochs=3)
-    data = captioning.load_data(cfg); net = captioning.build_model(cfg, data.train)
-    captioning.train(cfg, net, data); captioning.Captioner(net, cfg).greedy(data.test.images[:4])
+    data = captioning.load_data(cfg); net = captioning.build_model(cfg, data)
+    captioning.train(cfg, net, data); captioning.Describer(net, cfg.max_length).greedy(data.test.images[:4])
+    (or the whole story: shared.pipeline.run(captioning, cfg))
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
-import time
+import sys
 from typing import ClassVar
 
 import keras
@@ -22,12 +23,13 @@ import tensorflow as tf
 
 from domain import captioning as scene_data
 from domain import sources as domain_sources
-from shared import cli, progress, reports, seq2seq, training
+from shared import cli, pipeline, progress, reports, seq2seq, training
 from shared import data as shared_data
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 NAME = "captioning"
+PREDICT_INPUT = "an image: make predict-captioning IMAGE=path.png"
 SOURCES = ("auto", "local", "tfds", "synthetic")
 START, END = seq2seq.START, seq2seq.END
 VOCABULARY_FILE = "vocabulary.json"
@@ -143,11 +145,12 @@ def image_encoder(cfg: Config) -> keras.Model:
     return keras.Model(image, grid, name="image_encoder")
 
 
-def build_model(cfg: Config, train: scene_data.Captioned) -> Captioner:
+def build_model(cfg: Config, data: CaptionData) -> Captioner:
     """Training model: (image uint8 (batch, size, size, 3), target_in (batch, T)) -> logits (batch, T, vocab), with
     the caption vectorizer adapted on the training captions only."""
     vectorizer = seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "caption_vectorizer")
-    vectorizer.adapt(tf.constant([f"{START} {c} {END}" for caps in train.captions for c in caps]), batch_size=2048)
+    vectorizer.adapt(tf.constant([f"{START} {c} {END}" for caps in data.train.captions for c in caps]),
+                     batch_size=2048)
     return Captioner(_network(cfg, vectorizer.vocabulary_size()), vectorizer)
 
 
@@ -191,14 +194,16 @@ def load_trained(cfg: Config) -> Captioner:
     return Captioner(model, seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "caption_vectorizer", vocabulary))
 
 
-def train(cfg: Config, net: Captioner, data: CaptionData, **fit_options) -> keras.callbacks.History:
+def train(cfg: Config, net: Captioner, data: CaptionData, verbose: int | str = "auto",
+          **fit_options) -> keras.callbacks.History:
+    log.info("model: %d parameters; vocabulary %d", net.model.count_params(), net.vectorizer.vocabulary_size())
     train_ds, val_ds = make_datasets(cfg, net, data)
     training.save_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, net.vectorizer.get_vocabulary())
     n = sum(len(c) for c in data.train.captions)
     return training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, clipnorm=1.0,
                         loss=seq2seq.masked_token_loss, learning_rate=cfg.learning_rate,
                         jit_compile=cfg.jit_compile, seed=cfg.seed, patience=4,
-                        samples_per_epoch=n, **fit_options, options=dataclasses.asdict(cfg))
+                        samples_per_epoch=n, verbose=verbose, **fit_options, options=dataclasses.asdict(cfg))
 
 
 # ------------------------------------------------------------------------------------------------- decoding
@@ -253,7 +258,10 @@ def fact_scores(captions: list[str], truths: list[frozenset]) -> dict[str, float
             "exact facts": 100 * float(np.mean([p == t for p, t in zip(parsed, truths, strict=True)]))}
 
 
-def evaluate(cfg: Config, net: Captioner, test: scene_data.Captioned, beam_images: int = 100) -> dict:
+def evaluate(cfg: Config, net: Captioner, data: CaptionData, beam_images: int = 100) -> dict:
+    """BLEU-1..4 of greedy captions of the test images and of beam search on the first `beam_images` (and, for
+    generated scenes, how often the caption states the scene's facts); examples and four attention maps."""
+    test = data.test
     describer = Describer(net, cfg.max_length)
     greedy = describer.greedy(test.images)
     n = min(beam_images, len(test))
@@ -263,7 +271,8 @@ def evaluate(cfg: Config, net: Captioner, test: scene_data.Captioned, beam_image
               f"greedy (same first {n})": bleu(greedy[:n], test.captions[:n]),
               "examples": [{"image": name, "greedy": g, "beam": b, "references": refs[:3]} for name, g, b, refs in
                            list(zip(test.names, greedy, beam, test.captions, strict=False))[:8]],
-              "captions": greedy}
+              "captions": greedy,
+              "attention": [(image, *describer.attention(image)) for image in test.images[:4]]}
     if test.facts is not None:
         result["facts"] = {"greedy": fact_scores(greedy, test.facts),
                            f"beam {cfg.beam_width} (first {n})": fact_scores(beam, test.facts[:n])}
@@ -283,21 +292,20 @@ def baselines(data: CaptionData) -> dict:
     return out
 
 
-def attention_figure(net: Captioner, cfg: Config, images: np.ndarray, words: int = 7):
-    """Each image with its greedy caption, then the attention map of each of its first `words` words."""
+def attention_figure(rows: list[tuple[np.ndarray, list[str], np.ndarray]], words: int = 7):
+    """Each (image, greedy caption words, attention weights) row of evaluate: the image with its caption, then the
+    attention map of each of its first `words` words."""
     from matplotlib.figure import Figure
 
-    describer = Describer(net, cfg.max_length)
-    fig = Figure(figsize=(1.6 * (words + 1), 1.8 * len(images)), layout="constrained")
-    for row, image in enumerate(images):
-        output, weights = describer.attention(image)
+    fig = Figure(figsize=(1.6 * (words + 1), 1.8 * len(rows)), layout="constrained")
+    for row, (image, output, weights) in enumerate(rows):
         side = int(round(np.sqrt(weights.shape[1])))
-        ax = fig.add_subplot(len(images), words + 1, row * (words + 1) + 1)
+        ax = fig.add_subplot(len(rows), words + 1, row * (words + 1) + 1)
         ax.imshow(image)
         ax.set_title(" ".join(w for w in output if w != END), fontsize=6, loc="left")
         ax.axis("off")
         for col, (word, w) in enumerate(list(zip(output, weights, strict=True))[:words]):
-            ax = fig.add_subplot(len(images), words + 1, row * (words + 1) + col + 2)
+            ax = fig.add_subplot(len(rows), words + 1, row * (words + 1) + col + 2)
             ax.imshow(image)
             ax.imshow(w.reshape(side, side), cmap="magma", alpha=0.6, extent=(0, image.shape[1], image.shape[0], 0))
             ax.set_title(word, fontsize=7)
@@ -307,7 +315,11 @@ def attention_figure(net: Captioner, cfg: Config, images: np.ndarray, words: int
 
 # ------------------------------------------------------------------------------------------ export, predict
 
-def export(net: Captioner, cfg: Config, metrics: dict, source: str,
+def summary(cfg: Config, metrics: dict) -> dict:
+    return {**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}
+
+
+def export(cfg: Config, net: Captioner, data: CaptionData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(image [batch] string: JPEG/PNG/BMP/GIF bytes; grey/RGBA made RGB, any size resized) ->
     caption [batch] string (greedy decoding inside the graph); serve_pixels(pixels uint8 [batch, h, w, 3]) -> the
@@ -328,7 +340,7 @@ def export(net: Captioner, cfg: Config, metrics: dict, source: str,
             return tf.image.resize(pixels, (cfg.size, cfg.size), method="area", antialias=True)
         return caption(tf.map_fn(decode, image, fn_output_signature=tf.TensorSpec((cfg.size, cfg.size, 3), tf.float32)))
 
-    meta = {"config": cfg, "source": source, "metrics": metrics}
+    meta = {"config": cfg, "source": data.source, "metrics": metrics}
     pixels_spec = [tf.TensorSpec((None, None, None, 3), tf.uint8, name="pixels")]
     return shared_export.save(net.model, NAME, serve_fn=serve_bytes, metadata=meta, root=root,
                               input_signature=[tf.TensorSpec((None,), tf.string, name="image")],
@@ -341,7 +353,7 @@ def serve(path: str | pathlib.Path, images: list[bytes]) -> list[str]:
     return [c.decode() for c in out]
 
 
-def predict(image: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
+def caption(image: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
             root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> str:
     """The caption of an image file (JPEG/PNG/BMP/GIF), through the exported model."""
     path = pathlib.Path(image)
@@ -350,6 +362,10 @@ def predict(image: str | pathlib.Path, model_path: str | pathlib.Path | None = N
     data = path.read_bytes()
     scene_data.decode_image(data, 8, str(path))  # a clear error for unreadable files before the graph sees them
     return serve(pathlib.Path(model_path) if model_path else shared_export.latest(NAME, root), [data])[0]
+
+
+def predict(cfg: Config, image: str, model_path: str | pathlib.Path | None = None) -> dict:
+    return {"caption": caption(image, model_path)}
 
 
 # ------------------------------------------------------------------------------------------------ reporting
@@ -364,7 +380,7 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, net: Captioner, data: CaptionData, metrics: dict, timing: dict) -> None:
+def write_report(cfg: Config, data: CaptionData, metrics: dict, timing: dict) -> None:
     scores = {k: v for k, v in metrics.items() if k in ("greedy",) or k.startswith(("beam", "greedy (same"))}
     table = {**scores, **baselines(data)}
     if "facts" in metrics:
@@ -374,51 +390,9 @@ def write_report(cfg: Config, net: Captioner, data: CaptionData, metrics: dict, 
                          f"{' | '.join(e['references'])})" for e in metrics["examples"])
     reports.write(cfg.run_dir, domain=NAME, source=data.source,
                   metrics={**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}, baselines=table,
-                  anchors=ANCHORS, timing=timing, figures={"attention": attention_figure(net, cfg, data.test.images[:4])},
+                  anchors=ANCHORS, timing=timing, figures={"attention": attention_figure(metrics["attention"])},
                   sections={"Examples": examples}, extra={"config": dataclasses.asdict(cfg)})
 
 
-def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    start = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    data = load_data(cfg)
-    net = build_model(cfg, data.train)
-    log.info("model: %d parameters; vocabulary %d", net.model.count_params(), net.vectorizer.vocabulary_size())
-    history = train(cfg, net, data, verbose=verbose)
-    metrics = evaluate(cfg, net, data.test)
-    summary = {**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}
-    path = export(net, cfg, summary, data.source, root=export_root)
-    encoded = [tf.io.encode_png(image).numpy() for image in data.test.images[:64]]
-    latency = shared_export.serving_latency(path, {"image": tf.constant(encoded)}, repeats=5)
-    timing = {**history.timing, "serving_images_per_second": latency["items_per_second"],
-              "run_seconds": round(time.perf_counter() - start, 1)}
-    write_report(cfg, net, data, metrics, timing)
-    return {**summary, "export": str(path)}
-
-
-def _evaluate_command(cfg: Config, args) -> dict:
-    data, net = load_data(cfg), load_trained(cfg)
-    metrics = evaluate(cfg, net, data.test)
-    write_report(cfg, net, data, metrics, {})
-    return {**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}
-
-
-def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(load_trained(cfg), cfg, reports.checkpoint_metrics(cfg.run_dir), "checkpoint " + cfg.run_dir))}
-
-
-def _predict_command(cfg: Config, args) -> dict:
-    if not args.input:
-        raise ValueError("predict needs an image: make predict-captioning IMAGE=path.png (or --input PATH).")
-    return {"caption": predict(args.input, args.model)}
-
-
-def main(argv: list[str] | None = None) -> object:
-    """make train-captioning | evaluate-captioning | export-captioning | predict-captioning IMAGE=file.png"""
-    return cli.main(Config, argv, prog="python -m pipelines.captioning", quick=QUICK, description=__doc__.split("\n\n")[0],
-             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
-                       "export": _export_command, "predict": _predict_command})
-
-
 if __name__ == "__main__":
-    main()
+    pipeline.main(sys.modules[__name__])
