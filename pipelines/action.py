@@ -3,8 +3,9 @@ ConvLSTM2D, beside the same frame CNN with its features averaged over time (no t
 
 Notebook:
     cfg = dataclasses.replace(action.Config(), clips=400, epochs=3)
-    clips = action.load_data(cfg); model = action.build_model(cfg, "lrcn", len(clips.classes))
-    action.train(cfg, model, "lrcn", clips); action.evaluate(model, cfg, clips.test)["top-1"]
+    clips = action.load_data(cfg); models = action.build_model(cfg, clips)   # {kind: model} of cfg.models
+    action.train(cfg, models, clips); action.evaluate(cfg, models, clips)["lrcn"]["top-1"]
+    (or the whole story: shared.pipeline.run(action, cfg))
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import logging
 import pathlib
 import resource
-import time
+import sys
 from typing import ClassVar
 
 import keras
@@ -22,12 +23,13 @@ import tensorflow as tf
 
 from domain import action as video_data
 from domain import sources as domain_sources
-from shared import cli, layers, plots, reports, training
+from shared import cli, layers, pipeline, plots, reports, training
 from shared import data as shared_data
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 NAME = "action"
+PREDICT_INPUT = "a video: make predict-action VIDEO=path.mp4"
 SOURCES = ("auto", "local", "tfds", "synthetic")
 MODELS = ("lrcn", "convlstm", "average")
 BACKBONES = ("small", "mobilenetv2")
@@ -180,7 +182,12 @@ def frame_encoder(cfg: Config) -> keras.Model:
     return keras.Model(frame, x, name="frame_encoder")
 
 
-def build_model(cfg: Config, kind: str, n_classes: int) -> keras.Model:
+def build_model(cfg: Config, clips: ActionData) -> dict[str, keras.Model]:
+    """One network per kind in cfg.models (the first is exported; the others are its comparisons)."""
+    return {kind: build_network(cfg, kind, len(clips.classes)) for kind in cfg.model_list}
+
+
+def build_network(cfg: Config, kind: str, n_classes: int) -> keras.Model:
     """frames uint8 (batch, time, size, size, 3) -> logits (batch, classes). lrcn: frame encoder per frame + the RNN
     spec; convlstm: two ConvLSTM2D layers; average: frame encoder per frame, features averaged over time."""
     # a fixed frame count: TimeDistributed then runs a plain loop (its vectorized path over an unknown time axis
@@ -205,13 +212,28 @@ def build_model(cfg: Config, kind: str, n_classes: int) -> keras.Model:
     return keras.Model(frames, logits, name=f"action_{kind}")
 
 
-def train(cfg: Config, model: keras.Model, kind: str, clips: ActionData, **fit_options) -> keras.callbacks.History:
-    history = training.fit(model, make_dataset(cfg, clips.train, training=True), make_dataset(cfg, clips.validation),
+def train(cfg: Config, models: dict[str, keras.Model], clips: ActionData, verbose: int | str = "auto",
+          **fit_options) -> keras.callbacks.History:
+    """Each network in its own run folder <run_dir>/<kind>; the first network's History, with every network's
+    timing and the peak memory in its timing."""
+    timing, first = {}, None
+    for kind, model in models.items():
+        history = train_network(cfg, model, kind, clips, verbose=verbose, **fit_options)
+        timing[f"{kind} training clips/s"] = history.timing.get("samples_per_second")
+        timing[f"{kind} train_seconds"] = history.timing.get("train_seconds")
+        first = first or history
+    first.timing = {**timing, "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return first
+
+
+def train_network(cfg: Config, model: keras.Model, kind: str, clips: ActionData, **fit_options
+                  ) -> keras.callbacks.History:
+    return training.fit(model, make_dataset(cfg, clips.train, training=True), make_dataset(cfg, clips.validation),
                            run_dir=pathlib.Path(cfg.run_dir) / kind, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
                            jit_compile=cfg.jit_compile,
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                           seed=cfg.seed, patience=6, samples_per_epoch=len(clips.train), **fit_options, options=dataclasses.asdict(cfg))
-    return history
+                           seed=cfg.seed, patience=6, samples_per_epoch=len(clips.train), **fit_options,
+                           options=dataclasses.asdict(cfg))
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -221,7 +243,20 @@ def predict_logits(model: keras.Model, cfg: Config, clips: video_data.Clips) -> 
     return np.concatenate([forward(x).numpy() for x, _ in make_dataset(cfg, clips)])
 
 
-def evaluate(model: keras.Model, cfg: Config, test: video_data.Clips) -> dict:
+def evaluate(cfg: Config, models: dict[str, keras.Model], clips: ActionData) -> dict:
+    """Each network on the test clips: {kind: score}."""
+    return {kind: score(model, cfg, clips.test) for kind, model in models.items()}
+
+
+def summary(cfg: Config, results: dict) -> dict:
+    return {f"{kind} top-1": r["top-1"] for kind, r in results.items()}
+
+
+def load_trained(cfg: Config) -> dict[str, keras.Model]:
+    return {kind: training.load_checkpoint(pathlib.Path(cfg.run_dir) / kind, NAME) for kind in cfg.model_list}
+
+
+def score(model: keras.Model, cfg: Config, test: video_data.Clips) -> dict:
     from sklearn.metrics import confusion_matrix, top_k_accuracy_score
 
     logits = predict_logits(model, cfg, test)
@@ -252,11 +287,12 @@ def strip_figure(cfg: Config, test: video_data.Clips, predicted: np.ndarray, n: 
 
 # ------------------------------------------------------------------------------------------ export, predict
 
-def export(model: keras.Model, cfg: Config, classes: list[str], metrics: dict, source: str,
+def export(cfg: Config, models: dict[str, keras.Model], clips: ActionData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(frames uint8 [batch, time, height, width, 3]; any number of frames: sampled uniformly to
     cfg.frames in the graph (a shorter clip looped); any height and width: resized in the graph)
-    -> action [batch] string, probabilities [batch, classes]."""
+    -> action [batch] string, probabilities [batch, classes]. The first of cfg.models is exported."""
+    model, classes = models[cfg.model_list[0]], clips.classes
     names = tf.constant(classes)
 
     def serve(frames):
@@ -269,7 +305,7 @@ def export(model: keras.Model, cfg: Config, classes: list[str], metrics: dict, s
         logits = model(tf.reshape(x, [shape[0], cfg.frames, cfg.size, cfg.size, 3]), training=False)
         return {"action": tf.gather(names, tf.argmax(logits, axis=-1)), "probabilities": tf.nn.softmax(logits)}
 
-    meta = {"config": cfg, "source": source, "classes": classes, "frames": cfg.frames, "metrics": metrics}
+    meta = {"config": cfg, "source": clips.source, "classes": classes, "frames": cfg.frames, "metrics": metrics}
     return shared_export.save(model, NAME, serve_fn=serve, metadata=meta, root=root,
                               input_signature=[tf.TensorSpec((None, None, None, None, 3), tf.uint8, name="frames")])
 
@@ -280,7 +316,7 @@ def serve(model, frames: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in served.signatures["serving_default"](frames=tf.constant(frames)).items()}
 
 
-def predict(video: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
+def predict(cfg: Config, video: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
             root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> dict:
     """The action in a video file: its frames sampled uniformly to the model's frame count (a shorter clip is
     looped), grey or RGBA converted to RGB; resizing happens in the exported graph."""
@@ -315,58 +351,5 @@ def write_report(cfg: Config, clips: ActionData, results: dict, timing: dict) ->
                   extra={"config": dataclasses.asdict(cfg), "classes": clips.classes})
 
 
-def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    start = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    clips = load_data(cfg)
-    results, timing, summary = {}, {}, {}
-    for kind in cfg.model_list:
-        model = build_model(cfg, kind, len(clips.classes))
-        history = train(cfg, model, kind, clips, verbose=verbose)
-        results[kind] = evaluate(model, cfg, clips.test)
-        timing[f"{kind} training clips/s"] = history.timing.get("samples_per_second")
-        timing[f"{kind} train_seconds"] = history.timing.get("train_seconds")
-        summary[f"{kind} top-1"] = results[kind]["top-1"]
-        if kind == cfg.model_list[0]:
-            metrics = {k: v for k, v in results[kind].items() if k not in ("confusion", "predicted")}
-            path = export(model, cfg, clips.classes, metrics, clips.source, export_root)
-            frames, _ = next(iter(make_dataset(dataclasses.replace(cfg, batch_size=32), clips.test)))
-            timing[f"{kind} serving clips/s (batch 32)"] = shared_export.serving_latency(
-                path, {"frames": frames}, repeats=5)["items_per_second"]
-            summary["export"] = str(path)
-    timing["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    timing["run_seconds"] = round(time.perf_counter() - start, 1)
-    write_report(cfg, clips, results, timing)
-    return summary
-
-
-def _evaluate_command(cfg: Config, args) -> dict:
-    clips = load_data(cfg)
-    results = {kind: evaluate(training.load_checkpoint(pathlib.Path(cfg.run_dir) / kind, NAME), cfg, clips.test)
-               for kind in cfg.model_list}
-    write_report(cfg, clips, results, {})
-    return {kind: r["top-1"] for kind, r in results.items()}
-
-
-def _export_command(cfg: Config, args) -> dict:
-    clips = load_data(cfg)
-    model = training.load_checkpoint(pathlib.Path(cfg.run_dir) / cfg.model_list[0], NAME)
-    return {"export": str(export(model, cfg, clips.classes, reports.checkpoint_metrics(cfg.run_dir),
-                                  "checkpoint " + cfg.run_dir))}
-
-
-def _predict_command(cfg: Config, args) -> dict:
-    if not args.input:
-        raise ValueError("predict needs a video: make predict-action VIDEO=path.mp4 (or --input PATH).")
-    return predict(args.input, args.model)
-
-
-def main(argv: list[str] | None = None) -> object:
-    """make train-action | evaluate-action | export-action | predict-action VIDEO=file.mp4"""
-    return cli.main(Config, argv, prog="python -m pipelines.action", quick=QUICK, description=__doc__.split("\n\n")[0],
-             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
-                       "export": _export_command, "predict": _predict_command})
-
-
 if __name__ == "__main__":
-    main()
+    pipeline.main(sys.modules[__name__])
