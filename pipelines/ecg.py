@@ -3,9 +3,10 @@ AAMI classes (N, S, V, F, Q), evaluated inter-patient (de Chazal et al. 2004) an
 
 Notebook:
     cfg = dataclasses.replace(ecg.Config(), source="synthetic", epochs=1)
-    data = ecg.load_data(cfg); train_ds, val_ds, test_ds = ecg.make_datasets(cfg, data)
-    model = ecg.build_model(cfg, data.train); history = ecg.train(cfg, model, train_ds, val_ds, data.train)
-    metrics = ecg.evaluate(model, data.test); summary = ecg.predict(cfg, "data/mitdb/119")
+    data = ecg.load_data(cfg); model = ecg.build_model(cfg, data)
+    history = ecg.train(cfg, model, data)       # cross-validation on the training records, then the final model
+    metrics = ecg.evaluate(cfg, model, data); summary = ecg.predict(cfg, "data/mitdb/119")
+    (or the whole story: shared.pipeline.run(ecg, cfg))
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import json
 import logging
 import pathlib
+import sys
 import time
 from typing import ClassVar
 
@@ -22,12 +24,14 @@ import numpy as np
 import tensorflow as tf
 
 from domain import ecg as ecg_data
-from shared import cli, data, layers, plots, progress, reports, training
+from shared import cli, data, layers, pipeline, plots, progress, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 NAME = "ecg"
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
+PREDICT_INPUT = "a record: make predict-ecg RECORD=path/to/record"
+CV_FILE = "cross_validation.json"  # in the run folder: train writes it, summary and write_report read it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,7 +205,15 @@ def make_datasets(cfg: Config, ecg: ECGData) -> tuple[tf.data.Dataset, tf.data.D
             make_dataset(cfg, ecg.test))
 
 
-def build_model(cfg: Config, train: ecg_data.BeatSet | None = None) -> keras.Model:
+def build_model(cfg: Config, ecg: ECGData) -> keras.Model:
+    """The network of `build_network`, normalized on the training beats."""
+    model = build_network(cfg, ecg.train)
+    log.info("model %s: %d parameters, rnn %s, context %d beats each side (%s)", model.name, model.count_params(),
+             cfg.rnn, cfg.context, cfg.context_rnn)
+    return model
+
+
+def build_network(cfg: Config, train: ecg_data.BeatSet | None = None) -> keras.Model:
     """(beats (batch, 2k+1, window), template (batch, window), rr (batch, 2k+1, 7)) -> class probabilities
     (batch, 5), k = cfg.context.
 
@@ -266,15 +278,41 @@ def aami_scores(inputs: dict, labels: np.ndarray, prefix: str = "val_") -> train
         lambda y, p: ecg_data.aami_metrics(y, p)["macro_f1_nsvf"], f"{prefix}macro_f1")
 
 
-def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_data.BeatSet,
-          validation: ecg_data.BeatSet | None = None, epochs: int | None = None,
-          scorers: tuple = (), **fit_options) -> keras.callbacks.History:
+def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "auto") -> keras.callbacks.History:
+    """Leave-records-out cross-validation on the training records first (cfg.cv_folds; written to the run folder's
+    cross_validation.json), then `model` on all training records for the epoch count it chose."""
+    start = time.perf_counter()
+    cv_file = pathlib.Path(cfg.run_dir) / CV_FILE
+    cv = cross_validate(cfg, ecg.train, verbose=verbose) if cfg.cv_folds else None
+    if cv:
+        training.save_beside_checkpoint(cfg.run_dir, CV_FILE, reports.plain(cv))
+        log.info("cross-validation: pooled %s; epoch %d chosen", json.dumps(
+            {k: round(v, 1) for k, v in cv["pooled"].items()}), cv["best_epoch"])
+    else:
+        cv_file.unlink(missing_ok=True)  # an earlier run's cross-validation does not describe this one
+    cv_seconds = time.perf_counter() - start
+    history = fit_beats(cfg, model, ecg.train, validation=ecg.validation, epochs=cv["best_epoch"] if cv else None,
+                        verbose=verbose)
+    history.timing["cross_validation_seconds"] = round(cv_seconds, 1) if cv else 0.0
+    return history
+
+
+def cross_validation(cfg: Config) -> dict | None:
+    """The cross-validation that `train` wrote into the run folder (None without one)."""
+    path = pathlib.Path(cfg.run_dir) / CV_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fit_beats(cfg: Config, model: keras.Model, train_beats: ecg_data.BeatSet,
+              validation: ecg_data.BeatSet | None = None, epochs: int | None = None,
+              scorers: tuple = (), **fit_options) -> keras.callbacks.History:
     """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
     records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
     cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation)."""
     scores = [aami_scores(model_inputs(validation, cfg.context), validation.labels)] \
         if validation is not None and len(validation) else []
-    return training.fit(model, train_ds, None, run_dir=cfg.run_dir, epochs=epochs or cfg.epochs,
+    return training.fit(model, make_dataset(cfg, train_beats, training=True), None, run_dir=cfg.run_dir,
+                        epochs=epochs or cfg.epochs,
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                         learning_rate=cfg.learning_rate, jit_compile=cfg.jit_compile, seed=cfg.seed, patience=5,
                         monitor="val_macro_f1" if scores else "loss", monitor_mode="max" if scores else "min",
@@ -282,7 +320,7 @@ def train(cfg: Config, model: keras.Model, train_ds, val_ds, train_beats: ecg_da
                         samples_per_epoch=len(train_beats), scorers=[*scores, *scorers], **fit_options, options=dataclasses.asdict(cfg))
 
 
-def evaluate(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) -> dict:
+def score(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) -> dict:
     """AAMI metrics (per-class Se, +P, Sp, F1; accuracy; macro F1; confusion matrix) on a record-disjoint test set."""
     probs = model.predict(model_inputs(test, _context_of(model)), batch_size=batch_size, verbose=0)
     predicted = probs.argmax(axis=-1)
@@ -361,10 +399,10 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
         log.info("cv fold %d/%d: test records %s, %d training beats", i, len(folds),
                  sorted(set(fold_test.records.tolist())), len(fold_train))
         keras.utils.set_random_seed(cfg.seed)
-        model = build_model(cfg, fold_train)
+        model = build_network(cfg, fold_train)
         scores = aami_scores(model_inputs(fold_test, cfg.context), fold_test.labels, prefix="heldout_")
-        train(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, make_dataset(cfg, fold_train, training=True),
-              None, fold_train, scorers=(scores,), verbose=verbose, tensorboard=False)
+        fit_beats(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, fold_train, scorers=(scores,),
+                  verbose=verbose, tensorboard=False)
         return scores.predictions
     cv = validation.epoch_folds(beats.labels, folds, cfg.run_dir, dataclasses.asdict(cfg), fit_fold,
                                 lambda y, p: ecg_data.aami_metrics(y, p)["macro_f1_nsvf"])
@@ -389,7 +427,7 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
             "classes_not_in_every_fold": missing}
 
 
-def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
+def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """saved_models/ecg/<version>/: serving_default(beats [batch, 2k+1, window] float32, template [batch, window]
     float32, rr [batch, 2k+1, 7] float32) -> probs [batch, 5], class [batch] (AAMI letter; "invalid input" with NaN
@@ -407,8 +445,7 @@ def export(model: keras.Model, cfg: Config, metrics: dict, source: str,
     signature = [tf.TensorSpec((None, 2 * k + 1, cfg.window), tf.float32, name="beats"),
                  tf.TensorSpec((None, cfg.window), tf.float32, name="template"),
                  tf.TensorSpec((None, 2 * k + 1, len(ecg_data.RR_FEATURES) + 1), tf.float32, name="rr")]
-    meta = {"config": {**dataclasses.asdict(cfg), "context": k}, "source": source,
-            "metrics": _headline(metrics) if "per_class" in metrics else metrics,
+    meta = {"config": {**dataclasses.asdict(cfg), "context": k}, "source": ecg.source, "metrics": metrics,
             "classes": list(ecg_data.AAMI_CLASSES), "rr_features": [*ecg_data.RR_FEATURES, "present"],
             "input_note": "beats: each beat and its k neighbours on either side (zeros beyond the record), the MLII "
                           "lead band-passed 0.5-35 Hz and divided by the record's median R amplitude "
@@ -434,9 +471,9 @@ def detect_beats(signal: np.ndarray) -> np.ndarray:
 def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
             out_dir: str | pathlib.Path | None = None) -> dict:
     """Classify every beat of a WFDB record without reading its annotations: XQRS detection, beat windows, the
-    exported SavedModel. Writes predict.json and a PNG strip (beats coloured by class) into out_dir and returns
-    the summary: beats per class, ventricular ectopy burden, and agreement with the record's annotations when
-    it has any."""
+    exported SavedModel. Writes predict.json and a PNG strip (beats coloured by class) into out_dir (default
+    <run_dir>/predict/<record>) and returns the summary: beats per class, ventricular ectopy burden, and agreement
+    with the record's annotations when it has any."""
     start = time.perf_counter()
     record_path = pathlib.Path(record_path)
     model_path = pathlib.Path(model_path) if model_path else shared_export.latest(NAME)
@@ -473,11 +510,10 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
         agreement = ecg_data.aami_metrics(record.labels[ref_idx], predicted[det_idx])
         summary["classification_vs_annotations"] = _headline(agreement)
         summary["classification_vs_annotations"]["confusion"] = agreement["confusion"]
-    if out_dir is not None:
-        out_dir = pathlib.Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "predict.json").write_text(json.dumps(reports.plain(summary), indent=2) + "\n")
-        strip_figure(record.signal, beats.peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
+    out_dir = pathlib.Path(out_dir) if out_dir else pathlib.Path(cfg.run_dir) / "predict" / record_path.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "predict.json").write_text(json.dumps(reports.plain(summary), indent=2) + "\n")
+    strip_figure(record.signal, beats.peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
     log.info("predicted %s: %s in %.2f s", record.name, counts, seconds)
     return summary
 
@@ -542,12 +578,12 @@ def cv_figure(cv: dict):
     return fig
 
 
-def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, cv: dict | None, timing: dict,
-                 history: dict | None = None) -> dict[str, pathlib.Path]:
+def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, timing: dict) -> dict[str, pathlib.Path]:
     """report.md/json + PNGs in the run folder: the cross-validation table (mean +- sd over folds and pooled, the
     baselines on the same folds), the test table (DS2) with record-level bootstrap intervals when there is a test
     split, the confusion matrix, the published anchors and the timing."""
     figures, sections, rows = {}, {}, {}
+    cv, history = cross_validation(cfg), training.read_history(pathlib.Path(cfg.run_dir) / "history.csv")
     if cv:
         figures["cv_curve"] = cv_figure(cv)
         rows[f"this model, cross-validation, mean +- sd over {len(cv['folds'])} folds"] = _mean_sd_row(cv)
@@ -596,11 +632,12 @@ def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, cv: dict | Non
                                                    "cross_validation": cv, "test": metrics, "history": history or {}})
 
 
-def score_test(model: keras.Model, ecg: ECGData) -> dict | None:
-    """The test split, touched once: AAMI metrics, record-level bootstrap intervals and the baselines' rows."""
+def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:
+    """The test split, touched once: AAMI metrics, record-level bootstrap intervals and the baselines' rows; None
+    without a test split (the estimate is then the cross-validation)."""
     if not len(ecg.test):
         return None
-    metrics = evaluate(model, ecg.test)
+    metrics = score(model, ecg.test)
     predicted = metrics.pop("predicted")
     metrics["bootstrap"] = ecg_data.metrics.record_bootstrap(ecg.test.labels, predicted, ecg.test.records)
     metrics["baselines"] = baselines(ecg)
@@ -609,81 +646,16 @@ def score_test(model: keras.Model, ecg: ECGData) -> dict | None:
     return metrics
 
 
-def run(cfg: Config, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT, verbose: int | str = "auto") -> dict:
-    """The whole story: data -> cross-validation on the training records (+ baselines on the same folds) ->
-    the final model on all training records for the chosen epoch count -> test split once (when there is one) ->
-    export -> timing -> report."""
-    start = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    ecg = load_data(cfg)
-    cv = cross_validate(cfg, ecg.train, verbose=verbose) if cfg.cv_folds else None
-    cv_seconds = time.perf_counter() - start
-    if cv:
-        log.info("cross-validation: pooled %s; epoch %d chosen", json.dumps(
-            {k: round(v, 1) for k, v in cv["pooled"].items()}), cv["best_epoch"])
-    keras.utils.set_random_seed(cfg.seed)
-    model = build_model(cfg, ecg.train)
-    log.info("model %s: %d parameters, rnn %s, context %d beats each side (%s)", model.name, model.count_params(),
-             cfg.rnn, cfg.context, cfg.context_rnn)
-    history = train(cfg, model, make_dataset(cfg, ecg.train, training=True), make_dataset(cfg, ecg.validation),
-                    ecg.train, validation=ecg.validation, epochs=cv["best_epoch"] if cv else None, verbose=verbose)
-    metrics = score_test(model, ecg)
-    path = export(model, cfg, metrics or ({"cross-validation (pooled)": cv["pooled"]} if cv else {}), ecg.source,
-                  root=export_root)
-    sample = ecg.test if len(ecg.test) else ecg.train
-    batch = {k: tf.constant(v) for k, v in model_inputs(sample.take(np.arange(min(1024, len(sample)))),
-                                                         cfg.context).items()}
-    serving = shared_export.serving_latency(path, batch, repeats=10)
-    timing = {**history.timing, "cross_validation_seconds": round(cv_seconds, 1) if cv else 0.0,
-              "serving_beats_per_second": serving["items_per_second"],
-              "serving_ms_per_batch_of_1024": serving["p50_ms"]}
-    record = ecg.data_dir / (ecg.split["test"] or ecg.split["train"])[0]
-    timing["predict_record"] = record.name
-    timing["predict_seconds"] = predict(cfg, record, path)["seconds"]
-    timing["predict_record_minutes"] = round(_minutes(record), 2)
-    timing["run_seconds"] = round(time.perf_counter() - start, 1)  # data, CV, training, evaluation, export, checks
-    write_report(cfg, ecg, metrics, cv, timing, training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"))
-    headline = _headline(metrics) if metrics else {f"cv {k}": v for k, v in (cv or {}).get("pooled", {}).items()}
-    return {**headline, "export": str(path)}
+def summary(cfg: Config, metrics: dict | None) -> dict:
+    """The test split's headline row, or without one the cross-validation's pooled row ("cv ..." keys)."""
+    if metrics is not None:
+        return _headline(metrics)
+    return {f"cv {k}": v for k, v in (cross_validation(cfg) or {}).get("pooled", {}).items()}
 
 
-def _minutes(record: pathlib.Path) -> float:
-    import wfdb
-
-    header = wfdb.rdheader(str(record))
-    return header.sig_len / header.fs / 60
-
-
-def _evaluate_command(cfg: Config, args) -> dict:
-    ecg = load_data(cfg)
-    if not len(ecg.test):
-        raise ValueError(f"no test records (DS2) in {ecg.data_dir}: the estimate is the cross-validation in "
-                         f"{cfg.run_dir}/report.md; add DS2 records (or --hold-out) to evaluate on a test split.")
-    metrics = score_test(training.load_checkpoint(cfg.run_dir, NAME), ecg)
-    previous = pathlib.Path(cfg.run_dir) / "report.json"
-    report = json.loads(previous.read_text()) if previous.exists() else {}
-    write_report(cfg, ecg, metrics, report.get("cross_validation"), report.get("timing", {}))
-    return _headline(metrics)
-
-
-def _export_command(cfg: Config, args) -> dict:
-    return {"export": str(export(training.load_checkpoint(cfg.run_dir, NAME), cfg, reports.checkpoint_metrics(cfg.run_dir),
-                                  "checkpoint " + cfg.run_dir))}
-
-
-def _predict_command(cfg: Config, args) -> dict:
-    if not args.input:
-        raise ValueError("predict needs a record: make predict-ecg RECORD=path/to/record (or --input PATH).")
-    out_dir = pathlib.Path(cfg.run_dir) / "predict" / pathlib.Path(args.input).stem
-    return predict(cfg, args.input, args.model, out_dir)
-
-
-def main(argv: list[str] | None = None) -> object:
-    """make train-ecg ARGS="--epochs=3 --rnn=lstm:64" | evaluate-ecg | export-ecg | predict-ecg RECORD=path"""
-    return cli.main(Config, argv, prog="python -m pipelines.ecg", quick=QUICK, description=__doc__.split("\n\n")[0],
-             commands={"train": lambda cfg, args: run(cfg), "evaluate": _evaluate_command,
-                       "export": _export_command, "predict": _predict_command})
+def load_trained(cfg: Config) -> keras.Model:
+    return training.load_checkpoint(cfg.run_dir, NAME)
 
 
 if __name__ == "__main__":
-    main()
+    pipeline.main(sys.modules[__name__])
