@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 NAME = "ecg"
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 PREDICT_INPUT = "a record: make predict-ecg RECORD=path/to/record"
+TEST_SPLIT = "add the DS2 records to --data-dir (or train and evaluate with --hold-out)"
 CV_FILE = "cross_validation.json"  # in the run folder: train writes it, summary and write_report read it
 
 

@@ -68,25 +68,28 @@ COMMON_HELP = {
 
 
 def field_help(config_cls: type) -> dict[str, str]:
-    """Each Config field's description: the comment after it in the class source, with the comment-only lines
-    that continue it (so it is written once, beside the field), else COMMON_HELP's."""
+    """Each Config field's description: the comment after it in the class source (or a base class's, for a field
+    it inherits), with the comment-only lines that continue it (so it is written once, beside the field), else
+    COMMON_HELP's."""
     import inspect
     import re
     import textwrap
 
     names = {f.name for f in dataclasses.fields(config_cls)}
-    found, current = {}, None
-    for line in textwrap.dedent(inspect.getsource(config_cls)).splitlines():
-        field = re.match(r"    (\w+)\s*:[^#]*?(?:#\s*(.*))?$", line)
-        if field and field.group(1) in names:
-            current = field.group(1)
-            found[current] = (field.group(2) or "").strip()
-            continue
-        more = re.match(r"\s+#\s*(.*)$", line)
-        if current and more:
-            found[current] += " " + more.group(1).strip()
-        else:
-            current = None
+    found = {}
+    for cls in reversed([c for c in config_cls.__mro__ if dataclasses.is_dataclass(c)]):  # a subclass's comment wins
+        current = None
+        for line in textwrap.dedent(inspect.getsource(cls)).splitlines():
+            field = re.match(r"    (\w+)\s*:[^#]*?(?:#\s*(.*))?$", line)
+            if field and field.group(1) in names:
+                current = field.group(1)
+                found[current] = (field.group(2) or "").strip() or found.get(current, "")
+                continue
+            more = re.match(r"\s+#\s*(.*)$", line)
+            if current and more:
+                found[current] += " " + more.group(1).strip()
+            else:
+                current = None
     return {name: found.get(name) or COMMON_HELP.get(name, "") for name in names}
 
 

@@ -8,6 +8,7 @@ once on top of the contract that each `pipelines/<domain>.py` module follows (pl
     build_model(cfg, data) -> model        a keras.Model, or the pipeline's wrapper around one
     train(cfg, model, data, verbose) -> keras.callbacks.History  (history.timing: train_seconds, ...)
     evaluate(cfg, model, data) -> metrics  the test split, touched once; None when the data has no test split
+                                           (then TEST_SPLIT, where defined, says how to get one)
     summary(cfg, metrics) -> dict          the headline figures: run()'s result, the log line, the export metadata
     export(cfg, model, data, headline, root) -> path of the new SavedModel version
     write_report(cfg, data, metrics, timing)
@@ -62,8 +63,9 @@ def evaluate_checkpoint(pipeline: types.ModuleType, cfg) -> dict:
     data = pipeline.load_data(cfg)
     metrics = pipeline.evaluate(cfg, pipeline.load_trained(cfg), data)
     if metrics is None:
-        raise ValueError(f"no test split in {getattr(cfg, 'data_dir', '') or 'this source'}: the estimate is the "
-                         f"cross-validation in {cfg.run_dir}/report.md; add held-out data (see --help) to evaluate.")
+        how = getattr(pipeline, "TEST_SPLIT", "give data with a test split (see --help)")
+        raise ValueError(f"no test split in {getattr(cfg, 'data_dir', '') or 'this source'}: the estimate on unseen "
+                         f"data is the cross-validation in {cfg.run_dir}/report.md; to evaluate, {how}.")
     pipeline.write_report(cfg, data, metrics, reports.previous(cfg.run_dir).get("timing", {}))
     return pipeline.summary(cfg, metrics)
 

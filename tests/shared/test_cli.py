@@ -90,7 +90,7 @@ def test_help_text_is_the_fields_comment_then_the_shared_text():
     assert texts["rnn"] == ""  # no comment, no shared text
 
 
-@pytest.mark.parametrize("domain", ["ecg", "sentiment", "weather", "stock", "translation", "speech", "action",
+@pytest.mark.parametrize("domain", ["ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action",
                                     "captioning"])
 def test_every_pipeline_option_has_a_description(domain):
     config = importlib.import_module(f"pipelines.{domain}").Config

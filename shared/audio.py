@@ -1,0 +1,349 @@
+"""Audio pieces shared by the speech pipelines (word recognition: pipelines.speech; transcription:
+pipelines.transcription): the options both share (AudioConfig), the data split by speaker, log-mel features and
+SpecAugment inside the model, the convolutional + recurrent encoder, speed perturbation, length-bucketed batches,
+in-graph resampling for serving, and batched inference."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+from typing import ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import sources as domain_sources
+from domain import speech as audio_data
+from shared import cli, layers, training
+from shared import data as shared_data
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+RATE = audio_data.RATE
+SOURCES = ("auto", "local", "tfds", "synthetic")
+NORMALIZATIONS = ("peak", "utterance")
+SIGNATURE = [tf.TensorSpec((None, None), tf.float32, name="audio"), tf.TensorSpec((), tf.int32, name="sample_rate")]
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """The options both speech pipelines share (each pipeline's Config adds its own)."""
+
+    source: str = "auto"          # auto | local (--data-dir: FSDD or <word>/*.wav) | tfds | synthetic (eSpeak NG)
+    data_dir: str = ""
+    dataset: str = "spoken_digit"  # TFDS dataset for --source tfds: spoken_digit | speech_commands
+    test_speakers: str = ""       # comma-separated speakers held out as the test set, touched once at the end;
+                                  # default: m4,f3 (synthetic); none for local/TFDS data (all speakers train)
+    takes: int = 8                # synthetic: takes per word and speaker
+    rnn: str = "bigru:64"         # shared.layers spec of the recurrent part
+    mels: int = 40                # mel bands of the log-mel spectrogram (25 ms windows every 10 ms)
+    filters: int = 64             # channels of the convolutional front end
+    normalize: str = "utterance"  # log-mel normalisation (LogMel): utterance (per-bin mean, unit variance) | peak
+    cepstra: int = 0              # > 0: MFCCs, the first `cepstra` cepstral coefficients of the log-mel frames
+    spec_augment: bool = True     # frequency and time masks on training spectrograms
+    speed: float = 0.15           # training clips resampled by a random factor in 1 +- speed each epoch (0: off)
+    batch_size: int = 32
+    epochs: int = 10
+    learning_rate: float = 2e-3
+    schedule: str = "cosine"      # learning rate: cosine (falls to ~0 over the most epochs; a shorter run is the
+                                  # same curve's prefix, so a cross-validated epoch count still holds) | constant
+    seed: int = 1337
+    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
+    run_dir: str = "runs/speech"
+
+    CHOICES: ClassVar[dict] = {  # the command line lists these
+        "source": SOURCES, "dataset": ("spoken_digit", "speech_commands"), "normalize": NORMALIZATIONS,
+        "schedule": ("constant", "cosine")}
+
+    def __post_init__(self):
+        layers.parse_spec(self.rnn)
+        cli.check_choices(self)
+        if not 0.0 <= self.speed < 0.5:
+            raise ValueError(f"--speed {self.speed}: expected a fraction in [0, 0.5).")
+        if not 0 <= self.cepstra <= self.mels:
+            raise ValueError(f"--cepstra {self.cepstra}: expected 0 (log-mel) to --mels {self.mels}.")
+        if min(self.takes, self.mels, self.filters) < 1:
+            raise ValueError("need --takes, --mels and --filters >= 1.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+@dataclasses.dataclass
+class SpeechData:
+    """Single-word utterances: train and validation from training speakers (validation empty when a
+    cross-validation chooses the epoch count instead), test from held-out speakers (may be empty); extra: synthetic
+    voices added to the word model's training (never validation or test)."""
+
+    train: audio_data.Utterances
+    validation: audio_data.Utterances
+    test: audio_data.Utterances
+    classes: list[str]
+    source: str
+    notes: list[str]
+    extra: audio_data.Utterances = dataclasses.field(default_factory=lambda: audio_data.Utterances([], [], []))
+
+
+def joined(*parts: audio_data.Utterances) -> audio_data.Utterances:
+    return audio_data.Utterances(*(sum((getattr(p, f) for p in parts), []) for f in ("audio", "texts", "speakers")))
+
+
+def validation_split(rest: audio_data.Utterances, seed: int) -> tuple[audio_data.Utterances, audio_data.Utterances]:
+    """(train, validation): a random tenth of the utterances (at least one) held out for early stopping."""
+    order = np.random.default_rng(seed).permutation(len(rest))
+    cut = max(1, len(rest) // 10)
+    return rest.subset(sorted(order[cut:])), rest.subset(sorted(order[:cut]))
+
+
+def load_utterances(cfg: AudioConfig, validation: bool = True, synthetic_mix: int = 0) -> SpeechData:
+    """Utterances of the source, split speaker-independently: the test speakers' recordings only in test. With
+    `validation` a random tenth of the other speakers' recordings validates (early stopping); without, they all
+    train (a cross-validation picks the epoch count). `synthetic_mix` adds eSpeak NG voices saying the digits
+    (that many takes per digit and voice) as `extra` training data (real data only)."""
+    source, notes = domain_sources.resolve_auto(cfg.source, cfg.data_dir), []
+    chosen = [s for s in cfg.test_speakers.split(",") if s.strip()]
+    if source == "tfds" and cfg.dataset == "speech_commands":
+        train = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None)
+        held = audio_data.load_tfds(cfg.dataset, "validation", cfg.data_dir or None)
+        test = audio_data.load_tfds(cfg.dataset, "test", cfg.data_dir or None)
+        where = "tfds: speech_commands (its own speaker-independent train/validation/test splits)"
+    else:
+        if source == "local":
+            if not cfg.data_dir:
+                raise FileNotFoundError("--source local needs --data-dir (FSDD recordings or <word>/*.wav).")
+            clips, where = audio_data.load_folder(cfg.data_dir), f"local: {cfg.data_dir}"
+        elif source == "tfds":
+            clips, where = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None), f"tfds: {cfg.dataset}"
+        else:
+            clips = audio_data.synthesize(takes=cfg.takes, seed=cfg.seed)
+            where = (f"synthetic: eSpeak NG, {len(audio_data.SYNTH_SPEAKERS)} voices x {len(audio_data.SYNTH_ACCENTS)}"
+                     f" accents, {cfg.takes} takes per word, noise 10-30 dB SNR")
+        if not chosen and source == "synthetic":
+            chosen = list(audio_data.SYNTH_TEST_SPEAKERS)
+        rest, test = audio_data.speaker_split(clips, chosen)
+        train, held = validation_split(rest, cfg.seed) if validation else (rest, rest.subset([]))
+        where += f"; test speakers {','.join(chosen)}" if chosen else "; no test speakers (all train)"
+    classes = sorted(set(train.texts), key=lambda w: (w not in audio_data.DIGITS, audio_data.DIGITS.index(w)
+                                                       if w in audio_data.DIGITS else 0, w))
+    unseen = sorted(set(test.texts) - set(classes))
+    if unseen:
+        raise ValueError(f"test words {unseen} never occur in training; choose other --test-speakers.")
+    extra = audio_data.Utterances([], [], [])
+    digits = [w for w in classes if w in audio_data.DIGITS]
+    if synthetic_mix and source != "synthetic" and digits:
+        extra = audio_data.synthesize(digits, takes=synthetic_mix, seed=cfg.seed)
+        where += (f"; training adds {len(extra)} eSpeak NG utterances ({len(audio_data.SYNTH_SPEAKERS)} voices x "
+                  f"{synthetic_mix} takes of each digit)")
+    log.info("%s: train %d, validation %d, test %d utterances (%.0f s of test audio), %d words", where, len(train),
+             len(held), len(test), test.seconds(), len(classes))
+    return SpeechData(train, held, test, classes, where, notes, extra)
+
+
+# ---------------------------------------------------------------------------------------------- features
+
+def perturb_speed(audio: np.ndarray, factor: float) -> np.ndarray:
+    """The clip played `factor` times faster (tempo and pitch together, as a tape: Ko et al. 2015's speed
+    perturbation); FFT resampling (scipy.signal.resample) to round(len / factor) samples."""
+    from scipy.signal import resample
+
+    return resample(audio, max(1, round(len(audio) / factor))).astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class LogMel(keras.layers.Layer):
+    """Waveform (batch, samples) at `rate` -> log-mel frames (batch, frames, mels): 25 ms Hann windows every 10 ms,
+    |STFT|^2 through a mel filter bank (tf.signal), natural log, relative to the utterance's loudest bin and
+    floored at -80 dB, so the gain of a recording does not matter. Then `normalize`:
+    "peak": scaled to about [-1, 1];
+    "utterance": each mel bin's mean over the utterance removed and the utterance scaled to unit variance
+    (cepstral mean and variance normalisation: a microphone's or a voice's fixed spectral tilt cancels out).
+    Statistics use the utterance's own frames only: trailing zeros are padding, and padded frames come out 0."""
+
+    def __init__(self, rate: int = RATE, mels: int = 40, normalize: str = "peak", cepstra: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"LogMel normalize={normalize!r}: expected one of {list(NORMALIZATIONS)}.")
+        self.rate, self.mels, self.normalize, self.cepstra = rate, mels, normalize, cepstra
+        self.frame, self.step = int(0.025 * rate), int(0.010 * rate)
+        self.fft = 1 << (self.frame - 1).bit_length()
+
+    def call(self, audio):
+        audio = tf.cast(audio, tf.float32)
+        stft = tf.signal.stft(audio, self.frame, self.step, self.fft, pad_end=True)
+        matrix = tf.signal.linear_to_mel_weight_matrix(self.mels, self.fft // 2 + 1, self.rate, 20.0, self.rate / 2)
+        log_mel = tf.math.log(tf.tensordot(tf.square(tf.abs(stft)), matrix, 1) + 1e-10)
+        floor = 8.0 * np.log(10.0)  # 80 dB in natural-log power units
+        relative = tf.maximum(log_mel - tf.reduce_max(log_mel, axis=[1, 2], keepdims=True), -floor)
+        if self.cepstra:  # the spectral envelope only: pitch harmonics (the speaker) sit in the higher cepstra
+            relative = tf.signal.mfccs_from_log_mel_spectrograms(relative)[..., :self.cepstra]
+        if self.normalize == "peak":
+            return relative / (floor / 2) + 1.0
+        samples = tf.shape(audio)[1]
+        last = tf.reduce_max(tf.where(tf.abs(audio) > 0, tf.range(1, samples + 1)[None, :], 0), axis=1)
+        frames = (last + self.step - 1) // self.step  # frames that start inside the utterance
+        mask = tf.cast(tf.sequence_mask(tf.maximum(frames, 1), tf.shape(relative)[1]), tf.float32)[:, :, None]
+        count = tf.reduce_sum(mask, axis=1, keepdims=True)
+        mean = tf.reduce_sum(relative * mask, axis=1, keepdims=True) / count
+        centred = (relative - mean) * mask
+        variance = tf.reduce_sum(tf.square(centred), axis=[1, 2], keepdims=True) / (count * (self.cepstra or self.mels))
+        return centred * tf.math.rsqrt(variance + 1e-6)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "mels": self.mels, "normalize": self.normalize,
+                "cepstra": self.cepstra}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class SpecAugment(keras.layers.Layer):
+    """In training only: one frequency band of up to `freq` mel bins and one stretch of up to `time` frames
+    per example set to zero (Park et al. 2019, without time warping)."""
+
+    def __init__(self, freq: int = 8, time: int = 10, **kwargs):
+        super().__init__(**kwargs)
+        self.freq, self.time = freq, time
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        shape = tf.shape(x)
+        batch, frames, bins = shape[0], shape[1], shape[2]
+
+        def band(size, width):
+            w = tf.random.uniform((batch, 1), 0, width + 1, dtype=tf.int32)
+            room = tf.cast(tf.maximum(size - w + 1, 1), tf.float32)
+            start = tf.cast(tf.random.uniform((batch, 1)) * room, tf.int32)
+            pos = tf.range(size)[None, :]
+            return (pos >= start) & (pos < start + w)
+        masked = band(bins, self.freq)[:, None, :] | band(frames, self.time)[:, :, None]
+        return tf.where(masked, tf.zeros_like(x), x)
+
+    def get_config(self):
+        return {**super().get_config(), "freq": self.freq, "time": self.time}
+
+
+def resample_graph(audio: tf.Tensor, rate: tf.Tensor, target: int = RATE) -> tf.Tensor:
+    """In-graph resampling of (batch, samples) audio from `rate` to `target` by the FFT method (as
+    scipy.signal.resample): the spectrum is cut (or zero-padded) to the new length, which removes everything above
+    the new Nyquist frequency."""
+    def convert():
+        n = tf.shape(audio)[1]
+        m = tf.cast(tf.round(tf.cast(n, tf.float64) * target / tf.cast(rate, tf.float64)), tf.int32)
+        spectrum = tf.signal.rfft(audio)
+        bins, have = m // 2 + 1, tf.shape(spectrum)[1]
+        spectrum = tf.pad(spectrum[:, :tf.minimum(bins, have)], [[0, 0], [0, tf.maximum(bins - have, 0)]])
+        return tf.signal.irfft(spectrum, fft_length=tf.reshape(m, [1])) * (tf.cast(m, tf.float32) / tf.cast(n, tf.float32))
+    return tf.cond(tf.equal(rate, target), lambda: audio, convert)
+
+
+
+def make_dataset(cfg: AudioConfig, clips: audio_data.Utterances, targets: list, target_spec: tf.TensorSpec,
+                 shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """(audio (batch, samples) float32 right-padded with 0, target) with each clip's target (a class id, or token
+    ids padded with 0). Batches are grouped by length so little time is spent on padding. With a `shuffle_seed`
+    (training) and `cfg.speed`, every clip is speed-perturbed by a new random factor each epoch (seeded)."""
+    perturb = shuffle_seed is not None and cfg.speed > 0
+    rng = np.random.default_rng(shuffle_seed)
+
+    def examples():
+        for audio, target in zip(clips.audio, targets, strict=True):
+            yield (perturb_speed(audio, rng.uniform(1 - cfg.speed, 1 + cfg.speed)) if perturb else audio), target
+    ds = tf.data.Dataset.from_generator(examples, output_signature=(tf.TensorSpec((None,), tf.float32), target_spec))
+    lengths = sorted(len(a) for a in clips.audio)
+    boundaries = sorted({lengths[int(q * (len(lengths) - 1))] for q in (0.25, 0.5, 0.75)})
+    return shared_data.bucketed(ds, boundaries, cfg.batch_size, shuffle_seed=shuffle_seed, cache=not perturb)
+
+
+# ----------------------------------------------------------------------------------------- model, inference
+
+def encoder(cfg: AudioConfig, conv2d: bool = False) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """(audio input (batch, samples) at RATE, sequence features (batch, frames / 2, units)): log-mel frames
+    (LogMel), SpecAugment in training, a convolutional front end - conv2d: 2 blocks of 3x3 kernels over time and
+    frequency (shifted formants share filters); else 2 layers of 1D kernels over time - then the RNN spec of cfg.rnn
+    returning every step."""
+    audio = keras.Input((None,), dtype="float32", name="audio")
+    x = LogMel(RATE, cfg.mels, cfg.normalize, cfg.cepstra, name="log_mel")(audio)
+    if cfg.spec_augment:
+        x = SpecAugment(max(1, (cfg.cepstra or cfg.mels) // 5), 10, name="spec_augment")(x)
+    if conv2d:
+        x = keras.layers.Reshape((-1, cfg.cepstra or cfg.mels, 1), name="as_image")(x)
+        for i, (channels, stride) in enumerate(((cfg.filters // 2, (2, 2)), (cfg.filters, (1, 2))), start=1):
+            x = keras.layers.Conv2D(channels, 3, strides=stride, padding="same", use_bias=False, name=f"conv_{i}")(x)
+            x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name=f"bn_{i}")(x))
+        x = keras.layers.Reshape((-1, x.shape[2] * x.shape[3]), name="frames")(x)
+    else:
+        x = keras.layers.Conv1D(cfg.filters, 5, strides=2, padding="same", use_bias=False, name="conv_1")(x)
+        x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_1")(x))
+        x = keras.layers.Conv1D(cfg.filters, 3, padding="same", use_bias=False, name="conv_2")(x)
+        x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn_2")(x))
+    spec = dataclasses.replace(layers.parse_spec(cfg.rnn), return_sequences=True)
+    return audio, layers.apply_rnn(x, spec, name="rnn")
+
+
+def fit(cfg: AudioConfig, model: keras.Model, folder: str | pathlib.Path, train_ds: tf.data.Dataset,
+        val_ds: tf.data.Dataset | None, clips: audio_data.Utterances, most: int, epochs: int | None = None,
+        **fit_options) -> keras.callbacks.History:
+    """training.fit with the speech settings: with validation batches early stopping on their loss; without,
+    `epochs` (default `most`) all run and the last is kept. The cosine schedule spans `most` epochs whatever
+    `epochs` is. history.timing gains audio_seconds_per_second."""
+    history = training.fit(
+        model, train_ds, val_ds, run_dir=folder, epochs=epochs or most, learning_rate=cfg.learning_rate,
+        early_stopping=val_ds is not None, monitor=None if val_ds is not None else "loss", jit_compile=cfg.jit_compile,
+        seed=cfg.seed, patience=8, clipnorm=5.0, cosine_epochs=most if cfg.schedule == "cosine" else None,
+        samples_per_epoch=len(clips), **fit_options, options=dataclasses.asdict(cfg))
+    if history.timing.get("seconds_per_epoch"):
+        history.timing["audio_seconds_per_second"] = round(clips.seconds() / history.timing["seconds_per_epoch"], 1)
+    return history
+
+
+def batches(clips: audio_data.Utterances, size: int = 64):
+    order = np.argsort([len(a) for a in clips.audio])  # similar lengths together: little padding
+    for i in range(0, len(order), size):
+        index = order[i:i + size]
+        yield index, keras.utils.pad_sequences([clips.audio[j] for j in index], dtype="float32", padding="post")
+
+
+def forward(model: keras.Model):
+    return tf.function(lambda audio: model(audio, training=False), reduce_retracing=True)
+
+
+def predict_logits(model: keras.Model, clips: audio_data.Utterances, traced=None) -> list[np.ndarray]:
+    """Per utterance: words -> logits (classes,); transcriber -> logits (frames, 11) of its own padded batch.
+    `traced`: a `forward(model)` to reuse across calls (traced once per batch shape, not once per call)."""
+    traced, out = traced or forward(model), [None] * len(clips)
+    for index, audio in batches(clips):
+        logits = traced(tf.constant(audio)).numpy()
+        for j, k in enumerate(index):
+            out[k] = logits[j]
+    return out
+
+
+def clip_statistics(clips: audio_data.Utterances) -> np.ndarray:
+    """(clips, 80): each clip's mean and standard deviation over time of its 40 log-mel bins (LogMel, peak
+    scaling), one clip at a time (no padding in the statistics) through one traced function."""
+    log_mel = LogMel(RATE, 40)
+    frames = tf.function(lambda audio: log_mel(audio)[0], input_signature=[tf.TensorSpec((1, None), tf.float32)])
+    out = [frames(tf.constant(a[None], tf.float32)).numpy() for a in clips.audio]
+    return np.stack([np.concatenate([f.mean(0), f.std(0)]) for f in out]) if out else np.zeros((0, 80), "float32")
+
+
+def serve(path: str | pathlib.Path, audio: list[np.ndarray], rate: int = RATE,
+          expect: str | tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """An exported speech model's serving_default on a list of clips (padded on the right), at `rate`."""
+    served, _ = shared_export.load(path, expect)
+    padded = keras.utils.pad_sequences(audio, dtype="float32", padding="post")
+    return {k: v.numpy() for k, v in served.signatures["serving_default"](
+        audio=tf.constant(padded), sample_rate=tf.constant(rate, tf.int32)).items()}
+
+
+def real_time_factor(path: pathlib.Path, clips: audio_data.Utterances, batch: int = 32) -> dict:
+    """Seconds of compute per second of audio through the exported signature, on a batch of `batch` clips
+    (shared.export.serving_latency: median of repeated calls after a warm-up)."""
+    chunk = clips.audio[:batch]
+    padded = keras.utils.pad_sequences(chunk, dtype="float32", padding="post")
+    latency = shared_export.serving_latency(path, {"audio": tf.constant(padded),
+                                                   "sample_rate": tf.constant(RATE, tf.int32)}, repeats=5)
+    audio_seconds = sum(len(a) for a in chunk) / RATE
+    return {"real_time_factor": round(latency["p50_ms"] / 1000 / audio_seconds, 4),
+            "audio_seconds": round(audio_seconds, 1)}

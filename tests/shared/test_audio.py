@@ -1,0 +1,92 @@
+"""shared.audio: the pieces both speech pipelines share (features, augmentation, resampling, batches, data)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.signal import resample as scipy_resample
+
+from domain import speech as audio_data
+from shared import audio
+from tests.domain.test_speech import tone
+
+
+def test_log_mel_puts_a_tone_in_the_right_mel_bin():
+    layer = audio.LogMel(8000, 40)
+    features = layer(tf.constant(tone(1000, seconds=0.5)[None], tf.float32)).numpy()[0]
+    assert features.shape == (50, 40)  # 10 ms frames, padded at the end
+    matrix = tf.signal.linear_to_mel_weight_matrix(40, layer.fft // 2 + 1, 8000, 20.0, 4000.0).numpy()
+    expected = int(np.argmax(matrix[round(1000 * layer.fft / 8000)]))
+    assert (features[5:45].argmax(axis=1) == expected).all()
+    assert features.max() == pytest.approx(1.0) and features.min() >= -1.0 - 1e-6
+    louder = layer(tf.constant(4 * tone(1000, seconds=0.5)[None], tf.float32)).numpy()[0]
+    np.testing.assert_allclose(louder, features, atol=1e-4)  # the gain of a recording does not matter
+
+
+def test_spec_augment_masks_only_in_training():
+    x = tf.ones((4, 30, 20))
+    layer = audio.SpecAugment(5, 6)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    masked = layer(x, training=True).numpy()
+    assert 0 < (masked == 0).mean() < 0.6
+    for example in masked:  # whole mel bands / whole frames
+        zero_bins = (example == 0).all(axis=0).sum()
+        zero_frames = (example == 0).all(axis=1).sum()
+        assert zero_bins <= 5 and zero_frames <= 6
+
+
+def test_in_graph_resampling_matches_scipy():
+    signal = (tone(440, seconds=0.25, rate=16000) + 0.3 * tone(1200, seconds=0.25, rate=16000)).astype("float32")
+    ours = audio.resample_graph(tf.constant(signal[None]), tf.constant(16000)).numpy()[0]
+    reference = scipy_resample(signal, len(signal) // 2)
+    assert len(ours) == len(reference) == 2000
+    np.testing.assert_allclose(ours, reference, atol=2e-3)
+    same = audio.resample_graph(tf.constant(signal[None]), tf.constant(8000)).numpy()[0]
+    np.testing.assert_array_equal(same, signal)
+
+
+def test_speed_perturbation_changes_tempo_and_pitch_together():
+    clip = tone(1000, seconds=0.5).astype("float32")
+    faster = audio.perturb_speed(clip, 1.25)
+    assert len(faster) == 3200 and faster.dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(faster))
+    assert np.argmax(spectrum) * 8000 / len(faster) == pytest.approx(1250, abs=5)
+
+
+def test_training_batches_are_perturbed_anew_each_epoch_under_the_seed():
+    clips = audio_data.Utterances([tone(300 + 50 * i, seconds=0.3).astype("float32") for i in range(6)], list(audio_data.DIGITS[:6]),
+                                  ["a"] * 6)
+    cfg = dataclasses.replace(audio.AudioConfig(), batch_size=6, speed=0.2)
+    classes = list(audio_data.DIGITS)
+
+    def epochs(seed):
+        ds = audio.make_dataset(cfg, clips, [classes.index(t) for t in clips.texts], tf.TensorSpec((), tf.int32),
+                                shuffle_seed=seed)
+        return [[(b[0].numpy(), b[1].numpy()) for b in ds] for _ in range(2)]
+    first, second = epochs(5), epochs(5)
+    for (a, la), (b, lb) in zip(first[0], second[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+    assert first[0][0][0].shape != first[1][0][0].shape or not np.array_equal(first[0][0][0], first[1][0][0])
+    plain = list(audio.make_dataset(cfg, clips, list(range(6)), tf.TensorSpec((), tf.int32)))  # never perturbed
+    assert [tuple(batch[0].shape) for batch in plain] == [(6, 2400)]
+    np.testing.assert_array_equal(np.sort(plain[0][0].numpy(), axis=None), np.sort(np.stack(clips.audio), axis=None))
+
+
+def test_utterance_normalisation_ignores_gain_and_padding():
+    layer = audio.LogMel(8000, 40, "utterance")
+    word = (tone(500, seconds=0.4) + 0.5 * tone(1500, seconds=0.4)).astype("float32")
+    alone = layer(tf.constant(word[None])).numpy()[0]
+    padded = layer(tf.constant(np.stack([np.pad(0.1 * word, (0, 1600)), np.pad(word, (0, 1600))]))).numpy()
+    np.testing.assert_allclose(padded[1, :40], alone, atol=1e-3)
+    np.testing.assert_allclose(padded[0, :40], alone, atol=1e-3)  # a tenth of the gain: the same features
+    assert np.abs(padded[:, 41:]).max() == 0  # padding frames are zero
+    np.testing.assert_allclose(alone.mean(axis=0), 0, atol=1e-4)
+    assert alone.std() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_auto_source_with_a_missing_data_dir_is_an_error_not_synthetic_data(tmp_path):
+    cfg = dataclasses.replace(audio.AudioConfig(), data_dir=str(tmp_path / "no-such-folder"))
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        audio.load_utterances(cfg)
