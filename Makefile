@@ -6,7 +6,7 @@
 #:   DATA_DIR=           folder of real data for --source local (default $RNN_DATA_DIR/<dataset>)
 #:   RUN_DIR=            run folder (checkpoints, history, report)
 #:   CONFIG=             a JSON/TOML file of options, or a run's report.json to re-run it
-#:   INPUT=              predict: the input (RECORD= ECG, TEXT= sentiment/translation, WAV= speech,
+#:   INPUT=              predict: the input (RECORD= ECG, TEXT= sentiment/translation, WAV= speech/transcription,
 #:                       VIDEO= action, IMAGE= captioning)
 #:   MODEL=              evaluate/predict: a SavedModel version folder (default: the latest)
 #:   STRATEGY=           default | mirrored | multiworker
@@ -18,7 +18,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DOMAINS := ecg sentiment weather stock translation speech action captioning
+DOMAINS := ecg sentiment weather stock translation speech transcription action captioning
 
 OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(RNN),--rnn $(RNN)) $(if $(SEED),--seed $(SEED)) \
@@ -93,5 +93,5 @@ $(addprefix evaluate-,$(DOMAINS)): evaluate-%: setup ## evaluate the run's best 
 $(addprefix export-,$(DOMAINS)): export-%: setup ## export the run's best checkpoint as a new SavedModel version
 	$(PY) -m pipelines.$* export $(OPTS)
 
-$(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=; RECORD= for ECG, TEXT= for text, WAV= speech, VIDEO= action, IMAGE= captioning)
+$(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=; RECORD= for ECG, TEXT= for text, WAV= speech, transcription, VIDEO= action, IMAGE= captioning)
 	$(PY) -m pipelines.$* predict $(OPTS)

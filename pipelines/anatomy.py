@@ -62,13 +62,6 @@ def compare_config(domain: str, *, quick: bool = False, **changes):
     return dataclasses.replace(module.Config(), **base)
 
 
-def _prepare(domain: str, cfg):
-    """(data, (train, validation, test) datasets) of the pipeline, loaded once for every trial."""
-    module = _module(domain)
-    data = module.load_data(cfg)
-    return data, module.make_datasets(cfg, data)
-
-
 def _probe_latency(model: keras.Model, batch) -> float:
     """Median ms of one forward pass on `batch` through a tf.function (not `predict`)."""
     call = tf.function(lambda x: model(x, training=False))
@@ -81,36 +74,22 @@ def _probe_latency(model: keras.Model, batch) -> float:
     return 1000 * float(np.median(times))
 
 
-def trial(domain: str, cfg, data, datasets) -> dict:
-    """Train the pipeline's model with cfg.rnn and cfg.seed; score it on the test split."""
+def trial(domain: str, cfg, data) -> dict:
+    """Train the pipeline's model with cfg.rnn and cfg.seed through its own train(); score it on the test split
+    (its evaluate and summary); time inference on a batch of its training input."""
     module = _module(domain)
     keras.utils.set_random_seed(cfg.seed)
-    train_ds, val_ds, test_ds = datasets
-    if domain == "ecg":
-        model = module.build_model(cfg, data.train)
-        history = module.train(cfg, model, train_ds, val_ds, data.train, validation=data.validation, verbose=0)
-        metrics = module.evaluate(model, data.test)
-        score = {"macro F1": metrics["macro_f1"], "accuracy": metrics["accuracy"]}
-        probe = {k: tf.constant(v[:256]) for k, v in module.model_inputs(data.test, cfg.context).items()}
-    elif domain == "sentiment":
-        model = module.build_model(cfg, data.train.texts)
-        history = module.train(cfg, model, train_ds, val_ds, data, verbose=0)
-        metrics = module.evaluate(model, data.test)
-        score = {"accuracy": metrics["accuracy"], "ROC AUC": metrics["ROC AUC"]}
-        probe = tf.constant((data.test.texts * 256)[:256])
-    else:
-        model = module.build_model(cfg, data)
-        history = module.train(cfg, model, train_ds, val_ds, data, verbose=0)
-        metrics = module.evaluate(cfg, model, data, test_ds)
-        row = metrics["table"][f"this model ({cfg.rnn})"]
-        score = {"MAE": row["MAE"], "MASE": row["MASE"]}
-        probe = next(iter(test_ds))[0]
+    model = module.build_model(cfg, data)
+    seen = training.first_fit(lambda: module.train(cfg, model, data, verbose=0), stop=False)
+    headline = module.summary(cfg, module.evaluate(cfg, model, data))
+    probe = next(iter(seen["train_ds"]))[0]
     probe_size = len(tf.nest.flatten(probe)[0])
-    return {**score, "parameters": model.count_params(), "epochs": history.timing["epochs"],
-            "train_seconds": history.timing["train_seconds"],
+    return {**{k: headline[k] for k in SCORES[domain]}, "parameters": model.count_params(),
+            "epochs": seen["result"].timing["epochs"], "train_seconds": seen["result"].timing["train_seconds"],
             "inference_ms_per_1000": round(_probe_latency(model, probe) * 1000 / probe_size, 3)}
 
 
+SCORES = {"ecg": ("macro F1", "accuracy"), "sentiment": ("accuracy", "ROC AUC"), "weather": ("MAE", "MASE")}
 HEADLINE = {"ecg": ("macro F1", True), "sentiment": ("accuracy", True), "weather": ("MAE", False)}
 
 
@@ -154,14 +133,14 @@ def compare(domain: str, *, units: int = 64, seeds=None, quick: bool = False, ru
         changes["epochs"] = None if quick else DEFAULT_EPOCHS[domain]
     run_dir = pathlib.Path(run_dir or f"runs/compare-{domain}")
     base = compare_config(domain, quick=quick, **changes)
-    data, datasets = _prepare(domain, base)
+    data = _module(domain).load_data(base)
     specs = {name: template.format(u=units) for name, template in TYPES.items()}
     trials: dict[str, list[dict]] = {}
     for name, spec in specs.items():
         for seed in seeds:
             folder = run_dir / f"{spec.replace(':', '-')}-seed{seed}"
             cfg = dataclasses.replace(base, rnn=spec, seed=seed, run_dir=str(folder))
-            trials.setdefault(name, []).append(trial(domain, cfg, data, datasets))
+            trials.setdefault(name, []).append(trial(domain, cfg, data))
             log.info("%s %s seed %d: %s", domain, spec, seed, json.dumps(trials[name][-1]))
     summary = {name: {"spec": specs[name], **row} for name, row in summarize(trials).items()}
     metric, higher = HEADLINE[domain]

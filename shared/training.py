@@ -15,7 +15,7 @@ import os
 import pathlib
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -413,3 +413,33 @@ def load_checkpoint(run_dir: str | pathlib.Path, domain: str) -> keras.Model:
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file fails in many ways
         raise ValueError(f"{path} is not a readable Keras checkpoint ({type(error).__name__}); it may be truncated "
                          f"or from another pipeline: run 'make train-{domain}' again.") from None
+
+
+class FitSeen(Exception):
+    """Raised by `first_fit` once it has seen the first `fit` call (stops that training)."""
+
+
+def first_fit(train: Callable[[], object], *, stop: bool = True) -> dict:
+    """What a pipeline's train() hands to `fit` first: {"model", "train_ds", "val_ds", "loss"}. With `stop`
+    (make bench) that fit does not run: its model and input are measured apart; without, training goes on as
+    usual (make compare-*: the trained model, and a batch of its input to time inference on)."""
+    global fit
+    real, seen = fit, {}
+
+    def recording(model, train_ds, val_ds, **kwargs):
+        if not seen:
+            seen.update(model=model, train_ds=train_ds, val_ds=val_ds, loss=kwargs.get("loss"))
+            if stop:
+                raise FitSeen
+        return real(model, train_ds, val_ds, **kwargs)
+
+    fit = recording
+    try:
+        seen["result"] = train()
+    except FitSeen:
+        pass
+    finally:
+        fit = real
+    if "model" not in seen:
+        raise RuntimeError("the pipeline's train() never called shared.training.fit.")
+    return seen

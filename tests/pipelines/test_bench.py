@@ -1,0 +1,16 @@
+import numpy as np
+import pytest
+
+from pipelines import bench
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", bench.PIPELINES)
+def test_bench_measures_what_the_pipelines_train_would_fit(name):
+    """make bench takes the model, input and loss from the pipeline's own train() (the contract), for every
+    pipeline: the model runs on a batch of that input and the loss scores it."""
+    model, train_ds, loss, cfg, module, data = bench._setup(name)
+    x, y = next(iter(train_ds))
+    assert loss is not None and module.NAME == name
+    model.compile(optimizer="adam", loss=loss)
+    assert np.isfinite(model.evaluate(x, y, verbose=0))
