@@ -24,7 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from domain import ecg as ecg_data
-from shared import cli, data, layers, pipeline, plots, progress, reports, training
+from domain.ecg import report as ecg_report
+from domain.ecg.analysis import detect_beats, model_inputs, record_summary, strip_figure
+from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
+from domain.ecg.sources import ECGData
+from shared import cli, data, layers, pipeline, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -90,79 +94,15 @@ QUICK = {"synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "cont
          "batch_size": 128, "cv_folds": 0}
 
 
-@dataclasses.dataclass
-class ECGData:
-    """Beats of the record-disjoint splits (validation empty unless hold_out; test empty without DS2 records),
-    the source that ran and what happened while reading."""
-
-    train: ecg_data.BeatSet
-    validation: ecg_data.BeatSet
-    test: ecg_data.BeatSet
-    source: str
-    data_dir: pathlib.Path
-    split: dict
-    notes: list[str]
-
-
-def _read_split(cfg: Config, data_dir: pathlib.Path, names: list[str], notes: list[str]) -> ecg_data.BeatSet:
-    sets = []
-    for name in progress.progress(names, "reading records", unit="record"):
-        try:
-            record = ecg_data.read_record(data_dir / name, first_lead_fallback=cfg.first_lead)
-        except ValueError as error:
-            if "lead" not in str(error):
-                raise
-            log.warning("%s", error)
-            notes.append(str(error))
-            continue
-        if record.original_fs != ecg_data.FS:
-            notes.append(f"record {name} resampled from {record.original_fs:g} Hz to {ecg_data.FS} Hz")
-        if record.repaired_samples:
-            notes.append(f"record {name}: {record.repaired_samples} missing samples interpolated")
-        sets.append(ecg_data.extract(record, cfg.before, cfg.after))
-    if names and not sets:
-        raise ValueError(f"none of the records {names} in {data_dir} could be read; see the messages above.")
-    if not sets:
-        window = cfg.window
-        return ecg_data.BeatSet(np.zeros((0, window), "float32"), np.zeros((0, window), "float32"),
-                                np.zeros((0, len(ecg_data.RR_FEATURES)), "float32"), np.zeros(0, "int32"),
-                                np.zeros(0, str), np.zeros(0, "int64"))
-    return ecg_data.BeatSet.concat(sets)
-
-
 def load_data(cfg: Config) -> ECGData:
-    """Resolve the source, split records inter-patient and extract beats (domain.ecg)."""
-    source, data_dir = ecg_data.sources.resolve(cfg.source, cfg.data_dir or None, cache_dir=pathlib.Path(cfg.run_dir),
-                                                synthetic_minutes=cfg.synthetic_minutes, seed=cfg.seed)
-    available = ecg_data.records.record_names(data_dir)
-    split = ecg_data.split_records(available, ecg_data.beats.VALIDATION if cfg.hold_out else (), hold_out=cfg.hold_out)
-    notes = []
-    if split["test_is_held_out_ds1"]:
-        notes.append(f"DS2 records are absent from {data_dir}: testing on held-out DS1 records {split['test']} "
-                     "instead of DS2, so the published DS2 figures are a reference, not a like-for-like comparison.")
-        log.warning("%s", notes[-1])
-    elif not split["test"]:
-        notes.append(f"DS2 records are absent from {data_dir}: no test split. The estimate of performance on new "
-                     "patients is the leave-records-out cross-validation on the training records.")
-        log.warning("%s", notes[-1])
-    sets = {part: _read_split(cfg, data_dir, split[part], notes) for part in ("train", "validation", "test")}
-    for part, beats in sets.items():
-        log.info("%s: %d records, %d beats %s, %d dropped at record edges", part, len(split[part]), len(beats),
-                 beats.counts(ecg_data.AAMI_CLASSES), beats.dropped)
-    return ECGData(sets["train"], sets["validation"], sets["test"], source, data_dir, split, notes)
+    """Resolve the source, split records inter-patient and extract beats (domain.ecg.sources)."""
+    return ecg_data.sources.load_data(cfg)
 
 
-def model_inputs(beats: ecg_data.BeatSet, context: int) -> dict[str, np.ndarray]:
-    """The model's inputs for every beat: beats (n, 2 * context + 1, window) the beat and its neighbours in its
-    record (zeros beyond the record's ends), template (n, window) its record's median beat, rr (n, 2 * context + 1,
-    7) their RR features plus a last column that is 1 where the neighbour exists. Built from the BeatSet alone,
-    the same way in training, evaluation and predict."""
-    index = ecg_data.beats.context_index(beats.records, context)
-    present = index >= 0
-    safe = np.where(present, index, 0)
-    mask = present[..., None].astype("float32")
-    return {"beats": beats.beats[safe] * mask, "template": np.ascontiguousarray(beats.templates),
-            "rr": np.concatenate([beats.rr[safe] * mask, mask], axis=-1)}
+def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, timing: dict) -> dict[str, pathlib.Path]:
+    """report.md/json + PNGs in the run folder (domain.ecg.report), with the cross-validation `train` wrote."""
+    return ecg_report.write_report(cfg, ecg, metrics, cross_validation(cfg),
+                                   training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"), timing)
 
 
 def _context_of(model: keras.Model) -> int:
@@ -198,12 +138,6 @@ def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -
     ds = tf.data.Dataset.zip((ds.cache().shuffle(10_000, seed=cfg.seed), seeds))
     ds = ds.map(lambda element, seed: augment(*element, seed), num_parallel_calls=tf.data.AUTOTUNE)
     return data.batched(ds, cfg.batch_size, cache=False)
-
-
-def make_datasets(cfg: Config, ecg: ECGData) -> tuple[tf.data.Dataset, tf.data.Dataset | None, tf.data.Dataset | None]:
-    """(train, validation, test) datasets of `make_dataset` (None for an empty split)."""
-    return (make_dataset(cfg, ecg.train, training=True), make_dataset(cfg, ecg.validation),
-            make_dataset(cfg, ecg.test))
 
 
 def build_model(cfg: Config, ecg: ECGData) -> keras.Model:
@@ -249,26 +183,6 @@ def build_network(cfg: Config, train: ecg_data.BeatSet | None = None) -> keras.M
     h = keras.layers.Dropout(0.2, name="dropout")(h)
     probs = keras.layers.Dense(len(ecg_data.AAMI_CLASSES), activation="softmax", dtype="float32", name="probs")(h)
     return keras.Model({"beats": beats, "template": template, "rr": rr}, probs, name="ecg_rnn")
-
-
-MAX_CLASS_WEIGHT = 50.0
-Q_INDEX = ecg_data.AAMI_CLASSES.index("Q")
-
-
-def class_weights(labels: np.ndarray, weighting: str) -> dict[int, float] | None:
-    """Per-class loss weights from training labels: none; balanced (n / (k * n_c) over N, S, V, F, capped at
-    MAX_CLASS_WEIGHT); sqrt (the square root of balanced: a milder lift of rare classes). Q (unclassifiable: 8 of
-    51,021 DS1 beats) and absent classes keep weight 1: lifting 8 beats to the weight of thousands floods the
-    other classes with Q calls."""
-    if weighting == "none":
-        return None
-    counts = np.bincount(labels[labels >= 0], minlength=len(ecg_data.AAMI_CLASSES)).astype(float)
-    present = counts > 0
-    present[Q_INDEX] = False
-    balanced = np.ones_like(counts)
-    balanced[present] = np.minimum(counts[present].sum() / (present.sum() * counts[present]), MAX_CLASS_WEIGHT)
-    weights = balanced if weighting == "balanced" else np.sqrt(balanced)
-    return {i: float(w) for i, w in enumerate(weights)}
 
 
 def aami_scores(inputs: dict, labels: np.ndarray, prefix: str = "val_") -> training.EpochScores:
@@ -328,53 +242,6 @@ def score(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) ->
     return {**ecg_data.aami_metrics(test.labels, predicted), "predicted": predicted}
 
 
-def _baseline_features(beats: ecg_data.BeatSet) -> np.ndarray:
-    """Per-beat features of the linear baselines: the beat and its difference from the record's template, every
-    6th sample (60 Hz), and the RR features - the same inputs the per-beat model reads."""
-    return np.concatenate([beats.beats[:, ::6], (beats.beats - beats.templates)[:, ::6], beats.rr], axis=1)
-
-
-BASELINES = {"majority (all N)": None, "logistic regression (balanced weights)": "balanced",
-             "logistic regression (no class weights)": "none"}
-
-
-def baseline_predictions(train: ecg_data.BeatSet, test: ecg_data.BeatSet) -> dict[str, np.ndarray]:
-    """{baseline: predicted classes of the test beats}: majority class, and logistic regression on
-    `_baseline_features` (a de Chazal-style linear classifier) with and without balanced class weights, Q beats
-    left out of its training (8 in DS1: a balanced weight of ~1,000 floods the other classes)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    fit_rows = (train.labels >= 0) & (train.labels != Q_INDEX)
-    features = _baseline_features(train)[fit_rows]
-    out = {}
-    for name, weighting in BASELINES.items():
-        if weighting is None:
-            out[name] = np.zeros(len(test), dtype="int64")
-            continue
-        classifier = make_pipeline(StandardScaler(), LogisticRegression(
-            max_iter=500, class_weight="balanced" if weighting == "balanced" else None))
-        classifier.fit(features, train.labels[fit_rows])
-        out[name] = classifier.predict(_baseline_features(test))
-    return out
-
-
-def baselines(ecg: ECGData) -> dict[str, dict]:
-    """Headline rows of the baselines on the test split."""
-    return {name: _headline(ecg_data.aami_metrics(ecg.test.labels, pred))
-            for name, pred in baseline_predictions(ecg.train, ecg.test).items()}
-
-
-def _headline(metrics: dict) -> dict[str, float]:
-    """The row a report table shows: accuracy, macro F1 over N, S, V, F, Se/+P of the classes the field reports."""
-    row = {"accuracy": metrics["accuracy"], "macro F1": metrics["macro_f1_nsvf"]}
-    for name in ("N", "S", "V", "F"):
-        row[f"{name} Se"] = metrics["per_class"][name]["Se"]
-        row[f"{name} +P"] = metrics["per_class"][name]["+P"]
-    return row
-
-
 def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0) -> dict:
     """Leave-records-out cross-validation on the training records: cfg.cv_folds folds grouped by record, each
     holding S, V and F beats (shared.validation). Each fold's model trains cfg.epochs epochs on the other records
@@ -415,8 +282,8 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
     every = np.concatenate(labels)
 
     def summary(per_fold: list[np.ndarray]) -> dict:
-        rows = [_headline(ecg_data.aami_metrics(y, p)) for y, p in zip(labels, per_fold, strict=True)]
-        return {"pooled": _headline(ecg_data.aami_metrics(every, np.concatenate(per_fold))),
+        rows = [headline(ecg_data.aami_metrics(y, p)) for y, p in zip(labels, per_fold, strict=True)]
+        return {"pooled": headline(ecg_data.aami_metrics(every, np.concatenate(per_fold))),
                 "mean_sd": validation.mean_sd(rows), "rows": rows}
 
     ours = summary(cv["predictions"])
@@ -453,20 +320,8 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
                           f"(domain.ecg.extract), {cfg.before} s before to {cfg.after} s after the R peak at "
                           f"{ecg_data.FS} Hz; template: the record's median beat; rr: domain.ecg.rr_features "
                           f"{list(ecg_data.RR_FEATURES)} of each, then 1 where the neighbour exists "
-                          "(pipelines.ecg.model_inputs builds all three)"}
+                          "(domain.ecg.analysis.model_inputs builds all three)"}
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
-
-
-def detect_beats(signal: np.ndarray) -> np.ndarray:
-    """R-peak sample indices found by wfdb's XQRS detector, moved to the nearest extremum of the filtered signal."""
-    from wfdb import processing
-
-    xqrs = processing.XQRS(sig=signal, fs=ecg_data.FS)
-    xqrs.detect(verbose=False)
-    peaks = processing.correct_peaks(ecg_data.filter_signal(signal), xqrs.qrs_inds,
-                                     search_radius=int(0.05 * ecg_data.FS), smooth_window_size=5,
-                                     peak_dir="compare")
-    return np.unique(np.asarray(peaks, dtype="int64"))
 
 
 def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
@@ -492,145 +347,16 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     out = serve(**{name: tf.constant(value) for name, value in inputs.items()})
     predicted = out["probs"].numpy().argmax(axis=-1)
     seconds = time.perf_counter() - start
-    counts = {c: int((predicted == i).sum()) for i, c in enumerate(ecg_data.AAMI_CLASSES)}
     summary = {"record": record.name, "lead": record.lead, "model": str(model_path),
-               "duration_minutes": round(len(record.signal) / ecg_data.FS / 60, 2),
-               "detected_beats": int(len(peaks)), "classified_beats": int(len(predicted)),
-               "beats_per_class": counts,
-               "ventricular_ectopy_burden_percent": round(100 * counts["V"] / max(1, len(predicted)), 2),
-               "mean_heart_rate_bpm": round(60.0 / float(np.mean(np.diff(peaks)) / ecg_data.FS), 1)
-               if len(peaks) > 1 else None,
-               "seconds": round(seconds, 3)}
-    warning = heart_rate_warning(summary["mean_heart_rate_bpm"], record.original_fs)
-    if warning:
-        summary["warning"] = warning
-        log.warning("%s: %s", record.name, warning)
-    if annotated:
-        summary["detection"] = ecg_data.detection_agreement(record.peaks, peaks)
-        ref_idx, det_idx = ecg_data.metrics.match_beats(record.peaks, beats.peaks)
-        agreement = ecg_data.aami_metrics(record.labels[ref_idx], predicted[det_idx])
-        summary["classification_vs_annotations"] = _headline(agreement)
-        summary["classification_vs_annotations"]["confusion"] = agreement["confusion"]
+               **record_summary(record, peaks, beats.peaks, predicted, annotated), "seconds": round(seconds, 3)}
+    if "warning" in summary:
+        log.warning("%s: %s", record.name, summary["warning"])
     out_dir = pathlib.Path(out_dir) if out_dir else pathlib.Path(cfg.run_dir) / "predict" / record_path.name
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "predict.json").write_text(json.dumps(reports.plain(summary), indent=2) + "\n")
     strip_figure(record.signal, beats.peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
-    log.info("predicted %s: %s in %.2f s", record.name, counts, seconds)
+    log.info("predicted %s: %s in %.2f s", record.name, summary["beats_per_class"], seconds)
     return summary
-
-
-def heart_rate_warning(bpm: float | None, header_fs: float) -> str | None:
-    """A loud warning when the detected mean heart rate is not a human one (25-250 bpm): a header's wrong sampling
-    rate or a non-ECG lead. (It cannot catch every lie: XQRS's refractory period keeps rates below ~200 bpm.)"""
-    if bpm is not None and 25 <= bpm <= 250:
-        return None
-    return (f"detected heart rate {bpm} bpm is outside 25-250 bpm: the header's sampling rate ({header_fs:g} Hz) or "
-            "the lead may be wrong; do not trust these classes.")
-
-
-def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, seconds: float = 20.0):
-    """The first `seconds` of the lead that hold a non-N beat if any, with each beat marked by its class colour."""
-    from matplotlib.figure import Figure
-
-    colours = {"N": "tab:green", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:gray"}
-    abnormal = np.flatnonzero(predicted != 0)
-    centre = peaks[abnormal[0]] if len(abnormal) else (peaks[0] if len(peaks) else 0)
-    start = max(0, int(centre - seconds * ecg_data.FS / 2))
-    stop = min(len(signal), start + int(seconds * ecg_data.FS))
-    fig = Figure(figsize=(14, 3), layout="constrained")
-    ax = fig.add_subplot()
-    t = np.arange(start, stop) / ecg_data.FS
-    ax.plot(t, signal[start:stop], color="black", linewidth=0.7)
-    for peak, label in zip(peaks, predicted, strict=True):
-        if start <= peak < stop:
-            letter = ecg_data.AAMI_CLASSES[label]
-            ax.axvspan(peak / ecg_data.FS - 0.1, peak / ecg_data.FS + 0.1, color=colours[letter], alpha=0.25)
-            ax.text(peak / ecg_data.FS, ax.get_ylim()[1], letter, ha="center", va="top", color=colours[letter])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("mV")
-    ax.set_title("Beats classified by the exported model (N green, S orange, V red, F purple, Q grey)")
-    return fig
-
-
-def _mean_sd_row(summary: dict) -> dict[str, str]:
-    """'mean +- sd' per column of the pooled headline row ('-' where every fold was NaN)."""
-    mean_sd = summary["mean_sd"]
-    return {key: f"{mean_sd[key][0]:.1f} +- {mean_sd[key][1]:.1f}" if key in mean_sd else "-"
-            for key in summary["pooled"]}
-
-
-def cv_figure(cv: dict):
-    """Pooled held-out macro F1 (N, S, V, F) of the cross-validation after each epoch, the chosen epoch marked."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
-    ax = fig.add_subplot()
-    epochs = np.arange(1, len(cv["curve"]) + 1)
-    ax.plot(epochs, cv["curve"], marker="o", label="this model (pooled held-out records)")
-    for i, (name, row) in enumerate(cv["baselines"].items(), start=1):
-        ax.axhline(row["pooled"]["macro F1"], linestyle="--", linewidth=1, label=name, color=f"C{i}")
-    ax.axvline(cv["best_epoch"], color="grey", linewidth=0.8)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("macro F1 (N, S, V, F), %")
-    ax.set_title(f"Leave-records-out cross-validation ({len(cv['folds'])} folds): epoch {cv['best_epoch']} chosen",
-                 fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return fig
-
-
-def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, timing: dict) -> dict[str, pathlib.Path]:
-    """report.md/json + PNGs in the run folder: the cross-validation table (mean +- sd over folds and pooled, the
-    baselines on the same folds), the test table (DS2) with record-level bootstrap intervals when there is a test
-    split, the confusion matrix, the published anchors and the timing."""
-    figures, sections, rows = {}, {}, {}
-    cv, history = cross_validation(cfg), training.read_history(pathlib.Path(cfg.run_dir) / "history.csv")
-    if cv:
-        figures["cv_curve"] = cv_figure(cv)
-        rows[f"this model, cross-validation, mean +- sd over {len(cv['folds'])} folds"] = _mean_sd_row(cv)
-        rows["this model, cross-validation, pooled held-out beats"] = cv["pooled"]
-        for name, row in cv["baselines"].items():
-            rows[f"{name}, cross-validation, mean +- sd"] = _mean_sd_row(row)
-            rows[f"{name}, cross-validation, pooled"] = row["pooled"]
-        sections["Cross-validation folds (grouped by record; scores at the chosen epoch)"] = reports.table(
-            {f"fold {i}: {', '.join(f['records'])}": {k: v for k, v in f.items() if k != "records"}
-             for i, f in enumerate(cv["folds"], start=1)}, first="held-out records")
-        sections["Cross-validation protocol"] = (
-            f"Leave-records-out on the {len(ecg.split['train'])} training records: {len(cv['folds'])} folds, a "
-            "record (patient) never in two folds, every fold holding S, V and F beats. Each fold's model trains on "
-            "the other records and is scored on its held-out records after every epoch; the final model trains on "
-            f"all training records for the epoch count with the best pooled held-out macro F1 (N, S, V, F): epoch "
-            f"{cv['best_epoch']} of {len(cv['curve'])} (curve: {', '.join(f'{v:.1f}' for v in cv['curve'])}). "
-            "Choosing the epoch on the same folds makes the cross-validation figure slightly optimistic. "
-            "Per-fold S, V and F figures rest on few beats (F is concentrated in record 208), so the pooled row "
-            "is the steadier estimate." + (f" Too few records hold {', '.join(cv['classes_not_in_every_fold'])} for "
-                                           "every fold to hold them." if cv.get("classes_not_in_every_fold") else ""))
-    test_name = "held-out DS1 records" if ecg.split["test_is_held_out_ds1"] else "DS2"
-    if metrics is not None:
-        confusion = np.array(metrics["confusion"])
-        figures["confusion"] = plots.confusion_figure(confusion, list(ecg_data.AAMI_CLASSES))
-        rows[f"this model ({cfg.rnn}, context {cfg.context}), test: {test_name}"] = _headline(metrics)
-        rows.update({f"{name}, test: {test_name}": row for name, row in metrics.get("baselines", {}).items()})
-        interval = metrics.get("bootstrap", {})
-        if interval:
-            sections["Test: 95% record-level bootstrap intervals (records resampled, 1,000 draws)"] = reports.table(
-                {"this model": {k: f"{lo:.1f} - {hi:.1f}" for k, (lo, hi) in interval.items()}}, first="model")
-        sections["Confusion matrix on the test split (rows: true, columns: predicted)"] = reports.table(
-            {t: {p: int(confusion[i, j]) for j, p in enumerate(ecg_data.AAMI_CLASSES)}
-             for i, t in enumerate(ecg_data.AAMI_CLASSES)}, first="true")
-    sections["Split (by record, never by beat)"] = "\n".join(
-        f"- {part}: {', '.join(ecg.split[part]) or 'none'} ({len(getattr(ecg, part))} beats "
-        f"{getattr(ecg, part).counts(ecg_data.AAMI_CLASSES)}, {getattr(ecg, part).dropped} dropped at edges)"
-        for part in ("train", "validation", "test"))
-    sections["Notes"] = "\n".join(f"- {n}" for n in ecg.notes) or "- none"
-    headline = _headline(metrics) if metrics is not None else (cv["pooled"] if cv else {})
-    return reports.write(cfg.run_dir, domain=NAME, source=f"{ecg.source} ({ecg.data_dir})",
-                         metrics={**headline, **({"per_class": metrics["per_class"]} if metrics else {})},
-                         baselines=rows, anchors=ecg_data.metrics.ANCHORS, timing=timing, figures=figures,
-                         sections=sections, extra={"config": dataclasses.asdict(cfg), "split": ecg.split,
-                                                   "protocol": f"test: {test_name}" if metrics is not None else
-                                                   "leave-records-out cross-validation (no test split)",
-                                                   "cross_validation": cv, "test": metrics, "history": history or {}})
 
 
 def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:
@@ -650,7 +376,7 @@ def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:
 def summary(cfg: Config, metrics: dict | None) -> dict:
     """The test split's headline row, or without one the cross-validation's pooled row ("cv ..." keys)."""
     if metrics is not None:
-        return _headline(metrics)
+        return headline(metrics)
     return {f"cv {k}": v for k, v in (cross_validation(cfg) or {}).get("pooled", {}).items()}
 
 

@@ -1,15 +1,22 @@
-"""Where MIT-BIH records come from: a local folder, PhysioNet (checked by SHA-256), or the synthetic generator."""
+"""Where MIT-BIH records come from: a local folder, PhysioNet (checked by SHA-256), or the synthetic generator; and
+the beats of the inter-patient split read from them (load_data)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pathlib
 import urllib.request
 
+import numpy as np
+
+from domain.ecg import beats as beat_data
+from domain.ecg import records as record_data
 from domain.ecg import synthetic
 from domain.ecg.records import DS1, DS2, record_names
 from domain.sources import reachable, sha256
+from shared.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +88,67 @@ def resolve(source: str, data_dir: str | pathlib.Path | None, *, cache_dir: path
     out = cache_dir / "synthetic-mitdb"
     synthetic.write_records(out, DS1 + DS2, minutes=synthetic_minutes, seed=seed)
     return "synthetic", out
+
+
+@dataclasses.dataclass
+class ECGData:
+    """Beats of the record-disjoint splits (validation empty unless hold_out; test empty without DS2 records),
+    the source that ran and what happened while reading."""
+
+    train: beat_data.BeatSet
+    validation: beat_data.BeatSet
+    test: beat_data.BeatSet
+    source: str
+    data_dir: pathlib.Path
+    split: dict
+    notes: list[str]
+
+
+def read_split(cfg, data_dir: pathlib.Path, names: list[str], notes: list[str]) -> beat_data.BeatSet:
+    """The beats of the named records (a record without the lead is skipped with a note, unless cfg.first_lead)."""
+    sets = []
+    for name in progress(names, "reading records", unit="record"):
+        try:
+            record = record_data.read_record(data_dir / name, first_lead_fallback=cfg.first_lead)
+        except ValueError as error:
+            if "lead" not in str(error):
+                raise
+            log.warning("%s", error)
+            notes.append(str(error))
+            continue
+        if record.original_fs != record_data.FS:
+            notes.append(f"record {name} resampled from {record.original_fs:g} Hz to {record_data.FS} Hz")
+        if record.repaired_samples:
+            notes.append(f"record {name}: {record.repaired_samples} missing samples interpolated")
+        sets.append(beat_data.extract(record, cfg.before, cfg.after))
+    if names and not sets:
+        raise ValueError(f"none of the records {names} in {data_dir} could be read; see the messages above.")
+    if not sets:
+        window = cfg.window
+        return beat_data.BeatSet(np.zeros((0, window), "float32"), np.zeros((0, window), "float32"),
+                                np.zeros((0, len(beat_data.RR_FEATURES)), "float32"), np.zeros(0, "int32"),
+                                np.zeros(0, str), np.zeros(0, "int64"))
+    return beat_data.BeatSet.concat(sets)
+
+
+def load_data(cfg) -> ECGData:
+    """Resolve the source, split records inter-patient and extract beats. `cfg`: the ECG pipeline's Config (source,
+    data_dir, run_dir, synthetic_minutes, seed, hold_out, first_lead, before, after, window)."""
+    source, data_dir = resolve(cfg.source, cfg.data_dir or None, cache_dir=pathlib.Path(cfg.run_dir),
+                                                synthetic_minutes=cfg.synthetic_minutes, seed=cfg.seed)
+    available = record_data.record_names(data_dir)
+    split = beat_data.split_records(available, beat_data.VALIDATION if cfg.hold_out else (), hold_out=cfg.hold_out)
+    notes = []
+    if split["test_is_held_out_ds1"]:
+        notes.append(f"DS2 records are absent from {data_dir}: testing on held-out DS1 records {split['test']} "
+                     "instead of DS2, so the published DS2 figures are a reference, not a like-for-like comparison.")
+        log.warning("%s", notes[-1])
+    elif not split["test"]:
+        notes.append(f"DS2 records are absent from {data_dir}: no test split. The estimate of performance on new "
+                     "patients is the leave-records-out cross-validation on the training records.")
+        log.warning("%s", notes[-1])
+    sets = {part: read_split(cfg, data_dir, split[part], notes) for part in ("train", "validation", "test")}
+    for part, beats in sets.items():
+        log.info("%s: %d records, %d beats %s, %d dropped at record edges", part, len(split[part]), len(beats),
+                 beats.counts(record_data.AAMI_CLASSES), beats.dropped)
+    return ECGData(sets["train"], sets["validation"], sets["test"], source, data_dir, split, notes)

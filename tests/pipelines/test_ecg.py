@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from domain import ecg as ecg_data
+from domain.ecg import analysis
 from pipelines import ecg
 from shared import export, layers, pipeline, training
 
@@ -82,8 +83,8 @@ def test_predict_classifies_a_record_without_its_annotations(quick_run, tmp_path
         (tmp_path / "bare" / f"119{suffix}").write_bytes((tmp_path / f"119{suffix}").read_bytes())
     bare = ecg.predict(cfg, tmp_path / "bare" / "119", model)
     assert "detection" not in bare and bare["beats_per_class"] == summary["beats_per_class"] and "warning" not in bare
-    assert ecg.heart_rate_warning(75.0, 360) is None
-    assert "(100 Hz)" in ecg.heart_rate_warning(21.0, 100) and ecg.heart_rate_warning(None, 360)  # no beats found
+    assert analysis.heart_rate_warning(75.0, 360) is None
+    assert "(100 Hz)" in analysis.heart_rate_warning(21.0, 100) and analysis.heart_rate_warning(None, 360)  # no beats found
 
 
 def test_rnn_beats_the_majority_baseline_on_synthetic_beats(quick_run):

@@ -1,0 +1,92 @@
+"""What the ECG model reads and what predict does around it: the model's inputs built from a BeatSet (the same
+in training, evaluation and predict), R-peak detection on a record without annotations, a plausibility check of
+the detected heart rate, and the strip figure of classified beats."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from domain.ecg import beats as beat_data
+from domain.ecg import metrics as metric_data
+from domain.ecg import records as record_data
+from domain.ecg.baselines import headline
+
+
+def model_inputs(beats: beat_data.BeatSet, context: int) -> dict[str, np.ndarray]:
+    """The model's inputs for every beat: beats (n, 2 * context + 1, window) the beat and its neighbours in its
+    record (zeros beyond the record's ends), template (n, window) its record's median beat, rr (n, 2 * context + 1,
+    7) their RR features plus a last column that is 1 where the neighbour exists. Built from the BeatSet alone,
+    the same way in training, evaluation and predict."""
+    index = beat_data.context_index(beats.records, context)
+    present = index >= 0
+    safe = np.where(present, index, 0)
+    mask = present[..., None].astype("float32")
+    return {"beats": beats.beats[safe] * mask, "template": np.ascontiguousarray(beats.templates),
+            "rr": np.concatenate([beats.rr[safe] * mask, mask], axis=-1)}
+
+
+def detect_beats(signal: np.ndarray) -> np.ndarray:
+    """R-peak sample indices found by wfdb's XQRS detector, moved to the nearest extremum of the filtered signal."""
+    from wfdb import processing
+
+    xqrs = processing.XQRS(sig=signal, fs=record_data.FS)
+    xqrs.detect(verbose=False)
+    peaks = processing.correct_peaks(beat_data.filter_signal(signal), xqrs.qrs_inds,
+                                     search_radius=int(0.05 * record_data.FS), smooth_window_size=5,
+                                     peak_dir="compare")
+    return np.unique(np.asarray(peaks, dtype="int64"))
+
+
+def record_summary(record, peaks: np.ndarray, beat_peaks: np.ndarray, predicted: np.ndarray, annotated: bool) -> dict:
+    """What predict reports of a record: duration, detected and classified beats, beats per class, ventricular
+    ectopy burden, mean heart rate (a warning when it is not a human one) and, for an annotated record, the
+    detection's and the classification's agreement with the annotations."""
+    counts = {c: int((predicted == i).sum()) for i, c in enumerate(record_data.AAMI_CLASSES)}
+    summary = {"duration_minutes": round(len(record.signal) / record_data.FS / 60, 2),
+               "detected_beats": int(len(peaks)), "classified_beats": int(len(predicted)),
+               "beats_per_class": counts,
+               "ventricular_ectopy_burden_percent": round(100 * counts["V"] / max(1, len(predicted)), 2),
+               "mean_heart_rate_bpm": round(60.0 / float(np.mean(np.diff(peaks)) / record_data.FS), 1)
+               if len(peaks) > 1 else None}
+    warning = heart_rate_warning(summary["mean_heart_rate_bpm"], record.original_fs)
+    if warning:
+        summary["warning"] = warning
+    if annotated:
+        summary["detection"] = metric_data.detection_agreement(record.peaks, peaks)
+        ref_idx, det_idx = metric_data.match_beats(record.peaks, beat_peaks)
+        agreement = metric_data.aami_metrics(record.labels[ref_idx], predicted[det_idx])
+        summary["classification_vs_annotations"] = {**headline(agreement), "confusion": agreement["confusion"]}
+    return summary
+
+
+def heart_rate_warning(bpm: float | None, header_fs: float) -> str | None:
+    """A loud warning when the detected mean heart rate is not a human one (25-250 bpm): a header's wrong sampling
+    rate or a non-ECG lead. (It cannot catch every lie: XQRS's refractory period keeps rates below ~200 bpm.)"""
+    if bpm is not None and 25 <= bpm <= 250:
+        return None
+    return (f"detected heart rate {bpm} bpm is outside 25-250 bpm: the header's sampling rate ({header_fs:g} Hz) or "
+            "the lead may be wrong; do not trust these classes.")
+
+
+def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, seconds: float = 20.0):
+    """The first `seconds` of the lead that hold a non-N beat if any, with each beat marked by its class colour."""
+    from matplotlib.figure import Figure
+
+    colours = {"N": "tab:green", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:gray"}
+    abnormal = np.flatnonzero(predicted != 0)
+    centre = peaks[abnormal[0]] if len(abnormal) else (peaks[0] if len(peaks) else 0)
+    start = max(0, int(centre - seconds * record_data.FS / 2))
+    stop = min(len(signal), start + int(seconds * record_data.FS))
+    fig = Figure(figsize=(14, 3), layout="constrained")
+    ax = fig.add_subplot()
+    t = np.arange(start, stop) / record_data.FS
+    ax.plot(t, signal[start:stop], color="black", linewidth=0.7)
+    for peak, label in zip(peaks, predicted, strict=True):
+        if start <= peak < stop:
+            letter = record_data.AAMI_CLASSES[label]
+            ax.axvspan(peak / record_data.FS - 0.1, peak / record_data.FS + 0.1, color=colours[letter], alpha=0.25)
+            ax.text(peak / record_data.FS, ax.get_ylim()[1], letter, ha="center", va="top", color=colours[letter])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mV")
+    ax.set_title("Beats classified by the exported model (N green, S orange, V red, F purple, Q grey)")
+    return fig
