@@ -18,6 +18,7 @@ import pathlib
 import numpy as np
 
 log = logging.getLogger(__name__)
+SOURCES = ("auto", "local", "tfds", "synthetic")  # --source choices (resolved by domain.sources.resolve_auto)
 
 # pairs that differ only in the direction of time: a single frame, or frames averaged, cannot tell them apart
 MOTIONS = ("slide left", "slide right", "slide up", "slide down", "rotate clockwise", "rotate counter-clockwise",

@@ -19,7 +19,10 @@ import re
 
 import numpy as np
 
+from shared.seq2seq import normalize
+
 log = logging.getLogger(__name__)
+SOURCES = ("auto", "local", "tfds", "synthetic")  # --source choices (resolved by domain.sources.resolve_auto)
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230), "yellow": (235, 215, 40)}
 SHAPES = ("circle", "square", "triangle")
@@ -203,3 +206,35 @@ def load_tfds(split: str, size: int, data_dir: str | None = None, limit: int | N
         captions.append([t for t in texts if t.strip()][:5] or ["[no caption]"])
         names.append(str(example.get("image/id", i)))
     return Captioned(np.stack(images), captions, names)
+
+
+def bleu(hypotheses: list[str], references: list[list[str]]) -> dict[str, float]:
+    """Corpus BLEU-1..4 (sacrebleu, several references per image; uneven reference counts padded by repeating the
+    first, which changes no n-gram clip) on normalized text."""
+    import sacrebleu
+
+    width = max(len(r) for r in references)
+    streams = [[normalize(r[k] if k < len(r) else r[0]) for r in references] for k in range(width)]
+    return {f"BLEU-{n}": sacrebleu.metrics.BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score
+            for n in (1, 2, 3, 4)}
+
+
+def fact_scores(captions: list[str], truths: list[frozenset]) -> dict[str, float]:
+    """Generated scenes: how often the caption parses, states both objects right (size, colour, shape), and states
+    exactly the scene's facts (objects and relation, in any of the phrasings)."""
+    parsed = [facts_of(c) for c in captions]
+    objects = [p is not None and {t[0] for t in p} | {t[2] for t in p} == {t[0] for t in truth} | {t[2] for t in truth}
+               for p, truth in zip(parsed, truths, strict=True)]
+    return {"parses": 100 * float(np.mean([p is not None for p in parsed])),
+            "both objects right": 100 * float(np.mean(objects)),
+            "exact facts": 100 * float(np.mean([p == t for p, t in zip(parsed, truths, strict=True)]))}
+
+
+ANCHORS = {
+    "Vinyals et al. 2015, Show and Tell (MS COCO)": {"BLEU-4": 27.7},
+    "Xu et al. 2015, Show, Attend and Tell, soft attention (MS COCO)": {
+        "BLEU-1": 70.7, "BLEU-2": 49.2, "BLEU-3": 34.4, "BLEU-4": 24.3},
+    "Xu et al. 2015, soft attention (Flickr8k)": {"BLEU-1": 67.0, "BLEU-2": 44.8, "BLEU-3": 29.9, "BLEU-4": 19.5},
+    "TensorFlow image captioning tutorial (Conceptual Captions / Flickr8k, attention)": {
+        "BLEU-4": "not reported (sample captions and attention maps)"},
+}

@@ -24,6 +24,7 @@ import numpy as np
 from shared.progress import progress
 
 log = logging.getLogger(__name__)
+SOURCES = ("auto", "local", "tfds", "synthetic")  # --source choices (resolved by domain.sources.resolve_auto)
 
 RATE = 8000
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -306,3 +307,9 @@ def _synthesize_here(words, takes, seed, speakers, snr_db) -> Utterances:
                 texts.append(word)
                 who.append(speaker)
     return Utterances(audio, texts, who)
+
+
+def error_rates(hypotheses: list[str], references: list[str]) -> dict:
+    import jiwer
+
+    return {"WER": 100 * jiwer.wer(references, hypotheses), "CER": 100 * jiwer.cer(references, hypotheses)}

@@ -209,3 +209,14 @@ def default_data_dir() -> pathlib.Path | None:
     """$RNN_DATA_DIR/imdb when RNN_DATA_DIR is set."""
     base = os.environ.get("RNN_DATA_DIR")
     return pathlib.Path(base) / "imdb" if base else None
+
+
+def binary_metrics(labels: np.ndarray, probability: np.ndarray) -> dict:
+    """Accuracy and F1 (percent), ROC AUC, confusion matrix (rows: true negative/positive)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+
+    predicted = (probability >= 0.5).astype(int)
+    both = len(np.unique(labels)) == 2
+    return {"accuracy": 100 * accuracy_score(labels, predicted), "F1": 100 * f1_score(labels, predicted),
+            "ROC AUC": float(roc_auc_score(labels, probability)) if both else float("nan"),
+            "confusion": confusion_matrix(labels, predicted, labels=[0, 1]).tolist()}

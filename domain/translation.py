@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from shared.seq2seq import normalize  # noqa: F401  (the text form of tokens, references and outputs)
+from shared.seq2seq import normalize  # the text form of tokens, references and outputs
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +90,11 @@ def split(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:
     cut = int(round(len(pairs) * (1 - fraction)))
     pick = lambda ids: Pairs([pairs.sources[i] for i in sorted(ids)], [pairs.targets[i] for i in sorted(ids)])  # noqa: E731
     return pick(index[:cut]), pick(index[cut:])
+
+
+def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """sacrebleu corpus BLEU and chrF on the normalized text (lower case, no punctuation) of both sides."""
+    import sacrebleu
+
+    refs = [[normalize(r) for r in references]]
+    return {"BLEU": sacrebleu.corpus_bleu(hypotheses, refs).score, "chrF": sacrebleu.corpus_chrf(hypotheses, refs).score}

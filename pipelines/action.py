@@ -30,7 +30,6 @@ from shared import export as shared_export
 log = logging.getLogger(__name__)
 NAME = "action"
 PREDICT_INPUT = "a video: make predict-action VIDEO=path.mp4"
-SOURCES = ("auto", "local", "tfds", "synthetic")
 MODELS = ("lrcn", "convlstm", "average")
 BACKBONES = ("small", "mobilenetv2")
 
@@ -54,7 +53,7 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/action"
 
-    CHOICES: ClassVar[dict] = {"source": SOURCES, "backbone": BACKBONES}  # the command line lists these
+    CHOICES: ClassVar[dict] = {"source": video_data.SOURCES, "backbone": BACKBONES}  # the command line lists these
 
     def __post_init__(self):
         layers.parse_spec(self.rnn)

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from domain import captioning as scene_data
 from domain import sources as domain_sources
+from domain.captioning import ANCHORS, bleu, fact_scores
 from shared import cli, pipeline, progress, reports, seq2seq, training
 from shared import data as shared_data
 from shared import export as shared_export
@@ -30,7 +31,6 @@ from shared import export as shared_export
 log = logging.getLogger(__name__)
 NAME = "captioning"
 PREDICT_INPUT = "an image: make predict-captioning IMAGE=path.png"
-SOURCES = ("auto", "local", "tfds", "synthetic")
 START, END = seq2seq.START, seq2seq.END
 VOCABULARY_FILE = "vocabulary.json"
 
@@ -58,7 +58,7 @@ class Config:
     run_dir: str = "runs/captioning"
 
     CHOICES: ClassVar[dict] = {  # the command line lists these
-        "source": SOURCES, "decoder": seq2seq.KINDS, "backbone": ("small", "mobilenetv2")}
+        "source": scene_data.SOURCES, "decoder": seq2seq.KINDS, "backbone": ("small", "mobilenetv2")}
 
     def __post_init__(self):
         cli.check_choices(self)
@@ -236,28 +236,6 @@ class Describer:
 
 # ----------------------------------------------------------------------------------------------- evaluation
 
-def bleu(hypotheses: list[str], references: list[list[str]]) -> dict[str, float]:
-    """Corpus BLEU-1..4 (sacrebleu, several references per image; uneven reference counts padded by repeating the
-    first, which changes no n-gram clip) on normalized text."""
-    import sacrebleu
-
-    width = max(len(r) for r in references)
-    streams = [[seq2seq.normalize(r[k] if k < len(r) else r[0]) for r in references] for k in range(width)]
-    return {f"BLEU-{n}": sacrebleu.metrics.BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score
-            for n in (1, 2, 3, 4)}
-
-
-def fact_scores(captions: list[str], truths: list[frozenset]) -> dict[str, float]:
-    """Generated scenes: how often the caption parses, states both objects right (size, colour, shape), and states
-    exactly the scene's facts (objects and relation, in any of the phrasings)."""
-    parsed = [scene_data.facts_of(c) for c in captions]
-    objects = [p is not None and {t[0] for t in p} | {t[2] for t in p} == {t[0] for t in truth} | {t[2] for t in truth}
-               for p, truth in zip(parsed, truths, strict=True)]
-    return {"parses": 100 * float(np.mean([p is not None for p in parsed])),
-            "both objects right": 100 * float(np.mean(objects)),
-            "exact facts": 100 * float(np.mean([p == t for p, t in zip(parsed, truths, strict=True)]))}
-
-
 def evaluate(cfg: Config, net: Captioner, data: CaptionData, beam_images: int = 100) -> dict:
     """BLEU-1..4 of greedy captions of the test images and of beam search on the first `beam_images` (and, for
     generated scenes, how often the caption states the scene's facts); examples and four attention maps."""
@@ -369,16 +347,6 @@ def predict(cfg: Config, image: str, model_path: str | pathlib.Path | None = Non
 
 
 # ------------------------------------------------------------------------------------------------ reporting
-
-ANCHORS = {
-    "Vinyals et al. 2015, Show and Tell (MS COCO)": {"BLEU-4": 27.7},
-    "Xu et al. 2015, Show, Attend and Tell, soft attention (MS COCO)": {
-        "BLEU-1": 70.7, "BLEU-2": 49.2, "BLEU-3": 34.4, "BLEU-4": 24.3},
-    "Xu et al. 2015, soft attention (Flickr8k)": {"BLEU-1": 67.0, "BLEU-2": 44.8, "BLEU-3": 29.9, "BLEU-4": 19.5},
-    "TensorFlow image captioning tutorial (Conceptual Captions / Flickr8k, attention)": {
-        "BLEU-4": "not reported (sample captions and attention maps)"},
-}
-
 
 def write_report(cfg: Config, data: CaptionData, metrics: dict, timing: dict) -> None:
     scores = {k: v for k, v in metrics.items() if k in ("greedy",) or k.startswith(("beam", "greedy (same"))}

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from domain import text as text_data
+from domain.text import binary_metrics
 from shared import cli, data, layers, pipeline, plots, reports, training
 from shared import export as shared_export
 
@@ -190,17 +191,6 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
                            options=dataclasses.asdict(cfg))
     history.timing["reviews_per_second_training"] = history.timing.get("samples_per_second")
     return history
-
-
-def binary_metrics(labels: np.ndarray, probability: np.ndarray) -> dict:
-    """Accuracy and F1 (percent), ROC AUC, confusion matrix (rows: true negative/positive)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
-
-    predicted = (probability >= 0.5).astype(int)
-    both = len(np.unique(labels)) == 2
-    return {"accuracy": 100 * accuracy_score(labels, predicted), "F1": 100 * f1_score(labels, predicted),
-            "ROC AUC": float(roc_auc_score(labels, probability)) if both else float("nan"),
-            "confusion": confusion_matrix(labels, predicted, labels=[0, 1]).tolist()}
 
 
 def score(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) -> dict:

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from domain import speech as audio_data
+from domain.speech import error_rates
 from shared import audio, pipeline, progress, reports, training
 from shared import export as shared_export
 
@@ -130,12 +131,6 @@ def ctc_decode(logits: np.ndarray, beam_width: int = 1) -> list[str]:
     strategy = {"strategy": "greedy"} if beam_width == 1 else {"strategy": "beam_search", "beam_width": beam_width}
     decoded, _ = keras.ops.ctc_decode(keras.ops.log_softmax(logits), lengths, mask_index=BLANK, **strategy)
     return [decode_tokens([t for t in row if t > 0]) for row in np.asarray(decoded[0])]
-
-
-def error_rates(hypotheses: list[str], references: list[str]) -> dict:
-    import jiwer
-
-    return {"WER": 100 * jiwer.wer(references, hypotheses), "CER": 100 * jiwer.cer(references, hypotheses)}
 
 
 def evaluate_transcriber(model: keras.Model, test: audio_data.Utterances, beam_width: int, seed: int = 0) -> dict:

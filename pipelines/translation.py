@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import translation as pair_data
+from domain.translation import bleu_chrf
 from shared import cli, data, layers, pipeline, progress, reports, seq2seq, training
 from shared import export as shared_export
 
@@ -236,14 +237,6 @@ class Translator:
 
 def translate(net: Seq2Seq, texts: list[str], max_length: int = 16) -> list[str]:
     return Translator(net, max_length).greedy(texts)[0]
-
-
-def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict[str, float]:
-    """sacrebleu corpus BLEU and chrF on the normalized text (lower case, no punctuation) of both sides."""
-    import sacrebleu
-
-    refs = [[pair_data.normalize(r) for r in references]]
-    return {"BLEU": sacrebleu.corpus_bleu(hypotheses, refs).score, "chrF": sacrebleu.corpus_chrf(hypotheses, refs).score}
 
 
 def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData, beam_sentences: int = 200) -> dict:

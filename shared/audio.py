@@ -22,7 +22,6 @@ from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 RATE = audio_data.RATE
-SOURCES = ("auto", "local", "tfds", "synthetic")
 NORMALIZATIONS = ("peak", "utterance")
 SIGNATURE = [tf.TensorSpec((None, None), tf.float32, name="audio"), tf.TensorSpec((), tf.int32, name="sample_rate")]
 
@@ -54,7 +53,7 @@ class AudioConfig:
     run_dir: str = "runs/speech"
 
     CHOICES: ClassVar[dict] = {  # the command line lists these
-        "source": SOURCES, "dataset": ("spoken_digit", "speech_commands"), "normalize": NORMALIZATIONS,
+        "source": audio_data.SOURCES, "dataset": ("spoken_digit", "speech_commands"), "normalize": NORMALIZATIONS,
         "schedule": ("constant", "cosine")}
 
     def __post_init__(self):
