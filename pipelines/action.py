@@ -225,14 +225,13 @@ def train(cfg: Config, models: dict[str, keras.Model], clips: ActionData, verbos
     return first
 
 
-def train_network(cfg: Config, model: keras.Model, kind: str, clips: ActionData, **fit_options
-                  ) -> keras.callbacks.History:
+def train_network(cfg: Config, model: keras.Model, kind: str, clips: ActionData, verbose: int | str = "auto",
+                  **fit_options) -> keras.callbacks.History:
+    """One network into <run_dir>/<kind>, early stopping on the validation clips."""
     return training.fit(model, make_dataset(cfg, clips.train, training=True), make_dataset(cfg, clips.validation),
-                           run_dir=pathlib.Path(cfg.run_dir) / kind, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-                           jit_compile=cfg.jit_compile,
-                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                           seed=cfg.seed, patience=6, samples_per_epoch=len(clips.train), **fit_options,
-                           options=dataclasses.asdict(cfg))
+                        training.Settings.of(cfg, run_dir=pathlib.Path(cfg.run_dir) / kind, verbose=verbose),
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                        patience=6, samples_per_epoch=len(clips.train), **fit_options)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation

@@ -200,10 +200,8 @@ def train(cfg: Config, net: Captioner, data: CaptionData, verbose: int | str = "
     train_ds, val_ds = make_datasets(cfg, net, data)
     training.save_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, net.vectorizer.get_vocabulary())
     n = sum(len(c) for c in data.train.captions)
-    return training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, clipnorm=1.0,
-                        loss=seq2seq.masked_token_loss, learning_rate=cfg.learning_rate,
-                        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=4,
-                        samples_per_epoch=n, verbose=verbose, **fit_options, options=dataclasses.asdict(cfg))
+    return training.fit(net.model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose),
+                        loss=seq2seq.masked_token_loss, clipnorm=1.0, patience=4, samples_per_epoch=n, **fit_options)
 
 
 # ------------------------------------------------------------------------------------------------- decoding

@@ -220,19 +220,18 @@ def cross_validation(cfg: Config) -> dict | None:
 
 def fit_beats(cfg: Config, model: keras.Model, train_beats: ecg_data.BeatSet,
               validation: ecg_data.BeatSet | None = None, epochs: int | None = None,
-              scorers: tuple = (), **fit_options) -> keras.callbacks.History:
+              scorers: tuple = (), verbose: int | str = "auto", **fit_options) -> keras.callbacks.History:
     """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
     records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
     cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation)."""
     scores = [aami_scores(model_inputs(validation, cfg.context), validation.labels)] \
         if validation is not None and len(validation) else []
-    return training.fit(model, make_dataset(cfg, train_beats, training=True), None, run_dir=cfg.run_dir,
-                        epochs=epochs or cfg.epochs,
-                        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                        learning_rate=cfg.learning_rate, jit_compile=cfg.jit_compile, seed=cfg.seed, patience=5,
+    return training.fit(model, make_dataset(cfg, train_beats, training=True), None,
+                        training.Settings.of(cfg, epochs=epochs or cfg.epochs, verbose=verbose),
+                        loss="sparse_categorical_crossentropy", metrics=["accuracy"], patience=5,
                         monitor="val_macro_f1" if scores else "loss", monitor_mode="max" if scores else "min",
                         early_stopping=bool(scores), class_weight=class_weights(train_beats.labels, cfg.class_weighting),
-                        samples_per_epoch=len(train_beats), scorers=[*scores, *scorers], **fit_options, options=dataclasses.asdict(cfg))
+                        samples_per_epoch=len(train_beats), scorers=[*scores, *scorers], **fit_options)
 
 
 def score(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) -> dict:

@@ -184,11 +184,10 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
     log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
              model.get_layer("vectorizer").vocabulary_size())
     train_ds, val_ds, _ = make_datasets(cfg, reviews)
-    history = training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="binary_crossentropy",
-                        metrics=["accuracy", keras.metrics.AUC(name="auc")], learning_rate=cfg.learning_rate,
-                        jit_compile=cfg.jit_compile, monitor="val_accuracy", monitor_mode="max",
-                        seed=cfg.seed, patience=2, samples_per_epoch=len(reviews.train), verbose=verbose, **fit_options,
-                           options=dataclasses.asdict(cfg))
+    history = training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose),
+                           loss="binary_crossentropy", metrics=["accuracy", keras.metrics.AUC(name="auc")],
+                           monitor="val_accuracy", monitor_mode="max", patience=2,
+                           samples_per_epoch=len(reviews.train), **fit_options)
     history.timing["reviews_per_second_training"] = history.timing.get("samples_per_second")
     return history
 

@@ -88,7 +88,7 @@ def fit_words(cfg: Config, model: keras.Model, train_clips: audio_data.Utterance
     their loss, without `epochs` (default cfg.epochs) all run."""
     training.save_beside_checkpoint(cfg.run_dir, CLASSES_FILE, classes)
     validate = validation_clips is not None and len(validation_clips) > 0
-    return audio.fit(cfg, model, cfg.run_dir, make_dataset(cfg, train_clips, classes, cfg.seed),
+    return audio.fit(cfg, model, make_dataset(cfg, train_clips, classes, cfg.seed),
                      make_dataset(cfg, validation_clips, classes) if validate else None, train_clips, cfg.epochs,
                      epochs, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
                      **fit_options)

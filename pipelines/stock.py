@@ -119,10 +119,8 @@ def train(cfg: Config, model: keras.Model, bars: stock_data.Bars, verbose: int |
           ) -> keras.callbacks.History:
     train_ds, val_ds, _ = make_datasets(cfg, bars)
     windows = len(timeseries.origins(_rows(len(series(cfg, bars)[1]))[0], width=cfg.past, lead=cfg.days, horizon=1))
-    return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
-                        metrics=["mae"], learning_rate=cfg.learning_rate,
-                        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
-                        samples_per_epoch=windows, verbose=verbose, options=dataclasses.asdict(cfg))
+    return training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose), loss="mse",
+                        metrics=["mae"], patience=3, samples_per_epoch=windows)
 
 
 def evaluate(cfg: Config, model: keras.Model, bars: stock_data.Bars) -> dict:

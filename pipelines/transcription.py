@@ -112,7 +112,7 @@ def build_model(cfg: Config, data: TranscriptionData | None = None) -> keras.Mod
 def train(cfg: Config, model: keras.Model, data: TranscriptionData, verbose: int | str = "auto",
           **fit_options) -> keras.callbacks.History:
     """Fit on the training sequences (speed-perturbed each epoch), early stopping on the validation sequences."""
-    return audio.fit(cfg, model, cfg.run_dir, make_dataset(cfg, data.train, cfg.seed),
+    return audio.fit(cfg, model, make_dataset(cfg, data.train, cfg.seed),
                      make_dataset(cfg, data.validation) if len(data.validation) else None, data.train, cfg.epochs,
                      loss=ctc_loss, verbose=verbose, **fit_options)
 

@@ -197,11 +197,9 @@ def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, verbose: int | str 
              net.source_vectorizer.vocabulary_size(), net.target_vectorizer.vocabulary_size())
     train_ds, val_ds, _ = make_datasets(cfg, net, pairs)
     save_vocabularies(net, cfg.run_dir)
-    history = training.fit(net.model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss=masked_token_loss,
-                           learning_rate=cfg.learning_rate,
-                           jit_compile=cfg.jit_compile, clipnorm=1.0, seed=cfg.seed, patience=3,
-                           samples_per_epoch=len(pairs.train), verbose=verbose, **fit_options,
-                           options=dataclasses.asdict(cfg))
+    history = training.fit(net.model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose),
+                           loss=masked_token_loss, clipnorm=1.0, patience=3, samples_per_epoch=len(pairs.train),
+                           **fit_options)
     tokens = sum(len(pair_data.normalize(t).split()) + 1 for t in pairs.train.targets)
     if history.timing.get("seconds_per_epoch"):
         history.timing["target_tokens_per_second"] = round(tokens / history.timing["seconds_per_epoch"], 1)

@@ -127,10 +127,8 @@ def train(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, v
     train_ds, val_ds, _ = make_datasets(cfg, series)
     width, lead, horizon = cfg.steps(series.step_hours)
     windows = len(timeseries.origins(_rows(series)[0], width=width, lead=lead, horizon=horizon))
-    return training.fit(model, train_ds, val_ds, run_dir=cfg.run_dir, epochs=cfg.epochs, loss="mse",
-                        metrics=["mae"], learning_rate=cfg.learning_rate,
-                        jit_compile=cfg.jit_compile, seed=cfg.seed, patience=3,
-                        samples_per_epoch=windows, verbose=verbose, options=dataclasses.asdict(cfg))
+    return training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose), loss="mse",
+                        metrics=["mae"], patience=3, samples_per_epoch=windows)
 
 
 def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries) -> dict:

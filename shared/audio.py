@@ -280,17 +280,16 @@ def encoder(cfg: AudioConfig, conv2d: bool = False) -> tuple[keras.KerasTensor, 
     return audio, layers.apply_rnn(x, spec, name="rnn")
 
 
-def fit(cfg: AudioConfig, model: keras.Model, folder: str | pathlib.Path, train_ds: tf.data.Dataset,
-        val_ds: tf.data.Dataset | None, clips: audio_data.Utterances, most: int, epochs: int | None = None,
+def fit(cfg: AudioConfig, model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None,
+        clips: audio_data.Utterances, most: int, epochs: int | None = None, verbose: int | str = "auto",
         **fit_options) -> keras.callbacks.History:
-    """training.fit with the speech settings: with validation batches early stopping on their loss; without,
+    """training.fit into cfg.run_dir with the speech settings: with validation batches early stopping on their loss; without,
     `epochs` (default `most`) all run and the last is kept. The cosine schedule spans `most` epochs whatever
     `epochs` is. history.timing gains audio_seconds_per_second."""
     history = training.fit(
-        model, train_ds, val_ds, run_dir=folder, epochs=epochs or most, learning_rate=cfg.learning_rate,
-        early_stopping=val_ds is not None, monitor=None if val_ds is not None else "loss", jit_compile=cfg.jit_compile,
-        seed=cfg.seed, patience=8, clipnorm=5.0, cosine_epochs=most if cfg.schedule == "cosine" else None,
-        samples_per_epoch=len(clips), **fit_options, options=dataclasses.asdict(cfg))
+        model, train_ds, val_ds, training.Settings.of(cfg, epochs=epochs or most, verbose=verbose),
+        early_stopping=val_ds is not None, monitor=None if val_ds is not None else "loss", patience=8, clipnorm=5.0,
+        cosine_epochs=most if cfg.schedule == "cosine" else None, samples_per_epoch=len(clips), **fit_options)
     if history.timing.get("seconds_per_epoch"):
         history.timing["audio_seconds_per_second"] = round(clips.seconds() / history.timing["seconds_per_epoch"], 1)
     return history

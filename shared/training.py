@@ -1,7 +1,7 @@
 """One fit helper for every pipeline: compile, standard callbacks, resume, XLA/cuDNN policy, timing, curves.
 
 Notebook:
-    history = training.fit(model, train_ds, val_ds, run_dir="runs/demo", epochs=3,
+    history = training.fit(model, train_ds, val_ds, training.Settings(run_dir="runs/demo", epochs=3),
                            loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history.timing   # {"train_seconds": ..., "samples_per_second": ..., ...}
 """
@@ -9,6 +9,7 @@ Notebook:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -214,15 +215,34 @@ def shard_by_data(ds: tf.data.Dataset | None) -> tf.data.Dataset | None:
     return ds.with_options(options)
 
 
-def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None, *,
-        run_dir: str | pathlib.Path, epochs: int, loss=None, metrics: Sequence = (),
-        learning_rate: float = 1e-3, clipnorm: float | None = None, clipvalue: float | None = None,
-        optimizer_name: str = "adam", jit_compile: bool | str = "auto", seed: int | None = None, patience: int = 5,
-        monitor: str | None = None, monitor_mode: str = "auto", early_stopping: bool = True,
-        class_weight: dict[int, float] | None = None, cosine_epochs: int | None = None,
-        samples_per_epoch: int | None = None, tensorboard: bool = True, verbose: int | str = "auto",
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What every pipeline's training shares, taken from its Config (`Settings.of(cfg)`); `fit`'s keyword
+    arguments are the task's own choices (loss, metrics, patience, monitor, class weights, ...)."""
+
+    run_dir: str | pathlib.Path
+    epochs: int
+    learning_rate: float = 1e-3
+    seed: int | None = None
+    jit_compile: bool | str = "auto"
+    verbose: int | str = "auto"
+    options: dict | None = None  # the pipeline's Config as a dict: kept in run_options.json (check_resume)
+
+    @classmethod
+    def of(cls, cfg, **changes) -> Settings:
+        """From a pipeline Config (run_dir, epochs, learning_rate, seed, jit_compile), with `changes` applied."""
+        return cls(**{"run_dir": cfg.run_dir, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate,
+                      "seed": cfg.seed, "jit_compile": cfg.jit_compile, "options": dataclasses.asdict(cfg),
+                      **changes})
+
+
+def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None, settings: Settings, *,
+        loss=None, metrics: Sequence = (), clipnorm: float | None = None, clipvalue: float | None = None,
+        optimizer_name: str = "adam", patience: int = 5, monitor: str | None = None, monitor_mode: str = "auto",
+        early_stopping: bool = True, class_weight: dict[int, float] | None = None, cosine_epochs: int | None = None,
+        samples_per_epoch: int | None = None, tensorboard: bool = True,
         callbacks: Sequence[keras.callbacks.Callback] = (),
-        scorers: Sequence[keras.callbacks.Callback] = (), options: dict | None = None) -> keras.callbacks.History:
+        scorers: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
     """Compile `model` (when `loss` is given) and train it with the suite's standard callbacks.
 
     run_dir receives: backup/ (BackupAndRestore: a killed run started again with the same run_dir resumes at the
@@ -234,14 +254,16 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     monitored; `callbacks` run after them. With `cosine_epochs` the learning rate falls along a cosine from
     `learning_rate` towards 0 over that many epochs (set once per epoch), so the first k epochs of a longer run are
     exactly a k-epoch run: an epoch count chosen on a cross-validation curve reproduces that curve's point.
-    `options` (a pipeline's Config as a dict) are stored with fit's own settings in run_options.json; resuming an
-    interrupted run with different ones is refused, naming them (check_resume).
+    `settings.options` (a pipeline's Config as a dict) are stored with fit's own settings in run_options.json;
+    resuming an interrupted run with different ones is refused, naming them (check_resume).
     Returns the History, with `history.timing` = {train_seconds, epochs, seconds_per_epoch, samples_per_second}
     (training batches only; samples_per_second needs `samples_per_epoch`) and `history.policy` (XLA/cuDNN).
     """
+    epochs, learning_rate, seed, jit_compile = settings.epochs, settings.learning_rate, settings.seed, settings.jit_compile
+    verbose, options = settings.verbose, settings.options
     if epochs < 1:
         raise ValueError(f"epochs={epochs}: expected at least 1.")
-    run_dir = pathlib.Path(run_dir)
+    run_dir = pathlib.Path(settings.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -426,12 +448,12 @@ def first_fit(train: Callable[[], object], *, stop: bool = True) -> dict:
     global fit
     real, seen = fit, {}
 
-    def recording(model, train_ds, val_ds, **kwargs):
+    def recording(model, train_ds, val_ds, settings, **kwargs):
         if not seen:
             seen.update(model=model, train_ds=train_ds, val_ds=val_ds, loss=kwargs.get("loss"))
             if stop:
                 raise FitSeen
-        return real(model, train_ds, val_ds, **kwargs)
+        return real(model, train_ds, val_ds, settings, **kwargs)
 
     fit = recording
     try:

@@ -24,17 +24,18 @@ def _model():
 
 
 def _fit(model, ds, run_dir, epochs, callbacks=()):
-    return training.fit(model, ds, ds, run_dir=run_dir, epochs=epochs, loss="sparse_categorical_crossentropy",
-                        metrics=["accuracy"], learning_rate=0.02, seed=1, patience=50, samples_per_epoch=64,
-                        verbose=0, tensorboard=False, callbacks=callbacks)
+    settings = training.Settings(run_dir=run_dir, epochs=epochs, learning_rate=0.02, seed=1, verbose=0)
+    return training.fit(model, ds, ds, settings, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                        patience=50, samples_per_epoch=64, tensorboard=False, callbacks=callbacks)
 
 
 def test_fit_learns_and_writes_the_run_folder(tmp_path):
     ds, x, y = _problem()
     keras.utils.set_random_seed(1)
     model = _model()
-    history = training.fit(model, ds, ds, run_dir=tmp_path, epochs=6, loss="sparse_categorical_crossentropy",
-                           metrics=["accuracy"], learning_rate=0.02, seed=1, samples_per_epoch=64, verbose=0,
+    history = training.fit(model, ds, ds, training.Settings(run_dir=tmp_path, epochs=6, learning_rate=0.02, seed=1,
+                                                            verbose=0),
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"], samples_per_epoch=64,
                            clipnorm=1.0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.history["val_accuracy"][-1] > 0.7
@@ -93,8 +94,9 @@ def test_a_killed_and_resumed_run_ends_as_one_never_killed(tmp_path):
     def run(run_dir, callbacks=()):
         keras.utils.set_random_seed(1)
         model = _model()
-        history = training.fit(model, ds, val, run_dir=run_dir, epochs=30, loss="sparse_categorical_crossentropy",
-                               learning_rate=0.05, seed=1, patience=2, verbose=0, tensorboard=False,
+        history = training.fit(model, ds, val, training.Settings(run_dir=run_dir, epochs=30, learning_rate=0.05,
+                                                                 seed=1, verbose=0),
+                               loss="sparse_categorical_crossentropy", patience=2, tensorboard=False,
                                callbacks=callbacks)
         return model, history
 
@@ -127,16 +129,19 @@ def test_resumed_weights_continue_from_the_backup(tmp_path):
 
 def test_resuming_with_other_options_is_refused_by_name_and_restart_discards_the_backup(tmp_path):
     ds, _, _ = _problem()
-    common = {"run_dir": tmp_path, "loss": "sparse_categorical_crossentropy", "learning_rate": 0.02, "seed": 1,
-              "verbose": 0, "tensorboard": False}
+    common = {"loss": "sparse_categorical_crossentropy", "tensorboard": False}
+
+    def settings(rnn, learning_rate=0.02):
+        return training.Settings(run_dir=tmp_path, epochs=4, learning_rate=learning_rate, seed=1, verbose=0,
+                                 options={"rnn": rnn})
     with pytest.raises(KeyboardInterrupt):
-        training.fit(_model(), ds, ds, epochs=4, callbacks=[_Crash(epoch=1)], options={"rnn": "gru:8"}, **common)
+        training.fit(_model(), ds, ds, settings("gru:8"), callbacks=[_Crash(epoch=1)], **common)
     other = keras.Model(*(lambda i: (i, keras.layers.Dense(2, activation="softmax")(layers.apply_rnn(i, "lstm:5"))))(
         keras.Input((6, 1))))
     with pytest.raises(ValueError, match=r"other options \(rnn: gru:8 -> lstm:5; the model's weight shapes\)"):
-        training.fit(other, ds, ds, epochs=4, options={"rnn": "lstm:5"}, **common)  # was: "3 objects could not be loaded"
+        training.fit(other, ds, ds, settings("lstm:5"), **common)  # was: "3 objects could not be loaded"
     with pytest.raises(ValueError, match=r"\(learning_rate: 0.02 -> 0.1\); resuming would mix"):
-        training.fit(_model(), ds, ds, epochs=4, options={"rnn": "gru:8"}, **{**common, "learning_rate": 0.1})
+        training.fit(_model(), ds, ds, settings("gru:8", learning_rate=0.1), **common)
     assert training.remove_backups(tmp_path) == [tmp_path / "backup"]
     assert _fit(other, ds, tmp_path, 2).epoch == [0, 1]  # a fresh run
 
@@ -150,7 +155,7 @@ def test_options_are_checked():
         training.get_strategy("multiworker")
     assert training.get_strategy("default").num_replicas_in_sync == 1
     with pytest.raises(ValueError, match="epochs"):
-        training.fit(_model(), None, None, run_dir="unused", epochs=0)
+        training.fit(_model(), None, None, training.Settings(run_dir="unused", epochs=0))
 
 
 def test_learning_rates_that_are_not_numbers_are_refused():
@@ -216,9 +221,10 @@ def test_cosine_schedule_falls_to_zero_and_a_short_run_is_a_prefix_of_a_long_one
     for epochs in (2, 4):
         keras.utils.set_random_seed(1)
         model = _model()
-        history = training.fit(model, ds, None, run_dir=tmp_path / str(epochs), epochs=epochs, seed=1,
-                               loss="sparse_categorical_crossentropy", learning_rate=0.02, cosine_epochs=4,
-                               early_stopping=False, verbose=0, tensorboard=False)
+        settings = training.Settings(run_dir=tmp_path / str(epochs), epochs=epochs, learning_rate=0.02, seed=1,
+                                     verbose=0)
+        history = training.fit(model, ds, None, settings, loss="sparse_categorical_crossentropy", cosine_epochs=4,
+                               early_stopping=False, tensorboard=False)
         runs.append(history.history["loss"])
     np.testing.assert_allclose(runs[0], runs[1][:2], rtol=1e-5)  # 2 epochs of the 4-epoch schedule = its start
 
