@@ -1,4 +1,4 @@
-"""Helpers every data source uses: is a host reachable, file checksums."""
+"""Helpers every data source uses: is a host reachable, what --source auto means, file checksums, CSV reading."""
 
 from __future__ import annotations
 
@@ -24,14 +24,17 @@ def sha256(path: str | pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_auto(source: str, data_dir: str, host: str = "storage.googleapis.com") -> str:
-    """What --source auto means for pipelines with local, TFDS and generated data: the local folder when one is
-    given, else TFDS when its download host answers, else the generated offline default."""
+def resolve_auto(source: str, local: object, *, remote: str | None = "tfds", host: str = "storage.googleapis.com",
+                 offline: str = "synthetic") -> str:
+    """What --source auto means, the same rule in every pipeline: the local data when there is some (`local`: the
+    pipeline's own test, e.g. a given --data-dir or a file found in it), else the `remote` source when its
+    download `host` answers within seconds, else the `offline` default that needs nothing. Any other source is
+    returned as it is."""
     if source != "auto":
         return source
-    if data_dir:
+    if local:
         return "local"
-    return "tfds" if reachable(host) else "synthetic"
+    return remote if remote and reachable(host) else offline
 
 
 def read_csv(path: str | pathlib.Path, **options):

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from domain.sources import reachable
+from domain.sources import resolve_auto
 
 log = logging.getLogger(__name__)
 
@@ -198,11 +198,7 @@ def resolve(source: str, data_dir: str | pathlib.Path | None) -> str:
     within seconds, else synthetic."""
     if source not in SOURCES:
         raise ValueError(f"sentiment source {source!r}: expected one of {list(SOURCES)}.")
-    if source != "auto":
-        return source
-    if data_dir and has_local(data_dir):
-        return "local"
-    return "tfds" if reachable(TFDS_HOST) else "synthetic"
+    return resolve_auto(source, data_dir and has_local(data_dir), host=TFDS_HOST)
 
 
 def default_data_dir() -> pathlib.Path | None:

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from domain import sources as domain_sources
 from domain import stock as stock_data
 from shared import cli, data, layers, pipeline, reports, timeseries, training
 from shared import export as shared_export
@@ -62,9 +63,8 @@ QUICK = {"source": "msft", "rnn": "gru:8", "epochs": 1}
 def load_data(cfg: Config) -> stock_data.Bars:
     folder = cfg.data_dir or (pathlib.Path(os.environ["RNN_DATA_DIR"]) / "stocks" if "RNN_DATA_DIR" in os.environ
                               else "")
-    source = cfg.source
-    if source == "auto":
-        source = "local" if folder and pathlib.Path(folder).exists() else "msft"
+    source = domain_sources.resolve_auto(cfg.source, folder and pathlib.Path(folder).exists(), remote=None,
+                                         offline="msft")
     if source == "msft":
         bars = stock_data.load_msft()
     else:

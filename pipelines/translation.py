@@ -92,11 +92,10 @@ class TranslationData:
 def load_data(cfg: Config) -> TranslationData:
     """Pairs from the source, length-filtered (both sides <= max_length - 2 words), capped at max_pairs,
     split 80/10/10 at random under the seed."""
-    source, notes = cfg.source, []
+    notes = []
     folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else None
-    if source == "auto":
-        source = "local" if folder and (folder / "train.tsv").exists() else (
-            "download" if domain_sources.reachable("www.manythings.org") else "numbers")
+    source = domain_sources.resolve_auto(cfg.source, folder and (folder / "train.tsv").exists(), remote="download",
+                                         host="www.manythings.org", offline="numbers")
     if source == "numbers":
         pairs = pair_data.number_pairs(cfg.max_pairs, cfg.seed)
         where = f"numbers: num2words English -> French ({len(pairs)} pairs)"

@@ -71,13 +71,9 @@ QUICK = {"source": "seattle", "rnn": "gru:8", "epochs": 1}
 
 def load_data(cfg: Config) -> weather_data.WeatherSeries:
     """The hourly series of the configured source (see domain.weather)."""
-    source = cfg.source
     folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else pathlib.Path("data") / "jena"
-    if source == "auto":
-        if (folder / weather_data.JENA_FILE).exists():
-            source = "local"
-        else:
-            source = "jena" if domain_sources.reachable("storage.googleapis.com") else "seattle"
+    source = domain_sources.resolve_auto(cfg.source, (folder / weather_data.JENA_FILE).exists(), remote="jena",
+                                         offline="seattle")
     if source == "seattle":
         series = weather_data.load_seattle()
     elif source == "local":

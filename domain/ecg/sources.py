@@ -15,7 +15,7 @@ from domain.ecg import beats as beat_data
 from domain.ecg import records as record_data
 from domain.ecg import synthetic
 from domain.ecg.records import DS1, DS2, record_names
-from domain.sources import reachable, sha256
+from domain.sources import resolve_auto, sha256
 from shared.progress import progress
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,13 @@ def resolve(source: str, data_dir: str | pathlib.Path | None, *, cache_dir: path
         raise FileNotFoundError(f"--data-dir {data_dir}: no such folder; check the path (a mistyped folder must not "
                                 "fall back to another source).")
     data_dir = pathlib.Path(data_dir) if data_dir else default_data_dir()
-    if source == "local" or (source == "auto" and record_names(data_dir)):
+    ran = resolve_auto(source, record_names(data_dir), remote="download", host=PHYSIONET_HOST)
+    if ran == "local":
         if not record_names(data_dir):
             raise FileNotFoundError(f"no WFDB records (.hea files) in {data_dir}; pass --data-dir with MIT-BIH records, "
                                     "or use --source download / --source synthetic.")
         return "local", data_dir
-    if source == "download" or (source == "auto" and reachable(PHYSIONET_HOST)):
+    if ran == "download":
         return "download", download(data_dir)
     if source == "auto":
         log.info("no records in %s and PhysioNet is unreachable: using synthetic records", data_dir)

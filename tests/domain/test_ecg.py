@@ -6,6 +6,7 @@ import pytest
 import wfdb
 
 from domain import ecg
+from domain import sources as domain_sources
 from domain.ecg import beats, metrics, records, sources, synthetic
 from tests.conftest import real_data_dir
 
@@ -263,7 +264,7 @@ def test_a_header_that_does_not_describe_its_data_file_is_refused(tmp_path):
 
 
 def test_resolve_sources(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "reachable", lambda *a, **k: False)
+    monkeypatch.setattr(domain_sources, "reachable", lambda *a, **k: False)  # the one home of --source auto
     with pytest.raises(FileNotFoundError, match="no such folder"):  # a typo never falls back to synthetic records
         sources.resolve("auto", tmp_path / "mitbd", cache_dir=tmp_path)
     (tmp_path / "empty").mkdir()

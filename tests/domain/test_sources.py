@@ -26,3 +26,12 @@ def test_a_folder_where_a_csv_is_expected(tmp_path):
     (tmp_path / "daily.csv").mkdir()
     with pytest.raises(ValueError, match="is a folder"):
         weather.load_daily_csv(tmp_path / "daily.csv")
+
+
+def test_auto_means_local_then_remote_then_offline_in_every_pipeline(monkeypatch):
+    monkeypatch.setattr(sources, "reachable", lambda host: host == "up.example")
+    assert sources.resolve_auto("auto", True, remote="download", host="down.example") == "local"
+    assert sources.resolve_auto("auto", "", remote="download", host="up.example") == "download"
+    assert sources.resolve_auto("auto", [], remote="jena", host="down.example", offline="seattle") == "seattle"
+    assert sources.resolve_auto("auto", False, remote=None, offline="msft") == "msft"  # no remote source
+    assert sources.resolve_auto("synthetic", True) == "synthetic"  # a named source is never second-guessed

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from domain import sources as domain_sources
 from domain import text
 from tests.conftest import real_data_dir
 
@@ -85,9 +86,9 @@ def test_split_is_stratified_disjoint_and_seeded():
 
 
 def test_resolve_sources(monkeypatch, tmp_path):
-    monkeypatch.setattr(text, "reachable", lambda host: False)
+    monkeypatch.setattr(domain_sources, "reachable", lambda host: False)  # the one home of --source auto
     assert text.resolve("auto", tmp_path) == "synthetic"
-    monkeypatch.setattr(text, "reachable", lambda host: host == text.TFDS_HOST)
+    monkeypatch.setattr(domain_sources, "reachable", lambda host: host == text.TFDS_HOST)
     assert text.resolve("auto", None) == "tfds"
     with pytest.raises(ValueError, match="expected one of"):
         text.resolve("kaggle", None)
