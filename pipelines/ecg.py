@@ -90,7 +90,7 @@ class Config:
         return before + after
 
 
-QUICK = {"synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
+QUICK = {"source": "synthetic", "synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
          "batch_size": 128, "cv_folds": 0}
 
 

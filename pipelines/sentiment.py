@@ -66,7 +66,7 @@ class Config:
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
-QUICK = {"synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2}
+QUICK = {"source": "synthetic", "synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2}
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
