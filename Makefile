@@ -56,10 +56,10 @@ lock: ## refresh constraints.txt from .venv after upgrading and testing (pip fre
 	$(PY) -m pip freeze --exclude-editable >> constraints.txt
 
 test: setup ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
-	$(PY) -m pytest -n 2 -q --durations=15
+	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=15
 
 test-fast: setup ## the inner loop: the tests not marked slow (no training runs, no real data; about a minute)
-	$(PY) -m pytest -n 2 -q -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
 bench: setup ## measure every pipeline's training/input/serving speed and memory -> BENCHMARKS.md (+ .json)
 	$(PY) -m pipelines.bench $(ARGS)

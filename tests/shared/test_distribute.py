@@ -92,6 +92,7 @@ def assert_same_weights(a, b):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("multiworker")  # one cluster at a time: ports picked free for one can be taken by the other
 @pytest.mark.parametrize("domain, global_batch", [("ecg", 256), ("weather", 64)])
 def test_multiworker_two_workers_stay_identical_and_resume_after_a_worker_is_killed(tmp_path, domain, global_batch):
     args = [domain, "train", "--quick", "--epochs", "3", "--strategy", "multiworker", "--run-dir", "run"]
