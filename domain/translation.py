@@ -19,7 +19,12 @@ from shared.seq2seq import normalize  # the text form of tokens, references and 
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "local", "download", "numbers")
-ANKI_URL = "https://www.manythings.org/anki/fra-eng.zip"
+# manythings.org republishes fra-eng.zip as Tatoeba grows, so its own address has no fixed checksum: the download is
+# its 2019-04-07 release (167,130 pairs; the one ../shared/data/fra-eng was cut from), pinned at a commit of a public
+# GitHub copy, and checked against that release's SHA-256.
+ANKI_URL = ("https://raw.githubusercontent.com/modelexlab/data/adddaf33ac35572bcfeb421efec29435e7ea9332/"
+            "fra-eng.zip")
+ANKI_SHA256 = "161c93f18da3a7e6df611ed961426613260de8af06ccf8c79c977afe5135ac44"
 
 
 @dataclasses.dataclass
@@ -62,10 +67,12 @@ def load_tsv(path: str | pathlib.Path) -> Pairs:
 
 
 def download(cache_dir: str | pathlib.Path) -> pathlib.Path:
-    """manythings' fra-eng.zip through keras.utils.get_file (the Keras seq2seq example's data); returns fra.txt."""
+    """manythings' fra-eng.zip (the Keras seq2seq example's data, release 2019-04-07) through keras.utils.get_file,
+    checked against its SHA-256 (a damaged or different file is an error); returns fra.txt."""
     import keras
 
-    archive = keras.utils.get_file(origin=ANKI_URL, fname="fra-eng.zip", extract=True, cache_dir=str(cache_dir))
+    archive = keras.utils.get_file(origin=ANKI_URL, fname="fra-eng.zip", extract=True, cache_dir=str(cache_dir),
+                                   file_hash=ANKI_SHA256, hash_algorithm="sha256")
     found = list(pathlib.Path(archive).parent.rglob("fra.txt"))
     if not found:
         raise FileNotFoundError(f"fra.txt not found after extracting {archive}.")

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 SOURCES = ("auto", "jena", "local", "seattle")
 JENA_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/jena_climate_2009_2016.csv.zip"
 JENA_FILE = "jena_climate_2009_2016.csv"
+# No published checksum could be found for this archive, and none could be computed here (no network): the download is
+# checked by its size (13,568,290 bytes, as keras.utils.get_file reports it in the TensorFlow time-series tutorial)
+# and then by the reader (columns, rows, values).
+JENA_BYTES = 13_568_290
 JENA_TIME = "Date Time"
 JENA_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
                 "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)",
@@ -189,6 +193,13 @@ def download_jena(cache_dir: str | pathlib.Path) -> pathlib.Path:
     """The Jena CSV through keras.utils.get_file (the Keras example's source), extracted into cache_dir."""
     import keras
 
+    archive = keras.utils.get_file(origin=JENA_URL, fname="jena_climate_2009_2016.csv.zip", extract=False,
+                                   cache_dir=str(cache_dir))
+    size = pathlib.Path(archive).stat().st_size
+    if size != JENA_BYTES:
+        pathlib.Path(archive).unlink()
+        raise ValueError(f"{JENA_URL} gave {size} bytes, not the {JENA_BYTES} of the Jena archive: the download is "
+                         "damaged or the file changed; it was removed, run again (or give --data-dir with the CSV).")
     archive = keras.utils.get_file(origin=JENA_URL, fname="jena_climate_2009_2016.csv.zip", extract=True,
                                    cache_dir=str(cache_dir))
     found = list(pathlib.Path(archive).parent.rglob(JENA_FILE))

@@ -37,3 +37,23 @@ def test_real_fra_eng_pairs():
     pairs = translation.load_tsv(real_data_dir("fra-eng") / "train.tsv")
     assert len(pairs) == 150_417
     assert pairs.sources[0] == "I never thought I'd see her there."
+
+
+def test_download_checks_the_release_checksum(tmp_path, monkeypatch):
+    """The real keras.utils.get_file path, served from a file:// origin: the archive with the pinned SHA-256 gives
+    fra.txt; a different file is refused."""
+    import hashlib
+    import zipfile
+
+    archive = tmp_path / "origin" / "fra-eng.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("fra.txt", "Go.\tVa !\nHi.\tSalut !\n")
+    assert translation.ANKI_URL.startswith("https://") and len(translation.ANKI_SHA256) == 64
+    monkeypatch.setattr(translation, "ANKI_URL", archive.as_uri())
+    monkeypatch.setattr(translation, "ANKI_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())
+    pairs = translation.load_tsv(translation.download(tmp_path / "cache"))
+    assert pairs.sources == ["Go.", "Hi."] and pairs.targets == ["Va !", "Salut !"]
+    monkeypatch.setattr(translation, "ANKI_SHA256", "0" * 64)
+    with pytest.raises(ValueError):
+        translation.download(tmp_path / "cache2")

@@ -121,3 +121,22 @@ def test_values_that_are_not_measurements_and_a_gap_at_the_end_are_refused(tmp_p
     path.write_text("\n".join(rows) + "\n")
     with pytest.raises(ValueError, match=re.escape(message)):
         weather.load_csv(path)
+
+
+def test_jena_download_is_checked_by_size_and_extracted(tmp_path, monkeypatch):
+    """The real keras.utils.get_file path, served from a file:// origin: the archive of the announced size is
+    extracted and its CSV found; one of another size is removed and refused."""
+    import zipfile
+
+    archive = tmp_path / "origin" / "jena_climate_2009_2016.csv.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(write_jena(tmp_path / weather.JENA_FILE), weather.JENA_FILE)
+    monkeypatch.setattr(weather, "JENA_URL", archive.as_uri())
+    monkeypatch.setattr(weather, "JENA_BYTES", archive.stat().st_size)
+    found = weather.download_jena(tmp_path / "cache")
+    assert found.name == weather.JENA_FILE and len(weather.load_jena_csv(found).times) == 60
+    monkeypatch.setattr(weather, "JENA_BYTES", archive.stat().st_size + 1)
+    with pytest.raises(ValueError, match="of the Jena archive: the download is damaged"):
+        weather.download_jena(tmp_path / "cache2")
+    assert not list((tmp_path / "cache2").rglob("*.zip"))  # the damaged download is not kept
