@@ -43,6 +43,7 @@ def record_summary(record, peaks: np.ndarray, beat_peaks: np.ndarray, predicted:
     detection's and the classification's agreement with the annotations."""
     counts = {c: int((predicted == i).sum()) for i, c in enumerate(record_data.AAMI_CLASSES)}
     summary = {"duration_minutes": round(len(record.signal) / record_data.FS / 60, 2),
+               "header_sampling_rate_hz": record.original_fs,
                "detected_beats": int(len(peaks)), "classified_beats": int(len(predicted)),
                "beats_per_class": counts,
                "ventricular_ectopy_burden_percent": round(100 * counts["V"] / max(1, len(predicted)), 2),

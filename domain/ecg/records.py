@@ -60,6 +60,36 @@ def _check_files(path: pathlib.Path, annotations: bool) -> None:
                                 "needs .hea + .dat (+ .atr for labels). Re-download it or pass --data-dir.")
 
 
+def _read_beats(path: pathlib.Path, n_samples: int, fs: float) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The beat annotations of `path`.atr (sample, symbol), refused with the file named when they cannot describe the
+    signal: unreadable, without a beat, mostly outside the signal, or at a rate no heart beats (below 20 or above
+    300 per minute over the annotated span)."""
+    import wfdb
+
+    atr = path.with_suffix(".atr").name
+    try:
+        ann = wfdb.rdann(str(path), "atr")
+    except Exception as error:
+        raise ValueError(f"ECG record {path.name}: unreadable annotations {atr} ({type(error).__name__}: {error}); "
+                         "re-download it, or predict without labels.") from None
+    keep = [i for i, s in enumerate(ann.symbol) if s in AAMI_MAP]
+    peaks = np.asarray(ann.sample, dtype="int64")[keep]
+    symbols = tuple(ann.symbol[i] for i in keep)
+    problem = None
+    if not len(peaks) and n_samples > 10 * fs:
+        problem = "no beat annotations"
+    elif len(peaks) and np.mean((peaks < 0) | (peaks >= n_samples)) > 0.01:
+        problem = f"{np.mean((peaks < 0) | (peaks >= n_samples)):.0%} of its beats lie outside the signal"
+    elif len(peaks) > 10:
+        rate = 60.0 * (len(peaks) - 1) / max((peaks[-1] - peaks[0]) / fs, 1e-9)
+        if not 20 <= rate <= 300:
+            problem = f"its beats come at {rate:.0f} per minute (a heart beats 20-300)"
+    if problem:
+        raise ValueError(f"ECG record {path.name}: {atr} does not describe this signal ({problem}); fix or remove "
+                         "the annotation file.")
+    return peaks, symbols
+
+
 def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fallback: bool = False,
                 annotations: bool = True) -> Record:
     """Read one WFDB record: the `lead` channel found by signal name, resampled to 360 Hz, with its beat annotations.
@@ -120,12 +150,8 @@ def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fall
         signal[bad] = np.interp(np.flatnonzero(bad), good, signal[good])
     if np.nanstd(signal) < 1e-3:
         raise ValueError(f"ECG record {name}: the {used} lead is a flat line (std < 0.001 mV); no beats can be read.")
-    peaks, symbols = np.zeros(0, "int64"), ()
-    if annotations:
-        ann = wfdb.rdann(str(path), "atr")
-        keep = [i for i, s in enumerate(ann.symbol) if s in AAMI_MAP]
-        peaks = np.asarray(ann.sample, dtype="int64")[keep]
-        symbols = tuple(ann.symbol[i] for i in keep)
+    peaks, symbols = (_read_beats(path, len(signal), float(header.fs)) if annotations
+                      else (np.zeros(0, "int64"), ()))
     fs = float(header.fs)
     if fs != FS:
         signal = scipy.signal.resample_poly(signal, FS, int(round(fs))) if float(fs).is_integer() else \

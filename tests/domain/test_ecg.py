@@ -263,6 +263,30 @@ def test_a_header_that_does_not_describe_its_data_file_is_refused(tmp_path):
         records.read_record(tmp_path / "100")
 
 
+@pytest.mark.parametrize("damage, message", [
+    (lambda atr: atr.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()),
+     r"100\.atr"),
+    (lambda atr: atr.write_bytes(b""), r"100\.atr"),
+])
+def test_garbage_annotations_are_refused_with_the_file_named(tmp_path, damage, message):
+    synthetic.write_records(tmp_path, ["100"], minutes=0.2, seed=1)
+    damage(tmp_path / "100.atr")
+    with pytest.raises(ValueError, match=message):
+        records.read_record(tmp_path / "100")
+    assert len(records.read_record(tmp_path / "100", annotations=False).signal) > 0  # the signal itself still reads
+
+
+@pytest.mark.parametrize("peaks, message", [
+    (np.arange(10, 4000, 3), "per minute"),  # 7,200 beats a minute
+    (np.arange(100_000, 200_000, 300), "outside the signal"),
+])
+def test_annotations_that_cannot_describe_the_signal_are_refused(tmp_path, peaks, message):
+    synthetic.write_records(tmp_path, ["100"], minutes=0.2, seed=1)
+    wfdb.wrann("100", "atr", peaks, symbol=["N"] * len(peaks), write_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=f"100.atr does not describe this signal .*{message}"):
+        records.read_record(tmp_path / "100")
+
+
 def test_resolve_sources(tmp_path, monkeypatch):
     monkeypatch.setattr(domain_sources, "reachable", lambda *a, **k: False)  # the one home of --source auto
     with pytest.raises(FileNotFoundError, match="no such folder"):  # a typo never falls back to synthetic records
