@@ -28,7 +28,7 @@ from domain.ecg import report as ecg_report
 from domain.ecg.analysis import detect_beats, model_inputs, record_summary, strip_figure
 from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
 from domain.ecg.sources import ECGData
-from shared import cli, data, layers, pipeline, reports, training
+from shared import cli, data, layers, pipeline, reports, training, validation
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ NAME = "ecg"
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 PREDICT_INPUT = "a record: make predict-ecg RECORD=path/to/record"
 TEST_SPLIT = "add the DS2 records to --data-dir (or train and evaluate with --hold-out)"
-CV_FILE = "cross_validation.json"  # in the run folder: train writes it, summary and write_report read it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +100,7 @@ def load_data(cfg: Config) -> ECGData:
 
 def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, timing: dict) -> dict[str, pathlib.Path]:
     """report.md/json + PNGs in the run folder (domain.ecg.report), with the cross-validation `train` wrote."""
-    return ecg_report.write_report(cfg, ecg, metrics, cross_validation(cfg),
+    return ecg_report.write_report(cfg, ecg, metrics, validation.kept(cfg.run_dir),
                                    training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"), timing)
 
 
@@ -197,25 +196,16 @@ def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "a
     """Leave-records-out cross-validation on the training records first (cfg.cv_folds; written to the run folder's
     cross_validation.json), then `model` on all training records for the epoch count it chose."""
     start = time.perf_counter()
-    cv_file = pathlib.Path(cfg.run_dir) / CV_FILE
     cv = cross_validate(cfg, ecg.train, verbose=verbose) if cfg.cv_folds else None
+    validation.keep(cfg.run_dir, cv)
     if cv:
-        training.save_beside_checkpoint(cfg.run_dir, CV_FILE, reports.plain(cv))
         log.info("cross-validation: pooled %s; epoch %d chosen", json.dumps(
             {k: round(v, 1) for k, v in cv["pooled"].items()}), cv["best_epoch"])
-    else:
-        cv_file.unlink(missing_ok=True)  # an earlier run's cross-validation does not describe this one
     cv_seconds = time.perf_counter() - start
     history = fit_beats(cfg, model, ecg.train, validation=ecg.validation, epochs=cv["best_epoch"] if cv else None,
                         verbose=verbose)
     history.timing["cross_validation_seconds"] = round(cv_seconds, 1) if cv else 0.0
     return history
-
-
-def cross_validation(cfg: Config) -> dict | None:
-    """The cross-validation that `train` wrote into the run folder (None without one)."""
-    path = pathlib.Path(cfg.run_dir) / CV_FILE
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def fit_beats(cfg: Config, model: keras.Model, train_beats: ecg_data.BeatSet,
@@ -251,7 +241,6 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
     "curve": pooled macro F1 per epoch, "pooled": headline of all held-out beats, "mean_sd": per-fold mean and sd,
     "baselines": {name: {"pooled", "mean_sd"}}}. A fold already finished with the same configuration (its
     scores.json in run_dir/cv/fold-i) is read back, not trained again."""
-    from shared import validation
 
     holders = {c: len(set(beats.records[beats.labels == c].tolist())) for c in (1, 2, 3)}
     required = tuple(c for c, n in holders.items() if n >= cfg.cv_folds)  # S, V, F in every fold where possible
@@ -376,7 +365,7 @@ def summary(cfg: Config, metrics: dict | None) -> dict:
     """The test split's headline row, or without one the cross-validation's pooled row ("cv ..." keys)."""
     if metrics is not None:
         return headline(metrics)
-    return {f"cv {k}": v for k, v in (cross_validation(cfg) or {}).get("pooled", {}).items()}
+    return {f"cv {k}": v for k, v in (validation.kept(cfg.run_dir) or {}).get("pooled", {}).items()}
 
 
 def load_trained(cfg: Config) -> keras.Model:

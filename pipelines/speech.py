@@ -13,7 +13,6 @@ Notebook:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pathlib
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from domain import speech as audio_data
-from shared import audio, pipeline, plots, reports, training
+from shared import audio, pipeline, plots, reports, training, validation
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,6 @@ NAME = "speech"
 PREDICT_INPUT = "a recording: make predict-speech WAV=path.wav"
 TEST_SPLIT = "train and evaluate with --test-speakers (speakers held out of training)"
 CLASSES_FILE = "classes.json"
-CV_FILE = "cross_validation.json"  # in the run folder: train writes it, summary and write_report read it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,22 +99,14 @@ def train(cfg: Config, model: keras.Model, clips: audio.SpeechData, verbose: int
     it chose."""
     import time
 
-    start, cv_file = time.perf_counter(), pathlib.Path(cfg.run_dir) / CV_FILE
+    start = time.perf_counter()
     cv = cross_validate(cfg, clips, verbose=verbose) if cfg.cv_folds else None
-    if cv:
-        training.save_beside_checkpoint(cfg.run_dir, CV_FILE, reports.plain(cv))
-    else:
-        cv_file.unlink(missing_ok=True)  # an earlier run's cross-validation does not describe this one
+    validation.keep(cfg.run_dir, cv)
     seconds = time.perf_counter() - start
     history = fit_words(cfg, model, audio.joined(clips.train, clips.extra), clips.validation, clips.classes,
                         epochs=cv["best_epoch"] if cv else None, verbose=verbose)
     history.timing["cross_validation_seconds"] = round(seconds, 1)
     return history
-
-
-def cross_validation(cfg: Config) -> dict | None:
-    path = pathlib.Path(cfg.run_dir) / CV_FILE
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def load_trained(cfg: Config) -> keras.Model:
@@ -168,7 +158,7 @@ def evaluate(cfg: Config, model: keras.Model, clips: audio.SpeechData) -> dict |
 def summary(cfg: Config, metrics: dict | None) -> dict:
     """Test accuracy (when there are test speakers) and the cross-validation's mean, sd and worst speaker."""
     out = {}
-    cv = cross_validation(cfg)
+    cv = validation.kept(cfg.run_dir)
     if cv:
         mean, sd = cv["mean_sd"]["accuracy"]
         out.update({"cv accuracy": round(mean, 2), "cv sd": round(sd, 2),
@@ -221,7 +211,6 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
     cfg.epochs epochs on the other speakers (and the synthetic voices) and is scored on its unseen speakers after
     every epoch; the epoch count with the best pooled accuracy is the one the final model trains for. The
     log-mel + LR baseline runs on the same folds. A finished fold is read back from cv/fold-i on a rerun."""
-    from shared import validation
 
     pool, classes = clips.train, clips.classes
     labels = np.array([classes.index(t) for t in pool.texts])
@@ -257,7 +246,7 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
 
 def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None, timing: dict) -> None:
     metrics, baselines, figures, sections = {}, {}, {}, {}
-    cv = cross_validation(cfg)
+    cv = validation.kept(cfg.run_dir)
     if cv:
         (mean, sd), (lr_mean, lr_sd) = cv["mean_sd"]["accuracy"], cv["mean_sd"]["log-mel + LR"]
         metrics["cross-validation"] = {"accuracy mean": mean, "accuracy sd": sd,

@@ -19,6 +19,25 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+CV_FILE = "cross_validation.json"  # in the run folder: a pipeline's train writes it, its summary and report read it
+
+
+def keep(run_dir: str | pathlib.Path, cv: dict | None) -> None:
+    """Record a run's cross-validation in its folder (atomically, so `evaluate` on the checkpoint keeps it), or,
+    for a run without one, remove an earlier run's file: it does not describe this run."""
+    from shared import reports, training
+
+    if cv:
+        training.save_beside_checkpoint(run_dir, CV_FILE, reports.plain(cv))
+    else:
+        (pathlib.Path(run_dir) / CV_FILE).unlink(missing_ok=True)
+
+
+def kept(run_dir: str | pathlib.Path) -> dict | None:
+    """The cross-validation `keep` recorded in the run folder (None without one)."""
+    path = pathlib.Path(run_dir) / CV_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
 
 def grouped_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, *, required: tuple = (),
                   seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -38,3 +38,11 @@ def test_mean_sd_ignores_nan():
     result = validation.mean_sd([{"a": 1.0, "b": np.nan}, {"a": 3.0, "b": 2.0}, {"a": 5.0, "b": np.nan}])
     assert result["a"] == pytest.approx((3.0, 2.0)) and result["b"] == (2.0, 0.0)
     assert validation.mean_sd([{"c": np.nan}]) == {}
+
+
+def test_a_run_keeps_its_own_cross_validation_and_no_stale_one(tmp_path):
+    assert validation.kept(tmp_path) is None
+    validation.keep(tmp_path, {"pooled": {"accuracy": np.float32(91.5)}, "best_epoch": 3})
+    assert validation.kept(tmp_path) == {"pooled": {"accuracy": 91.5}, "best_epoch": 3}
+    validation.keep(tmp_path, None)  # a later run without cross-validation: the old figures do not describe it
+    assert validation.kept(tmp_path) is None
