@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from domain import ecg as ecg_data
 from domain.ecg import report as ecg_report
-from domain.ecg.analysis import detect_beats, model_inputs, record_summary, strip_figure
+from domain.ecg.analysis import DETECTORS, detect_beats, model_inputs, record_summary, strip_figure
 from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
 from domain.ecg.sources import ECGData
 from shared import cli, data, layers, pipeline, reports, training, validation
@@ -51,6 +51,7 @@ class Config:
     after: float = 0.45             # seconds after it
     class_weighting: str = "sqrt"   # none | balanced (capped at 50) | sqrt (its square root); Q never up-weighted
     first_lead: bool = False        # use a record's first lead when it has no MLII (else skip the record)
+    detector: str = "neurokit"      # predict's R-peak detector: neurokit (NeuroKit2, fast) | xqrs (wfdb)
     synthetic_minutes: float = 5.0  # length of each generated record (source synthetic)
     batch_size: int = 256
     epochs: int = 12                # the most epochs; the cross-validation picks how many the final model trains
@@ -63,7 +64,7 @@ class Config:
     run_dir: str = "runs/ecg"       # checkpoints, logs, report; exports go to saved_models/ecg/<version>/
 
     CHOICES: ClassVar[dict] = {  # the command line lists these
-        "source": ecg_data.sources.SOURCES, "class_weighting": CLASS_WEIGHTINGS}
+        "source": ecg_data.sources.SOURCES, "class_weighting": CLASS_WEIGHTINGS, "detector": DETECTORS}
 
     def __post_init__(self):
         layers.parse_spec(self.rnn)
@@ -312,38 +313,54 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
 
+def analyze(cfg: Config, record: ecg_data.Record, served, meta: dict, annotated: bool = False) -> dict:
+    """Every beat of a record classified by an exported model (`shared.export.load`): R peaks by cfg.detector,
+    beat windows as in training, the `serving_default` signature. Returns the summary `make predict-ecg` prints
+    plus "beats": [{time_s, class, probabilities}] (one implementation for the command line and the server)."""
+    start = time.perf_counter()
+    window = meta.get("config", {}) or {}
+    peaks = detect_beats(record.signal, cfg.detector)
+    beats = ecg_data.extract(record, window.get("before", cfg.before), window.get("after", cfg.after), peaks=peaks)
+    inputs = model_inputs(beats, int(window.get("context", 0)))
+    out = served.signatures["serving_default"](**{name: tf.constant(value) for name, value in inputs.items()})
+    probs = out["probs"].numpy()
+    predicted = probs.argmax(axis=-1)
+    summary = {"record": record.name, "lead": record.lead, "detector": cfg.detector,
+               **record_summary(record, peaks, beats.peaks, predicted, annotated),
+               "seconds": round(time.perf_counter() - start, 3)}
+    if "warning" in summary:
+        log.warning("%s: %s", record.name, summary["warning"])
+    summary["beats"] = [{"time_s": round(float(peak) / ecg_data.FS, 4), "class": label.decode(),
+                         "probabilities": dict(zip(ecg_data.AAMI_CLASSES, (round(float(p), 5) for p in row),
+                                                   strict=True))}
+                        for peak, label, row in zip(beats.peaks, out["class"].numpy(), probs, strict=True)]
+    return summary
+
+
 def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
             out_dir: str | pathlib.Path | None = None) -> dict:
-    """Classify every beat of a WFDB record without reading its annotations: XQRS detection, beat windows, the
-    exported SavedModel. Writes predict.json and a PNG strip (beats coloured by class) into out_dir (default
+    """Classify every beat of a WFDB record without reading its annotations (`analyze`). Writes predict.json (the
+    summary and every beat) and a PNG strip (beats coloured by class) into out_dir (default
     <run_dir>/predict/<record>) and returns the summary: beats per class, ventricular ectopy burden, and agreement
     with the record's annotations when it has any."""
     start = time.perf_counter()
     record_path = pathlib.Path(record_path)
     model_path = pathlib.Path(model_path) if model_path else shared_export.latest(NAME)
     served, meta = shared_export.load(model_path, NAME)
-    window = meta.get("config", {}) or {}
-    before, after = window.get("before", cfg.before), window.get("after", cfg.after)
     record_path = record_path.with_suffix("") if record_path.suffix in (".hea", ".dat", ".atr") else record_path
     annotated = record_path.with_suffix(".atr").exists()
     # read once; the annotations (when present) are used only afterwards, to report agreement
     record = ecg_data.read_record(record_path, first_lead_fallback=cfg.first_lead, annotations=annotated)
-    peaks = detect_beats(record.signal)
-    beats = ecg_data.extract(record, before, after, peaks=peaks)
-    serve = served.signatures["serving_default"]
-    inputs = model_inputs(beats, int(window.get("context", 0)))
-    out = serve(**{name: tf.constant(value) for name, value in inputs.items()})
-    predicted = out["probs"].numpy().argmax(axis=-1)
-    seconds = time.perf_counter() - start
-    summary = {"record": record.name, "lead": record.lead, "model": str(model_path),
-               **record_summary(record, peaks, beats.peaks, predicted, annotated), "seconds": round(seconds, 3)}
-    if "warning" in summary:
-        log.warning("%s: %s", record.name, summary["warning"])
+    result = analyze(cfg, record, served, meta, annotated)
+    beats = result.pop("beats")
+    summary = {"model": str(model_path), **result, "seconds": round(time.perf_counter() - start, 3)}
     out_dir = pathlib.Path(out_dir) if out_dir else pathlib.Path(cfg.run_dir) / "predict" / record_path.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "predict.json").write_text(json.dumps(reports.plain(summary), indent=2) + "\n")
-    strip_figure(record.signal, beats.peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
-    log.info("predicted %s: %s in %.2f s", record.name, summary["beats_per_class"], seconds)
+    (out_dir / "predict.json").write_text(json.dumps(reports.plain({**summary, "beats": beats}), indent=2) + "\n")
+    predicted = np.array([ecg_data.AAMI_CLASSES.index(b["class"]) for b in beats], dtype="int64")
+    peaks = np.array([round(b["time_s"] * ecg_data.FS) for b in beats], dtype="int64")
+    strip_figure(record.signal, peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
+    log.info("predicted %s: %s in %.2f s", record.name, summary["beats_per_class"], summary["seconds"])
     return summary
 
 

@@ -25,15 +25,31 @@ def model_inputs(beats: beat_data.BeatSet, context: int) -> dict[str, np.ndarray
             "rr": np.concatenate([beats.rr[safe] * mask, mask], axis=-1)}
 
 
-def detect_beats(signal: np.ndarray) -> np.ndarray:
-    """R-peak sample indices found by wfdb's XQRS detector, moved to the nearest extremum of the filtered signal."""
+DETECTORS = ("neurokit", "xqrs")  # R-peak detectors; BENCHMARKS.md compares them on the MIT-BIH records
+
+
+def detect_beats(signal: np.ndarray, detector: str = "neurokit") -> np.ndarray:
+    """R-peak sample indices of a 360 Hz lead, moved to the nearest extremum of the filtered signal (wfdb's
+    correct_peaks). detector "neurokit": NeuroKit2's default QRS detector (gradient steepness; about 0.2 s for a
+    30-minute record here); "xqrs": wfdb's XQRS (about 25x slower, and no more accurate on the DS1 records: see
+    BENCHMARKS.md)."""
     from wfdb import processing
 
-    xqrs = processing.XQRS(sig=signal, fs=record_data.FS)
-    xqrs.detect(verbose=False)
-    peaks = processing.correct_peaks(beat_data.filter_signal(signal), xqrs.qrs_inds,
-                                     search_radius=int(0.05 * record_data.FS), smooth_window_size=5,
-                                     peak_dir="compare")
+    if detector == "neurokit":
+        import neurokit2
+
+        _, info = neurokit2.ecg_peaks(signal, sampling_rate=record_data.FS, method="neurokit")
+        found = np.asarray(info["ECG_R_Peaks"], dtype="int64")
+    elif detector == "xqrs":
+        xqrs = processing.XQRS(sig=signal, fs=record_data.FS)
+        xqrs.detect(verbose=False)
+        found = np.asarray(xqrs.qrs_inds, dtype="int64")
+    else:
+        raise ValueError(f"detector {detector!r}: expected one of {', '.join(DETECTORS)}.")
+    if not len(found):
+        return found
+    peaks = processing.correct_peaks(beat_data.filter_signal(signal), found, search_radius=int(0.05 * record_data.FS),
+                                     smooth_window_size=5, peak_dir="compare")
     return np.unique(np.asarray(peaks, dtype="int64"))
 
 

@@ -98,7 +98,6 @@ def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fall
     a sampling rate below 100 Hz, a flat line, or more than 1% unreadable (NaN) samples. Fewer NaNs are filled by
     linear interpolation and counted in `repaired_samples`.
     """
-    import scipy.signal
     import wfdb
 
     path = pathlib.Path(path)
@@ -141,23 +140,40 @@ def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fall
         raise ValueError(f"ECG record {name}: cannot read {dat.name} ({error}); the file may be truncated or "
                          "corrupt. Re-download it.") from None
     signal = record.p_signal[:, 0].astype("float64")
+    peaks, symbols = (_read_beats(path, len(signal), float(header.fs)) if annotations
+                      else (np.zeros(0, "int64"), ()))
+    return from_signal(signal, float(header.fs), name=name, lead=used, peaks=peaks, symbols=symbols)
+
+
+def from_signal(signal, fs: float, *, name: str = "signal", lead: str = "MLII", peaks: np.ndarray | None = None,
+                symbols: tuple[str, ...] = ()) -> Record:
+    """A Record from one raw lead in mV sampled at `fs` Hz (a WFDB file's, or an array sent to the server), checked
+    and prepared the same way: a rate of at least 100 Hz, at most 1% missing samples (fewer are interpolated and
+    counted), not a flat line; resampled to 360 Hz, annotated beats moved with it."""
+    import scipy.signal
+
+    signal = np.asarray(signal, dtype="float64").reshape(-1)
+    if not np.isfinite(fs) or fs < MIN_FS:
+        raise ValueError(f"ECG record {name}: sampling rate {fs} Hz is below {MIN_FS} Hz; QRS complexes "
+                         "cannot be resolved. Use a recording sampled at 360 Hz (or at least 100 Hz).")
+    if len(signal) < 2 * fs:
+        raise ValueError(f"ECG record {name}: {len(signal)} samples is under 2 s at {fs:g} Hz; send at least a few "
+                         "beats.")
     bad = ~np.isfinite(signal)
     if bad.mean() > 0.01:
-        raise ValueError(f"ECG record {name}: {bad.mean():.1%} of the {used} samples are missing (NaN); "
+        raise ValueError(f"ECG record {name}: {bad.mean():.1%} of the {lead} samples are missing (NaN); "
                          "more than the 1% that can be interpolated. Check the recording.")
     if bad.any():
         good = np.flatnonzero(~bad)
         signal[bad] = np.interp(np.flatnonzero(bad), good, signal[good])
     if np.nanstd(signal) < 1e-3:
-        raise ValueError(f"ECG record {name}: the {used} lead is a flat line (std < 0.001 mV); no beats can be read.")
-    peaks, symbols = (_read_beats(path, len(signal), float(header.fs)) if annotations
-                      else (np.zeros(0, "int64"), ()))
-    fs = float(header.fs)
+        raise ValueError(f"ECG record {name}: the {lead} lead is a flat line (std < 0.001 mV); no beats can be read.")
+    peaks = np.zeros(0, "int64") if peaks is None else np.asarray(peaks, dtype="int64")
     if fs != FS:
         signal = scipy.signal.resample_poly(signal, FS, int(round(fs))) if float(fs).is_integer() else \
             scipy.signal.resample(signal, int(round(len(signal) * FS / fs)))
         peaks = np.round(peaks * FS / fs).astype("int64")
         log.info("record %s: resampled %s Hz -> %d Hz", name, fs, FS)
     inside = (peaks >= 0) & (peaks < len(signal))
-    return Record(name, signal, used, peaks[inside], tuple(np.asarray(symbols, dtype=object)[inside]) if symbols
-                  else (), fs, int(bad.sum()))
+    return Record(name, signal, lead, peaks[inside], tuple(np.asarray(symbols, dtype=object)[inside]) if symbols
+                  else (), float(fs), int(bad.sum()))

@@ -181,7 +181,7 @@ def test_predict_prepares_a_record_as_training_does(quick_run, tmp_path, monkeyp
     cfg, root, _ = quick_run
     ecg_data.synthetic.write_records(tmp_path, ["201"], minutes=2, seed=5)
     record = ecg_data.read_record(tmp_path / "201")
-    monkeypatch.setattr(ecg, "detect_beats", lambda signal: record.peaks)
+    monkeypatch.setattr(ecg, "detect_beats", lambda signal, detector: record.peaks)
     summary = ecg.predict(cfg, tmp_path / "201", export.latest("ecg", root / "saved_models"))
     model = keras.models.load_model(root / "run" / "best.keras")
     beats = ecg_data.extract(record, cfg.before, cfg.after)
