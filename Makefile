@@ -13,6 +13,7 @@
 #:   MIXED_PRECISION=    off | mixed_float16 | mixed_bfloat16
 #:   ARGS="--any --other=options"
 #:   SEEDS=1,2,3         gradients, stream, compare-*: the seeds to average over
+#:   MODELS=ecg,sentiment PORT=8501   serve: which exported models, and the port (TF Serving's REST port)
 
 PYTHON ?= python3
 VENV := .venv
@@ -33,7 +34,7 @@ ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(
 	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 COMPARED := ecg sentiment weather
 
-.PHONY: help setup lock test test-fast bench lint clean notebook gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup lock test test-fast bench serve lint clean notebook gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -63,6 +64,9 @@ test-fast: setup ## the inner loop: the tests not marked slow (no training runs,
 
 bench: setup ## measure every pipeline's training/input/serving speed and memory -> BENCHMARKS.md (+ .json)
 	$(PY) -m pipelines.bench $(ARGS)
+
+serve: setup ## serve saved_models/ over HTTP with TF Serving's REST API + POST /v1/ecg:analyze (docs/serving.md)
+	$(PY) -m pipelines.serve --port $(or $(PORT),8501) $(if $(MODELS),--models $(MODELS)) $(ARGS)
 
 notebook: setup ## start JupyterLab on notebooks/ in the project's environment (installs jupyterlab on first use)
 	$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install --quiet -e '.[notebooks]'

@@ -72,6 +72,15 @@ class Config:
         return [m.strip() for m in self.models.split(",") if m.strip()]
 
 
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "Recognising the action in a short video clip among the trained classes, and comparing a CNN+RNN with "
+           "frame averaging.",
+    "not for": "Surveillance or judging people; classes beyond the trained ones.",
+    "data": "UCF101 (Soomro et al. 2012; research use) through TFDS or a local folder of class sub-folders; or clips "
+            "generated here (offline).",
+    "generated": ("synthetic",),
+}
+
 QUICK = {"source": "synthetic", "clips": 480, "raw_frames": 12, "frames": 8, "size": 24, "rnn": "gru:24",
          "models": "lrcn,average", "epochs": 8, "learning_rate": 3e-3}
 

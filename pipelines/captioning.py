@@ -69,6 +69,15 @@ class Config:
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "Describing an image in one English sentence, and a worked example of a CNN encoder with an attentional "
+           "recurrent decoder.",
+    "not for": "Accessibility or any use where a wrong caption matters, and images unlike the training set.",
+    "data": "COCO Captions (CC BY 4.0 annotations; images under their Flickr licences) through TFDS, or a local "
+            "Flickr8k-style folder; or scenes and captions generated here (offline).",
+    "generated": ("synthetic",),
+}
+
 QUICK = {"source": "synthetic", "scenes": 1200, "size": 48, "units": 64, "embed_dim": 32, "filters": 16,
          "epochs": 10, "beam_width": 2, "learning_rate": 3e-3}
 

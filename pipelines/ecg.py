@@ -90,6 +90,17 @@ class Config:
         return before + after
 
 
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "Research and teaching: beat-by-beat AAMI classes (N, S, V, F, Q) of a single-lead (MLII-like) ambulatory "
+           "ECG at any sampling rate of at least 100 Hz, and how recurrent networks read rhythm and shape.",
+    "not for": "Diagnosis, monitoring or any decision about a patient: it is not a medical device, was trained on 22 to "
+               "44 patients of the 1970s MIT-BIH recordings, and its S-beat positive predictivity on new patients is "
+               "low (see the metrics). Not for paced records, other leads, or 12-lead interpretation.",
+    "data": "MIT-BIH Arrhythmia Database (Moody & Mark 2001, PhysioNet; Open Data Commons Attribution 1.0), split "
+            "inter-patient (de Chazal et al. 2004: DS1 trains, DS2 tests); or records generated here (offline).",
+    "generated": ("synthetic",),
+}
+
 QUICK = {"source": "synthetic", "synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
          "batch_size": 128, "cv_folds": 0}
 

@@ -66,6 +66,16 @@ class Config:
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "Positive/negative polarity of an English movie review, and a worked example of a recurrent text "
+           "classifier served string to string.",
+    "not for": "Other languages or domains without re-training and measuring; moderation or any decision about a "
+               "person; texts of mixed or neutral sentiment (it has only two classes).",
+    "data": "IMDB Large Movie Review Dataset (Maas et al. 2011; 25k training and 25k test reviews, for research), "
+            "through TFDS or a local aclImdb folder; or reviews generated here (offline).",
+    "generated": ("synthetic",),
+}
+
 QUICK = {"source": "synthetic", "synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2}
 
 

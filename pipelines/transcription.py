@@ -48,6 +48,15 @@ class Config(audio.AudioConfig):
             raise ValueError("need --beam-width >= 1 and --sequences >= 20.")
 
 
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "Transcribing spoken digit sequences with CTC, as a worked example of sequence transcription without "
+           "alignments.",
+    "not for": "Open-vocabulary speech recognition: it knows the ten digits only.",
+    "data": "Digit sequences joined from Free Spoken Digit Dataset recordings (CC BY-SA 4.0), split by speaker; or "
+            "from utterances synthesized here with eSpeak NG (offline).",
+    "generated": ("synthetic",),
+}
+
 QUICK = {"source": "synthetic", "takes": 3, "sequences": 800, "rnn": "bigru:24", "filters": 24, "mels": 32,
          "schedule": "constant", "epochs": 12, "learning_rate": 4e-3, "beam_width": 4}
 

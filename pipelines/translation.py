@@ -66,6 +66,17 @@ class Config:
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "English to French translation of short everyday sentences, and a worked example of an attentional "
+           "recurrent encoder-decoder served string to string.",
+    "not for": "Long, technical or formal text, or any use where a wrong translation matters: the training "
+               "sentences are short Tatoeba sentences.",
+    "data": "Tatoeba English-French pairs packaged by manythings.org/anki (CC BY 2.0 FR: 'www.manythings.org/anki "
+            "and tatoeba.org'), or English number phrases and their French translations generated with num2words "
+            "(offline).",
+    "generated": ("numbers",),
+}
+
 QUICK = {"source": "numbers", "rnn": "bigru:32", "units": 64, "embed_dim": 32, "max_pairs": 3000, "epochs": 2,
          "beam_width": 2}
 

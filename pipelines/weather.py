@@ -66,6 +66,17 @@ class Config:
         return (width, 1, lead) if self.multi_step else (width, lead, 1)
 
 
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "Teaching and benchmarking multivariate forecasting: temperature hours (Jena) or days (Seattle) ahead "
+           "from the recent past of one station.",
+    "not for": "Operational forecasts or warnings: one station's past cannot see incoming weather systems, and "
+               "numerical weather prediction is far better beyond a few hours.",
+    "data": "Jena Climate 2009-2016 (Max Planck Institute for Biogeochemistry, as distributed for the Keras "
+            "examples), or the daily Seattle weather 2012-2015 bundled in vega_datasets (NOAA observations, public "
+            "domain); split by time (train, validation, test in order).",
+    "generated": (),
+}
+
 QUICK = {"source": "seattle", "rnn": "gru:8", "epochs": 1}
 
 

@@ -4,6 +4,8 @@ once on top of the contract that each `pipelines/<domain>.py` module follows (pl
     NAME                                   the domain: make targets, saved_models/<NAME>/, the report's title
     Config, QUICK                          frozen dataclass of options (with seed and run_dir); --quick's changes
     PREDICT_INPUT                          how predict's input is given, for the message when it is missing
+    CARD                                   the model card's words: {"use", "not for", "data", "generated": the
+                                           source names that mean data generated here}
     load_data(cfg) -> data                 the pipeline's own data object; data.source names the source that ran
     build_model(cfg, data) -> model        a keras.Model, or the pipeline's wrapper around one
     train(cfg, model, data, verbose) -> keras.callbacks.History  (history.timing: train_seconds, ...)
@@ -51,8 +53,9 @@ def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = share
     history = pipeline.train(cfg, model, data, verbose=verbose)
     metrics = pipeline.evaluate(cfg, model, data)
     headline = pipeline.summary(cfg, metrics)
-    path = pipeline.export(cfg, model, data, headline, export_root)
     pipeline.write_report(cfg, data, metrics, {**history.timing, "run_seconds": round(time.perf_counter() - start, 1)})
+    path = pipeline.export(cfg, model, data, headline, export_root)
+    model_card(pipeline, cfg, path)
     log.info("%s: %s", pipeline.NAME, json.dumps(headline, default=str))
     return {**headline, "export": str(path)}
 
@@ -75,7 +78,60 @@ def export_checkpoint(pipeline: types.ModuleType, cfg, export_root: str | pathli
     """`export`: the run folder's best checkpoint as a new SavedModel version, carrying the metrics of its report."""
     data = pipeline.load_data(cfg)
     path = pipeline.export(cfg, pipeline.load_trained(cfg), data, reports.checkpoint_metrics(cfg.run_dir), export_root)
+    model_card(pipeline, cfg, path)
     return {"export": str(path)}
+
+
+def _code_version() -> str:
+    """The git commit of this checkout (with '-dirty' for uncommitted changes), else the package version."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True,
+                              text=True, timeout=10, cwd=pathlib.Path(__file__).resolve().parents[1])
+        if done.returncode == 0 and done.stdout.strip():
+            return f"git {done.stdout.strip()}"
+    except OSError:
+        pass
+    return f"rnn-suite {shared_export.package_versions().get('rnn-suite', 'unknown')}"
+
+
+def model_card(pipeline: types.ModuleType, cfg, path: str | pathlib.Path) -> pathlib.Path:
+    """MODEL_CARD.md beside the version's metadata.json: intended and out-of-scope use (pipeline.CARD), the data
+    that trained it and its licence, the protocol, the metrics with the baselines and published anchors of the run's
+    report, the code version; a banner when the data was generated here rather than real."""
+    path = pathlib.Path(path)
+    meta = json.loads((path / "metadata.json").read_text())
+    report = reports.previous(cfg.run_dir)
+    card = pipeline.CARD
+    source = str(report.get("source") or meta.get("source") or getattr(cfg, "source", "unknown"))
+    generated = any(source.lower().startswith(g) for g in card.get("generated", ()))
+    lines = [f"# Model card: {pipeline.NAME} version {meta.get('version', path.name)}", ""]
+    if generated:
+        lines += [f"> **Trained on data generated here ({source}), not on real recordings.** It shows that the "
+                  "pipeline works end to end; its figures say nothing about real data. Train on the real dataset "
+                  f"(docs/{pipeline.NAME}.md) before drawing any conclusion.", ""]
+    lines += ["## Intended use", "", card["use"], "", "## Out of scope", "", card["not for"], "",
+              "## Data", "", f"- this version: **{source}**", f"- {card['data']}", "",
+              "## Protocol and metrics", "",
+              "The split and the protocol are the run's report (report.md in the run folder): the test split is "
+              "touched once, at the end; without one the figures are the grouped cross-validation's."
+              f" Run folder: `{cfg.run_dir}`.", ""]
+    metrics = meta.get("metrics") or report.get("metrics") or {}
+    flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if flat:
+        lines += [reports.table({k: {"value": v} for k, v in flat.items()}, first="metric"), ""]
+    for title, rows in (("Baselines (same data, same split)", report.get("baselines")),
+                        ("Published anchors (other data or protocols: context, not a contest)", report.get("anchors"))):
+        rows = {k: v for k, v in (rows or {}).items() if isinstance(v, dict)}
+        if rows:
+            lines += [f"## {title}", "", reports.table(rows), ""]
+    lines += ["## Version", "", f"- exported {meta.get('created', '')} from {_code_version()}",
+              f"- packages: {', '.join(f'{k} {v}' for k, v in (meta.get('versions') or {}).items())}",
+              f"- signature: `serving_default` {json.dumps(meta.get('signature', {}).get('inputs', {}))}", ""]
+    out = path / "MODEL_CARD.md"
+    out.write_text("\n".join(lines))
+    return out
 
 
 def predict(pipeline: types.ModuleType, cfg, args) -> object:

@@ -1,13 +1,26 @@
-"""The saved_model_cli commands of docs/serving.md, run as written on freshly exported quick models."""
+"""docs/serving.md as written: its saved_model_cli commands and its REST requests (sent to `make serve`'s server on a
+free loopback port) on freshly exported quick models; the server's errors, version pick-up, ECG analysis, the model
+card and the Python client."""
 
+import base64
+import json
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 
+import numpy as np
 import pytest
+import requests
+import tensorflow as tf
 
-from pipelines import sentiment, weather
-from tests.conftest import ROOT, run_quick
+from domain.ecg import records, synthetic
+from pipelines import ecg, sentiment, serve, weather
+from shared import export, serving
+from tests.conftest import ROOT, real_data_dir, run_quick
 
 
 def doc_commands() -> list[str]:
@@ -26,7 +39,213 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving")
     run_quick(weather, root)
     run_quick(sentiment, root)
+    run_quick(ecg, root)
     return root
+
+
+@pytest.fixture(scope="module")
+def server(exported, tmp_path_factory):
+    """`make serve` over a copy of the exported models (tests add, damage and delete versions), on a free port."""
+    import uvicorn
+
+    root = tmp_path_factory.mktemp("served") / "saved_models"
+    shutil.copytree(exported / "saved_models", root)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = serve.create_app(root, max_body_bytes=8 * 2**20)
+    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not running.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert running.started, "the server did not start"
+    yield f"http://127.0.0.1:{port}", root
+    running.should_exit = True
+    thread.join(timeout=30)
+
+
+def doc_requests() -> list[tuple[str, str, str]]:
+    """(method, path, body) of each ```http block of docs/serving.md."""
+    text = (ROOT / "docs" / "serving.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```http\n")[1:]]
+    out = []
+    for block in blocks:
+        first, _, body = block.partition("\n")
+        method, path = first.split()
+        out.append((method, path, body.strip()))
+    return out
+
+
+def in_process(root, name: str, inputs: dict) -> dict:
+    served, _ = export.load(export.latest(name, root), name)
+    out = served.signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in out.items()}
+
+
+@pytest.mark.slow
+def test_every_documented_request_is_answered_as_the_signature_answers(server):
+    url, root = server
+    requests_ = doc_requests()
+    assert len(requests_) >= 6 and any(m == "GET" for m, _, _ in requests_)
+    for method, path, body in requests_:
+        answer = requests.request(method, url + path, data=body.encode() or None, timeout=60)
+        assert answer.status_code == 200, (path, answer.text)
+        got = answer.json()
+        if path.endswith(":predict"):
+            sent = json.loads(body)
+            name = path.split("/")[3].split(":")[0]
+            if name == "sentiment":
+                texts = sent.get("instances") or sent["inputs"]["text"]
+                texts = [base64.b64decode(t["b64"]) if isinstance(t, dict) else t.encode() for t in texts]
+                want = in_process(root, name, {"text": texts})
+                rows = got["predictions"] if "predictions" in got else [
+                    dict(zip(got["outputs"], v, strict=True)) for v in zip(*got["outputs"].values(), strict=True)]
+                assert [r["label"] for r in rows] == [w.decode() for w in want["label"]]
+                np.testing.assert_allclose([r["positive_probability"] for r in rows], want["positive_probability"],
+                                           rtol=1e-5)
+            else:
+                want = in_process(root, name, {"window": np.asarray(sent["instances"], np.float32)})
+                np.testing.assert_allclose(got["predictions"], want["forecast"], rtol=1e-5)
+        elif path.endswith("/metadata"):
+            inputs = got["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]
+            assert inputs["window"]["dtype"] == "DT_FLOAT"
+            assert [d["size"] for d in inputs["window"]["tensor_shape"]["dim"]] == ["-1", "5", "6"]
+        else:
+            assert got["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+BAD = [
+    ("/v1/models/sentiment:predict", b"{not json", 400, "malformed JSON"),
+    ("/v1/models/sentiment:predict", b'{"instance": ["x"]}', 400, "instances"),
+    ("/v1/models/sentiment:predict", b'{"instances": []}', 400, "non-empty"),
+    ("/v1/models/sentiment:predict", b'{"instances": [1, 2]}', 400, "'text'"),
+    ("/v1/models/weather:predict", b'{"instances": [[[1.0, 2.0]]]}', 400, "shape"),
+    ("/v1/models/weather:predict", b'{"instances": [[["a", "b", "c", "d", "e", "f"]]]}', 400, "numbers"),
+    ("/v1/models/weather:predict", b'{"inputs": {"window": [[[NaN, 1, 1, 1, 1, 1]]]}}', 400, "NaN"),
+    ("/v1/models/ecg:predict", b'{"instances": [{"beats": [[0.0]]}]}', 400, "inputs are"),
+    ("/v1/models/nothing:predict", b'{"instances": ["x"]}', 404, "not found"),
+    ("/v1/models/..%2F..%2Fetc:predict", b'{"instances": ["x"]}', 404, ""),
+    ("/v1/models/sentiment/versions/99:predict", b'{"instances": ["x"]}', 404, "version"),
+    ("/v1/models/sentiment/versions/..:predict", b'{"instances": ["x"]}', 404, ""),
+    ("/v1/models/sentiment:predict", b'{"instances": ["' + b"a" * (9 * 2**20) + b'"]}', 413, "limit"),
+]
+
+
+@pytest.mark.slow
+def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server):
+    url, _ = server
+    good = {"instances": ["a fine film"]}
+    for path, body, status, words in BAD:
+        answer = requests.post(url + path, data=body, timeout=60)
+        assert answer.status_code == status, (path, body[:80], answer.text)
+        assert words in answer.json()["error"] and "Traceback" not in answer.text
+        assert requests.post(url + "/v1/models/sentiment:predict", json=good, timeout=60).status_code == 200
+
+
+@pytest.mark.slow
+def test_new_damaged_and_deleted_versions(server):
+    """A version renamed into place is served without a restart; a damaged newer one leaves the last good one
+    serving; a deleted one stops being served; a half-written (.tmp-*) one is never looked at."""
+    url, root = server
+    status = lambda: requests.get(url + "/v1/models/weather", timeout=60).json()["model_version_status"][0]  # noqa: E731
+    body = {"instances": [[[10.0] * 6] * 5]}
+    assert status()["version"] == "1"
+    shutil.copytree(root / "weather" / "1", root / "weather" / ".tmp-2-abc")
+    assert status()["version"] == "1"  # half-written: invisible
+    (root / "weather" / ".tmp-2-abc").rename(root / "weather" / "2")
+    assert status()["version"] == "2"
+    shutil.copytree(root / "weather" / "1", root / "weather" / "3")
+    (root / "weather" / "3" / "saved_model.pb").write_bytes(b"damaged")
+    assert status()["version"] == "2"  # the newest version that loads
+    answer = requests.post(url + "/v1/models/weather/versions/3:predict", json=body, timeout=60)
+    assert answer.status_code == 404 and "cannot be loaded" in answer.json()["error"]
+    shutil.rmtree(root / "weather" / "3")
+    shutil.rmtree(root / "weather" / "2")
+    assert status()["version"] == "1"
+    assert requests.post(url + "/v1/models/weather:predict", json=body, timeout=60).status_code == 200
+    assert requests.post(url + "/v1/models/sentiment:predict", json={"instances": ["ok"]}, timeout=60).ok
+
+
+def _analyze_and_compare(url, root, folder, name):
+    """The endpoint on a raw lead and on the uploaded WFDB files equals make predict-ecg on the same record."""
+    import dataclasses
+
+    record = records.read_record(folder / name, annotations=False)
+    by_array = requests.post(url + "/v1/ecg:analyze", json={"signal": record.signal.tolist(), "sampling_rate": 360},
+                             timeout=120)
+    assert by_array.status_code == 200, by_array.text
+    files = {s: {"b64": base64.b64encode((folder / f"{name}.{s}").read_bytes()).decode()} for s in ("hea", "dat")}
+    by_files = requests.post(url + "/v1/ecg:analyze", json={"record": files}, timeout=120).json()
+    local = ecg.predict(dataclasses.replace(ecg.Config(), run_dir=str(folder / "run")), folder / name,
+                        export.latest("ecg", root))
+    for answer in (by_array.json(), by_files):
+        assert answer["beats_per_class"] == local["beats_per_class"]
+        assert len(answer["beats"]) == local["classified_beats"] and answer["beats"][0]["class"] in "NSVFQ"
+        assert abs(sum(answer["beats"][0]["probabilities"].values()) - 1) < 1e-3
+    return by_array.json()
+
+
+@pytest.mark.slow
+def test_ecg_analysis_of_a_generated_record_and_its_bad_inputs(server, tmp_path):
+    url, root = server
+    synthetic.write_records(tmp_path, ["201"], minutes=2, seed=5)
+    answer = _analyze_and_compare(url, root, tmp_path, "201")
+    assert 60 < answer["mean_heart_rate_bpm"] < 120 and answer["model"]["name"] == "ecg"
+    for body, words in [({"signal": [0.1] * 100, "sampling_rate": 360}, "under 2 s"),
+                        ({"signal": [0.0] * 3600, "sampling_rate": 360}, "flat line"),
+                        ({"signal": [0.1] * 3600, "sampling_rate": 50}, "below 100 Hz"),
+                        ({"signal": [0.1] * 3600}, "sampling_rate"),
+                        ({"signal": ["a"] * 3600, "sampling_rate": 360}, "numbers"),
+                        ({"signal": [0.1] * 3600, "sampling_rate": 360, "detector": "magic"}, "detector"),
+                        ({"record": {"hea": "x"}}, "hea")]:
+        bad = requests.post(url + "/v1/ecg:analyze", json=body, timeout=60)
+        assert bad.status_code == 400 and words in bad.json()["error"], (body.keys(), bad.text)
+
+
+@pytest.mark.slow
+def test_ecg_analysis_of_a_real_record(server, tmp_path):
+    url, root = server
+    folder = real_data_dir("mitdb")
+    for suffix in ("hea", "dat"):
+        shutil.copy(folder / f"208.{suffix}", tmp_path)
+    answer = _analyze_and_compare(url, root, tmp_path, "208")
+    assert answer["detected_beats"] > 2800  # 2,955 annotated beats
+
+
+@pytest.mark.slow
+def test_every_export_carries_a_model_card(exported):
+    for name in ("ecg", "sentiment", "weather"):
+        card = (export.latest(name, exported / "saved_models") / "MODEL_CARD.md").read_text()
+        assert "## Intended use" in card and "## Out of scope" in card and "git " in card or "rnn-suite" in card
+    ecg_card = (export.latest("ecg", exported / "saved_models") / "MODEL_CARD.md").read_text()
+    assert "not a medical device" in ecg_card and "generated here" in ecg_card and "MIT-BIH" in ecg_card
+    weather_card = (export.latest("weather", exported / "saved_models") / "MODEL_CARD.md").read_text()
+    assert "seattle" in weather_card and "generated here (" not in weather_card  # real data: no banner
+    assert "persistence" in weather_card  # the report's baselines
+
+
+@pytest.mark.slow
+def test_the_python_client_of_the_doc_runs(server, tmp_path):
+    import subprocess
+    import sys
+
+    url, _ = server
+    synthetic.write_records(tmp_path, ["203"], minutes=1, seed=3)
+    done = subprocess.run([sys.executable, str(ROOT / "docs" / "serving_client.py"), "--url", url, "--record",
+                           str(tmp_path / "203")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "positive" in done.stdout or "negative" in done.stdout
+    assert "ecg:" in done.stdout and "bpm" in done.stdout
+
+
+def test_the_repository_refuses_names_that_could_leave_its_root(tmp_path):
+    repository = serving.Repository(tmp_path)
+    for name in ("..", "../x", "a/b", "", ".hidden", "x" * 100):
+        with pytest.raises(serving.RequestError) as refused:
+            repository.get(name)
+        assert refused.value.status == 404
 
 
 @pytest.mark.slow

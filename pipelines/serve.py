@@ -1,0 +1,140 @@
+"""`make serve`: the exported models over HTTP with TF Serving's REST API (shared.serving), plus ECG analysis of a
+raw signal.
+
+    python -m pipelines.serve [--host 127.0.0.1] [--port 8501] [--models ecg,sentiment] [--root saved_models]
+
+    POST /v1/ecg:analyze   {"signal": [mV, ...], "sampling_rate": 360}              one raw lead
+                           {"record": {"hea": {"b64": ...}, "dat": {"b64": ...}}}   or a WFDB record (.hea + .dat)
+        -> every detected beat (time_s, class, probabilities) and the summary `make predict-ecg` prints
+           (pipelines.ecg.analyze: one implementation for both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pathlib
+import sys
+import tempfile
+
+from shared import cli, serving
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+
+ECG_DETECTORS = ("neurokit", "xqrs")
+
+
+def analyze_ecg(repository: serving.Repository, body: dict) -> dict:
+    """POST /v1/ecg:analyze, in process (the route runs it in a thread)."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from domain.ecg import records
+    from pipelines import ecg
+
+    if not isinstance(body, dict) or ("signal" in body) == ("record" in body):
+        raise serving.RequestError(400, 'send {"signal": [...], "sampling_rate": Hz} or {"record": {"hea": {"b64": '
+                                        '...}, "dat": {"b64": ...}}}, one of the two')
+    detector = body.get("detector", "neurokit")
+    if detector not in ECG_DETECTORS:
+        raise serving.RequestError(400, f"detector {str(detector)[:40]!r}: expected one of {', '.join(ECG_DETECTORS)}")
+    loaded, meta, version = repository.get("ecg", body.get("version"))
+    cfg = dataclasses.replace(ecg.Config(), detector=detector)
+    try:
+        if "signal" in body:
+            rate = body.get("sampling_rate")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+                raise serving.RequestError(400, '"sampling_rate" (Hz, a number) is required with "signal"')
+            signal = serving.as_array("signal", body["signal"], tf.TensorSpec((None,), tf.float32))
+            record = records.from_signal(signal, float(rate), name="request")
+        else:
+            record = _wfdb_record(body["record"], cfg.first_lead)
+        result = ecg.analyze(cfg, record, loaded, meta)
+    except ValueError as error:  # the record's own checks: too short, flat, mostly missing, bad header
+        raise serving.RequestError(400, str(error)) from None
+    return {"model": {"name": "ecg", "version": str(version)}, **result}
+
+
+def _wfdb_record(files, first_lead: bool):
+    from domain.ecg import records
+
+    if not isinstance(files, dict) or not {"hea", "dat"} <= set(files) or set(files) - {"hea", "dat", "atr"}:
+        raise serving.RequestError(400, '"record" must hold "hea" and "dat" (and optionally "atr"), each '
+                                        '{"b64": ...}')
+    with tempfile.TemporaryDirectory(prefix="ecg-request-") as folder:
+        header = serving.unbase64(files["hea"])
+        if not isinstance(header, bytes):
+            raise serving.RequestError(400, '"hea" must be {"b64": ...}')
+        lines = header.decode(errors="replace").split("\n")
+        # the record is renamed "request" (header's first word and each signal's file name) so no name a client
+        # sends becomes a path here
+        first = lines[0].split()
+        if not first:
+            raise serving.RequestError(400, "the .hea file is empty")
+        lines[0] = " ".join(["request", *first[1:]])
+        lines = [lines[0]] + [" ".join(["request.dat", *line.split()[1:]]) if line.split() and not
+                              line.startswith("#") else line for line in lines[1:]]
+        (pathlib.Path(folder) / "request.hea").write_text("\n".join(lines))
+        for suffix in ("dat", "atr"):
+            if suffix in files:
+                data = serving.unbase64(files[suffix])
+                if not isinstance(data, bytes):
+                    raise serving.RequestError(400, f'"{suffix}" must be {{"b64": ...}}')
+                (pathlib.Path(folder) / f"request.{suffix}").write_bytes(data)
+        return records.read_record(pathlib.Path(folder) / "request", first_lead_fallback=first_lead,
+                                   annotations="atr" in files)
+
+
+def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: list[str] | None = None,
+               max_body_bytes: int = serving.MAX_BODY_BYTES):
+    """The TF Serving routes over `root` and POST /v1/ecg:analyze."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    repository = serving.Repository(root, names)
+
+    async def analyze(request):
+        body = await serving.read_json(request, max_body_bytes)
+        return JSONResponse(await run_in_threadpool(analyze_ecg, repository, body))
+
+    return serving.create_app(root, names, max_body_bytes=max_body_bytes, repository=repository,
+                              extra_routes=[Route("/v1/ecg:analyze", analyze, methods=["POST"])])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8501, help="TF Serving's REST port by default")
+    parser.add_argument("--models", default="", help="comma-separated model names to serve (default: all)")
+    parser.add_argument("--root", default=shared_export.DEFAULT_ROOT, help="the exported models' folder")
+    parser.add_argument("--max-body-mb", type=cli.finite_float, default=serving.MAX_BODY_BYTES / 2**20,
+                        help="largest request body accepted (MiB)")
+    args = parser.parse_args(argv)
+    cli.setup_logging()
+
+    def serve():
+        import uvicorn
+
+        names = [n for n in args.models.split(",") if n] or None
+        bad = [n for n in names or [] if not serving.NAME.fullmatch(n)]
+        if bad:
+            raise ValueError(f"--models {','.join(bad)}: model names are letters, digits, '_', '-' and '.'")
+        if not 0 < args.port < 65536:
+            raise ValueError(f"--port {args.port}: expected 1-65535")
+        if not pathlib.Path(args.root).is_dir():
+            raise FileNotFoundError(f"--root {args.root}: no such folder; train or export a model first "
+                                    "(make train-ecg).")
+        app = create_app(args.root, names, int(args.max_body_mb * 2**20))
+        served = app.state.repository.models()
+        log.info("serving %s from %s on http://%s:%d", ", ".join(served) or "no model yet", args.root, args.host,
+                 args.port)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+    cli.run_guarded(serve)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

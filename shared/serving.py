@@ -1,0 +1,333 @@
+"""A model server for the SavedModels under saved_models/ that speaks TF Serving's REST API, so the client code a
+user writes here works unchanged against TF Serving in production (docs/serving.md).
+
+    GET  /v1/models/<name>                                  version status (the version being served)
+    GET  /v1/models/<name>[/versions/<v>]/metadata          signatures
+    POST /v1/models/<name>[/versions/<v>]:predict           {"instances": [...]} or {"inputs": {...}}
+
+Like TF Serving it serves the highest complete version of each model and picks up a new one without a restart (it
+looks at the folder on every request; export writes a version beside and renames it into place, so a half-written
+one is never seen); a version that fails to load is reported and the newest one that loads keeps serving. Errors are
+{"error": "..."} with 400 (bad request), 404 (unknown model or version), 413 (body too large), never a stack trace.
+Model names and versions are checked against a strict pattern, so no request reaches a path outside the root.
+
+Notebook:
+    app = serving.create_app("saved_models")           # a Starlette app; uvicorn.run(app, port=8501)
+    serving.predict(repository, "sentiment", {"instances": ["a fine film"]})   # the same answer, in process
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import pathlib
+import re
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+VERSION = re.compile(r"[0-9]{1,18}")
+MODEL_PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<verb>/metadata|:predict)?")
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+class RequestError(Exception):
+    """A request the server refuses: `status` (400, 404, 413) and one clear line."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Repository:
+    """The models under `root` (saved_models/<name>/<version>/), each loaded on first use and cached by version;
+    `names` limits which are served (None: all)."""
+
+    def __init__(self, root: str | pathlib.Path, names: list[str] | None = None):
+        self.root = pathlib.Path(root)
+        self.names = set(names) if names else None
+        self._loaded: dict[tuple[str, int], tuple[object, dict, float]] = {}
+        self._failed: dict[tuple[str, int], tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def models(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if NAME.fullmatch(p.name) and shared_export.versions(p)
+                      and (self.names is None or p.name in self.names))
+
+    def versions(self, name: str) -> list[int]:
+        if not NAME.fullmatch(name) or (self.names is not None and name not in self.names):
+            raise RequestError(404, f"Servable not found for request: model {name[:80]!r} (served: "
+                                    f"{', '.join(self.models()) or 'none'})")
+        found = shared_export.versions(self.root / name)
+        if not found:
+            raise RequestError(404, f"Servable not found for request: model {name!r} has no exported version under "
+                                    f"{self.root / name}")
+        return found
+
+    def get(self, name: str, version: str | int | None = None) -> tuple[object, dict, int]:
+        """(loaded SavedModel, metadata, version): the asked version, or the newest one that loads."""
+        found = self.versions(name)
+        if version is not None:
+            if not VERSION.fullmatch(str(version)) or int(version) not in found:
+                raise RequestError(404, f"Servable not found for request: version {str(version)[:20]!r} of "
+                                        f"{name!r} (versions: {', '.join(map(str, found))})")
+            return (*self._load(name, int(version)), int(version))
+        errors = []
+        for candidate in reversed(found):
+            try:
+                return (*self._load(name, candidate), candidate)
+            except RequestError as error:
+                errors.append(str(error))
+        raise RequestError(404, f"no version of {name!r} loads: {'; '.join(errors)}")
+
+    def _load(self, name: str, version: int) -> tuple[object, dict]:
+        path = self.root / name / str(version)
+        try:
+            stamp = (path / "saved_model.pb").stat().st_mtime
+        except OSError:
+            raise RequestError(404, f"version {version} of {name!r} was removed") from None
+        key = (name, version)
+        with self._lock:
+            cached = self._loaded.get(key)
+            if cached and cached[2] == stamp:
+                return cached[0], cached[1]
+            failed = self._failed.get(key)
+            if failed and failed[0] == stamp:
+                raise RequestError(404, failed[1])
+            try:
+                loaded, meta = shared_export.load(path, name)
+            except (OSError, ValueError) as error:
+                message = f"version {version} of {name!r} cannot be loaded: {error}"
+                log.warning("%s", message)
+                self._failed[key] = (stamp, message)
+                raise RequestError(404, message) from None
+            self._loaded[key] = (loaded, meta, stamp)
+            log.info("loaded %s version %d", name, version)
+            return loaded, meta
+
+
+def _signature(loaded, name: str, request_signature: str | None):
+    signature_name = request_signature or "serving_default"
+    if signature_name not in loaded.signatures:
+        raise RequestError(400, f"signature {signature_name[:80]!r} not found in {name!r} (it has: "
+                                f"{', '.join(sorted(loaded.signatures))})")
+    return signature_name, loaded.signatures[signature_name]
+
+
+def unbase64(value):
+    """TF Serving's binary encoding: {"b64": "..."} anywhere in a value becomes bytes."""
+    if isinstance(value, dict):
+        if set(value) == {"b64"}:
+            try:
+                return base64.b64decode(value["b64"], validate=True)
+            except (ValueError, TypeError):
+                raise RequestError(400, "a {\"b64\": ...} value is not valid base64") from None
+        raise RequestError(400, f"unexpected object {sorted(value)[:5]} where a value was expected")
+    if isinstance(value, list):
+        return [unbase64(v) for v in value]
+    return value
+
+
+def as_array(name: str, value, spec):
+    """One input as a numpy array of the signature's dtype and a compatible shape, or a 400 naming it."""
+    value = unbase64(value)
+    dtype = spec.dtype
+    try:
+        if dtype.name == "string":
+            array = np.array(value, dtype=object)
+            if array.dtype != object or any(not isinstance(v, (str, bytes)) for v in array.reshape(-1)):
+                raise ValueError("expected strings")
+            array = np.vectorize(lambda v: v.encode() if isinstance(v, str) else v, otypes=[object])(array) \
+                if array.size else array
+        else:
+            if any(isinstance(v, (str, bytes)) for v in np.array(value, dtype=object).reshape(-1)):
+                raise ValueError(f"expected numbers ({dtype.name})")
+            array = np.array(value, dtype=dtype.as_numpy_dtype)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise RequestError(400, f"input {name!r}: {str(error).splitlines()[0][:200]} (signature wants "
+                                f"{dtype.name} {spec.shape})") from None
+    if not spec.shape.is_compatible_with(array.shape):
+        raise RequestError(400, f"input {name!r} has shape {list(array.shape)}; the signature wants "
+                                f"{spec.shape.as_list()} ({dtype.name}; None is any size)")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise RequestError(400, f"input {name!r} holds NaN or infinity; send finite numbers")
+    if spec.shape.rank and array.shape[0] == 0:
+        raise RequestError(400, f"input {name!r} is an empty batch; send at least one example")
+    return array
+
+
+def _inputs(body: dict, specs: dict) -> tuple[dict, bool]:
+    """({input name: array}, row format?) from a request body in the row or the columnar format."""
+    if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):
+        raise RequestError(400, 'the body must be a JSON object with "instances" (row format) or "inputs" '
+                                "(columnar format), not both")
+    names = sorted(specs)
+    if "inputs" in body:
+        given = body["inputs"]
+        if len(names) == 1 and not (isinstance(given, dict) and given and set(given) <= set(names)):
+            given = {names[0]: given}  # one input may be given bare, as TF Serving allows
+        if not isinstance(given, dict) or set(given) != set(names):
+            raise RequestError(400, f'"inputs" must name exactly the inputs {names}; got '
+                                    f"{sorted(given) if isinstance(given, dict) else type(given).__name__}")
+        return {k: as_array(k, given[k], specs[k]) for k in names}, False
+    rows = body["instances"]
+    if not isinstance(rows, list) or not rows:
+        raise RequestError(400, '"instances" must be a non-empty list, one entry per example')
+    scalars = [k for k in names if specs[k].shape.rank == 0]
+    if scalars:
+        raise RequestError(400, f"input(s) {scalars} are not batched; use the columnar format "
+                                '{"inputs": {...}}')
+    if all(isinstance(r, dict) and not set(r) <= {"b64"} for r in rows):
+        for i, row in enumerate(rows):
+            if set(row) != set(names):
+                raise RequestError(400, f"instance {i} has keys {sorted(row)[:10]}; the signature's inputs are {names}")
+        columns = {k: [row[k] for row in rows] for k in names}
+    elif len(names) == 1:
+        columns = {names[0]: rows}
+    else:
+        raise RequestError(400, f"each instance must be an object with the inputs {names}")
+    return {k: as_array(k, columns[k], specs[k]) for k in names}, True
+
+
+def _plain(value):
+    """JSON values of an output: strings decoded (b64 when not UTF-8), NaN and infinity as null."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def predict(repository: Repository, name: str, body: dict, version: str | None = None) -> dict:
+    """A :predict request, in process: {"predictions": [...]} (row format) or {"outputs": ...} (columnar)."""
+    import tensorflow as tf
+
+    loaded, _, _ = repository.get(name, version)
+    signature_name, fn = _signature(loaded, name, body.get("signature_name") if isinstance(body, dict) else None)
+    specs = fn.structured_input_signature[1]
+    arrays, rows = _inputs(body, specs)
+    try:
+        out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in arrays.items()})
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        raise RequestError(400, f"{name} {signature_name} refused the inputs: {first}") from None
+    out = {k: v.numpy() for k, v in out.items()}
+    if not rows:
+        plain = {k: _plain(v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
+        return {"outputs": next(iter(plain.values())) if len(plain) == 1 else plain}
+    batch = {k: v for k, v in out.items() if getattr(v, "ndim", 0) >= 1}
+    size = len(next(iter(arrays.values())))
+    predictions = []
+    for i in range(size):
+        row = {k: _plain(v[i].tolist() if isinstance(v[i], np.ndarray) else v[i].item() if hasattr(v[i], "item")
+                         else v[i]) for k, v in batch.items()}
+        predictions.append(next(iter(row.values())) if len(row) == 1 else row)
+    return {"predictions": predictions}
+
+
+def status(repository: Repository, name: str, version: str | None = None) -> dict:
+    """TF Serving's version status: the version being served (or the one asked for)."""
+    _, _, served = repository.get(name, version)
+    return {"model_version_status": [{"version": str(served), "state": "AVAILABLE",
+                                      "status": {"error_code": "OK", "error_message": ""}}]}
+
+
+def metadata(repository: Repository, name: str, version: str | None = None) -> dict:
+    """TF Serving's metadata answer: every signature's inputs and outputs (dtype, shape)."""
+    from tensorflow.core.framework import types_pb2
+
+    loaded, meta, served = repository.get(name, version)
+
+    def tensors(specs: dict) -> dict:
+        return {k: {"dtype": types_pb2.DataType.Name(s.dtype.as_datatype_enum), "name": k,
+                    "tensor_shape": {"dim": [{"size": str(-1 if d is None else d), "name": ""}
+                                             for d in s.shape.as_list()], "unknown_rank": False}}
+                for k, s in specs.items()}
+
+    signatures = {key: {"inputs": tensors(fn.structured_input_signature[1]),
+                        "outputs": tensors(fn.structured_outputs), "method_name": "tensorflow/serving/predict"}
+                  for key, fn in loaded.signatures.items()}
+    return {"model_spec": {"name": name, "signature_name": "", "version": str(served)},
+            "metadata": {"signature_def": {"signature_def": signatures}},
+            "export": {k: meta.get(k) for k in ("created", "source", "metrics") if k in meta}}
+
+
+async def read_json(request, limit: int) -> object:
+    """The request's JSON body, refused past `limit` bytes (413) or when it is not JSON (400)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"request body of {declared} bytes is over the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(413, f"request body is over the {limit}-byte limit")
+    try:
+        return json.loads(body, parse_constant=lambda c: (_ for _ in ()).throw(
+            RequestError(400, f"JSON has {c}; send finite numbers")))
+    except RequestError:
+        raise
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestError(400, f"malformed JSON: {str(error)[:200]}") from None
+
+
+def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: list[str] | None = None, *,
+               max_body_bytes: int = MAX_BODY_BYTES, extra_routes: list | None = None,
+               repository: Repository | None = None):
+    """The Starlette app: the TF Serving routes over `root` plus `extra_routes` (starlette Routes whose handlers
+    may raise RequestError). Runs in threads: TensorFlow calls happen off the event loop."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    repository = repository or Repository(root, names)
+
+    async def models(request):
+        path = request.path_params["path"]
+        match = MODEL_PATH.fullmatch(path)
+        if not match:
+            raise RequestError(404, f"no such route /v1/models/{path[:80]}")
+        name, version, verb = match["name"], match["version"], match["verb"]
+        if request.method == "POST":
+            if verb != ":predict":
+                raise RequestError(404, f"POST /v1/models/{path[:80]}: only :predict takes a POST")
+            body = await read_json(request, max_body_bytes)
+            return JSONResponse(await run_in_threadpool(predict, repository, name, body, version))
+        if verb == ":predict":
+            raise RequestError(405, ":predict takes a POST")
+        handler: Callable = metadata if verb == "/metadata" else status
+        return JSONResponse(await run_in_threadpool(handler, repository, name, version))
+
+    async def refused(request, error: RequestError):
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+
+    async def failed(request, error: Exception):
+        log.exception("request %s failed", request.url.path)
+        return JSONResponse({"error": f"internal error ({type(error).__name__}); the server keeps running"},
+                            status_code=500)
+
+    app = Starlette(routes=[Route("/v1/models/{path:path}", models, methods=["GET", "POST"]), *(extra_routes or [])],
+                    exception_handlers={RequestError: refused, Exception: failed})
+    app.state.repository = repository
+    app.state.max_body_bytes = max_body_bytes
+    return app
