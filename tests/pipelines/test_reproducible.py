@@ -17,6 +17,7 @@ SHORT = {
     "sentiment": {"epochs": 1},
     "speech": {"takes": 1, "epochs": 1},
     "stock": {},
+    "textgen": {"chunk": 32},
     "transcription": {"takes": 1, "sequences": 120, "epochs": 1},
     "translation": {"max_pairs": 600, "epochs": 1},
     "weather": {},
