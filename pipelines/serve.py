@@ -17,13 +17,11 @@ import pathlib
 import sys
 import tempfile
 
+from domain.ecg.analysis import DETECTORS
 from shared import cli, serving
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
-
-ECG_DETECTORS = ("neurokit", "xqrs")
-
 
 def analyze_ecg(repository: serving.Repository, body: dict) -> dict:
     """POST /v1/ecg:analyze, in process (the route runs it in a thread)."""
@@ -38,8 +36,8 @@ def analyze_ecg(repository: serving.Repository, body: dict) -> dict:
         raise serving.RequestError(400, 'send {"signal": [...], "sampling_rate": Hz} or {"record": {"hea": {"b64": '
                                         '...}, "dat": {"b64": ...}}}, one of the two')
     detector = body.get("detector", "neurokit")
-    if detector not in ECG_DETECTORS:
-        raise serving.RequestError(400, f"detector {str(detector)[:40]!r}: expected one of {', '.join(ECG_DETECTORS)}")
+    if detector not in DETECTORS:
+        raise serving.RequestError(400, f"detector {str(detector)[:40]!r}: expected one of {', '.join(DETECTORS)}")
     loaded, meta, version = repository.get("ecg", body.get("version"))
     cfg = dataclasses.replace(ecg.Config(), detector=detector)
     try:
