@@ -35,7 +35,7 @@ from shared import progress
 JIT_MARGIN = 1.10
 GOALS = {"input_wait_fraction": 0.05, "ecg_30min_record_s": 5.0, "sentiment_serve_b1_p50_ms": 20.0}
 PIPELINES = ("ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action", "captioning",
-             "textgen")
+             "textgen", "icu")
 
 
 # the default model of each pipeline on a small offline source (and no cross-validation before the fit)
@@ -50,6 +50,7 @@ BENCH_CONFIG = {
     "action": {"clips": 400, "models": "lrcn"},
     "captioning": {"scenes": 600},
     "textgen": {"source": "bundled"},
+    "icu": {"source": "synthetic", "synthetic_stays": 1000, "cv_folds": 0},
 }
 
 

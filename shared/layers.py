@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import re
 from collections.abc import Iterator
 
@@ -226,3 +227,98 @@ class MeanMaxPooling(keras.layers.Layer):
 
     def compute_output_shape(self, shape):
         return (shape[0], 2 * shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class DecayImpute(keras.layers.Layer):
+    """The input side of GRU-D (Che et al. 2018) for a series on a regular grid with gaps: inputs (values, mask),
+    both (batch, steps, variables), values standardized (0 = the training mean) and 0 where the mask is 0. Each
+    missing value is the last observed one decayed towards the mean, x = m x + (1 - m) g x_last with a learned
+    decay g = exp(-relu(w d + b)) per variable, d the steps since that variable was last seen. Returns
+    (batch, steps, 3 variables): the imputed values, the mask, and log(1 + d) scaled to [0, 1], so the recurrent
+    layer that follows (a plain, cuDNN-eligible one) sees what was measured and when. GRU-D's decay of the hidden
+    state is left out: it needs a custom cell, which would lose the fused kernels. With `decay=False` the result
+    is plain forward filling (the last value, held), the values alone: the baseline GRU-D is compared with."""
+
+    def __init__(self, decay: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.decay = decay
+
+    def get_config(self):
+        return {**super().get_config(), "decay": self.decay}
+
+    def build(self, shapes):
+        if not self.decay:
+            return
+        variables = shapes[0][-1]
+        self.decay_weight = self.add_weight(shape=(variables,), initializer=keras.initializers.Constant(0.1),
+                                            name="decay_weight")
+        self.decay_bias = self.add_weight(shape=(variables,), initializer="zeros", name="decay_bias")
+
+    def call(self, inputs):
+        values, mask = inputs
+        steps = values.shape[1]
+        last, since = keras.ops.zeros_like(values[:, 0]), keras.ops.zeros_like(values[:, 0])
+        lasts, sinces = [], []
+        for t in range(steps):  # forward fill and the time since each variable was seen, step by step
+            since = since + 1.0
+            lasts.append(last)
+            sinces.append(since)
+            seen = mask[:, t]
+            last = seen * values[:, t] + (1.0 - seen) * last
+            since = (1.0 - seen) * since
+        last, since = keras.ops.stack(lasts, axis=1), keras.ops.stack(sinces, axis=1)
+        if not self.decay:
+            return mask * values + (1.0 - mask) * last
+        decay = keras.ops.exp(-keras.ops.relu(self.decay_weight * since + self.decay_bias))
+        imputed = mask * values + (1.0 - mask) * decay * last
+        return keras.ops.concatenate([imputed, mask, keras.ops.log1p(since) / math.log1p(steps + 1.0)],
+                                     axis=-1)
+
+    def compute_output_shape(self, shapes):
+        return (*shapes[0][:-1], (3 if self.decay else 1) * shapes[0][-1])
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class MaskedStandardize(keras.layers.Layer):
+    """(values, mask) -> (values - mean) / sd, clipped to +-`clip`, and 0 where the mask is 0 (the mean: nothing
+    measured says nothing); mean and sd per variable, from the training data, saved with the model."""
+
+    def __init__(self, mean, sd, clip: float = 6.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mean, self.sd, self.clip = [float(m) for m in mean], [float(v) for v in sd], float(clip)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "sd": self.sd, "clip": self.clip}
+
+    def call(self, inputs):
+        values, mask = inputs
+        mean = keras.ops.convert_to_tensor(self.mean, values.dtype)
+        sd = keras.ops.convert_to_tensor(self.sd, values.dtype)
+        return keras.ops.clip((values - mean) / sd, -self.clip, self.clip) * mask
+
+    def compute_output_shape(self, shapes):
+        return shapes[0]
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class MaskedStatistics(keras.layers.Layer):
+    """(values, mask), both (batch, steps, variables) -> (batch, 5 variables): per variable the last observed value,
+    the mean, minimum and maximum over the observed steps (0 where never observed) and the fraction of steps
+    observed: the summary a clinician reads off a chart, computed inside the model from the same inputs."""
+
+    def call(self, inputs):
+        values, mask = inputs
+        count = keras.ops.sum(mask, axis=1)
+        present = keras.ops.minimum(count, 1.0)
+        mean = keras.ops.sum(values * mask, axis=1) / keras.ops.maximum(count, 1.0)
+        big = 1e4
+        low = keras.ops.min(values * mask + big * (1.0 - mask), axis=1) * present
+        high = keras.ops.max(values * mask - big * (1.0 - mask), axis=1) * present
+        steps = keras.ops.cast(keras.ops.arange(values.shape[1]) + 1, values.dtype)[None, :, None]
+        latest = keras.ops.argmax(mask * steps, axis=1)
+        last = keras.ops.take_along_axis(values, latest[:, None, :], axis=1)[:, 0] * present
+        return keras.ops.concatenate([last, mean, low, high, count / values.shape[1]], axis=-1)
+
+    def compute_output_shape(self, shapes):
+        return (shapes[0][0], 5 * shapes[0][-1])

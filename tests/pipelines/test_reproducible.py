@@ -14,6 +14,7 @@ SHORT = {
     "action": {"clips": 160, "epochs": 1},
     "captioning": {"scenes": 300, "epochs": 1},
     "ecg": {},
+    "icu": {"synthetic_stays": 200, "epochs": 1},
     "sentiment": {"epochs": 1},
     "speech": {"takes": 1, "epochs": 1},
     "stock": {},

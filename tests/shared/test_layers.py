@@ -166,3 +166,28 @@ def test_mean_max_pooling_reads_only_unmasked_steps():
     negative = layers.MeanMaxPooling()(-np.abs(x), mask=mask).numpy()
     assert negative[0, 2:].tolist() == [-1.0, -2.0]  # a masked step is never the maximum, even below zero
     np.testing.assert_allclose(layers.MeanMaxPooling()(x).numpy(), [[103 / 3, 93 / 3, 99.0, 99.0]], rtol=1e-6)
+
+
+def test_decay_impute_fills_forward_counts_the_time_since_seen_and_decays_towards_the_mean(tmp_path):
+    values = np.array([[[2.0], [0.0], [0.0], [4.0]]], "float32")  # one variable seen at steps 0 and 3
+    mask = np.array([[[1.0], [0.0], [0.0], [1.0]]], "float32")
+    filled = layers.DecayImpute(decay=False)([values, mask]).numpy()[0, :, 0]
+    np.testing.assert_allclose(filled, [2, 2, 2, 4])
+    layer = layers.DecayImpute()
+    out = layer([values, mask]).numpy()[0]
+    since = np.expm1(out[:, 2] * np.log1p(5.0))  # steps since seen, before this step's observation counts
+    np.testing.assert_allclose(since, [1, 1, 2, 3], rtol=1e-5)
+    np.testing.assert_allclose(out[:, 1], mask[0, :, 0])
+    np.testing.assert_allclose(out[:, 0], [2, 2 * np.exp(-0.1), 2 * np.exp(-0.2), 4], rtol=1e-5)  # w = 0.1 at first
+    inputs = [keras.Input((4, 1)), keras.Input((4, 1))]
+    model = keras.Model(inputs, layers.DecayImpute()(inputs))
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")([values, mask]).numpy()[0], out, rtol=1e-6)
+
+
+def test_masked_statistics_read_only_the_observed_steps():
+    values = np.array([[[1.0, 0.0], [5.0, 0.0], [3.0, 0.0]]], "float32")
+    mask = np.array([[[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]], "float32")  # variable 2 never seen
+    last, mean, low, high, seen = layers.MaskedStatistics()([values, mask]).numpy()[0].reshape(5, 2)
+    np.testing.assert_allclose([last[0], mean[0], low[0], high[0], seen[0]], [5, 3, 1, 5, 2 / 3], rtol=1e-6)
+    assert not np.any([last[1], mean[1], low[1], high[1], seen[1]])
