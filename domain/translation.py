@@ -105,3 +105,13 @@ def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict[str, float]:
 
     refs = [[normalize(r) for r in references]]
     return {"BLEU": sacrebleu.corpus_bleu(hypotheses, refs).score, "chrF": sacrebleu.corpus_chrf(hypotheses, refs).score}
+
+
+def signatures() -> str:
+    """sacrebleu's signatures of the BLEU and chrF that bleu_chrf computes (the report names them)."""
+    import sacrebleu
+
+    bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
+    for metric in (bleu, chrf):  # the signature names the number of references once a corpus is scored
+        metric.corpus_score(["a"], [["a"]])
+    return f"BLEU {bleu.get_signature()}; chrF {chrf.get_signature()}"

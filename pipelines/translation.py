@@ -40,6 +40,8 @@ PREDICT_INPUT = 'a sentence: make predict-translation TEXT="..." (or INPUT=@file
 class Config:
     source: str = "auto"         # auto | local (--data-dir with train.tsv) | download (manythings) | numbers
     data_dir: str = ""
+    test_file: str = ""          # held-out pairs (English<TAB>French), all lengths, scored once and never used for any
+                                 # choice; default: test.tsv beside train.tsv when there is one, else 10% of the pairs
     rnn: str = "bigru:128"       # encoder (shared.layers spec); the decoder is a GRU of `units`
     units: int = 256             # decoder GRU and attention size
     embed_dim: int = 128         # word embedding size (both languages)
@@ -102,7 +104,9 @@ class TranslationData:
 
 def load_data(cfg: Config) -> TranslationData:
     """Pairs from the source, length-filtered (both sides <= max_length - 2 words), capped at max_pairs,
-    split 80/10/10 at random under the seed."""
+    split 80/10/10 at random under the seed. With a test file (cfg.test_file, or test.tsv beside a local
+    train.tsv) the test split is that file, every pair of every length, and the source pairs split 90/10 into
+    training and validation."""
     notes = []
     folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else None
     source = domain_sources.resolve_auto(cfg.source, folder and (folder / "train.tsv").exists(), remote="download",
@@ -123,8 +127,16 @@ def load_data(cfg: Config) -> TranslationData:
         notes.append(f"{len(pairs) - len(keep)} of {len(pairs)} pairs longer than {limit} words left out")
     order = np.random.default_rng(cfg.seed).permutation(keep)[: cfg.max_pairs]
     pairs = pair_data.Pairs([pairs.sources[i] for i in order], [pairs.targets[i] for i in order])
-    rest, test = pair_data.split(pairs, 0.1, cfg.seed)
-    train, validation = pair_data.split(rest, 1 / 9, cfg.seed)
+    test_path = pathlib.Path(cfg.test_file) if cfg.test_file else None
+    if test_path is None and source == "local" and (folder / "test.tsv").exists():
+        test_path = folder / "test.tsv"
+    if test_path is not None:
+        test = pair_data.load_tsv(test_path)
+        train, validation = pair_data.split(pairs, 0.1, cfg.seed)
+        where += f"; test: {test_path} ({len(test)} pairs, all lengths)"
+    else:
+        rest, test = pair_data.split(pairs, 0.1, cfg.seed)
+        train, validation = pair_data.split(rest, 1 / 9, cfg.seed)
     for note in notes:
         log.warning("%s", note)
     log.info("%s: train %d, validation %d, test %d pairs", where, len(train), len(validation), len(test))
@@ -243,6 +255,9 @@ class Translator:
         return source_words, output_words, weights[:, : len(source_words)]
 
 
+LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 14), (15, 10**9))  # source words; 15+ is beyond training's length filter
+
+
 def translate(net: Seq2Seq, texts: list[str], max_length: int = 16) -> list[str]:
     return Translator(net, max_length).greedy(texts)[0]
 
@@ -261,7 +276,15 @@ def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData, beam_sentences: 
     copy = [pair_data.normalize(s) for s in test.sources]
     log.info("test BLEU greedy %.1f, copy baseline %.1f", bleu_chrf(greedy, test.targets)["BLEU"],
              bleu_chrf(copy, test.targets)["BLEU"])
-    return {"attention": [translator.attention(s) for s in test.sources[:3]],
+    words = np.array([len(pair_data.normalize(s).split()) for s in test.sources])
+    by_length = {}
+    for low, high in LENGTH_BUCKETS:
+        pick = np.flatnonzero((words >= low) & (words <= high))
+        if len(pick):
+            label = f"{low}-{high}" if high < 10**6 else f"{low}+"
+            by_length[f"{label} words"] = {"pairs": len(pick), **bleu_chrf([greedy[i] for i in pick],
+                                                                            [test.targets[i] for i in pick])}
+    return {"attention": [translator.attention(s) for s in test.sources[:3]], "by_length": by_length,
             "greedy": bleu_chrf(greedy, test.targets), f"beam {cfg.beam_width} (first {n})": bleu_chrf(beam, test.targets[:n]),
             f"greedy (same first {n})": bleu_chrf(greedy[:n], test.targets[:n]),
             "copy the source (baseline)": bleu_chrf(copy, test.targets),
@@ -333,14 +356,20 @@ ANCHORS = {
 
 
 def write_report(cfg: Config, pairs: TranslationData, metrics: dict, timing: dict) -> None:
-    scores = {k: v for k, v in metrics.items() if k not in ("examples", "attention")}
+    scores = {k: v for k, v in metrics.items() if k not in ("examples", "attention", "by_length")}
+    by_length = metrics.get("by_length") or {}
+    length_table = "\n".join(["Greedy decoding on the test pairs by the English sentence's length (the model trains on "
+                              f"pairs of at most {cfg.max_length - 2} words; longer inputs are cut).", "",
+                              reports.table(by_length, first="source length"), "",
+                              f"sacrebleu signatures: {pair_data.signatures()}"])
     examples = "\n".join(f"- {e['source']} -> greedy: *{e['greedy']}*; beam: *{e['beam']}* (reference: {e['reference']})"
                          for e in metrics["examples"])
     reports.write(cfg.run_dir, domain=NAME, source=pairs.source, metrics=scores["greedy"], baselines=scores,
                   anchors=ANCHORS, timing=timing,
                   figures={"attention": attention_figure(metrics["attention"])},
-                  sections={"Examples": examples, "Notes": "\n".join(f"- {n}" for n in pairs.notes) or "- none"},
-                  extra={"config": dataclasses.asdict(cfg)})
+                  sections={"Examples": examples, "By length": length_table, "Notes": "\n".join(f"- {n}" for n in pairs.notes) or "- none"},
+                  extra={"config": dataclasses.asdict(cfg), "by_length": by_length,
+                         "sacrebleu": pair_data.signatures()})
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ def test_quick_run_beats_copying_the_source(quick_run):
     assert {"greedy", "copy the source (baseline)"} <= set(report["baselines"])
     assert report["timing"]["target_tokens_per_second"] > 0  # serving speed: make bench
     assert (root / "run" / "attention.png").exists() and "Examples" in (root / "run" / "report.md").read_text()
+    test_pairs = len(translation.load_data(cfg).test)
+    assert sum(row["pairs"] for row in report["by_length"].values()) == test_pairs  # every pair in one bucket
+    assert "nrefs:1" in report["sacrebleu"] and "By length" in (root / "run" / "report.md").read_text()
 
 
 def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
@@ -95,3 +98,19 @@ def test_local_source_without_a_folder_is_refused_before_any_download(monkeypatc
     monkeypatch.setattr(translation.pair_data, "download", no_download)
     with pytest.raises(FileNotFoundError, match="needs --data-dir"):
         translation.load_data(dataclasses.replace(translation.Config(), source="local"))
+
+
+def test_a_test_file_is_the_test_split_whole_and_never_trains(tmp_path):
+    pairs = translation.pair_data.number_pairs(300, 0)
+    (tmp_path / "train.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in zip(pairs.sources, pairs.targets, strict=True)))
+    held = [("I will go to the market tomorrow morning with my sister and her two very small children", "Demain"),
+            ("Hello.", "Bonjour."), ("seven", "sept")]
+    (tmp_path / "test.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in held))
+    cfg = dataclasses.replace(translation.Config(), source="local", data_dir=str(tmp_path), max_pairs=300)
+    data = translation.load_data(cfg)
+    assert data.test.sources == [a for a, _ in held]  # every pair, the 17-word one included
+    assert len(data.train) + len(data.validation) == 300 and "test.tsv" in data.source
+    other = tmp_path / "other.tsv"
+    other.write_text("Good night.\tBonne nuit.\n")
+    data = translation.load_data(dataclasses.replace(cfg, test_file=str(other)))
+    assert data.test.sources == ["Good night."]
