@@ -93,6 +93,7 @@ class IcuData:
     test: icu_data.Stays | None
     source: str
     notes: list[str]
+    grid: tuple[np.ndarray, np.ndarray]  # grids(train): (values, mask) of every training stay, computed once
 
 
 def _folder(cfg: Config) -> pathlib.Path:
@@ -120,7 +121,7 @@ def load_data(cfg: Config) -> IcuData:
     for note in notes:
         log.warning("%s", note)
     log.info("%s: %d stays, %.1f%% died in hospital", train.source, len(train), 100 * train.died.mean())
-    return IcuData(train, test, train.source, notes)
+    return IcuData(train, test, train.source, notes, grids(train))
 
 
 LOG_INDEX = tf.constant([icu_data.VARIABLES.index(v) for v in icu_data.SKEWED], tf.int32)
@@ -164,7 +165,7 @@ def statistics(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
 # -------------------------------------------------------------------------------------------------- model
 
 def build_model(cfg: Config, data: IcuData) -> keras.Model:
-    return build_network(cfg, *statistics(*grids(data.train)))
+    return build_network(cfg, *statistics(*data.grid))
 
 
 def build_network(cfg: Config, mean: np.ndarray, sd: np.ndarray) -> keras.Model:
@@ -216,7 +217,7 @@ def train(cfg: Config, model: keras.Model, data: IcuData, verbose: int | str = "
     cv = cross_validate(cfg, data, verbose=verbose) if cfg.cv_folds else None
     validation.keep(cfg.run_dir, cv)
     seconds = time.perf_counter() - start
-    values, mask = grids(data.train)
+    values, mask = data.grid
     history = fit_stays(cfg, model, values, mask, data.train.died, cv["best_epoch"] if cv else cfg.epochs,
                         verbose=verbose)
     history.timing["cross_validation_seconds"] = round(seconds, 1)
@@ -260,19 +261,24 @@ def summary_models() -> dict:
                 learning_rate=0.03, max_iter=400, max_leaf_nodes=15, l2_regularization=1.0, random_state=0)}
 
 
-def baselines(train: icu_data.Stays, test: icu_data.Stays) -> dict[str, np.ndarray]:
+def features(stays: icu_data.Stays) -> np.ndarray:
+    """(stays, variables x statistics) summary features of the baselines (domain.icu.summary_features)."""
+    return np.stack([icu_data.summary_features(s) for s in stays.stays])
+
+
+def baselines(train: icu_data.Stays, test: icu_data.Stays, train_features: np.ndarray,
+              test_features: np.ndarray) -> dict[str, np.ndarray]:
     """{name: probabilities for `test`} of SAPS-I alone (its score turned into a probability by a logistic
     regression fitted on `train`; unknown -> the training median) and the summary-statistics models fitted on
     `train`."""
     from sklearn.linear_model import LogisticRegression
 
-    features = [np.stack([icu_data.summary_features(s) for s in part.stays]) for part in (train, test)]
-    seen = ~np.all(np.isnan(features[0]), axis=0)  # variables never measured in training (ICUType in set A)
+    seen = ~np.all(np.isnan(train_features), axis=0)  # variables never measured in training (ICUType in set A)
     fill = float(np.nanmedian(train.saps))
     saps = LogisticRegression().fit(np.nan_to_num(train.saps, nan=fill)[:, None], train.died)
     out = {SAPS: saps.predict_proba(np.nan_to_num(test.saps, nan=fill)[:, None])[:, 1]}
     for name, make in summary_models().items():
-        out[name] = make().fit(features[0][:, seen], train.died).predict_proba(features[1][:, seen])[:, 1]
+        out[name] = make().fit(train_features[:, seen], train.died).predict_proba(test_features[:, seen])[:, 1]
     return out
 
 
@@ -285,7 +291,7 @@ def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
     stays = data.train
-    values, mask = grids(stays)
+    values, mask = data.grid
     folds = list(StratifiedKFold(cfg.cv_folds, shuffle=True, random_state=cfg.seed).split(values, stays.died))
 
     def run(kind: str) -> dict:
@@ -306,17 +312,18 @@ def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
     models = {f"this model ({cfg.architecture}, {cfg.rnn})": run(cfg.architecture)}
     if cfg.compare_plain and cfg.architecture != "gru":
         models[f"plain GRU on forward-filled hours ({cfg.rnn})"] = run("gru")
-    rows = []
+    rows, summaries = [], features(stays)
     for k, (fit_index, test_index) in enumerate(folds):
         prevalence = float(stays.died[fit_index].mean())
         held = stays.died[test_index]
         row = {name: scores(held, cv["predictions"][k], prevalence) for name, cv in models.items()}
-        for name, p in baselines(stays.subset(fit_index), stays.subset(test_index)).items():
+        for name, p in baselines(stays.subset(fit_index), stays.subset(test_index), summaries[fit_index],
+                                 summaries[test_index]).items():
             row[name] = scores(held, p, prevalence)
         rows.append(row)
     names = list(rows[0])
     pooled = np.concatenate([models[names[0]]["predictions"][k] for k in range(len(folds))])
-    return {"folds": rows, "mean_sd": {name: validation.mean_sd([r[name] for r in rows]) for name in names},
+    return {"model": names[0], "folds": rows, "mean_sd": {name: validation.mean_sd([r[name] for r in rows]) for name in names},
             "best_epoch": models[names[0]]["best_epoch"], "curve": models[names[0]]["curve"],
             "curves": {name: cv["curve"] for name, cv in models.items()},
             "pooled": {"died": np.concatenate([stays.died[t] for _, t in folds]).tolist(), "p": pooled.tolist()}}
@@ -330,7 +337,7 @@ def evaluate(cfg: Config, model: keras.Model, data: IcuData) -> dict | None:
     p = probabilities(model, data.test, cfg)
     prevalence = float(data.train.died.mean())
     table = {"this model": scores(data.test.died, p, prevalence)}
-    for name, q in baselines(data.train, data.test).items():
+    for name, q in baselines(data.train, data.test, features(data.train), features(data.test)).items():
         table[name] = scores(data.test.died, q, prevalence)
     return {**table["this model"], "table": table, "died": data.test.died.tolist(), "p": p.tolist()}
 
@@ -339,7 +346,7 @@ def summary(cfg: Config, metrics: dict | None) -> dict:
     out = {}
     cv = validation.kept(cfg.run_dir)
     if cv:
-        name = next(iter(cv["mean_sd"]))
+        name = cv["model"]
         mean, sd = cv["mean_sd"][name]["AUROC"]
         out.update({"cv AUROC": round(mean, 4), "cv AUROC sd": round(sd, 4),
                     "cv AUPRC": round(cv["mean_sd"][name]["AUPRC"][0], 4),
@@ -441,7 +448,7 @@ def write_report(cfg: Config, data: IcuData, metrics: dict | None, timing: dict)
     cv = validation.kept(cfg.run_dir)
     report_metrics, baseline_rows, figures, sections = {}, {}, {}, {}
     if cv:
-        name = next(iter(cv["mean_sd"]))
+        name = cv["model"]
         for model_name, stats in cv["mean_sd"].items():
             baseline_rows[f"cross-validation: {model_name}"] = {
                 k: f"{mean:.4f} +- {sd:.4f}" for k, (mean, sd) in stats.items()}

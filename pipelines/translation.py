@@ -131,6 +131,9 @@ def load_data(cfg: Config) -> TranslationData:
     if test_path is None and source == "local" and (folder / "test.tsv").exists():
         test_path = folder / "test.tsv"
     if test_path is not None:
+        if not test_path.is_file():
+            raise FileNotFoundError(f"--test-file {test_path} not found; give a file of held-out English<TAB>French "
+                                    "pairs, or leave it out to hold out 10% of the pairs.")
         test = pair_data.load_tsv(test_path)
         train, validation = pair_data.split(pairs, 0.1, cfg.seed)
         where += f"; test: {test_path} ({len(test)} pairs, all lengths)"

@@ -114,3 +114,5 @@ def test_a_test_file_is_the_test_split_whole_and_never_trains(tmp_path):
     other.write_text("Good night.\tBonne nuit.\n")
     data = translation.load_data(dataclasses.replace(cfg, test_file=str(other)))
     assert data.test.sources == ["Good night."]
+    with pytest.raises(FileNotFoundError, match="--test-file .*missing.tsv not found"):
+        translation.load_data(dataclasses.replace(cfg, test_file=str(tmp_path / "missing.tsv")))

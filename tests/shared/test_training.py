@@ -233,3 +233,11 @@ def test_a_damaged_checkpoint_is_named_not_reported_missing(tmp_path):
     (tmp_path / "best.keras").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ValueError, match="best.keras is not a readable Keras checkpoint"):
         training.load_checkpoint(tmp_path, "ecg")
+
+
+def test_full_batches_drops_only_the_partial_last_batch_of_a_validation_set():
+    x = np.arange(10, dtype="float32")
+    ds = tf.data.Dataset.from_tensor_slices(({"x": x}, x)).batch(4)
+    sizes = [len(batch[1]) for batch in training.full_batches(ds, 4)]
+    assert sizes == [4, 4]  # 10 items: the last 2 go unscored on every worker alike
+    assert training.full_batches(ds, None) is ds and training.full_batches(None, 4) is None
