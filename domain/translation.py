@@ -99,6 +99,34 @@ def split(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:
     return pick(index[:cut]), pick(index[cut:])
 
 
+# SentencePiece ids shared by both languages' subword models: 0 pads (so masks are `ids != 0`), and the start/end
+# pieces are the decoder's START/END
+SPECIAL_IDS = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3}
+
+
+def learn_subwords(texts: list[str], vocab_size: int) -> bytes:
+    """A SentencePiece unigram model (its serialized proto) learned on `texts` in their `normalize`d form. Every
+    character is covered and an unseen one falls back to its UTF-8 bytes, so no normal text becomes `<unk>`; text
+    is not re-normalized (identity rule), so decoding the ids of normalized text gives it back exactly. A corpus
+    too small for `vocab_size` gets a smaller vocabulary."""
+    import io
+
+    import sentencepiece
+
+    from shared.seq2seq import END, START
+
+    sentences = [line for line in (normalize(t) for t in texts) if line]
+    if not sentences:
+        raise ValueError("no text to learn subwords from (every sentence is empty after normalization).")
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type="unigram",
+        character_coverage=1.0, byte_fallback=True, normalization_rule_name="identity", split_digits=True,
+        hard_vocab_limit=False, bos_piece=START, eos_piece=END, num_threads=1, minloglevel=2,
+        input_sentence_size=0, **SPECIAL_IDS)
+    return model.getvalue()
+
+
 def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     """sacrebleu corpus BLEU and chrF on the normalized text (lower case, no punctuation) of both sides."""
     import sacrebleu

@@ -11,6 +11,7 @@ Notebook:
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import pathlib
@@ -19,21 +20,26 @@ from typing import ClassVar
 
 import keras
 import numpy as np
+import sentencepiece
 import tensorflow as tf
+import tensorflow_text  # in-graph SentencePiece (its ops are registered for the export and for serving)
 
 from domain import sources as domain_sources
 from domain import translation as pair_data
 from domain.translation import bleu_chrf
-from shared import cli, data, layers, pipeline, progress, reports, seq2seq, training
+from shared import cli, data, decoding, layers, pipeline, progress, reports, seq2seq, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 NAME = "translation"
 START, END = seq2seq.START, seq2seq.END
+START_ID, END_ID = pair_data.SPECIAL_IDS["bos_id"], pair_data.SPECIAL_IDS["eos_id"]
 masked_token_loss = seq2seq.masked_token_loss  # the loss over real target tokens (shared with captioning)
-standardize_sentence = seq2seq.standardize_sentence  # text standardization inside the vectorizers
-VOCABULARY_FILE = "vocabulary.json"
+standardize_sentence = seq2seq.standardize_sentence  # text standardization before the subword models
+SUBWORDS_FILE = "subwords.json"
 PREDICT_INPUT = 'a sentence: make predict-translation TEXT="..." (or INPUT=@file.txt for a file)'
+NUMBER_PAIRS = 60_000  # the generated corpus's size when --max-pairs is 0
+BUCKETS = [6, 9, 12, 16, 24, 40]  # source subword lengths at which training batches are split (shared.data.bucketed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,16 +47,17 @@ class Config:
     source: str = "auto"         # auto | local (--data-dir with train.tsv) | download (manythings) | numbers
     data_dir: str = ""
     test_file: str = ""          # held-out pairs (English<TAB>French), all lengths, scored once and never used for any
-                                 # choice; default: test.tsv beside train.tsv when there is one, else 10% of the pairs
+                                 # choice; default: test.tsv beside train.tsv when there is one, else 5% of the pairs
     rnn: str = "bigru:128"       # encoder (shared.layers spec); the decoder is a GRU of `units`
     units: int = 256             # decoder GRU and attention size
-    embed_dim: int = 128         # word embedding size (both languages)
-    vocab_size: int = 8000       # per language, adapted on training pairs only
-    max_length: int = 16         # tokens per sentence; longer pairs are left out of training, longer inputs cut
-    max_pairs: int = 60_000      # pairs used (after the length filter); the number corpus has this many at most
-    beam_width: int = 4          # beam search width (the report scores greedy and beam)
+    embed_dim: int = 128         # subword embedding size (both languages)
+    vocab_size: int = 8000       # SentencePiece subwords per language, learned on the training pairs only
+    max_length: int = 96         # subwords per sentence: longer training pairs are left out (counted), longer inputs
+                                 # cut; the longest fra-eng pair has 54 (English) and 79 (French)
+    max_pairs: int = 0           # pairs used, 0: all (the number corpus then generates 60,000)
+    beam_width: int = 4          # serving_default's beam width (the report scores greedy and beam)
     batch_size: int = 64
-    epochs: int = 10
+    epochs: int = 8              # all of fra-eng's pairs fit 8 epochs in under an hour on 2 CPU cores
     learning_rate: float = 2e-3
     seed: int = 1337
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
@@ -61,10 +68,11 @@ class Config:
     def __post_init__(self):
         layers.parse_spec(self.rnn)
         cli.check_choices(self)
-        if min(self.units, self.embed_dim, self.beam_width) < 1 or self.vocab_size < 8 or self.max_length < 2:
-            raise ValueError("need --units, --embed-dim, --beam-width >= 1, --vocab-size >= 8, --max-length >= 2.")
-        if self.max_pairs < 20:
-            raise ValueError(f"--max-pairs {self.max_pairs}: need at least 20 pairs.")
+        if min(self.units, self.embed_dim, self.beam_width) < 1 or self.vocab_size < 300 or self.max_length < 4:
+            raise ValueError("need --units, --embed-dim, --beam-width >= 1, --vocab-size >= 300 (the 256 byte "
+                             "pieces and a few more), --max-length >= 4.")
+        if self.max_pairs and self.max_pairs < 20:
+            raise ValueError(f"--max-pairs {self.max_pairs}: need at least 20 pairs (or 0 for all).")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
@@ -80,17 +88,59 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
 }
 
 QUICK = {"source": "numbers", "rnn": "bigru:32", "units": 64, "embed_dim": 32, "max_pairs": 3000, "epochs": 2,
-         "beam_width": 2}
+         "beam_width": 2, "max_length": 24}
+
+
+class Subwords:
+    """One language's SentencePiece model (`pair_data.learn_subwords`): ids and text inside a graph
+    (tensorflow-text, what the export holds) and in Python (sentencepiece). Text is standardized first
+    (`standardize_sentence`: lower case, no punctuation), so decoded text is in that normalized form.
+    tensorflow-text's tokenizer owns its model through a kernel that `keras.utils.set_random_seed` (every
+    training run) clears, so each use builds a fresh one from the proto (`graph()`)."""
+
+    def __init__(self, proto: bytes):
+        self.proto = proto
+        self.python = sentencepiece.SentencePieceProcessor(model_proto=proto)
+
+    def graph(self) -> tensorflow_text.SentencepieceTokenizer:
+        return tensorflow_text.SentencepieceTokenizer(model=self.proto, out_type=tf.int32)
+
+    def ids(self, texts, tokenizer: tensorflow_text.SentencepieceTokenizer | None = None) -> tf.RaggedTensor:
+        """[batch] strings -> (batch, None) ragged int64 ids."""
+        return tf.cast((tokenizer or self.graph()).tokenize(standardize_sentence(texts)), tf.int64)
+
+    def surfaces(self) -> list[bytes]:
+        """Each id's text: a piece with its word boundary (U+2581) as a space, a byte piece (<0xC3>) as that byte,
+        the special pieces as nothing - joined, they are sentencepiece's decoding of valid text."""
+        out = []
+        for i in range(self.size()):
+            piece = self.python.id_to_piece(i)
+            if self.python.is_byte(i):
+                out.append(bytes([int(piece[3:-1], 16)]))
+            elif self.python.is_control(i) or self.python.is_unknown(i):
+                out.append(b"")
+            else:
+                out.append(piece.replace("\u2581", " ").encode())
+        return out
+
+    def text(self, ids) -> tf.Tensor:
+        """(batch, None) ragged ids -> [batch] strings, in plain TF ops (a second tensorflow-text tokenizer in one
+        SavedModel came back holding the first one's model: measured, English out of the French decoder)."""
+        joined = tf.strings.reduce_join(tf.gather(tf.constant(self.surfaces()), ids), axis=-1)
+        return tf.strings.strip(joined)
+
+    def size(self) -> int:
+        return self.python.get_piece_size()
 
 
 @dataclasses.dataclass
 class Seq2Seq:
-    """The trained network and the vectorizers adapted on its training pairs (kept beside the model: the network
-    trains on token ids; the exported graph holds all three)."""
+    """The trained network and the subword models learned on its training pairs (kept beside the model: the network
+    trains on ids; the exported graph holds all three)."""
 
     model: keras.Model
-    source_vectorizer: keras.layers.TextVectorization
-    target_vectorizer: keras.layers.TextVectorization
+    source: Subwords
+    target: Subwords
 
 
 @dataclasses.dataclass
@@ -103,16 +153,15 @@ class TranslationData:
 
 
 def load_data(cfg: Config) -> TranslationData:
-    """Pairs from the source, length-filtered (both sides <= max_length - 2 words), capped at max_pairs,
-    split 80/10/10 at random under the seed. With a test file (cfg.test_file, or test.tsv beside a local
-    train.tsv) the test split is that file, every pair of every length, and the source pairs split 90/10 into
-    training and validation."""
-    notes = []
+    """Every pair of the source (at most max_pairs when set), shuffled under the seed: 5% validation (early
+    stopping), 5% test and the rest training. With a test file (cfg.test_file, or test.tsv beside a local train.tsv)
+    the test split is that file, every pair of every length, and the source pairs split 95/5 into training and
+    validation. Pairs too long for --max-length are left out of training later (make_datasets), counted."""
     folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else None
     source = domain_sources.resolve_auto(cfg.source, folder and (folder / "train.tsv").exists(), remote="download",
                                          host="www.manythings.org", offline="numbers")
     if source == "numbers":
-        pairs = pair_data.number_pairs(cfg.max_pairs, cfg.seed)
+        pairs = pair_data.number_pairs(cfg.max_pairs or NUMBER_PAIRS, cfg.seed)
         where = f"numbers: num2words English -> French ({len(pairs)} pairs)"
     else:
         if source == "local" and not folder:
@@ -120,12 +169,7 @@ def load_data(cfg: Config) -> TranslationData:
         path = folder / "train.tsv" if source == "local" else pair_data.download(folder or pathlib.Path("data") / "fra-eng")
         pairs = pair_data.load_tsv(path)
         where = f"{source}: {path}"
-    limit = cfg.max_length - 2
-    keep = [i for i, (s, t) in enumerate(zip(pairs.sources, pairs.targets, strict=True))
-            if len(pair_data.normalize(s).split()) <= limit and len(pair_data.normalize(t).split()) <= limit]
-    if len(keep) < len(pairs):
-        notes.append(f"{len(pairs) - len(keep)} of {len(pairs)} pairs longer than {limit} words left out")
-    order = np.random.default_rng(cfg.seed).permutation(keep)[: cfg.max_pairs]
+    order = np.random.default_rng(cfg.seed).permutation(len(pairs))[: cfg.max_pairs or None]
     pairs = pair_data.Pairs([pairs.sources[i] for i in order], [pairs.targets[i] for i in order])
     test_path = pathlib.Path(cfg.test_file) if cfg.test_file else None
     if test_path is None and source == "local" and (folder / "test.tsv").exists():
@@ -133,62 +177,51 @@ def load_data(cfg: Config) -> TranslationData:
     if test_path is not None:
         if not test_path.is_file():
             raise FileNotFoundError(f"--test-file {test_path} not found; give a file of held-out English<TAB>French "
-                                    "pairs, or leave it out to hold out 10% of the pairs.")
+                                    "pairs, or leave it out to hold out 5% of the pairs.")
         test = pair_data.load_tsv(test_path)
-        train, validation = pair_data.split(pairs, 0.1, cfg.seed)
+        train, validation = pair_data.split(pairs, 0.05, cfg.seed)
         where += f"; test: {test_path} ({len(test)} pairs, all lengths)"
     else:
-        rest, test = pair_data.split(pairs, 0.1, cfg.seed)
-        train, validation = pair_data.split(rest, 1 / 9, cfg.seed)
-    for note in notes:
-        log.warning("%s", note)
+        rest, test = pair_data.split(pairs, 0.05, cfg.seed)
+        train, validation = pair_data.split(rest, 1 / 19, cfg.seed)
     log.info("%s: train %d, validation %d, test %d pairs", where, len(train), len(validation), len(test))
-    return TranslationData(train, validation, test, where, notes)
+    return TranslationData(train, validation, test, where, [])
 
 
-def _vectorizers(cfg: Config, train: pair_data.Pairs | None = None, vocabularies: dict | None = None):
-    """(source, target) TextVectorization layers: adapted on the training pairs only, or rebuilt from the saved
-    vocabularies of a trained run."""
-    if vocabularies is not None:
-        return (seq2seq.vectorizer(cfg.vocab_size, cfg.max_length, "source_vectorizer", vocabularies["source"]),
-                seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "target_vectorizer", vocabularies["target"]))
-    source = seq2seq.vectorizer(cfg.vocab_size, cfg.max_length, "source_vectorizer")
-    target = seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "target_vectorizer")
-    source.adapt(tf.constant(train.sources), batch_size=2048)
-    target.adapt(tf.constant([f"{START} {t} {END}" for t in train.targets]), batch_size=2048)
-    return source, target
+def save_subwords(net: Seq2Seq, run_dir: str | pathlib.Path) -> pathlib.Path:
+    """subwords.json beside the checkpoint (the network trains on ids, so evaluate/export need both models)."""
+    return training.save_beside_checkpoint(run_dir, SUBWORDS_FILE, {
+        side: base64.b64encode(getattr(net, side).proto).decode("ascii") for side in ("source", "target")})
 
 
-def save_vocabularies(net: Seq2Seq, run_dir: str | pathlib.Path) -> pathlib.Path:
-    """vocabulary.json beside the checkpoint (the network trains on token ids, so evaluate/export need them)."""
-    return training.save_beside_checkpoint(run_dir, VOCABULARY_FILE, {
-        "source": net.source_vectorizer.get_vocabulary(), "target": net.target_vectorizer.get_vocabulary()})
+def load_subwords(run_dir: str | pathlib.Path) -> tuple[Subwords, Subwords]:
+    saved = training.load_beside_checkpoint(run_dir, SUBWORDS_FILE, NAME)
+    return Subwords(base64.b64decode(saved["source"])), Subwords(base64.b64decode(saved["target"]))
 
 
 def load_trained(cfg: Config) -> Seq2Seq:
-    """The best checkpoint of cfg.run_dir with the vocabularies it was trained on."""
-    model = training.load_checkpoint(cfg.run_dir, NAME)
-    vocabularies = training.load_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, NAME)
-    return Seq2Seq(model, *_vectorizers(cfg, vocabularies=vocabularies))
+    """The best checkpoint of cfg.run_dir with the subword models it was trained on."""
+    return Seq2Seq(training.load_checkpoint(cfg.run_dir, NAME), *load_subwords(cfg.run_dir))
 
 
 def build_model(cfg: Config, pairs: TranslationData) -> Seq2Seq:
-    """Training model: (source_tokens (batch, S), target_in (batch, T)) -> logits (batch, T, vocab), with the
-    vectorizers adapted on the training pairs only."""
-    source_vectorizer, target_vectorizer = _vectorizers(cfg, pairs.train)
-    source_vocab, target_vocab = source_vectorizer.vocabulary_size(), target_vectorizer.vocabulary_size()
+    """Training model: (source_tokens (batch, S), target_in (batch, T)) -> logits (batch, T, vocab), with subword
+    models learned on the training pairs only."""
+    source_subwords = Subwords(pair_data.learn_subwords(pairs.train.sources, cfg.vocab_size))
+    target_subwords = Subwords(pair_data.learn_subwords(pairs.train.targets, cfg.vocab_size))
     source = keras.Input((None,), dtype="int64", name="source_tokens")
     target_in = keras.Input((None,), dtype="int64", name="target_in")
-    embedded = keras.layers.Embedding(source_vocab, cfg.embed_dim, mask_zero=True, name="source_embedding")(source)
+    embedded = keras.layers.Embedding(source_subwords.size(), cfg.embed_dim, mask_zero=True,
+                                      name="source_embedding")(source)
     spec = dataclasses.replace(layers.parse_spec(cfg.rnn), return_sequences=True)
     encoded = layers.apply_rnn(embedded, spec, name="encoder")
     keys = keras.layers.Dense(cfg.units, name="attention_keys")(encoded)
     initial = keras.layers.Dense(cfg.units, activation="tanh", name="initial_state")(
         keras.layers.GlobalAveragePooling1D(name="mean_encoding")(encoded))
-    logits = seq2seq.attentive_decoder(target_in, keys, initial, vocab_size=target_vocab, embed_dim=cfg.embed_dim,
-                                       units=cfg.units, kind="gru")
+    logits = seq2seq.attentive_decoder(target_in, keys, initial, vocab_size=target_subwords.size(),
+                                       embed_dim=cfg.embed_dim, units=cfg.units, kind="gru")
     model = keras.Model({"source_tokens": source, "target_in": target_in}, logits, name="translation_rnn")
-    return Seq2Seq(model, source_vectorizer, target_vectorizer)
+    return Seq2Seq(model, source_subwords, target_subwords)
 
 
 def decoder_parts(model: keras.Model) -> tuple[keras.Model, keras.Model]:
@@ -204,130 +237,210 @@ def decoder_parts(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     return keras.Model(source, [keys, state], name="encoder"), seq2seq.step_model(model)
 
 
+def decode_limit(source_length, max_length: int):
+    """The most subwords a translation may have: twice the source's plus 10, at most max_length (French runs about
+    1.2 times the English here; a runaway repetition stops there)."""
+    return np.minimum(max_length, 2 * source_length + 10) if isinstance(source_length, (int, np.ndarray)) else \
+        tf.minimum(tf.cast(max_length, source_length.dtype), 2 * source_length + 10)
+
+
+def token_pairs(cfg: Config, net: Seq2Seq, part: pair_data.Pairs) -> tuple[tf.RaggedTensor, ...]:
+    """(source ids, target_in, target_out, kept): the pairs whose source has 1..max_length subwords and whose target
+    fits in max_length with its start/end token; kept (n,) bool says which."""
+    source, target = net.source.ids(tf.constant(part.sources)), net.target.ids(tf.constant(part.targets))
+    kept = ((source.row_lengths() > 0) & (source.row_lengths() <= cfg.max_length)
+            & (target.row_lengths() < cfg.max_length)).numpy()
+    source, target = tf.ragged.boolean_mask(source, kept), tf.ragged.boolean_mask(target, kept)
+    rows = tf.shape(target.row_lengths())[0]
+    target_in = tf.concat([tf.fill([rows, 1], tf.constant(START_ID, tf.int64)), target], axis=1)
+    target_out = tf.concat([target, tf.fill([rows, 1], tf.constant(END_ID, tf.int64))], axis=1)
+    return source, target_in, target_out, kept
+
+
 def make_datasets(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> tuple[tf.data.Dataset, ...]:
     """({"source_tokens", "target_in"}, target_out) with target_in = [start] w1 .. wn, target_out = w1 .. wn
-    [end] (teacher forcing); right-padded with 0."""
-    def dataset(part, seed=None):
-        source = net.source_vectorizer(tf.constant(part.sources))
-        target = net.target_vectorizer(tf.constant([f"{START} {t} {END}" for t in part.targets]))
-        ds = tf.data.Dataset.from_tensor_slices(({"source_tokens": source, "target_in": target[:, :-1]},
-                                                 target[:, 1:]))
-        return data.batched(ds, cfg.batch_size, shuffle_seed=seed)
-    return dataset(pairs.train, cfg.seed), dataset(pairs.validation), dataset(pairs.test)
+    [end] (teacher forcing), in batches of similar source length (shared.data.bucketed: every pair once per epoch,
+    right-padded with 0 to its batch's longest). Training and validation pairs that do not fit max_length are left
+    out and counted in pairs.notes; the test split is scored whole by `evaluate`, not from here."""
+    def dataset(part, name, seed=None):
+        source, target_in, target_out, kept = token_pairs(cfg, net, part)
+        if not kept.all():
+            note = (f"{int((~kept).sum())} of {len(part)} {name} pairs left out (empty, or longer than --max-length "
+                    f"{cfg.max_length} subwords)")
+            if note not in pairs.notes:
+                pairs.notes.append(note)
+                log.warning("%s", note)
+        ds = tf.data.Dataset.from_tensor_slices(({"source_tokens": source, "target_in": target_in}, target_out))
+        ds = ds.map(lambda inputs, target: (inputs, target))  # ragged rows -> plain tensors, as padding needs
+        return data.bucketed(ds, BUCKETS, cfg.batch_size, shuffle_seed=seed, shuffle_buffer=max(1, len(part)))
+    return dataset(pairs.train, "training", cfg.seed), dataset(pairs.validation, "validation"), \
+        dataset(pairs.test, "test")
 
 
 def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, verbose: int | str = "auto",
           **fit_options) -> keras.callbacks.History:
-    log.info("model: %d parameters; vocabularies %d (en) / %d (fr)", net.model.count_params(),
-             net.source_vectorizer.vocabulary_size(), net.target_vectorizer.vocabulary_size())
+    log.info("model: %d parameters; subword vocabularies %d (en) / %d (fr)", net.model.count_params(),
+             net.source.size(), net.target.size())
     train_ds, val_ds, _ = make_datasets(cfg, net, pairs)
-    save_vocabularies(net, cfg.run_dir)
+    save_subwords(net, cfg.run_dir)
     history = training.fit(net.model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose),
                            loss=masked_token_loss, clipnorm=1.0, patience=3, samples_per_epoch=len(pairs.train),
                            **fit_options)
-    tokens = sum(len(pair_data.normalize(t).split()) + 1 for t in pairs.train.targets)
+    tokens = int(tf.reduce_sum(net.target.ids(tf.constant(pairs.train.targets)).row_lengths())) + len(pairs.train)
     if history.timing.get("seconds_per_epoch"):
         history.timing["target_tokens_per_second"] = round(tokens / history.timing["seconds_per_epoch"], 1)
     return history
 
 
+def translation_function(cfg: Config, net: Seq2Seq) -> tf.types.experimental.PolymorphicFunction:
+    """translate(text [batch] string, beam_width scalar int32) -> {"translation" [batch] string,
+    "log_probability" [batch] float64}: subwords, encoder and beam search (shared.decoding.beam_search_graph; width
+    1 is greedy decoding) all inside one graph - the export's signatures and `evaluate` both run it."""
+    encoder, step = decoder_parts(net.model)
+    source_tokenizer = net.source.graph()
+
+    def step_fn(tokens, state):
+        keys, mask, hidden = state
+        log_probs, _, hidden = step([tokens[:, None], keys, mask, hidden])
+        return log_probs, (keys, mask, hidden)
+
+    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="text"),
+                                  tf.TensorSpec((), tf.int32, name="beam_width")])
+    def translate(text, beam_width):
+        ids = net.source.ids(text, source_tokenizer)[:, : cfg.max_length]
+        tokens = ids.to_tensor()
+        keys, state = encoder(tokens)
+        out, lengths, scores = decoding.beam_search_graph(
+            step_fn, (keys, tf.not_equal(tokens, 0), state), start=START_ID, end=END_ID,
+            limits=decode_limit(ids.row_lengths(), cfg.max_length), width=beam_width)
+        words = net.target.text(tf.RaggedTensor.from_tensor(out, lengths=lengths))
+        return {"translation": words, "log_probability": scores}
+
+    translate.tracked = (encoder, step, source_tokenizer)  # what an export must keep
+    return translate
+
+
 class Translator:
     """Python-side decoding of a trained model (shared.seq2seq.Decoder): greedy for a batch, beam search per
-    sentence, attention rows."""
+    sentence, attention rows - the reference the in-graph decoding is tested against."""
 
     def __init__(self, net: Seq2Seq, max_length: int):
         self.encoder, step = decoder_parts(net.model)
-        self.decoder = seq2seq.Decoder(step, net.target_vectorizer.get_vocabulary(), max_length)
-        self.source_vectorizer, self.max_length = net.source_vectorizer, max_length
+        vocabulary = [net.target.python.id_to_piece(i) for i in range(net.target.size())]
+        self.decoder = seq2seq.Decoder(step, vocabulary, max_length, detokenize=net.target.python.decode)
+        self.net, self.max_length = net, max_length
 
     def _encode(self, texts: list[str]):
-        tokens = self.source_vectorizer(tf.constant(texts))
+        ids = self.net.source.ids(tf.constant(texts))[:, : self.max_length]
+        tokens = ids.to_tensor()
         keys, state = self.encoder(tokens)
-        return keys.numpy(), tokens.numpy() != 0, [state.numpy()]
+        return (keys.numpy(), tokens.numpy() != 0, [state.numpy()]), ids.row_lengths().numpy()
 
-    def greedy(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
-        return self.decoder.greedy(*self._encode(texts))
+    def greedy(self, texts: list[str]) -> list[str]:
+        """Greedy translations of a batch (all decoded up to the batch's longest limit)."""
+        encoded, lengths = self._encode(texts)
+        return self.decoder.greedy(*encoded, max_length=int(decode_limit(lengths, self.max_length).max()))[0]
 
     def beam(self, text: str, width: int) -> tuple[str, float]:
-        return self.decoder.beam(*self._encode([text]), width)
+        encoded, lengths = self._encode([text])
+        return self.decoder.beam(*encoded, width, max_length=int(decode_limit(lengths[0], self.max_length)))
 
     def attention(self, text: str) -> tuple[list[str], list[str], np.ndarray]:
-        """(source words, output words, (output, source) attention weights) of the greedy translation."""
-        output_words, weights = self.decoder.attention(*self._encode([text]))
-        source_words = pair_data.normalize(text).split()[: self.max_length]
+        """(source subwords, output subwords, (output, source) attention weights) of the greedy translation."""
+        encoded, lengths = self._encode([text])
+        output_words, weights = self.decoder.attention(*encoded)
+        source_words = self.net.source.python.encode(pair_data.normalize(text), out_type=str)[: self.max_length]
         return source_words, output_words, weights[:, : len(source_words)]
 
 
-LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 14), (15, 10**9))  # source words; 15+ is beyond training's length filter
+LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 14), (15, 10**9))  # English words (as the earlier word-level report)
 
 
-def translate(net: Seq2Seq, texts: list[str], max_length: int = 16) -> list[str]:
-    return Translator(net, max_length).greedy(texts)[0]
+def translate_all(translate, texts: list[str], width: int, batch: int = 64) -> list[str]:
+    """`translation_function`'s output for every text, in batches of similar length (less padding and fewer
+    steps), in the order given."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = [""] * len(texts)
+    for i in progress.progress(range(0, len(texts), batch), f"decoding (beam {width})", unit="batch"):
+        pick = order[i:i + batch]
+        result = translate(tf.constant([texts[j] for j in pick]), tf.constant(width, tf.int32))["translation"]
+        for j, text in zip(pick, result.numpy(), strict=True):
+            out[j] = text.decode()
+    return out
 
 
-def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData, beam_sentences: int = 200) -> dict:
-    """BLEU/chrF of greedy decoding on the test pairs, of beam search on the first `beam_sentences`, and of the
-    copy-the-source baseline; a few examples and the attention rows of three."""
-    test = pairs.test
-    translator = Translator(net, cfg.max_length)
-    greedy = []
-    for i in range(0, len(test), 256):
-        greedy += translator.greedy(test.sources[i:i + 256])[0]
-    n = min(beam_sentences, len(test))
-    beam = [translator.beam(s, cfg.beam_width)[0]
-            for s in progress.progress(test.sources[:n], "beam search", unit="sentence")]
-    copy = [pair_data.normalize(s) for s in test.sources]
-    log.info("test BLEU greedy %.1f, copy baseline %.1f", bleu_chrf(greedy, test.targets)["BLEU"],
-             bleu_chrf(copy, test.targets)["BLEU"])
-    words = np.array([len(pair_data.normalize(s).split()) for s in test.sources])
-    by_length = {}
+def translate(net: Seq2Seq, texts: list[str], max_length: int = 96) -> list[str]:
+    return Translator(net, max_length).greedy(texts)
+
+
+def by_length(sources: list[str], hypotheses: list[str], references: list[str]) -> dict:
+    """BLEU/chrF per English length bucket (LENGTH_BUCKETS, in normalized words); every pair in one bucket."""
+    words = np.array([len(pair_data.normalize(s).split()) for s in sources])
+    out = {}
     for low, high in LENGTH_BUCKETS:
-        pick = np.flatnonzero((words >= low) & (words <= high))
+        pick = np.flatnonzero((words >= low) & (words <= high) | ((low == 1) & (words < 1)))
         if len(pick):
             label = f"{low}-{high}" if high < 10**6 else f"{low}+"
-            by_length[f"{label} words"] = {"pairs": len(pick), **bleu_chrf([greedy[i] for i in pick],
-                                                                            [test.targets[i] for i in pick])}
-    return {"attention": [translator.attention(s) for s in test.sources[:3]], "by_length": by_length,
-            "greedy": bleu_chrf(greedy, test.targets), f"beam {cfg.beam_width} (first {n})": bleu_chrf(beam, test.targets[:n]),
-            f"greedy (same first {n})": bleu_chrf(greedy[:n], test.targets[:n]),
+            out[f"{label} words"] = {"pairs": len(pick), **bleu_chrf([hypotheses[i] for i in pick],
+                                                                      [references[i] for i in pick])}
+    return out
+
+
+def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> dict:
+    """BLEU/chrF on every test pair, decoded by the graph the export serves: greedy and beam search of
+    --beam-width; by English length; the copy-the-source baseline; a few examples and three attention rows."""
+    test = pairs.test
+    translate_graph = translation_function(cfg, net)
+    greedy = translate_all(translate_graph, test.sources, 1)
+    beam = translate_all(translate_graph, test.sources, cfg.beam_width)
+    copy = [pair_data.normalize(s) for s in test.sources]
+    log.info("test BLEU greedy %.1f, beam %d %.1f, copy baseline %.1f", bleu_chrf(greedy, test.targets)["BLEU"],
+             cfg.beam_width, bleu_chrf(beam, test.targets)["BLEU"], bleu_chrf(copy, test.targets)["BLEU"])
+    translator = Translator(net, cfg.max_length)
+    return {"attention": [translator.attention(s) for s in test.sources[:3]],
+            "by_length": {"greedy": by_length(test.sources, greedy, test.targets),
+                          f"beam {cfg.beam_width}": by_length(test.sources, beam, test.targets)},
+            "greedy": bleu_chrf(greedy, test.targets), f"beam {cfg.beam_width}": bleu_chrf(beam, test.targets),
             "copy the source (baseline)": bleu_chrf(copy, test.targets),
             "examples": [{"source": s, "reference": r, "greedy": g, "beam": b}
-                         for s, r, g, b in list(zip(test.sources, test.targets, greedy, beam, strict=False))[:8]]}
+                         for s, r, g, b in list(zip(test.sources, test.targets, greedy, beam, strict=True))[:8]]}
 
 
 def summary(cfg: Config, metrics: dict) -> dict:
-    beam = next(v for k, v in metrics.items() if k.startswith("beam "))
-    return {"BLEU": metrics["greedy"]["BLEU"], "chrF": metrics["greedy"]["chrF"], "beam BLEU": beam["BLEU"],
+    beam = metrics[f"beam {cfg.beam_width}"]
+    return {"BLEU": beam["BLEU"], "chrF": beam["chrF"], "greedy BLEU": metrics["greedy"]["BLEU"],
             "copy BLEU": metrics["copy the source (baseline)"]["BLEU"]}
 
 
 def export(cfg: Config, net: Seq2Seq, pairs: TranslationData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
-    """serving_default(text [batch] string) -> translation [batch] string: vectorize, encode, greedy decoding loop
-    of max_length steps inside the graph, words joined up to [end]."""
-    encoder, step = decoder_parts(net.model)
-    vocabulary = net.target_vectorizer.get_vocabulary()
-    source_vectorizer = net.source_vectorizer
+    """serving_default(text [batch] string) -> translation [batch] string by beam search of --beam-width;
+    translate(text, beam_width) -> translation, log_probability for any width (1: greedy). Subword models,
+    encoder and decoding loop are all inside the graph."""
+    translate = translation_function(cfg, net)
 
     def serve(text):
-        source_tokens = source_vectorizer(text)
-        keys, state = encoder(source_tokens)
-        mask = tf.not_equal(source_tokens, 0)
-        return {"translation": seq2seq.greedy_graph(step, keys, mask, [state], vocabulary, cfg.max_length)}
+        return {"translation": translate(text, tf.constant(cfg.beam_width, tf.int32))["translation"]}
 
     meta = {"config": cfg, "source": pairs.source, "metrics": metrics}
-    return shared_export.save(net.model, NAME, serve_fn=serve, also_track=(source_vectorizer, encoder, step),
-                              input_signature=[tf.TensorSpec((None,), tf.string, name="text")], metadata=meta, root=root)
+    return shared_export.save(net.model, NAME, serve_fn=serve, also_track=translate.tracked,
+                              input_signature=[tf.TensorSpec((None,), tf.string, name="text")], metadata=meta,
+                              root=root, extra_endpoints={"translate": (translate, None)})
 
 
-def translate_served(texts: list[str], model_path: str | pathlib.Path | None = None) -> list[str]:
-    """Translations of `texts` by the exported SavedModel (latest by default)."""
+def translate_served(texts: list[str], model_path: str | pathlib.Path | None = None,
+                     beam_width: int | None = None) -> list[str]:
+    """Translations of `texts` by the exported SavedModel (latest by default): serving_default, or the `translate`
+    signature with `beam_width`."""
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         raise ValueError(f"text {empty[0]} is empty; give an English sentence (TEXT=\"...\").")
     served, _ = shared_export.load(model_path or shared_export.latest(NAME), NAME)
-    out = served.signatures["serving_default"](text=tf.constant(texts))["translation"].numpy()
-    return [t.decode() for t in out]
+    if beam_width is None:
+        out = served.signatures["serving_default"](text=tf.constant(texts))["translation"]
+    else:
+        out = served.signatures["translate"](text=tf.constant(texts), beam_width=tf.constant(beam_width))["translation"]
+    return [t.decode() for t in out.numpy()]
 
 
 def predict(cfg: Config, text: str, model_path: str | pathlib.Path | None = None) -> dict:
@@ -360,19 +473,23 @@ ANCHORS = {
 
 def write_report(cfg: Config, pairs: TranslationData, metrics: dict, timing: dict) -> None:
     scores = {k: v for k, v in metrics.items() if k not in ("examples", "attention", "by_length")}
-    by_length = metrics.get("by_length") or {}
-    length_table = "\n".join(["Greedy decoding on the test pairs by the English sentence's length (the model trains on "
-                              f"pairs of at most {cfg.max_length - 2} words; longer inputs are cut).", "",
-                              reports.table(by_length, first="source length"), "",
+    rows = {}
+    for decoder, buckets in (metrics.get("by_length") or {}).items():
+        for bucket, row in buckets.items():
+            rows.setdefault(bucket, {"pairs": row["pairs"]}).update({f"{decoder} {k}": v for k, v in row.items()
+                                                                     if k != "pairs"})
+    length_table = "\n".join(["Every test pair by the English sentence's length in words, decoded by the exported "
+                              f"graph (training keeps pairs of up to {cfg.max_length} subwords; longer inputs are "
+                              "cut).", "", reports.table(rows, first="source length"), "",
                               f"sacrebleu signatures: {pair_data.signatures()}"])
     examples = "\n".join(f"- {e['source']} -> greedy: *{e['greedy']}*; beam: *{e['beam']}* (reference: {e['reference']})"
                          for e in metrics["examples"])
-    reports.write(cfg.run_dir, domain=NAME, source=pairs.source, metrics=scores["greedy"], baselines=scores,
-                  anchors=ANCHORS, timing=timing,
+    reports.write(cfg.run_dir, domain=NAME, source=pairs.source, metrics=scores[f"beam {cfg.beam_width}"],
+                  baselines=scores, anchors=ANCHORS, timing=timing,
                   figures={"attention": attention_figure(metrics["attention"])},
-                  sections={"Examples": examples, "By length": length_table, "Notes": "\n".join(f"- {n}" for n in pairs.notes) or "- none"},
-                  extra={"config": dataclasses.asdict(cfg), "by_length": by_length,
-                         "sacrebleu": pair_data.signatures()})
+                  sections={"Examples": examples, "By length": length_table,
+                            "Notes": "\n".join(f"- {n}" for n in pairs.notes) or "- none"},
+                  extra={"config": dataclasses.asdict(cfg), "by_length": rows, "sacrebleu": pair_data.signatures()})
 
 
 if __name__ == "__main__":

@@ -92,7 +92,10 @@ def load(path: str | pathlib.Path, expect: str | tuple[str, ...] = ()) -> tuple[
 def _load_outside_strategy(path: pathlib.Path):
     """tf.saved_model.load, outside any tf.distribute scope: loaded under a MirroredStrategy scope (a pipeline's
     run after training) its variables would become distributed and calling the signature would fail. Strategy
-    scopes are per thread, so a fresh thread loads it as a server would."""
+    scopes are per thread, so a fresh thread loads it as a server would. tensorflow-text is imported first: its
+    ops (SentencePiece in the translation export) must be registered before a graph that holds them loads."""
+    import tensorflow_text  # noqa: F401 - registers the ops
+
     if not tf.distribute.has_strategy():
         return tf.saved_model.load(str(path))
     from concurrent.futures import ThreadPoolExecutor

@@ -117,8 +117,10 @@ def n_states(step: keras.Model) -> int:
 class Decoder:
     """Python-side decoding with a step model: greedy for a batch, beam search for one input, attention rows."""
 
-    def __init__(self, step: keras.Model, vocabulary: list[str], max_length: int):
-        self.step_model, self.max_length = step, max_length
+    def __init__(self, step: keras.Model, vocabulary: list[str], max_length: int, detokenize=None):
+        """`detokenize(ids) -> str` turns output ids into text (default: the vocabulary's words joined by
+        spaces; a subword model's decoder otherwise)."""
+        self.step_model, self.max_length, self.detokenize = step, max_length, detokenize
         self.vocab = np.array(vocabulary)
         self.start, self.end = vocabulary.index(START), vocabulary.index(END)
         self._step = tf.function(lambda inputs: self.step_model(inputs), reduce_retracing=True)
@@ -129,17 +131,17 @@ class Decoder:
         return log_probs.numpy(), (keys, mask, *[s.numpy() for s in states])
 
     def text(self, tokens: list[int]) -> str:
-        return " ".join(self.vocab[t] for t in tokens)
+        return self.detokenize(tokens) if self.detokenize else " ".join(self.vocab[t] for t in tokens)
 
-    def greedy(self, keys, mask, states) -> tuple[list[str], np.ndarray]:
+    def greedy(self, keys, mask, states, max_length: int | None = None) -> tuple[list[str], np.ndarray]:
         tokens, scores = decoding.greedy(self._step_fn, (keys, mask, *states), start=self.start, end=self.end,
-                                         max_length=self.max_length)
+                                         max_length=max_length or self.max_length)
         return [self.text(t) for t in tokens], scores
 
-    def beam(self, keys, mask, states, width: int) -> tuple[str, float]:
+    def beam(self, keys, mask, states, width: int, max_length: int | None = None) -> tuple[str, float]:
         """Beam search for ONE input (batch 1)."""
         (tokens, score), *_ = decoding.beam_search(self._step_fn, (keys, mask, *states), start=self.start,
-                                                   end=self.end, max_length=self.max_length, width=width)
+                                                   end=self.end, max_length=max_length or self.max_length, width=width)
         return self.text(tokens), score
 
     def attention(self, keys, mask, states) -> tuple[list[str], np.ndarray]:

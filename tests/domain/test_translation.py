@@ -57,3 +57,16 @@ def test_download_checks_the_release_checksum(tmp_path, monkeypatch):
     monkeypatch.setattr(translation, "ANKI_SHA256", "0" * 64)
     with pytest.raises(ValueError):
         translation.download(tmp_path / "cache2")
+
+
+def test_learned_subwords_are_deterministic_and_shrink_to_a_small_corpus():
+    import sentencepiece
+
+    texts = translation.number_pairs(200, seed=0).targets
+    proto = translation.learn_subwords(texts, 8000)
+    assert proto == translation.learn_subwords(texts, 8000)  # same pairs, same model (the export depends on it)
+    model = sentencepiece.SentencePieceProcessor(model_proto=proto)
+    assert 260 < model.get_piece_size() < 8000  # 256 byte pieces, the specials and this corpus's few subwords
+    assert [model.id_to_piece(i) for i in range(4)] == ["<pad>", "<unk>", "[start]", "[end]"]
+    with pytest.raises(ValueError, match="no text"):
+        translation.learn_subwords(["...", " "], 8000)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines import translation
-from shared import export, pipeline
+from pipelines import bench, translation
+from shared import export, pipeline, training
 from tests.conftest import real_data_dir, run_quick
 
 
@@ -28,14 +28,22 @@ def test_quick_run_beats_copying_the_source(quick_run):
 
 
 def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
+    """serving_default is beam search of the configured width, `translate` takes any width; both give exactly
+    what Python-side beam search (shared.decoding.beam_search, one sentence at a time) gives."""
     cfg, root, _ = quick_run
-    keras_net = quick_run_net(cfg)
-    texts = ["ninety-seven", "four hundred and twelve thousand", "zebra"]  # the last one: an unknown word
-    python = translation.Translator(keras_net, cfg.max_length).greedy(texts)[0]
-    served = translation.translate_served(texts, export.latest("translation", root / "saved_models"))
-    assert served == python
+    net = quick_run_net(cfg)
+    path = export.latest("translation", root / "saved_models")
+    texts = ["ninety-seven", "four hundred and twelve thousand", "zebra", "Ørsted's naïve café"]  # unseen words
+    translator = translation.Translator(net, cfg.max_length)
+    assert translation.translate_served(texts, path) == [translator.beam(t, cfg.beam_width)[0] for t in texts]
+    for width in (1, 3):
+        assert translation.translate_served(texts, path, beam_width=width) == [translator.beam(t, width)[0]
+                                                                                 for t in texts]
+    assert translation.translate_served(texts, path, beam_width=1) == translator.greedy(texts)
+    speed = bench.translation_serving(path, texts)  # make bench's figures for this export
+    assert speed["translate_b1_p50_ms"] > 0 and speed["translate_b64_sentences_per_s"] > 0
     with pytest.raises(ValueError, match="empty"):
-        translation.translate_served(["  "], export.latest("translation", root / "saved_models"))
+        translation.translate_served(["  "], path)
 
 
 def quick_run_net(cfg):
@@ -63,25 +71,82 @@ def test_masked_loss_ignores_padding():
     assert a == pytest.approx(float(tf.reduce_mean(per_token)), rel=1e-5)
 
 
+def small_net(pairs=400):
+    cfg = dataclasses.replace(translation.Config(), **{**translation.QUICK, "max_pairs": pairs})
+    data = translation.load_data(cfg)
+    return cfg, data, translation.build_model(cfg, data)
+
+
 def test_teacher_forcing_shapes():
-    cfg = dataclasses.replace(translation.Config(), **translation.QUICK)
-    pairs = translation.load_data(dataclasses.replace(cfg, max_pairs=200))
-    net = translation.build_model(cfg, pairs)
+    cfg, pairs, net = small_net(200)
     train_ds, _, _ = translation.make_datasets(cfg, net, pairs)
     inputs, target_out = next(iter(train_ds))
-    assert inputs["source_tokens"].shape[1] == cfg.max_length
-    assert inputs["target_in"].shape == target_out.shape == (inputs["source_tokens"].shape[0], cfg.max_length)
-    start = net.target_vectorizer.get_vocabulary().index(translation.START)
-    assert (inputs["target_in"][:, 0].numpy() == start).all()
-    np.testing.assert_array_equal(inputs["target_in"][:, 1:].numpy(), target_out[:, :-1].numpy())  # shifted by one
-    assert net.model(inputs).shape == (*target_out.shape, net.target_vectorizer.vocabulary_size())
+    assert inputs["source_tokens"].shape[1] <= cfg.max_length
+    assert inputs["target_in"].shape == target_out.shape
+    assert (inputs["target_in"][:, 0].numpy() == translation.START_ID).all()
+    out = target_out.numpy()
+    assert ((out == translation.END_ID).sum(axis=1) == 1).all()  # one end token per row, where target_in pads
+    np.testing.assert_array_equal(inputs["target_in"][:, 1:].numpy(),
+                                  np.where(out == translation.END_ID, 0, out)[:, :-1])  # shifted by one
+    assert net.model(inputs).shape == (*target_out.shape, net.target.size())
+
+
+def test_bucketing_keeps_every_pair_exactly_once_per_epoch():
+    cfg, pairs, net = small_net(400)
+    train_ds, _, _ = translation.make_datasets(cfg, net, pairs)
+    source, target_in, _, kept = translation.token_pairs(cfg, net, pairs.train)
+    assert kept.all()  # nothing in the number corpus is too long
+    expected = sorted(zip(map(tuple, source.to_list()), map(tuple, target_in.to_list()), strict=True))
+    batches = 0
+    for _ in range(2):  # each epoch, reshuffled, holds every pair once
+        seen = []
+        for inputs, _ in train_ds:
+            batches += 1
+            for s, t in zip(inputs["source_tokens"].numpy(), inputs["target_in"].numpy(), strict=True):
+                seen.append((tuple(int(i) for i in s if i), tuple(int(i) for i in t if i)))
+        assert sorted(seen) == expected
+    assert batches > 2 * len(expected) / cfg.batch_size  # split by length: more batches than plain batching
+
+
+def test_subwords_round_trip_accents_and_rare_words_without_unknowns():
+    """Words never seen in training (accents, other scripts) are spelled out in subwords or bytes, never
+    <unk>, and the graph's ids and text give back the normalized sentence exactly."""
+    _, _, net = small_net(300)
+    for subwords in (net.source, net.target):
+        texts = ["L'infirmière a vérifié le pouls de Tom.", "Ørsted, naïve, Œuvre; 中文 ĳ", "quatre-vingt-dix"]
+        ids = subwords.ids(tf.constant(texts))
+        assert not (ids.flat_values.numpy() == translation.pair_data.SPECIAL_IDS["unk_id"]).any()
+        back = [t.decode() for t in subwords.text(ids).numpy()]
+        assert back == [translation.pair_data.normalize(t) for t in texts]
+        assert back == [subwords.python.decode(row) for row in ids.to_list()]  # graph and sentencepiece agree
+
+
+def test_the_test_split_never_reaches_training_or_early_stopping(tmp_path):
+    """What train() hands to fit: training and validation batches hold only the source file's pairs, never one
+    of the test file's (so the test file can neither train nor pick the epoch or checkpoint)."""
+    pairs = translation.pair_data.number_pairs(400, 0)
+    (tmp_path / "train.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in zip(pairs.sources, pairs.targets, strict=True)))
+    held = translation.pair_data.number_pairs(450, 7)
+    held = [(a, b) for a, b in zip(held.sources, held.targets, strict=True) if a not in set(pairs.sources)][:40]
+    (tmp_path / "test.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in held))
+    cfg = dataclasses.replace(translation.Config(), **{**translation.QUICK, "source": "local"},
+                              data_dir=str(tmp_path), run_dir=str(tmp_path / "run"))
+    data = translation.load_data(cfg)
+    net = translation.build_model(cfg, data)
+    seen = training.first_fit(lambda: translation.train(cfg, net, data, verbose=0))
+    sources = set()
+    for ds in (seen["train_ds"], seen["val_ds"]):
+        for inputs, _ in ds:
+            sources |= {tuple(int(i) for i in row if i) for row in inputs["source_tokens"].numpy()}
+    test_ids = {tuple(row) for row in net.source.ids(tf.constant([a for a, _ in held])).to_list()}
+    assert len(sources) == len(data.train) + len(data.validation) and not sources & test_ids
 
 
 def test_local_pairs_path(tmp_path):
     folder = real_data_dir("fra-eng")
     cfg = dataclasses.replace(translation.Config(), source="local", data_dir=str(folder), max_pairs=300)
     pairs = translation.load_data(cfg)
-    assert len(pairs.train) + len(pairs.validation) + len(pairs.test) == 300
+    assert len(pairs.train) + len(pairs.validation) + len(pairs.test) == 300 and len(pairs.test) == 15
     assert pairs.source.startswith("local")
 
 
@@ -109,7 +174,7 @@ def test_a_test_file_is_the_test_split_whole_and_never_trains(tmp_path):
     cfg = dataclasses.replace(translation.Config(), source="local", data_dir=str(tmp_path), max_pairs=300)
     data = translation.load_data(cfg)
     assert data.test.sources == [a for a, _ in held]  # every pair, the 17-word one included
-    assert len(data.train) + len(data.validation) == 300 and "test.tsv" in data.source
+    assert len(data.train) + len(data.validation) == 300 and len(data.validation) == 15 and "test.tsv" in data.source
     other = tmp_path / "other.tsv"
     other.write_text("Good night.\tBonne nuit.\n")
     data = translation.load_data(dataclasses.replace(cfg, test_file=str(other)))
