@@ -223,8 +223,9 @@ def translation_serving(path: str | pathlib.Path, sentences: list[str]) -> dict:
 
 
 def _translation_served(cfg, model, data, root: pathlib.Path) -> dict:
-    """The pipeline's own export (text in, text out, beam search in the graph) of the bench model. That model is
-    untrained, so every sentence decodes to its length cap: a worst case; trained-model figures: docs/translation.md."""
+    """The pipeline's own export (text in, text out, beam search in the graph) of the bench model: untrained, on
+    the number corpus's few hundred subwords, so its figures compare between bench runs only; a trained fra-eng
+    model's, before and after issue 23: docs/translation.md."""
     from pipelines import translation
 
     net = translation.Seq2Seq(model, *translation.load_subwords(cfg.run_dir))
@@ -471,8 +472,9 @@ def goals(results: list[dict]) -> list[str]:
     if "translate_b1_p50_ms" in served:
         out.append(f"- Translation served string to string (beam search in the graph; issue 23): p50 "
                    f"**{served['translate_b1_p50_ms']} ms** for one sentence, **{served['translate_b64_sentences_per_s']}"
-                   "** sentences/s at batch 64, on the untrained bench model (every sentence runs to its length cap: "
-                   "a worst case; a trained model's figures, before and after: docs/translation.md).")
+                   "** sentences/s at batch 64, on the bench model (untrained, the number corpus's few hundred subwords: "
+                   "compare between bench runs only; a trained fra-eng model's figures, before and after: "
+                   "docs/translation.md).")
     agree = [n for n, r in by_name.items() if r.get("faster_jit") == r.get("default_jit")]
     differ = [n for n, r in by_name.items() if r.get("default_jit") and r.get("faster_jit") != r.get("default_jit")]
     out.append(f"- jit_compile default = the measured faster setting (XLA counts as faster beyond {JIT_MARGIN:.2f}x): "

@@ -1,11 +1,13 @@
-"""Machine translation: English -> French with an RNN encoder-decoder and attention. Source tokens -> bidirectional
-GRU encoder -> GRU decoder with additive (Bahdanau) attention over the encoder states, teacher forcing and a loss
-averaged over real tokens; greedy and beam-search decoding; exported so that a string goes in and a string comes out.
+"""Machine translation: English -> French with an RNN encoder-decoder and attention. SentencePiece subwords of
+each language (learned on the training pairs) -> bidirectional GRU encoder -> GRU decoder with additive (Bahdanau)
+attention over the encoder states, teacher forcing on length-bucketed batches and a loss averaged over real tokens;
+greedy and beam-search decoding inside one graph; exported so that a string goes in and a string comes out.
 
 Notebook:
     cfg = dataclasses.replace(translation.Config(), source="numbers", epochs=3)
     pairs = translation.load_data(cfg); net = translation.build_model(cfg, pairs)
     translation.train(cfg, net, pairs); translation.translate(net, ["ninety-seven"])
+    translation.translation_function(cfg, net)(tf.constant(["ninety-seven"]), tf.constant(4))  # beam 4, in graph
     (or the whole story: shared.pipeline.run(translation, cfg))
 """
 
@@ -337,9 +339,10 @@ class Translator:
         return (keys.numpy(), tokens.numpy() != 0, [state.numpy()]), ids.row_lengths().numpy()
 
     def greedy(self, texts: list[str]) -> list[str]:
-        """Greedy translations of a batch (all decoded up to the batch's longest limit)."""
+        """Greedy translations of a batch, each cut at its own decode_limit (greedy decoding is the same up to
+        there whatever the cap)."""
         encoded, lengths = self._encode(texts)
-        return self.decoder.greedy(*encoded, max_length=int(decode_limit(lengths, self.max_length).max()))[0]
+        return self.decoder.greedy(*encoded, limits=decode_limit(lengths, self.max_length))[0]
 
     def beam(self, text: str, width: int) -> tuple[str, float]:
         encoded, lengths = self._encode([text])

@@ -133,10 +133,13 @@ class Decoder:
     def text(self, tokens: list[int]) -> str:
         return self.detokenize(tokens) if self.detokenize else " ".join(self.vocab[t] for t in tokens)
 
-    def greedy(self, keys, mask, states, max_length: int | None = None) -> tuple[list[str], np.ndarray]:
+    def greedy(self, keys, mask, states, limits=None) -> tuple[list[str], np.ndarray]:
+        """Greedy decoding of a batch; `limits` (batch,) caps each row's length (default: max_length for all).
+        Scores are those of the uncut rows."""
+        limits = np.full(len(keys), self.max_length) if limits is None else np.asarray(limits)
         tokens, scores = decoding.greedy(self._step_fn, (keys, mask, *states), start=self.start, end=self.end,
-                                         max_length=max_length or self.max_length)
-        return [self.text(t) for t in tokens], scores
+                                         max_length=int(limits.max()))
+        return [self.text(t[:limit]) for t, limit in zip(tokens, limits, strict=True)], scores
 
     def beam(self, keys, mask, states, width: int, max_length: int | None = None) -> tuple[str, float]:
         """Beam search for ONE input (batch 1)."""
