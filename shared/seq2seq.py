@@ -62,6 +62,29 @@ def masked_token_loss(y_true, logits):
     return keras.ops.sum(per_token * mask) / keras.ops.maximum(keras.ops.sum(mask), 1.0)
 
 
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class MaskedTokenLoss(keras.losses.Loss):
+    """`masked_token_loss` with label smoothing: per real token, (1 - s) * its cross-entropy + s * the mean of
+    -log p over the vocabulary (Szegedy et al. 2016's uniform prior); s = 0 is masked_token_loss."""
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "masked_token_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label smoothing {label_smoothing}: expected 0 <= s < 1.")
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, logits):
+        y_true = keras.ops.cast(y_true, "int32")
+        log_probs = keras.ops.log_softmax(keras.ops.cast(logits, "float32"), axis=-1)
+        nll = -keras.ops.take_along_axis(log_probs, keras.ops.expand_dims(y_true, -1), axis=-1)[..., 0]
+        per_token = (1.0 - self.label_smoothing) * nll - self.label_smoothing * keras.ops.mean(log_probs, axis=-1)
+        mask = keras.ops.cast(keras.ops.not_equal(y_true, 0), per_token.dtype)
+        return keras.ops.sum(per_token * mask) / keras.ops.maximum(keras.ops.sum(mask), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
 def attentive_decoder(target_in, keys, initial_state, *, vocab_size: int, embed_dim: int, units: int,
                       kind: str = "gru", key_mask=None):
     """Teacher-forced decoding: target tokens (batch, T) -> logits (batch, T, vocab_size). A GRU or LSTM of `units`

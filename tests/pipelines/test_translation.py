@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import bench, translation
-from shared import export, pipeline, training
+from shared import export, pipeline, seq2seq, training
 from tests.conftest import real_data_dir, run_quick
 
 
@@ -46,6 +46,23 @@ def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
         translation.translate_served(["  "], path)
 
 
+def test_the_model_server_serves_both_signatures(quick_run):
+    """`make serve`'s predict (in process): serving_default in the row format, and the translate signature with
+    a beam width in the columnar format (the width is a scalar, as TF Serving's REST API takes it)."""
+    from shared import serving
+
+    cfg, root, _ = quick_run
+    repository = serving.Repository(root / "saved_models")
+    texts = ["seventy-one", "three hundred and four"]
+    rows = serving.predict(repository, "translation", {"instances": texts})["predictions"]
+    assert rows == translation.translate_served(texts, export.latest("translation", root / "saved_models"))
+    out = serving.predict(repository, "translation", {"signature_name": "translate",
+                                                      "inputs": {"text": texts, "beam_width": 1}})["outputs"]
+    assert out["translation"] == translation.translate_served(texts, export.latest("translation", root / "saved_models"),
+                                                              beam_width=1)
+    assert all(p <= 0 for p in out["log_probability"])
+
+
 def quick_run_net(cfg):
     """The trained network of the module's quick run: its best checkpoint and saved vocabularies."""
     return translation.load_trained(cfg)
@@ -69,6 +86,13 @@ def test_masked_loss_ignores_padding():
     assert a == pytest.approx(float(translation.masked_token_loss(y, other)), rel=1e-6)
     per_token = tf.keras.losses.sparse_categorical_crossentropy(y[:, :2], logits[:, :2], from_logits=True)
     assert a == pytest.approx(float(tf.reduce_mean(per_token)), rel=1e-5)
+    assert float(seq2seq.MaskedTokenLoss(0.0)(y, logits)) == pytest.approx(a, rel=1e-6)
+    smoothed = seq2seq.MaskedTokenLoss(0.1)
+    uniform = -tf.reduce_mean(tf.nn.log_softmax(logits[:, :2]), axis=-1)
+    assert float(smoothed(y, logits)) == pytest.approx(float(tf.reduce_mean(0.9 * per_token + 0.1 * uniform)), rel=1e-5)
+    assert float(smoothed(y, other)) == pytest.approx(float(smoothed(y, logits)), rel=1e-6)  # padding ignored
+    again = seq2seq.MaskedTokenLoss.from_config(smoothed.get_config())
+    assert again.label_smoothing == 0.1
 
 
 def small_net(pairs=400):
