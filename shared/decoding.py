@@ -85,7 +85,6 @@ def beam_search(step: StepFn, state, *, start: int, end: int, max_length: int, w
     return sorted(((t, normalized((t, s))) for t, s in finished), key=lambda item: -item[1])[:width]
 
 
-
 def beam_search_graph(step: Callable, state, *, start: int, end: int, limits: tf.Tensor, width) -> tuple[tf.Tensor, ...]:
     """`beam_search` inside a graph, for a batch: the same hypotheses and the same best one per row (scores summed
     in float64, no length penalty), in a tf.while_loop that stops when every row is done.

@@ -56,10 +56,7 @@ def vectorizer(vocab_size: int, length: int, name: str, vocabulary: list[str] | 
 @keras.saving.register_keras_serializable(package="rnn_suite")
 def masked_token_loss(y_true, logits):
     """Cross-entropy averaged over real target tokens only (padding id 0 contributes nothing)."""
-    y_true = keras.ops.cast(y_true, "int32")
-    per_token = keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
-    mask = keras.ops.cast(keras.ops.not_equal(y_true, 0), per_token.dtype)
-    return keras.ops.sum(per_token * mask) / keras.ops.maximum(keras.ops.sum(mask), 1.0)
+    return MaskedTokenLoss().call(y_true, logits)
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")

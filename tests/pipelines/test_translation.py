@@ -205,3 +205,11 @@ def test_a_test_file_is_the_test_split_whole_and_never_trains(tmp_path):
     assert data.test.sources == ["Good night."]
     with pytest.raises(FileNotFoundError, match="--test-file .*missing.tsv not found"):
         translation.load_data(dataclasses.replace(cfg, test_file=str(tmp_path / "missing.tsv")))
+
+
+@pytest.mark.parametrize("option, words", [({"label_smoothing": 1.0}, "--label-smoothing"),
+                                           ({"vocab_size": 100}, "--vocab-size >= 300"),
+                                           ({"max_pairs": 5}, "--max-pairs 5")])
+def test_bad_options_are_refused_by_name(option, words):
+    with pytest.raises(ValueError, match=words):
+        translation.Config(**option)
