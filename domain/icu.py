@@ -78,6 +78,12 @@ class Stay:
     minutes: np.ndarray   # float32
     index: np.ndarray     # int32 into VARIABLES
     values: np.ndarray    # float32, as recorded (unknown descriptors, -1, already left out)
+    skipped: int = 0      # lines with an empty variable name (set C holds 2,403 of them), left out
+
+    @property
+    def descriptors_only(self) -> bool:
+        """No time-series measurement: what it has is Age, Gender, Height, ICUType, Weight at most."""
+        return not any(VARIABLES[i] in SERIES for i in self.index)
 
 
 @dataclasses.dataclass
@@ -106,14 +112,17 @@ def _minutes(text: str, where: str) -> float:
 
 
 def parse_stay(text: str, name: str = "stay") -> Stay:
-    """One stay from the challenge's CSV text. Refused with the line named: a wrong header, an unknown variable, a
-    value that is not a finite number, a time beyond 48:00 or earlier than the line before, a stay without a
-    single measurement. Descriptors (and Weight) of -1, unknown, are left out."""
+    """One stay from the challenge's CSV text, read as PhysioNet publishes it. Left out and counted (`skipped`): lines
+    with an empty variable name (`10:45,,1.9`, a quirk of the published set C). Descriptors (and Weight) of -1,
+    unknown, are left out. A stay with descriptors only is read (it is predicted from them; `descriptors_only`).
+    Refused with the line named, as corrupt: a wrong header, an unknown variable name, a value that is not a finite
+    number, a time beyond 48:00 or earlier than the line before, a stay with neither a measurement nor a
+    descriptor."""
     lines = text.splitlines()
     if not lines or lines[0].strip().lstrip("\ufeff") != HEADER:
         first = lines[0][:60] if lines else "(empty file)"
         raise ValueError(f"{name}: the first line is {first!r}; a PhysioNet 2012 stay starts with {HEADER!r}.")
-    record_id, minutes, index, values, previous = None, [], [], [], 0.0
+    record_id, minutes, index, values, previous, skipped = None, [], [], [], 0.0, 0
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -138,6 +147,9 @@ def parse_stay(text: str, name: str = "stay") -> Stay:
         if parameter == "RecordID":
             record_id = int(value)
             continue
+        if not parameter:
+            skipped += 1
+            continue
         if parameter not in VARIABLES:
             raise ValueError(f"{where}: unknown variable {parameter!r}; the challenge's are {', '.join(VARIABLES)}.")
         if parameter in (*DESCRIPTORS, "Weight") and value == -1:
@@ -145,12 +157,13 @@ def parse_stay(text: str, name: str = "stay") -> Stay:
         minutes.append(t)
         index.append(VARIABLES.index(parameter))
         values.append(value)
-    if not any(VARIABLES[i] in SERIES for i in index):
-        raise ValueError(f"{name}: no measurement in the stay (descriptors only); nothing to predict from.")
+    if not index:
+        raise ValueError(f"{name}: neither a measurement nor a descriptor in the stay; nothing to predict from.")
     if record_id is None:
         stem = pathlib.Path(name).stem
         record_id = int(stem) if stem.isdigit() else -1
-    return Stay(record_id, np.array(minutes, "float32"), np.array(index, "int32"), np.array(values, "float32"))
+    return Stay(record_id, np.array(minutes, "float32"), np.array(index, "int32"), np.array(values, "float32"),
+                skipped)
 
 
 def read_stay(path: str | pathlib.Path) -> Stay:
@@ -188,6 +201,21 @@ def cleaning_report(stays: list[Stay]) -> dict:
             row["kept" if k else "removed"] += 1
             row["fixed units"] += int(changed)
     return {v: row for v, row in out.items() if row["kept"] or row["removed"]}
+
+
+def reading_notes(stays: list[Stay]) -> list[str]:
+    """What reading left out or took as it is, with counts: lines with an empty variable name, descriptors-only
+    stays (kept and predicted from their descriptors, so a set is scored on all its stays as the challenge was)."""
+    notes = []
+    with_empty = [s for s in stays if s.skipped]
+    if with_empty:
+        notes.append(f"{sum(s.skipped for s in with_empty)} lines with an empty variable name in {len(with_empty)} "
+                     "stays were skipped (a quirk of the published files: `hh:mm,,value`)")
+    bare = [s.record_id for s in stays if s.descriptors_only]
+    if bare:
+        notes.append(f"{len(bare)} stays hold descriptors only (no measurement in 48 h) and are predicted from their "
+                     f"descriptors: {', '.join(map(str, bare[:10]))}{' ...' if len(bare) > 10 else ''}")
+    return notes
 
 
 def read_outcomes(path: str | pathlib.Path) -> dict[int, tuple[int, float]]:
@@ -234,6 +262,7 @@ def read_folder(folder: str | pathlib.Path, source: str = "local") -> Stays:
     if not ids:
         raise ValueError(f"{folder}: no stay file matches a RecordID of {', '.join(p.name for p in outcome_files)}.")
     stays = [read_stay(files[i]) for i in ids]
+    notes += reading_notes(stays)
     return Stays(stays, np.array([outcomes[i][0] for i in ids], "int32"),
                  np.array([outcomes[i][1] for i in ids], "float32"), source, notes)
 

@@ -25,7 +25,15 @@ import tensorflow as tf
 
 from domain import ecg as ecg_data
 from domain.ecg import report as ecg_report
-from domain.ecg.analysis import DETECTORS, detect_beats, model_inputs, record_summary, strip_figure
+from domain.ecg import stress
+from domain.ecg.analysis import (
+    DETECTORS,
+    detect_beats,
+    model_inputs,
+    record_summary,
+    rr_columns,
+    strip_figure,
+)
 from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
 from domain.ecg.sources import ECGData
 from shared import cli, data, layers, pipeline, reports, training, validation
@@ -46,6 +54,10 @@ class Config:
     context: int = 2                # beats on each side the model reads (0: the per-beat model)
     context_rnn: str = "bigru:32"   # across-beat RNN over the 2 * context + 1 beats: their rhythm
     context_shape: bool = False     # the across-beat RNN also reads each beat's coarse shape (else RR features only)
+    rr_inputs: str = "both"         # RR features read: both (seconds, local, record median and sinus ratios,
+                                    # irregularity) | relative (ratios to the record median) | seconds
+    template: str = "sinus"         # the record's template and scale: sinus (its sinus-like beats) | median (all)
+    composition: bool = True        # training adds records re-scored as if ectopic beats were 50-90% of them
     frame: int = 4                  # samples per RNN step: a 252-sample window is read as 63 steps of 4
     before: float = 0.25            # seconds of signal before the R peak
     after: float = 0.45             # seconds after it
@@ -64,7 +76,8 @@ class Config:
     run_dir: str = "runs/ecg"       # checkpoints, logs, report; exports go to saved_models/ecg/<version>/
 
     CHOICES: ClassVar[dict] = {  # the command line lists these
-        "source": ecg_data.sources.SOURCES, "class_weighting": CLASS_WEIGHTINGS, "detector": DETECTORS}
+        "source": ecg_data.sources.SOURCES, "class_weighting": CLASS_WEIGHTINGS, "detector": DETECTORS,
+        "rr_inputs": tuple(ecg_data.beats.RR_INPUTS), "template": ecg_data.beats.TEMPLATES}
 
     def __post_init__(self):
         layers.parse_spec(self.rnn)
@@ -89,6 +102,11 @@ class Config:
         before, after = ecg_data.beats.window_samples(self.before, self.after)
         return before + after
 
+    @property
+    def r_index(self) -> int:
+        """The R peak's position in a beat window."""
+        return ecg_data.beats.window_samples(self.before, self.after)[0]
+
 
 CARD = {  # the model card written beside every export (shared.pipeline.model_card)
     "use": "Research and teaching: beat-by-beat AAMI classes (N, S, V, F, Q) of a single-lead (MLII-like) ambulatory "
@@ -100,6 +118,9 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
             "inter-patient (de Chazal et al. 2004: DS1 trains, DS2 tests); or records generated here (offline).",
     "generated": ("synthetic",),
 }
+
+COMPOSITION_OTHERS = 0.25  # the share of a re-scored copy's non-ectopic beats that training reads
+FOLD_SEED = 1337  # the cross-validation's folds are the same whatever --seed, so seeds compare on the same folds
 
 QUICK = {"source": "synthetic", "synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
          "batch_size": 128, "cv_folds": 0}
@@ -136,11 +157,24 @@ def augment(inputs: dict, label, seed: tf.Tensor):
 
 
 def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -> tf.data.Dataset | None:
-    """({"beats", "template", "rr"}, label) batches of `model_inputs`; for training shuffled under the seed and,
-    with cfg.augment, varied by `augment` (seeded: the same seed gives the same variations). None when empty."""
+    """({"beats", "template", "rr"}, label) batches of `model_inputs`; for training shuffled under the seed, with
+    cfg.composition joined by records re-scored as if ectopic beats were their majority
+    (`domain.ecg.beats.composition_augmented`) and with cfg.augment varied by `augment` (seeded: the same seed gives
+    the same variations). None when empty."""
     if not len(beats):
         return None
-    ds = tf.data.Dataset.from_tensor_slices((model_inputs(beats, cfg.context), beats.labels))
+    inputs, labels = model_inputs(beats, cfg.context, cfg.rr_inputs), beats.labels
+    if training and cfg.composition:
+        augmented = ecg_data.beats.composition_augmented(beats, cfg.r_index, cfg.template, cfg.seed)
+        # of the re-scored copies, every ectopic beat and a quarter of the others (their inputs are built on the whole
+        # copy, so each beat's neighbours are its own)
+        rows = np.arange(len(augmented)) < len(beats)
+        rows |= np.isin(augmented.labels, ecg_data.beats.ECTOPIC)
+        rows |= np.random.default_rng(cfg.seed).random(len(augmented)) < COMPOSITION_OTHERS
+        rows = np.random.default_rng(cfg.seed).permutation(np.flatnonzero(rows))  # copies mixed into every batch
+        inputs = {k: v[rows] for k, v in model_inputs(augmented, cfg.context, cfg.rr_inputs).items()}
+        labels = augmented.labels[rows]
+    ds = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if not training:
         return data.batched(ds, cfg.batch_size)
     if not cfg.augment:
@@ -160,20 +194,22 @@ def build_model(cfg: Config, ecg: ECGData) -> keras.Model:
 
 
 def build_network(cfg: Config, train: ecg_data.BeatSet | None = None) -> keras.Model:
-    """(beats (batch, 2k+1, window), template (batch, window), rr (batch, 2k+1, 7)) -> class probabilities
-    (batch, 5), k = cfg.context.
+    """(beats (batch, 2k+1, window), template (batch, window), rr (batch, 2k+1, r + 1)) -> class probabilities
+    (batch, 5), k = cfg.context, r the RR features of cfg.rr_inputs.
 
     Each beat is read beside its difference from the record's template (morphology relative to the patient's own
     dominant beat). The centre beat goes through cfg.rnn step by step (frames of cfg.frame samples); with k > 0
     every beat of the context is encoded (its coarse shape, difference and RR features) and cfg.context_rnn runs
     across the beats, so the model sees the rhythm: an S beat is premature relative to its neighbours.
     Normalization statistics come from the training beats only and live in the model."""
-    k, window, n_rr = cfg.context, cfg.window, len(ecg_data.RR_FEATURES)
+    k, window, columns = cfg.context, cfg.window, rr_columns(cfg.rr_inputs)
+    n_rr = len(columns)
     beats = keras.Input((2 * k + 1, window), name="beats")
     template = keras.Input((window,), name="template")
     rr = keras.Input((2 * k + 1, n_rr + 1), name="rr")
     beat_stats = (float(train.beats.mean()), float(train.beats.var())) if train is not None and len(train) else (0., 1.)
-    rr_stats = (train.rr.mean(axis=0), train.rr.var(axis=0)) if train is not None and len(train) else (0.0, 1.0)
+    rr_stats = (train.rr[:, columns].mean(axis=0), train.rr[:, columns].var(axis=0)) \
+        if train is not None and len(train) else (0.0, 1.0)
     x = keras.layers.Normalization(axis=None, mean=beat_stats[0], variance=beat_stats[1], name="beats_norm")(beats)
     t = keras.layers.Normalization(axis=None, mean=beat_stats[0], variance=beat_stats[1], name="template_norm")(template)
     delta = x - keras.ops.expand_dims(t, 1)  # each beat relative to the patient's dominant beat
@@ -216,6 +252,10 @@ def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "a
     cv_seconds = time.perf_counter() - start
     history = fit_beats(cfg, model, ecg.train, validation=ecg.validation, epochs=cv["best_epoch"] if cv else None,
                         verbose=verbose)
+    if cv:  # the model that ships, on the generated stress sets (the fold models' figures are in cv["stress"])
+        cv["final_model_stress"] = {name: stress.row(s.labels, classify(cfg, model, s)) for name, s in
+                                    stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed).items()}
+        validation.keep(cfg.run_dir, cv)
     history.timing["cross_validation_seconds"] = round(cv_seconds, 1) if cv else 0.0
     return history
 
@@ -226,20 +266,28 @@ def fit_beats(cfg: Config, model: keras.Model, train_beats: ecg_data.BeatSet,
     """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
     records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
     cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation)."""
-    scores = [aami_scores(model_inputs(validation, cfg.context), validation.labels)] \
+    scores = [aami_scores(model_inputs(validation, cfg.context, cfg.rr_inputs), validation.labels)] \
         if validation is not None and len(validation) else []
-    return training.fit(model, make_dataset(cfg, train_beats, training=True), None,
+    train_ds = make_dataset(cfg, train_beats, training=True)
+    return training.fit(model, train_ds, None,
                         training.Settings.of(cfg, epochs=epochs or cfg.epochs, verbose=verbose),
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"], patience=5,
                         monitor="val_macro_f1" if scores else "loss", monitor_mode="max" if scores else "min",
                         early_stopping=bool(scores), class_weight=class_weights(train_beats.labels, cfg.class_weighting),
-                        samples_per_epoch=len(train_beats), scorers=[*scores, *scorers], **fit_options)
+                        samples_per_epoch=int(train_ds.cardinality()) * cfg.batch_size, scorers=[*scores, *scorers], **fit_options)
 
 
-def score(model: keras.Model, test: ecg_data.BeatSet, batch_size: int = 2048) -> dict:
+def classify(cfg: Config, model: keras.Model, beats: ecg_data.BeatSet, batch_size: int = 2048) -> np.ndarray:
+    """The predicted class of every beat (empty for no beats)."""
+    if not len(beats):
+        return np.zeros(0, "int64")
+    inputs = model_inputs(beats, _context_of(model), cfg.rr_inputs)
+    return model.predict(inputs, batch_size=batch_size, verbose=0).argmax(axis=-1)
+
+
+def score(cfg: Config, model: keras.Model, test: ecg_data.BeatSet) -> dict:
     """AAMI metrics (per-class Se, +P, Sp, F1; accuracy; macro F1; confusion matrix) on a record-disjoint test set."""
-    probs = model.predict(model_inputs(test, _context_of(model)), batch_size=batch_size, verbose=0)
-    predicted = probs.argmax(axis=-1)
+    predicted = classify(cfg, model, test)
     return {**ecg_data.aami_metrics(test.labels, predicted), "predicted": predicted}
 
 
@@ -247,20 +295,28 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
     """Leave-records-out cross-validation on the training records: cfg.cv_folds folds grouped by record, each
     holding S, V and F beats (shared.validation). Each fold's model trains cfg.epochs epochs on the other records
     and is scored on its held-out records after every epoch; the epoch count whose pooled held-out macro F1 (N, S,
-    V, F) is highest is the one the final model trains for. The baselines run on the same folds.
+    V, F) is highest is the one the final model trains for. The same fold models score the stress sets
+    (domain.ecg.stress: the held-out records with many S beats re-scored as if S were their majority, and the
+    generated scenarios), and the baselines run on the same folds and stress sets.
 
     Returns {"folds": [per fold: records, beats per class, headline at the chosen epoch], "best_epoch",
     "curve": pooled macro F1 per epoch, "pooled": headline of all held-out beats, "mean_sd": per-fold mean and sd,
-    "baselines": {name: {"pooled", "mean_sd"}}}. A fold already finished with the same configuration (its
-    scores.json in run_dir/cv/fold-i) is read back, not trained again."""
+    "worst_record": per class the held-out record with the lowest sensitivity, "baselines": {name: {"pooled",
+    "mean_sd"}}, "stress": {set: {"this model": pooled row, "this model, worst fold", baseline: pooled row}}}. A
+    fold already finished with the same configuration (its scores.json in run_dir/cv/fold-i) is read back, not
+    trained again."""
 
     holders = {c: len(set(beats.records[beats.labels == c].tolist())) for c in (1, 2, 3)}
     required = tuple(c for c, n in holders.items() if n >= cfg.cv_folds)  # S, V, F in every fold where possible
     missing = [f"{ecg_data.AAMI_CLASSES[c]} (in {holders[c]} records)" for c in (1, 2, 3) if c not in required]
     if missing:
         log.warning("cross-validation: not every fold can hold %s beats", ", ".join(missing))
-    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=cfg.seed)
+    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=FOLD_SEED)
     held_out = [beats.take(test_index) for _, test_index in folds]
+    generated = stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed)
+    stress_sets = [{stress.COMPOSITION: ecg_data.beats.composition_stress(fold, cfg.r_index, cfg.template,
+                                                                          seed=cfg.seed), **generated}
+                   for fold in held_out]
 
     def fit_fold(i, fit_index, test_index, fold_dir):
         fold_train, fold_test = beats.take(fit_index), beats.take(test_index)
@@ -268,15 +324,22 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
                  sorted(set(fold_test.records.tolist())), len(fold_train))
         keras.utils.set_random_seed(cfg.seed)
         model = build_network(cfg, fold_train)
-        scores = aami_scores(model_inputs(fold_test, cfg.context), fold_test.labels, prefix="heldout_")
-        fit_beats(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, fold_train, scorers=(scores,),
+        scores = aami_scores(model_inputs(fold_test, cfg.context, cfg.rr_inputs), fold_test.labels,
+                             prefix="heldout_")
+        sets = stress_sets[i - 1]
+        every = ecg_data.BeatSet.concat(list(sets.values()))
+        ends = np.cumsum([len(v) for v in sets.values()])[:-1]
+        stressed = training.EpochScores(lambda m: classify(cfg, m, every), every.labels,
+                                        lambda y, p: stress.row(y[y >= 0], p[y >= 0])["S Se"], "stress_s_se")
+        fit_beats(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, fold_train, scorers=(scores, stressed),
                   verbose=verbose, tensorboard=False)
-        return scores.predictions
+        return scores.predictions, {name: [np.split(p, ends)[j] for p in stressed.predictions]
+                                    for j, name in enumerate(sets)}
     cv = validation.epoch_folds(beats.labels, folds, cfg.run_dir, dataclasses.asdict(cfg), fit_fold,
                                 lambda y, p: ecg_data.aami_metrics(y, p)["macro_f1_nsvf"])
     baseline_preds = {name: [] for name in BASELINES}
-    for (fit_index, _), fold_test in zip(folds, held_out, strict=True):
-        for name, pred in baseline_predictions(beats.take(fit_index), fold_test).items():
+    for (fit_index, _), fold_test, sets in zip(folds, held_out, stress_sets, strict=True):
+        for name, pred in baseline_predictions(beats.take(fit_index), {"held-out": fold_test, **sets}).items():
             baseline_preds[name].append(pred)
     labels = [fold.labels for fold in held_out]
     every = np.concatenate(labels)
@@ -290,9 +353,44 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
     return {"folds": [{"records": sorted(set(f.records.tolist())), "beats": f.counts(ecg_data.AAMI_CLASSES),
                        **row} for f, row in zip(held_out, ours.pop("rows"), strict=True)],
             "best_epoch": cv["best_epoch"], "curve": cv["curve"], **ours,
-            "baselines": {name: {k: v for k, v in summary(p).items() if k != "rows"}
-                          for name, p in baseline_preds.items()},
+            "worst_record": worst_records(held_out, cv["predictions"]),
+            "baselines": {name: {k: v for k, v in summary([p["held-out"] for p in preds]).items() if k != "rows"}
+                          for name, preds in baseline_preds.items()},
+            "stress": stress_summary(stress_sets, cv["extras"], baseline_preds),
             "classes_not_in_every_fold": missing}
+
+
+def worst_records(held_out: list[ecg_data.BeatSet], predictions: list[np.ndarray], min_beats: int = 20) -> dict:
+    """{"N Se", "S Se", "V Se", "F Se": [record, value]}: per class, the held-out record (with at least `min_beats`
+    of the class) whose beats of it the cross-validation found least often."""
+    records = np.concatenate([f.records for f in held_out])
+    labels = np.concatenate([f.labels for f in held_out])
+    predicted = np.concatenate(predictions)
+    out = {}
+    for c, name in enumerate(ecg_data.AAMI_CLASSES[:4]):
+        found = {str(r): round(100.0 * float((predicted[(records == r) & (labels == c)] == c).mean()), 1)
+                 for r in np.unique(records) if ((records == r) & (labels == c)).sum() >= min_beats}
+        if found:
+            worst = min(found, key=found.get)
+            out[f"{name} Se"] = [worst, found[worst]]
+    return out
+
+
+def stress_summary(stress_sets: list[dict], model_preds: list[dict], baseline_preds: dict) -> dict:
+    """{stress set: {"this model": pooled over the fold models, "this model, worst fold": the fold model with the
+    lowest S Se (or the most false alarms where the set has no S beat), baseline: pooled}} (domain.ecg.stress.row)."""
+    out = {}
+    for name in stress_sets[0]:
+        labels = [sets[name].labels for sets in stress_sets]
+        pooled = np.concatenate(labels)
+        rows = [stress.row(y, p[name]) for y, p in zip(labels, model_preds, strict=True) if len(y)]
+        worst = min(rows, key=lambda r: (r["S Se"] if r["S beats"] else 100.0, -r["N called S or F %"]),
+                    default=None)
+        out[name] = {"this model": stress.row(pooled, np.concatenate([p[name] for p in model_preds])),
+                     "this model, worst fold": worst,
+                     **{base: stress.row(pooled, np.concatenate([p[name] for p in preds]))
+                        for base, preds in baseline_preds.items()}}
+    return out
 
 
 def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
@@ -312,15 +410,16 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
 
     signature = [tf.TensorSpec((None, 2 * k + 1, cfg.window), tf.float32, name="beats"),
                  tf.TensorSpec((None, cfg.window), tf.float32, name="template"),
-                 tf.TensorSpec((None, 2 * k + 1, len(ecg_data.RR_FEATURES) + 1), tf.float32, name="rr")]
+                 tf.TensorSpec((None, 2 * k + 1, len(rr_columns(cfg.rr_inputs)) + 1), tf.float32, name="rr")]
+    names_rr = list(ecg_data.beats.RR_INPUTS[cfg.rr_inputs])
     meta = {"config": {**dataclasses.asdict(cfg), "context": k}, "source": ecg.source, "metrics": metrics,
-            "classes": list(ecg_data.AAMI_CLASSES), "rr_features": [*ecg_data.RR_FEATURES, "present"],
+            "classes": list(ecg_data.AAMI_CLASSES), "rr_features": [*names_rr, "present"],
             "input_note": "beats: each beat and its k neighbours on either side (zeros beyond the record), the MLII "
-                          "lead band-passed 0.5-35 Hz and divided by the record's median R amplitude "
+                          "lead band-passed 0.5-35 Hz and divided by the record's typical R amplitude "
                           f"(domain.ecg.extract), {cfg.before} s before to {cfg.after} s after the R peak at "
-                          f"{ecg_data.FS} Hz; template: the record's median beat; rr: domain.ecg.rr_features "
-                          f"{list(ecg_data.RR_FEATURES)} of each, then 1 where the neighbour exists "
-                          "(domain.ecg.analysis.model_inputs builds all three)"}
+                          f"{ecg_data.FS} Hz; template: the record's {cfg.template} template beat; rr: "
+                          f"domain.ecg.rr_features {names_rr} of each, then 1 where the neighbour exists "
+                          f"(domain.ecg.analysis.model_inputs(beats, {k}, '{cfg.rr_inputs}') builds all three)"}
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
 
@@ -331,8 +430,10 @@ def analyze(cfg: Config, record: ecg_data.Record, served, meta: dict, annotated:
     start = time.perf_counter()
     window = meta.get("config", {}) or {}
     peaks = detect_beats(record.signal, cfg.detector)
-    beats = ecg_data.extract(record, window.get("before", cfg.before), window.get("after", cfg.after), peaks=peaks)
-    inputs = model_inputs(beats, int(window.get("context", 0)))
+    # an export made before the inputs had a choice read issue 17's: RR ratios to the record median, median beat
+    beats = ecg_data.extract(record, window.get("before", cfg.before), window.get("after", cfg.after), peaks=peaks,
+                             template=window.get("template", "median"))
+    inputs = model_inputs(beats, int(window.get("context", 0)), window.get("rr_inputs", "relative"))
     out = served.signatures["serving_default"](**{name: tf.constant(value) for name, value in inputs.items()})
     probs = out["probs"].numpy()
     predicted = probs.argmax(axis=-1)
@@ -380,7 +481,7 @@ def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:
     without a test split (the estimate is then the cross-validation)."""
     if not len(ecg.test):
         return None
-    metrics = score(model, ecg.test)
+    metrics = score(cfg, model, ecg.test)
     predicted = metrics.pop("predicted")
     metrics["bootstrap"] = ecg_data.metrics.record_bootstrap(ecg.test.labels, predicted, ecg.test.records)
     metrics["baselines"] = baselines(ecg)

@@ -410,10 +410,14 @@ def predict(cfg: Config, path: str | pathlib.Path, model_path: str | pathlib.Pat
                                                        stay.values[keep]))
             moved[icu_data.VARIABLES[v]] = round(base["probability"] - without["probability"], 4)
     top = dict(sorted(moved.items(), key=lambda kv: -abs(kv[1]))[:8])
-    return {"record": stay.record_id, "probability_of_death": round(base["probability"], 4),
-            "observations": len(stay.values), "ignored": base["ignored"],
-            "moved_most (probability with it minus without it)": top,
-            "note": "research model, not a clinical tool"}
+    out = {"record": stay.record_id, "probability_of_death": round(base["probability"], 4),
+           "observations": len(stay.values), "ignored": base["ignored"], "skipped_lines": stay.skipped,
+           "moved_most (probability with it minus without it)": top,
+           "note": "research model, not a clinical tool"}
+    if stay.descriptors_only:
+        out["warning"] = ("no measurement in the first 48 hours (descriptors only): the probability rests on age, "
+                          "gender, height, ICU type and weight alone")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ reporting

@@ -90,32 +90,40 @@ def epoch_folds(labels: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], 
                 config: dict, fit_fold: Callable, score: Callable) -> dict:
     """The cross-validation driver of the suite (ECG records, speakers). For fold i, `fit_fold(i, train positions,
     test positions, fold folder)` trains a model on the training positions only and returns its predictions for
-    the test positions after every epoch (a list, one array per epoch: shared.training.EpochScores keeps them).
-    The epoch count is chosen where `score(labels, predictions)` over all held-out items pooled is highest.
+    the test positions after every epoch (a list, one array per epoch: shared.training.EpochScores keeps them),
+    or (that list, {name: a list of the same kind for other held-out items}), e.g. stress sets scored by the
+    fold's model. The epoch count is chosen where `score(labels, predictions)` over all held-out items pooled is highest.
     A fold whose run_dir/cv/fold-i/scores.json was written with the same `config` is read back, not trained again
     (a stopped cross-validation resumes at its first unfinished fold).
 
-    Returns {"predictions": per fold, the predictions at the chosen epoch; "curve": the pooled score per epoch;
-    "best_epoch": 1-based}."""
+    Returns {"predictions": per fold, the predictions at the chosen epoch; "extras": per fold, {name: the other
+    items' predictions at that epoch}; "curve": the pooled score per epoch; "best_epoch": 1-based}."""
     labels = np.asarray(labels)
     config = json.loads(json.dumps(config))
-    per_fold = []
+    per_fold, extras = [], []
     for i, (fit_index, test_index) in enumerate(folds, start=1):
         fold_dir = pathlib.Path(run_dir) / "cv" / f"fold-{i}"
         saved = fold_dir / "scores.json"
         previous = json.loads(saved.read_text()) if saved.exists() else {}
         if previous.get("config") == config:
             epochs = [np.array(p) for p in previous["predictions"]]
+            other = {name: [np.array(p) for p in values] for name, values in previous.get("extras", {}).items()}
             log.info("cv fold %d/%d: read back from %s", i, len(folds), saved)
         else:
-            epochs = [np.asarray(p) for p in fit_fold(i, fit_index, test_index, fold_dir)]
+            fitted = fit_fold(i, fit_index, test_index, fold_dir)
+            fitted, other = fitted if isinstance(fitted, tuple) else (fitted, {})
+            epochs = [np.asarray(p) for p in fitted]
+            other = {name: [np.asarray(p) for p in values] for name, values in other.items()}
             fold_dir.mkdir(parents=True, exist_ok=True)
             partial = saved.with_name("scores.json.partial")
-            partial.write_text(json.dumps({"config": config, "predictions": [p.tolist() for p in epochs]}))
+            partial.write_text(json.dumps({"config": config, "predictions": [p.tolist() for p in epochs],
+                                           "extras": {k: [p.tolist() for p in v] for k, v in other.items()}}))
             partial.replace(saved)
         per_fold.append(epochs)
+        extras.append(other)
     held_out = np.concatenate([labels[test] for _, test in folds])
     count = min(len(p) for p in per_fold)
     curve = [float(score(held_out, np.concatenate([p[e] for p in per_fold]))) for e in range(count)]
     best = int(np.argmax(curve))
-    return {"predictions": [p[best] for p in per_fold], "curve": curve, "best_epoch": best + 1}
+    return {"predictions": [p[best] for p in per_fold], "curve": curve, "best_epoch": best + 1,
+            "extras": [{name: values[best] for name, values in other.items()} for other in extras]}

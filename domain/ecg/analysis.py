@@ -12,17 +12,25 @@ from domain.ecg import records as record_data
 from domain.ecg.baselines import headline
 
 
-def model_inputs(beats: beat_data.BeatSet, context: int) -> dict[str, np.ndarray]:
+def model_inputs(beats: beat_data.BeatSet, context: int, rr_inputs: str = "both") -> dict[str, np.ndarray]:
     """The model's inputs for every beat: beats (n, 2 * context + 1, window) the beat and its neighbours in its
-    record (zeros beyond the record's ends), template (n, window) its record's median beat, rr (n, 2 * context + 1,
-    7) their RR features plus a last column that is 1 where the neighbour exists. Built from the BeatSet alone,
-    the same way in training, evaluation and predict."""
+    record (zeros beyond the record's ends), template (n, window) its record's template beat, rr (n, 2 * context +
+    1, k + 1) the k RR features of `rr_inputs` (beat_data.RR_INPUTS) of each plus a last column that is 1 where the
+    neighbour exists. Built from the BeatSet alone, the same way in training, evaluation and predict."""
     index = beat_data.context_index(beats.records, context)
     present = index >= 0
     safe = np.where(present, index, 0)
     mask = present[..., None].astype("float32")
+    rr = beats.rr[:, rr_columns(rr_inputs)]
     return {"beats": beats.beats[safe] * mask, "template": np.ascontiguousarray(beats.templates),
-            "rr": np.concatenate([beats.rr[safe] * mask, mask], axis=-1)}
+            "rr": np.concatenate([rr[safe] * mask, mask], axis=-1)}
+
+
+def rr_columns(rr_inputs: str) -> list[int]:
+    """Positions in RR_FEATURES of the features an input set names."""
+    if rr_inputs not in beat_data.RR_INPUTS:
+        raise ValueError(f"RR inputs {rr_inputs!r}: expected one of {', '.join(beat_data.RR_INPUTS)}.")
+    return [beat_data.RR_FEATURES.index(name) for name in beat_data.RR_INPUTS[rr_inputs]]
 
 
 DETECTORS = ("neurokit", "xqrs")  # R-peak detectors; BENCHMARKS.md compares them on the MIT-BIH records

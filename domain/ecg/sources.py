@@ -121,7 +121,7 @@ def read_split(cfg, data_dir: pathlib.Path, names: list[str], notes: list[str]) 
             notes.append(f"record {name} resampled from {record.original_fs:g} Hz to {record_data.FS} Hz")
         if record.repaired_samples:
             notes.append(f"record {name}: {record.repaired_samples} missing samples interpolated")
-        sets.append(beat_data.extract(record, cfg.before, cfg.after))
+        sets.append(beat_data.extract(record, cfg.before, cfg.after, template=cfg.template))
     if names and not sets:
         raise ValueError(f"none of the records {names} in {data_dir} could be read; see the messages above.")
     if not sets:

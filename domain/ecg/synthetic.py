@@ -28,10 +28,18 @@ NORMAL = np.array([[-0.20, 0.025, 0.15], [-0.030, 0.010, -0.12], [0.0, 0.011, 1.
 VENTRICULAR = np.array([[-0.20, 0.025, 0.0], [-0.045, 0.018, -0.25], [0.0, 0.024, 1.6], [0.055, 0.024, -0.7],
                         [0.30, 0.075, -0.45]])
 SYMBOLS = {"N": "N", "S": "A", "V": "V", "F": "F"}
+# "mixed": the patients of the offline default (sinus rhythm, each with its own ectopy rates); the stress scenarios
+# no DS1 patient shows: S beats 60-80% of all on a slow sinus rhythm (runs of atrial ectopy), an irregular rhythm
+# (atrial fibrillation: no P wave, irregular RR) with normal beats only, every beat wide (bundle branch block) with
+# normal beats only
+SCENARIOS = ("mixed", "ectopic_majority", "irregular", "wide")
+S_RUN = 0.75  # ectopic_majority: the chance that an S beat follows an S beat
 
 
-def _patient_shapes(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A patient's own normal and ventricular morphologies: every wave's timing, width and amplitude jittered."""
+def _patient_shapes(rng: np.random.Generator, scenario: str = "mixed") -> dict[str, np.ndarray]:
+    """A patient's own normal and ventricular morphologies: every wave's timing, width and amplitude jittered; in
+    scenario "wide" the normal QRS is as wide as a bundle branch block's (about 140 ms) with a discordant T wave,
+    in "irregular" it has no P wave (atrial fibrillation)."""
     def jitter(waves):
         waves = waves.copy()
         waves[:, 0] *= rng.uniform(0.85, 1.15, len(waves))
@@ -40,7 +48,14 @@ def _patient_shapes(rng: np.random.Generator) -> dict[str, np.ndarray]:
         return waves
     ventricular = jitter(VENTRICULAR)
     ventricular[1:4, 2] *= rng.choice([1.0, -1.0])  # ectopic QRS axis: upright or inverted in MLII
-    return {"N": jitter(NORMAL), "V": ventricular}
+    normal = jitter(NORMAL)
+    if scenario == "wide":
+        normal[1:4, 1] *= rng.uniform(2.0, 2.6)  # Q, R, S waves twice as wide
+        normal[1:4, 0] *= 1.6
+        normal[4, 2] = -abs(normal[4, 2])  # T wave opposite to the QRS
+    if scenario == "irregular":
+        normal[0, 2] = 0.0
+    return {"N": normal, "V": ventricular}
 
 
 def _waves(kind: str, rng: np.random.Generator, rr: float, shapes: dict[str, np.ndarray]) -> np.ndarray:
@@ -60,8 +75,11 @@ def _waves(kind: str, rng: np.random.Generator, rr: float, shapes: dict[str, np.
     return waves
 
 
-def _rhythm(seconds: float, rng: np.random.Generator, hr: float, rates: dict[str, float]) -> tuple[list, list]:
-    """Beat times (s) and classes: sinus rhythm with HRV and ectopic beats at the patient's rates."""
+def _rhythm(seconds: float, rng: np.random.Generator, hr: float, rates: dict[str, float],
+            scenario: str = "mixed") -> tuple[list, list]:
+    """Beat times (s) and classes: sinus rhythm with HRV and ectopic beats at the patient's rates; in scenario
+    "ectopic_majority" S beats follow N beats at rates["S"] and each other at S_RUN (runs of atrial ectopy), in
+    "irregular" every RR is drawn anew around the mean (log-normal, sd 0.2: atrial fibrillation)."""
     rr0 = 60.0 / hr
     s_prematurity = rng.uniform(0.65, 0.88)  # how early this patient's S beats come
     times, kinds, t, previous = [], [], 0.4, "N"
@@ -69,14 +87,22 @@ def _rhythm(seconds: float, rng: np.random.Generator, hr: float, rates: dict[str
     while True:
         draw = rng.random()
         kind = "N"
+        if scenario == "ectopic_majority":
+            kind = "S" if draw < (S_RUN if previous == "S" else rates["S"]) else "N"
         for name in ("S", "V", "F"):
-            if previous == "N" and draw < rates[name]:
+            if scenario != "mixed" or previous != "N":
+                break
+            if draw < rates[name]:
                 kind = name
                 break
             draw -= rates[name]
         sinus = rr0 * (1 + 0.04 * np.sin(2 * np.pi * 0.25 * t + phase[0]) + 0.03 * np.sin(2 * np.pi * 0.1 * t + phase[1])
                        + 0.01 * rng.normal())
-        if previous == "V":
+        if scenario == "irregular":
+            sinus = rr0 * float(np.clip(rng.lognormal(0.0, 0.2), 0.5, 1.8))
+        if previous == "S" and kind == "S":
+            rr = s_prematurity * sinus  # a run of atrial ectopy at its own faster rate
+        elif previous == "V":
             rr = (2 - 0.62) * sinus  # full compensatory pause
         elif previous == "S":
             rr = 1.08 * sinus  # the sinus node was reset: no full pause
@@ -91,17 +117,26 @@ def _rhythm(seconds: float, rng: np.random.Generator, hr: float, rates: dict[str
     return times, kinds
 
 
-def synthesize(name: str, minutes: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One record: ((samples, 2) signal in mV for leads MLII and V1, R-peak sample indices, MIT-BIH symbols)."""
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+def synthesize(name: str, minutes: float, seed: int = 0, scenario: str = "mixed"
+               ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One record: ((samples, 2) signal in mV for leads MLII and V1, R-peak sample indices, MIT-BIH symbols) of a
+    patient of `scenario` (SCENARIOS)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario {scenario!r}: expected one of {', '.join(SCENARIOS)}.")
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())] + ([] if scenario == "mixed" else
+                                                                      [zlib.crc32(scenario.encode())]))
     seconds = minutes * 60.0
     n = int(seconds * FS)
     hr = rng.uniform(58, 95)
     gain = rng.uniform(0.7, 1.5)
     rates = {"S": rng.choice([0.0, rng.uniform(0.01, 0.10)]), "V": rng.choice([0.0, rng.uniform(0.01, 0.15)]),
              "F": rng.choice([0.0, 0.0, rng.uniform(0.005, 0.03)])}
-    times, kinds = _rhythm(seconds, rng, hr, rates)
-    shapes = _patient_shapes(rng)
+    if scenario == "ectopic_majority":
+        hr = rng.uniform(42, 55)  # slow sinus rhythm
+        fraction = rng.uniform(0.6, 0.8)  # S beats: a / (1 - S_RUN + a) of all beats
+        rates["S"] = min(1.0, fraction * (1 - S_RUN) / (1 - fraction))
+    times, kinds = _rhythm(seconds, rng, hr, rates, scenario)
+    shapes = _patient_shapes(rng, scenario)
     noise_level = rng.uniform(0.01, 0.05)
     t_axis = np.arange(n) / FS
     signal = np.zeros(n)
@@ -115,11 +150,24 @@ def synthesize(name: str, minutes: float, seed: int = 0) -> tuple[np.ndarray, np
         offsets = (idx - r)[:, None] / FS - waves[None, :, 0]
         signal[idx] += gain * (waves[:, 2] * np.exp(-0.5 * (offsets / waves[:, 1]) ** 2)).sum(axis=1)
         peaks.append(r)
+    if scenario == "irregular":  # fibrillatory waves instead of P waves
+        signal += 0.04 * gain * np.sin(2 * np.pi * rng.uniform(5, 7) * t_axis + rng.uniform(0, 6))
     wander = 0.12 * np.sin(2 * np.pi * 0.22 * t_axis + rng.uniform(0, 6)) + 0.08 * np.sin(2 * np.pi * 0.05 * t_axis)
     noise = noise_level * rng.normal(size=n) + 0.01 * np.sin(2 * np.pi * 60 * t_axis)
     mlii = signal + wander + noise
     v1 = -0.6 * signal + 0.5 * wander + 0.015 * rng.normal(size=n)
     return np.stack([mlii, v1], axis=1), np.asarray(peaks), [SYMBOLS[k] for k in kinds]
+
+
+def stress_records(scenario: str, count: int = 4, minutes: float = 5.0, seed: int = 0) -> list:
+    """`count` generated patients of a stress scenario as Records (MLII, annotated), in memory; deterministic."""
+    from domain.ecg.records import from_signal
+
+    out = []
+    for i in range(count):
+        signal, peaks, symbols = synthesize(f"{scenario}-{i}", minutes, seed, scenario)
+        out.append(from_signal(signal[:, 0], FS, name=f"{scenario}-{i}", peaks=peaks, symbols=tuple(symbols)))
+    return out
 
 
 def write_records(out_dir: str | pathlib.Path, names: list[str] | tuple[str, ...], *, minutes: float = 5.0,

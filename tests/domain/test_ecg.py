@@ -21,14 +21,28 @@ def test_aami_mapping():
 
 def test_rr_features_known_answer():
     rr = ecg.rr_features(np.array([0, 360, 720, 1260]))  # intervals 1.0, 1.0, 1.5 s; record median 1.0 s
+    col = beats.COLUMN
     pre, post = np.array([np.nan, 1.0, 1.0, 1.5]), np.array([1.0, 1.0, 1.5, np.nan])
-    np.testing.assert_allclose(rr[:, 2], pre / 1.0)  # previous RR / record median RR
-    np.testing.assert_allclose(rr[:, 3], post / 1.0)
-    np.testing.assert_allclose(rr[:, 5], post / pre, rtol=1e-6)  # 1.5 after 1.0: a pause
-    np.testing.assert_allclose(rr[1:, 0] * rr[1:, 4], pre[1:], rtol=1e-6)  # (pre / local) * (local / record)
-    assert np.isfinite(rr[:, 4]).all() and (rr[:, 4] >= 1.0).all() and (rr[:, 4] <= 1.5).all()
-    same_rhythm_slower = ecg.rr_features(np.array([0, 720, 1440, 2520]))  # the same rhythm at half the rate
-    np.testing.assert_allclose(same_rhythm_slower, rr, rtol=1e-6)  # relative features do not see the rate
+    np.testing.assert_allclose(rr[:, col["pre_rr_s"]], pre)
+    np.testing.assert_allclose(rr[:, col["post_rr_s"]], post)
+    np.testing.assert_allclose(rr[:, col["median_rr_s"]], 1.0)
+    np.testing.assert_allclose(rr[:, col["pre_rr_record"]], pre / 1.0)  # previous RR / record median RR
+    np.testing.assert_allclose(rr[:, col["post_rr_record"]], post / 1.0)
+    sinus = np.percentile([1.0, 1.0, 1.5], beats.SINUS_QUANTILE)  # the long intervals: 1.4 s
+    np.testing.assert_allclose(rr[:, col["pre_rr_sinus"]], pre / sinus, rtol=1e-6)
+    np.testing.assert_allclose(rr[:, col["post_pre_ratio"]], post / pre, rtol=1e-6)  # 1.5 after 1.0: a pause
+    local = rr[:, col["local_rr_s"]]
+    np.testing.assert_allclose(rr[1:, col["pre_rr_local"]] * local[1:], pre[1:], rtol=1e-6)
+    np.testing.assert_allclose(rr[:, col["local_rr_record"]], local, rtol=1e-6)
+    assert np.isfinite(local).all() and (local >= 1.0).all() and (local <= 1.5).all()
+    assert (rr[:, col["local_irregularity"]] > 0).all()  # 1.0 -> 1.5 is a change of rhythm
+    slower = ecg.rr_features(np.array([0, 720, 1440, 2520]))  # the same rhythm at half the rate
+    seconds = [col[n] for n in ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s")]
+    ratios = [i for i in range(len(beats.RR_FEATURES)) if i not in seconds]
+    np.testing.assert_allclose(slower[:, ratios], rr[:, ratios], rtol=1e-6)  # ratios do not see the rate
+    np.testing.assert_allclose(slower[:, seconds], 2 * rr[:, seconds], rtol=1e-6)  # seconds do
+    assert set(beats.RR_INPUTS["both"]) == set(beats.RR_FEATURES)
+    assert all(set(v) <= set(beats.RR_FEATURES) for v in beats.RR_INPUTS.values())
 
 
 def test_context_index_stays_inside_each_record():
@@ -51,7 +65,10 @@ def test_per_record_preparation_uses_no_labels(tmp_path):
         for field in ("beats", "templates", "rr", "peaks"):
             np.testing.assert_array_equal(getattr(other, field), getattr(labelled, field))
     assert (unlabelled.labels == -1).all() and (labelled.labels >= 0).all()
-    np.testing.assert_allclose(labelled.templates[0], np.median(labelled.beats, axis=0))
+    median = ecg.extract(record, 0.25, 0.45, template="median")
+    np.testing.assert_allclose(median.templates[0], np.median(median.beats, axis=0))
+    sinus_like = labelled.rr[:, beats.COLUMN["pre_rr_sinus"]] >= beats.SINUS_FRACTION
+    np.testing.assert_allclose(labelled.templates[0], np.median(labelled.beats[sinus_like], axis=0), rtol=1e-6)
 
 
 def test_windows_are_centred_on_the_r_peak_and_edges_are_dropped():
@@ -74,7 +91,9 @@ def test_extract_drops_and_counts_edge_beats():
     assert beat_set.dropped == 2 and len(beat_set) == 4
     np.testing.assert_array_equal(beat_set.peaks, [400, 800, 1200, 1600])
     np.testing.assert_array_equal(beat_set.labels, [2, 0, 1, 0])
-    np.testing.assert_allclose(beat_set.rr[0, 2:4], [370 / 400, 400 / 400], rtol=1e-6)  # / the median RR
+    median = np.median([370, 400, 400, 400]) / 360  # the kept beats' previous RR intervals
+    np.testing.assert_allclose(beat_set.rr[0, [beats.COLUMN["pre_rr_record"], beats.COLUMN["post_rr_record"]]],
+                               [370 / 360 / median, 400 / 360 / median], rtol=1e-6)  # / the median RR
     first_last = ecg.extract(_record([400, 800, 1200], "NNN"), 0.25, 0.45)
     assert len(first_last) == 1 and first_last.dropped == 2  # the first and last beat lack an RR interval
 
@@ -112,10 +131,10 @@ def test_synthetic_records_are_wfdb_that_reads_back(tmp_path):
         assert record.symbols == tuple(symbols)
         np.testing.assert_allclose(record.signal, signal[:, 0], atol=0.005 + 1e-9)  # 1/200 mV quantization
         seen.update(symbols)
-        rr = ecg.rr_features(peaks)
+        rr = ecg.rr_features(peaks)[:, beats.COLUMN["pre_rr_s"]]
         labels = np.array(symbols)
         if (labels == "V").any():
-            assert np.nanmean(rr[labels == "V", 0]) < 0.8 * np.nanmean(rr[labels == "N", 0])  # premature
+            assert np.nanmean(rr[labels == "V"]) < 0.8 * np.nanmean(rr[labels == "N"])  # premature
     assert {"N", "A", "V", "F"} <= set(seen)
 
 

@@ -27,13 +27,34 @@ def test_a_stay_is_read_with_unknown_descriptors_left_out():
     ("Time,Parameter,Value\n49:00,HR,80\n", "beyond the first 48 hours"),
     ("Time,Parameter,Value\n02:00,HR,80\n01:00,HR,80\n", "earlier than the line before"),
     ("Time,Parameter,Value\n5 min,HR,80\n", "is not hh:mm"),
-    ("Time,Parameter,Value\n00:00,RecordID,3\n00:00,Age,60\n", "no measurement"),
+    ("Time,Parameter,Value\n00:00,RecordID,3\n00:00,Age,-1\n", "neither a measurement nor a descriptor"),
     ("Time,Parameter,Value\n00:05,HR\n", "is not Time,Parameter,Value"),
 ])
 def test_bad_stays_are_refused_with_the_line_named(text, says):
     with pytest.raises(ValueError, match="stay.txt") as error:
         icu.parse_stay(text, "stay.txt")
     assert says in str(error.value)
+
+
+def test_published_quirks_are_read_skipped_and_counted(tmp_path):
+    """Set C as PhysioNet publishes it: lines with an empty variable name are skipped and counted, the rest of the
+    stay still used; a stay with descriptors only is read (and noted), not refused."""
+    quirky = icu.parse_stay(GOOD + "01:15,,1.9\n02:00,HR,85\n02:05,,3\n", "2.txt")
+    assert quirky.skipped == 2
+    assert [icu.VARIABLES[i] for i in quirky.index] == ["Age", "HR", "HR", "HR"]
+    np.testing.assert_array_equal(quirky.values, [70, 80, 90, 85])
+    bare = icu.parse_stay("Time,Parameter,Value\n00:00,RecordID,3\n00:00,Age,60\n00:00,Gender,1\n", "3.txt")
+    assert bare.descriptors_only and not quirky.descriptors_only and len(bare.values) == 2
+    (tmp_path / "set-c").mkdir()
+    (tmp_path / "set-c" / "2.txt").write_text(GOOD.replace("RecordID,1", "RecordID,2") + "01:15,,1.9\n02:05,,3\n")
+    (tmp_path / "set-c" / "3.txt").write_text("Time,Parameter,Value\n00:00,RecordID,3\n00:00,Age,60\n")
+    (tmp_path / "set-c" / "4.txt").write_text(GOOD.replace("RecordID,1", "RecordID,4"))
+    (tmp_path / "Outcomes-c.txt").write_text("RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death\n"
+                                             "2,10,1,5,-1,0\n3,12,2,6,-1,1\n4,-1,1,5,-1,0\n")
+    stays = icu.read_folder(tmp_path)
+    assert [s.record_id for s in stays.stays] == [2, 3, 4] and stays.died.tolist() == [0, 1, 0]
+    assert any("2 lines with an empty variable name in 1 stays" in n for n in stays.notes)
+    assert any("1 stays hold descriptors only" in n and "3" in n for n in stays.notes)
 
 
 def test_a_file_that_is_not_utf8_is_refused(tmp_path):

@@ -27,13 +27,21 @@ def test_quick_run_trains_reports_and_exports(quick_run):
     assert report["domain"] == "ecg" and report["source"].startswith("synthetic")
     assert np.isfinite(result["accuracy"]) and 0 <= result["accuracy"] <= 100
     assert "de Chazal et al. 2004 (linear discriminants)" in report["anchors"]
-    assert {"majority (all N), test: DS2", "logistic regression (balanced weights), test: DS2"} <= set(report["baselines"])
+    assert {f"{name}, test: DS2" for name in ecg.BASELINES} <= set(report["baselines"])
+    assert any("RR in seconds" in name for name in ecg.BASELINES)  # both input sets keep a linear baseline
+    assert any("record median" in name for name in ecg.BASELINES)
     low, high = report["test"]["bootstrap"]["accuracy"]
     assert low <= result["accuracy"] <= high
     assert report["timing"]["train_seconds"] > 0 and report["timing"]["cross_validation_seconds"] > 0
     assert report["timing"]["run_seconds"] > report["timing"]["train_seconds"]  # serving and predict: make bench
     assert np.array(report["test"]["confusion"]).sum() == sum(report["metrics"]["per_class"][c]["support"] for c in "NSVFQ")
-    for name in ("report.md", "confusion.png", "cv_curve.png", "training_curves.png", "best.keras", "history.csv"):
+    stressed = report["cross_validation"]["stress"]
+    assert set(stressed) == {ecg.stress.COMPOSITION, *ecg.stress.GENERATED}
+    assert all({"this model", *ecg.BASELINES} <= set(rows) for rows in stressed.values())
+    assert set(report["cross_validation"]["final_model_stress"]) == set(ecg.stress.GENERATED)
+    assert "Stress sets" in (root / "run" / "report.md").read_text()
+    for name in ("report.md", "confusion.png", "cv_curve.png", "stress.png", "training_curves.png", "best.keras",
+                 "history.csv"):
         assert (root / "run" / name).exists(), name
     assert result["export"].endswith("/1")
 
@@ -53,7 +61,7 @@ def test_served_model_matches_keras_and_holds_no_cudnn_op(quick_run):
     k = 2 * cfg.context + 1
     inputs = {"beats": rng.normal(scale=0.3, size=(6, k, cfg.window)).astype("float32"),
               "template": rng.normal(scale=0.3, size=(6, cfg.window)).astype("float32"),
-              "rr": rng.uniform(0.5, 1.2, size=(6, k, 7)).astype("float32")}
+              "rr": rng.uniform(0.5, 1.2, size=(6, k, len(ecg_data.RR_FEATURES) + 1)).astype("float32")}
     out = served.signatures["serving_default"](**{n: tf.constant(v) for n, v in inputs.items()})
     expected = model.predict(inputs, verbose=0)
     np.testing.assert_allclose(out["probs"].numpy(), expected, rtol=1e-4, atol=1e-5)
@@ -103,7 +111,7 @@ def test_every_rnn_type_builds_the_ecg_model():
         model = ecg.build_network(cfg)
         k = 2 * context + 1
         out = model({"beats": np.zeros((2, k, cfg.window), "float32"), "template": np.zeros((2, cfg.window), "float32"),
-                     "rr": np.ones((2, k, 7), "float32")})
+                     "rr": np.ones((2, k, len(ecg_data.RR_FEATURES) + 1), "float32")})
         assert out.shape == (2, 5)
         assert layers.cudnn_problems(model) == []
 
@@ -184,8 +192,8 @@ def test_predict_prepares_a_record_as_training_does(quick_run, tmp_path, monkeyp
     monkeypatch.setattr(ecg, "detect_beats", lambda signal, detector: record.peaks)
     summary = ecg.predict(cfg, tmp_path / "201", export.latest("ecg", root / "saved_models"))
     model = keras.models.load_model(root / "run" / "best.keras")
-    beats = ecg_data.extract(record, cfg.before, cfg.after)
-    predicted = np.array(ecg.score(model, beats)["predicted"])
+    beats = ecg_data.extract(record, cfg.before, cfg.after, template=cfg.template)
+    predicted = np.array(ecg.score(cfg, model, beats)["predicted"])
     assert summary["beats_per_class"] == {c: int((predicted == i).sum()) for i, c in enumerate(ecg_data.AAMI_CLASSES)}
 
 
@@ -236,7 +244,7 @@ def test_beat_sequence_model_beats_the_per_beat_model_on_rhythm():
         keras_model.optimizer.learning_rate = 1e-2
         keras_model.fit(ecg.model_inputs(train, context), train.labels, epochs=8, batch_size=128, verbose=0,
                         class_weight=ecg.class_weights(train.labels, "balanced"))
-        scores[context] = ecg.score(keras_model, test)["per_class"]["S"]["F1"]
+        scores[context] = ecg.score(cfg, keras_model, test)["per_class"]["S"]["F1"]
     assert scores[2] > 85 and scores[2] > scores[0] + 15, scores  # measured: 90.5 vs 64.9
 
 

@@ -107,3 +107,34 @@ def test_the_model_server_answers_one_stay_in_columnar_format(quick_run):
                  value=tf.constant([80.0, 120.0, 4.5]))
     assert out["probability"][0] == pytest.approx(float(direct["probability"].numpy()[0]), rel=1e-6)
     assert out["ignored"] == [0]
+
+
+def test_a_test_set_with_the_published_quirks_is_evaluated_on_every_stay(quick_run, tmp_path):
+    """Set C's quirks (lines with an empty variable name, a stay with descriptors only) no longer stop evaluation:
+    the lines are skipped and counted, the bare stay is predicted from its descriptors, every stay is scored."""
+    cfg, root, result = quick_run
+    generated = root / "run" / "synthetic"
+    files = sorted((generated / "set-s").glob("*.txt"))[:80]
+    (tmp_path / "set-c").mkdir()
+    for i, path in enumerate(files):
+        lines = path.read_text().splitlines()
+        if i == 0:  # descriptors only: the first lines at 00:00 that are descriptors
+            lines = [x for x in lines[:1] + lines[1:] if x.startswith("Time") or x.split(",")[1] in
+                     (*icu_data.DESCRIPTORS, "RecordID")]
+        elif i % 2:
+            lines.insert(3, lines[3].split(",")[0] + ",,1.9")
+        (tmp_path / "set-c" / path.name).write_text("\n".join(lines) + "\n")
+    outcomes = (generated / "Outcomes-s.txt").read_text().splitlines()
+    keep = {p.stem for p in files}
+    (tmp_path / "Outcomes-c.txt").write_text("\n".join([outcomes[0]] + [x for x in outcomes[1:]
+                                                                         if x.split(",")[0] in keep]) + "\n")
+    test_cfg = dataclasses.replace(cfg, test_dir=str(tmp_path))
+    data = icu.load_data(test_cfg)
+    assert len(data.test) == 80
+    assert any("40 lines with an empty variable name in 40 stays" in n for n in data.notes)
+    assert any("1 stays hold descriptors only" in n for n in data.notes)
+    metrics = icu.evaluate(test_cfg, icu.load_trained(test_cfg), data)
+    assert len(metrics["p"]) == 80 and np.isfinite(metrics["p"]).all() and 0 <= metrics["AUROC"] <= 1
+    out = icu.predict(cfg, tmp_path / "set-c" / files[0].name, result["export"])
+    assert "descriptors only" in out["warning"] and 0 < out["probability_of_death"] < 1
+    assert icu.predict(cfg, tmp_path / "set-c" / files[1].name, result["export"])["skipped_lines"] == 1

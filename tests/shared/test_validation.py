@@ -46,3 +46,28 @@ def test_a_run_keeps_its_own_cross_validation_and_no_stale_one(tmp_path):
     assert validation.kept(tmp_path) == {"pooled": {"accuracy": 91.5}, "best_epoch": 3}
     validation.keep(tmp_path, None)  # a later run without cross-validation: the old figures do not describe it
     assert validation.kept(tmp_path) is None
+
+
+def test_epoch_folds_picks_the_pooled_best_epoch_and_carries_extras(tmp_path):
+    """Two folds, three epochs: epoch 2 is best pooled; the extra held-out items come back at that epoch, and a
+    finished fold is read back (extras included) instead of trained again."""
+    labels = np.array([0, 1, 0, 1])
+    folds = [(np.array([2, 3]), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))]
+    per_epoch = {1: [[1, 1], [0, 1], [0, 0]], 2: [[0, 0], [0, 1], [1, 1]]}
+
+    def fit_fold(i, fit_index, test_index, fold_dir):
+        predictions = [np.array(p) for p in per_epoch[i]]
+        return predictions, {"stress": [np.array([10 * i + e]) for e in range(3)]}
+
+    def accuracy(y, p):
+        return float((y == p).mean())
+    cv = validation.epoch_folds(labels, folds, tmp_path, {"a": 1}, fit_fold, accuracy)
+    assert cv["best_epoch"] == 2 and cv["curve"] == [0.5, 1.0, 0.5]
+    assert [e["stress"].tolist() for e in cv["extras"]] == [[11], [21]]
+
+    def must_not_train(*args):
+        raise AssertionError("a finished fold was trained again")
+    again = validation.epoch_folds(labels, folds, tmp_path, {"a": 1}, must_not_train, accuracy)
+    assert [e["stress"].tolist() for e in again["extras"]] == [[11], [21]] and again["curve"] == cv["curve"]
+    plain = validation.epoch_folds(labels, folds, tmp_path / "plain", {}, lambda *a: fit_fold(*a)[0], accuracy)
+    assert plain["extras"] == [{}, {}] and plain["best_epoch"] == 2
