@@ -54,10 +54,11 @@ class Config:
     context: int = 2                # beats on each side the model reads (0: the per-beat model)
     context_rnn: str = "bigru:32"   # across-beat RNN over the 2 * context + 1 beats: their rhythm
     context_shape: bool = False     # the across-beat RNN also reads each beat's coarse shape (else RR features only)
-    rr_inputs: str = "both"         # RR features read: both (seconds, local, record median and sinus ratios,
-                                    # irregularity) | relative (ratios to the record median) | seconds
+    rr_inputs: str = "sinus"        # RR features read (domain.ecg.beats.RR_INPUTS): sinus (seconds, neighbourhood,
+                                    # irregularity, ratios to the sinus reference) | relative | seconds | both | all
     template: str = "sinus"         # the record's template and scale: sinus (its sinus-like beats) | median (all)
     composition: bool = True        # training adds records re-scored as if ectopic beats were 50-90% of them
+    irregular: bool = False         # training adds each record's normal beats in an irregular (AF-like) rhythm
     frame: int = 4                  # samples per RNN step: a 252-sample window is read as 63 steps of 4
     before: float = 0.25            # seconds of signal before the R peak
     after: float = 0.45             # seconds after it
@@ -164,13 +165,17 @@ def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -
     if not len(beats):
         return None
     inputs, labels = model_inputs(beats, cfg.context, cfg.rr_inputs), beats.labels
-    if training and cfg.composition:
-        augmented = ecg_data.beats.composition_augmented(beats, cfg.r_index, cfg.template, cfg.seed)
-        # of the re-scored copies, every ectopic beat and a quarter of the others (their inputs are built on the whole
-        # copy, so each beat's neighbours are its own)
+    if training and (cfg.composition or cfg.irregular):
+        augmented = ecg_data.beats.composition_augmented(beats, cfg.r_index, cfg.template, cfg.seed,
+                                                         min_ectopic=10 if cfg.composition else 10**9,
+                                                         irregular=cfg.irregular)
+        # of the copies, every ectopic beat and a quarter of the others (their inputs are built on the whole copy, so
+        # each beat's neighbours are its own); of the irregular copies, a quarter of the normal beats only
         rows = np.arange(len(augmented)) < len(beats)
-        rows |= np.isin(augmented.labels, ecg_data.beats.ECTOPIC)
-        rows |= np.random.default_rng(cfg.seed).random(len(augmented)) < COMPOSITION_OTHERS
+        irregular = np.char.endswith(augmented.records.astype(str), ecg_data.beats.IRREGULAR)
+        sampled = np.random.default_rng(cfg.seed).random(len(augmented)) < COMPOSITION_OTHERS
+        rows |= ~irregular & (np.isin(augmented.labels, ecg_data.beats.ECTOPIC) | sampled)
+        rows |= irregular & (augmented.labels == 0) & sampled
         rows = np.random.default_rng(cfg.seed).permutation(np.flatnonzero(rows))  # copies mixed into every batch
         inputs = {k: v[rows] for k, v in model_inputs(augmented, cfg.context, cfg.rr_inputs).items()}
         labels = augmented.labels[rows]

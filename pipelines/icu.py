@@ -485,7 +485,13 @@ def write_report(cfg: Config, data: IcuData, metrics: dict | None, timing: dict)
         f"Physiological limits per variable (domain/icu.py LIMITS); unit fixes: {icu_data.UNIT_FIXES}.", "",
         "| variable | kept | removed | units fixed |", "|---|---:|---:|---:|",
         *[f"| {k} | {v['kept']} | {v['removed']} | {v['fixed units']} |" for k, v in removed.items()
-          if v["removed"] or v["fixed units"]]])
+          if v["removed"] or v["fixed units"]], "",
+        "Read as published (domain/icu.py parse_stay; docs/data.md):", "",
+        "| stays | read | lines with an empty variable name, skipped (stays holding them) | descriptors only, "
+        "predicted from them |", "|---|---:|---:|---:|",
+        *[f"| {part} | {len(st)} | {sum(s.skipped for s in st.stays)} ({sum(bool(s.skipped) for s in st.stays)}) "
+          f"| {sum(s.descriptors_only for s in st.stays)} |"
+          for part, st in (("training", data.train), ("test", data.test)) if st is not None]])
     sections["Use"] = "A research model, not a clinical tool (see the model card)."
     sections["Notes"] = "\n".join(f"- {n}" for n in data.notes) or "- none"
     reports.write(cfg.run_dir, domain=NAME, source=data.source, metrics=report_metrics, baselines=baseline_rows,

@@ -10,7 +10,7 @@ from domain.ecg.records import DS1, DS2, FS, PACED, Record
 
 # RR features (seconds, and ratios to the local and the record's rhythm). Which of them a model reads is its
 # `rr_inputs` (RR_INPUTS); every BeatSet holds them all, in this order.
-RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s",  # seconds (de Chazal et al. 2004)
+RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s", "sinus_rr_s",  # seconds (de Chazal et al.)
                "pre_rr_local", "post_rr_local", "post_pre_ratio", "local_irregularity",  # the beat's neighbourhood
                "pre_rr_record", "post_rr_record", "local_rr_record",  # over the record's median RR
                "pre_rr_sinus", "post_rr_sinus", "local_rr_sinus")  # over the record's sinus reference RR
@@ -20,8 +20,14 @@ RR_INPUTS = {
                  "post_pre_ratio"),
     # the inputs before it: seconds and the local ratios (de Chazal et al. 2004)
     "seconds": ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s", "pre_rr_local", "post_rr_local"),
-    # both, with the sinus reference and the local irregularity (atrial fibrillation)
-    "both": RR_FEATURES,
+    # both of them together
+    "both": ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s", "pre_rr_local", "post_rr_local",
+             "pre_rr_record", "post_rr_record", "local_rr_record", "post_pre_ratio"),
+    # nothing from the record's median: seconds, the neighbourhood, the local irregularity (atrial fibrillation) and
+    # ratios to the sinus reference, which holds when ectopic beats are the majority
+    "sinus": ("pre_rr_s", "post_rr_s", "local_rr_s", "sinus_rr_s", "pre_rr_local", "post_rr_local", "post_pre_ratio",
+              "local_irregularity", "pre_rr_sinus", "post_rr_sinus", "local_rr_sinus"),
+    "all": RR_FEATURES,
 }
 TEMPLATES = ("median", "sinus")  # the record's template: its median beat, or the median of its sinus-like beats
 SINUS_QUANTILE = 90  # the sinus reference RR: this percentile of the record's RR intervals (ectopic beats come early)
@@ -69,7 +75,7 @@ def rr_features(peaks: np.ndarray, fs: float = FS, among: np.ndarray | None = No
     successive = np.abs(np.diff(rr, prepend=rr[0]))
     change[1:] = local_mean(successive)
     change[0] = change[1]
-    features[:, :8] = np.stack([pre, post, local, np.zeros(n), pre / local, post / local, post / pre,
+    features[:, :9] = np.stack([pre, post, local, np.zeros(n), np.zeros(n), pre / local, post / local, post / pre,
                                 change / local], axis=1)
     return record_columns(features, among)
 
@@ -91,7 +97,7 @@ def record_columns(rr: np.ndarray, among: np.ndarray | None = None) -> np.ndarra
         return out.astype("float32")
     median, sinus = float(np.median(pre[use])), float(np.percentile(pre[use], SINUS_QUANTILE))
     seconds = out[:, [COLUMN["pre_rr_s"], COLUMN["post_rr_s"], COLUMN["local_rr_s"]]]
-    out[:, COLUMN["median_rr_s"]] = median
+    out[:, COLUMN["median_rr_s"]], out[:, COLUMN["sinus_rr_s"]] = median, sinus
     out[:, [COLUMN["pre_rr_record"], COLUMN["post_rr_record"], COLUMN["local_rr_record"]]] = seconds / median
     out[:, [COLUMN["pre_rr_sinus"], COLUMN["post_rr_sinus"], COLUMN["local_rr_sinus"]]] = seconds / sinus
     return out.astype("float32")
@@ -209,6 +215,19 @@ def composition_view(beats: BeatSet, r_index: int, template: str, fraction: floa
     return record_statistics(beats, r_index, template, among)
 
 
+def irregular_view(beats: BeatSet, r_index: int, template: str, rng: np.random.Generator) -> BeatSet:
+    """One record's beats given an irregular rhythm (atrial fibrillation-like: every RR drawn anew around the
+    record's median, log-normal with sd 0.2, clipped to 0.5-1.8 times it): the same windows, new beat times and so
+    new RR features. Only its normal beats are to be trained on (`irregular_rows`): in an irregular rhythm an early
+    normal beat is still normal; an S beat is defined by its timing, which this view replaces."""
+    median = float(np.median(beats.rr[:, COLUMN["pre_rr_s"]]))
+    intervals = median * np.clip(rng.lognormal(0.0, 0.2, len(beats) + 1), 0.5, 1.8)
+    peaks = np.round(np.concatenate([[0.0], np.cumsum(intervals)]) * FS).astype("int64")
+    rr = rr_features(peaks)[1:-1]
+    view = dataclasses.replace(beats, rr=rr, peaks=peaks[1:-1])
+    return record_statistics(view, r_index, template)
+
+
 def by_record(beats: BeatSet) -> list[BeatSet]:
     """The beats of each record, in the order they come."""
     names = list(dict.fromkeys(beats.records.tolist()))
@@ -227,7 +246,7 @@ def composition_stress(beats: BeatSet, r_index: int, template: str, *, fraction:
 
 
 def composition_augmented(beats: BeatSet, r_index: int, template: str, seed: int, min_ectopic: int = 10,
-                          ) -> BeatSet:
+                          irregular: bool = False) -> BeatSet:
     """Training beats plus, for every record holding at least `min_ectopic` S, V or F beats, a second copy whose
     record statistics come from a random subset in which those beats are 50-90% (`composition_view`) and whose
     heart rate is changed by a random factor of 0.8-1.25 (the seconds columns; ratios do not change): so a model
@@ -240,9 +259,16 @@ def composition_augmented(beats: BeatSet, r_index: int, template: str, seed: int
             continue
         view = composition_view(one, r_index, template, rng.uniform(0.5, 0.9), rng)
         rr = view.rr.copy()
-        rr[:, :4] *= rng.uniform(0.8, 1.25)
+        rr[:, :5] *= rng.uniform(0.8, 1.25)  # the seconds columns
         views.append(dataclasses.replace(view, rr=rr, records=np.char.add(view.records.astype(str), "~")))
+    if irregular:
+        for one in by_record(beats):
+            view = irregular_view(one, r_index, template, rng)
+            views.append(dataclasses.replace(view, records=np.char.add(view.records.astype(str), IRREGULAR)))
     return BeatSet.concat([beats, *views])
+
+
+IRREGULAR = "~irregular"  # the record name suffix of irregular_view copies
 
 
 def context_index(records: np.ndarray, context: int) -> np.ndarray:

@@ -26,6 +26,7 @@ def test_rr_features_known_answer():
     np.testing.assert_allclose(rr[:, col["pre_rr_s"]], pre)
     np.testing.assert_allclose(rr[:, col["post_rr_s"]], post)
     np.testing.assert_allclose(rr[:, col["median_rr_s"]], 1.0)
+    np.testing.assert_allclose(rr[:, col["sinus_rr_s"]], np.percentile([1.0, 1.0, 1.5], beats.SINUS_QUANTILE))
     np.testing.assert_allclose(rr[:, col["pre_rr_record"]], pre / 1.0)  # previous RR / record median RR
     np.testing.assert_allclose(rr[:, col["post_rr_record"]], post / 1.0)
     sinus = np.percentile([1.0, 1.0, 1.5], beats.SINUS_QUANTILE)  # the long intervals: 1.4 s
@@ -37,11 +38,13 @@ def test_rr_features_known_answer():
     assert np.isfinite(local).all() and (local >= 1.0).all() and (local <= 1.5).all()
     assert (rr[:, col["local_irregularity"]] > 0).all()  # 1.0 -> 1.5 is a change of rhythm
     slower = ecg.rr_features(np.array([0, 720, 1440, 2520]))  # the same rhythm at half the rate
-    seconds = [col[n] for n in ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s")]
+    seconds = [col[n] for n in ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s", "sinus_rr_s")]
     ratios = [i for i in range(len(beats.RR_FEATURES)) if i not in seconds]
     np.testing.assert_allclose(slower[:, ratios], rr[:, ratios], rtol=1e-6)  # ratios do not see the rate
     np.testing.assert_allclose(slower[:, seconds], 2 * rr[:, seconds], rtol=1e-6)  # seconds do
-    assert set(beats.RR_INPUTS["both"]) == set(beats.RR_FEATURES)
+    assert set(beats.RR_INPUTS["all"]) == set(beats.RR_FEATURES)
+    assert set(beats.RR_INPUTS["both"]) == set(beats.RR_INPUTS["relative"]) | set(beats.RR_INPUTS["seconds"])
+    assert not any("record" in name or "median" in name for name in beats.RR_INPUTS["sinus"])
     assert all(set(v) <= set(beats.RR_FEATURES) for v in beats.RR_INPUTS.values())
 
 

@@ -120,3 +120,16 @@ def test_composition_stress_takes_records_with_many_s_beats():
     s = a.labels == 1
     # the S beats look less premature against a median taken where they are the majority
     assert np.median(stressed.rr[s, record]) > np.median(a.rr[s, record])
+
+
+def test_irregular_view_keeps_the_beats_and_gives_them_an_irregular_rhythm():
+    one = _record_beats(seed=6, name="101")
+    view = beats.irregular_view(one, R_INDEX, "sinus", np.random.default_rng(0))
+    np.testing.assert_array_equal(view.labels, one.labels)
+    ratio = view.beats / np.where(np.abs(one.beats) > 1e-3, one.beats, np.nan)
+    assert np.nanstd(ratio) < 1e-3  # the same windows (at most rescaled as a whole)
+    irregularity = beats.COLUMN["local_irregularity"]
+    normal = one.labels == 0
+    assert np.median(view.rr[normal, irregularity]) > 2 * np.median(one.rr[normal, irregularity])
+    augmented = beats.composition_augmented(one, R_INDEX, "sinus", seed=0, min_ectopic=10**9, irregular=True)
+    assert len(augmented) == 2 * len(one) and set(augmented.records.tolist()) == {"101", "101" + beats.IRREGULAR}
