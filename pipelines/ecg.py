@@ -59,6 +59,7 @@ class Config:
     template: str = "sinus"         # the record's template and scale: sinus (its sinus-like beats) | median (all)
     composition: bool = True        # training adds records re-scored as if ectopic beats were 50-90% of them
     irregular: bool = False         # training adds each record's normal beats in an irregular (AF-like) rhythm
+    runs: bool = False              # training adds each record's beats re-sequenced with S beats the majority
     frame: int = 4                  # samples per RNN step: a 252-sample window is read as 63 steps of 4
     before: float = 0.25            # seconds of signal before the R peak
     after: float = 0.45             # seconds after it
@@ -165,10 +166,10 @@ def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -
     if not len(beats):
         return None
     inputs, labels = model_inputs(beats, cfg.context, cfg.rr_inputs), beats.labels
-    if training and (cfg.composition or cfg.irregular):
+    if training and (cfg.composition or cfg.irregular or cfg.runs):
         augmented = ecg_data.beats.composition_augmented(beats, cfg.r_index, cfg.template, cfg.seed,
                                                          min_ectopic=10 if cfg.composition else 10**9,
-                                                         irregular=cfg.irregular)
+                                                         irregular=cfg.irregular, runs=cfg.runs)
         # of the copies, every ectopic beat and a quarter of the others (their inputs are built on the whole copy, so
         # each beat's neighbours are its own); of the irregular copies, a quarter of the normal beats only
         rows = np.arange(len(augmented)) < len(beats)
