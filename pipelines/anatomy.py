@@ -421,7 +421,7 @@ def stream(*, source: str = "seattle", data_dir: str = "", spec: str = "gru:32",
 # ---------------------------------------------------------------------------------------------------- CLI
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.anatomy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipelines.anatomy", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("command", choices=("compare", "gradients", "stream"))
     parser.add_argument("--domain", choices=DOMAINS, default="ecg", help="compare: which pipeline")
     parser.add_argument("--quick", action="store_true", help="tiny settings that finish in seconds")

@@ -124,6 +124,8 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
 COMPOSITION_OTHERS = 0.25  # the share of a re-scored copy's non-ectopic beats that training reads
 FOLD_SEED = 1337  # the cross-validation's folds are the same whatever --seed, so seeds compare on the same folds
 
+GENERATED_WARNING = ("this model was trained on generated records, not on real ECGs: its classes of a real record mean "
+                     "nothing; train on MIT-BIH first (make train-ecg DATA_DIR=path/to/mitdb or SOURCE=download).")
 QUICK = {"source": "synthetic", "synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
          "batch_size": 128, "cv_folds": 0}
 
@@ -446,6 +448,8 @@ def analyze(cfg: Config, record: ecg_data.Record, served, meta: dict, annotated:
     summary = {"record": record.name, "lead": record.lead, "detector": cfg.detector,
                **record_summary(record, peaks, beats.peaks, predicted, annotated),
                "seconds": round(time.perf_counter() - start, 3)}
+    if str(meta.get("source", "")).startswith(CARD["generated"]):
+        summary["warning"] = " ".join(filter(None, [summary.get("warning"), GENERATED_WARNING]))
     if "warning" in summary:
         log.warning("%s: %s", record.name, summary["warning"])
     summary["beats"] = [{"time_s": round(float(peak) / ecg_data.FS, 4), "class": label.decode(),
@@ -458,7 +462,8 @@ def analyze(cfg: Config, record: ecg_data.Record, served, meta: dict, annotated:
 def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
             out_dir: str | pathlib.Path | None = None) -> dict:
     """Classify every beat of a WFDB record without reading its annotations (`analyze`). Writes predict.json (the
-    summary and every beat) and a PNG strip (beats coloured by class) into out_dir (default
+    summary and every beat), beats.csv and <record>.rnn (`write_beats`) and a PNG strip (beats coloured by class)
+    into out_dir (default
     <run_dir>/predict/<record>) and returns the summary: beats per class, ventricular ectopy burden, and agreement
     with the record's annotations when it has any."""
     start = time.perf_counter()
@@ -477,9 +482,31 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     (out_dir / "predict.json").write_text(json.dumps(reports.plain({**summary, "beats": beats}), indent=2) + "\n")
     predicted = np.array([ecg_data.AAMI_CLASSES.index(b["class"]) for b in beats], dtype="int64")
     peaks = np.array([round(b["time_s"] * ecg_data.FS) for b in beats], dtype="int64")
+    write_beats(out_dir, record.name, beats, peaks)
     strip_figure(record.signal, peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
-    log.info("predicted %s: %s in %.2f s", record.name, summary["beats_per_class"], summary["seconds"])
+    log.info("predicted %s: %s in %.2f s; written to %s: predict.json, beats.csv, %s.rnn (WFDB annotations), "
+             "predict_strip.png", record.name, summary["beats_per_class"], summary["seconds"], out_dir, record.name)
     return summary
+
+
+ANNOTATION_SYMBOLS = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}  # an AAMI class as a MIT-BIH beat symbol
+
+
+def write_beats(out_dir: pathlib.Path, name: str, beats: list[dict], peaks: np.ndarray) -> None:
+    """Every classified beat for other tools: beats.csv (time, sample at 360 Hz, class, probabilities) and a WFDB
+    annotation file <record>.rnn (wfdb.rdann(path, "rnn") reads it; S as A, the others as their letter)."""
+    import csv
+
+    import wfdb
+
+    with (out_dir / "beats.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["time_s", "sample", "class", *(f"p_{c}" for c in ecg_data.AAMI_CLASSES)])
+        for beat, peak in zip(beats, peaks, strict=True):
+            writer.writerow([beat["time_s"], int(peak), beat["class"], *beat["probabilities"].values()])
+    if len(peaks):
+        wfdb.wrann(name, "rnn", peaks, symbol=[ANNOTATION_SYMBOLS[b["class"]] for b in beats], fs=ecg_data.FS,
+                   write_dir=str(out_dir))
 
 
 def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:

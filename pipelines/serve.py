@@ -103,7 +103,7 @@ def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: lis
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.serve", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipelines.serve", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8501, help="TF Serving's REST port by default")
     parser.add_argument("--models", default="", help="comma-separated model names to serve (default: all)")

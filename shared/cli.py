@@ -96,7 +96,7 @@ def field_help(config_cls: type) -> dict[str, str]:
 def build_parser(config_cls: type, prog: str, description: str = "") -> argparse.ArgumentParser:
     """An argparse parser with the command, one option per Config field (described by its comment, choices from
     the Config's CHOICES, the default shown once), and --quick/--config/--input/--model."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False)
     parser.add_argument("command", choices=COMMANDS,
                         help="; ".join(f"{name}: {text}" for name, text in COMMAND_HELP.items()))
     parser.add_argument("--quick", action="store_true",

@@ -12,7 +12,7 @@ from domain.ecg import records as record_data
 from domain.ecg.baselines import headline
 
 
-def model_inputs(beats: beat_data.BeatSet, context: int, rr_inputs: str = "both") -> dict[str, np.ndarray]:
+def model_inputs(beats: beat_data.BeatSet, context: int, rr_inputs: str) -> dict[str, np.ndarray]:
     """The model's inputs for every beat: beats (n, 2 * context + 1, window) the beat and its neighbours in its
     record (zeros beyond the record's ends), template (n, window) its record's template beat, rr (n, 2 * context +
     1, k + 1) the k RR features of `rr_inputs` (beat_data.RR_INPUTS) of each plus a last column that is 1 where the

@@ -27,7 +27,8 @@ def test_quick_run_trains_reports_and_exports(quick_run):
     assert report["domain"] == "ecg" and report["source"].startswith("synthetic")
     assert np.isfinite(result["accuracy"]) and 0 <= result["accuracy"] <= 100
     assert "de Chazal et al. 2004 (linear discriminants)" in report["anchors"]
-    assert {f"{name}, test: DS2" for name in ecg.BASELINES} <= set(report["baselines"])
+    assert {f"{name}, test: generated records named like DS2" for name in ecg.BASELINES} <= set(report["baselines"])
+    assert all(row["comparable"].startswith("no") for row in report["anchors"].values())  # generated data
     assert any("RR in seconds" in name for name in ecg.BASELINES)  # both input sets keep a linear baseline
     assert any("record median" in name for name in ecg.BASELINES)
     low, high = report["test"]["bootstrap"]["accuracy"]
@@ -61,7 +62,7 @@ def test_served_model_matches_keras_and_holds_no_cudnn_op(quick_run):
     k = 2 * cfg.context + 1
     inputs = {"beats": rng.normal(scale=0.3, size=(6, k, cfg.window)).astype("float32"),
               "template": rng.normal(scale=0.3, size=(6, cfg.window)).astype("float32"),
-              "rr": rng.uniform(0.5, 1.2, size=(6, k, len(ecg_data.RR_FEATURES) + 1)).astype("float32")}
+              "rr": rng.uniform(0.5, 1.2, size=(6, k, len(ecg_data.beats.RR_INPUTS[cfg.rr_inputs]) + 1)).astype("float32")}
     out = served.signatures["serving_default"](**{n: tf.constant(v) for n, v in inputs.items()})
     expected = model.predict(inputs, verbose=0)
     np.testing.assert_allclose(out["probs"].numpy(), expected, rtol=1e-4, atol=1e-5)
@@ -86,11 +87,23 @@ def test_predict_classifies_a_record_without_its_annotations(quick_run, tmp_path
     assert 0 <= summary["ventricular_ectopy_burden_percent"] <= 100
     assert "classification_vs_annotations" in summary
     assert (tmp_path / "out" / "predict_strip.png").exists() and (tmp_path / "out" / "predict.json").exists()
+    import csv
+
+    import wfdb
+
+    rows = list(csv.DictReader((tmp_path / "out" / "beats.csv").open()))
+    written = wfdb.rdann(str(tmp_path / "out" / "119"), "rnn")
+    assert len(rows) == len(written.sample) == summary["classified_beats"]
+    assert [int(r["sample"]) for r in rows] == written.sample.tolist()
+    letters = {v: k for k, v in ecg.ANNOTATION_SYMBOLS.items()}
+    assert [letters[s] for s in written.symbol] == [r["class"] for r in rows]
+    assert all(abs(sum(float(r[f"p_{c}"]) for c in ecg_data.AAMI_CLASSES) - 1) < 1e-3 for r in rows)
     (tmp_path / "bare").mkdir()
     for suffix in (".hea", ".dat"):  # no .atr: classification still runs, agreement is skipped
         (tmp_path / "bare" / f"119{suffix}").write_bytes((tmp_path / f"119{suffix}").read_bytes())
     bare = ecg.predict(cfg, tmp_path / "bare" / "119", model)
-    assert "detection" not in bare and bare["beats_per_class"] == summary["beats_per_class"] and "warning" not in bare
+    assert "detection" not in bare and bare["beats_per_class"] == summary["beats_per_class"]
+    assert bare["warning"] == ecg.GENERATED_WARNING  # the quick model was trained on generated records: said loudly
     assert analysis.heart_rate_warning(75.0, 360) is None
     assert "(100 Hz)" in analysis.heart_rate_warning(21.0, 100) and analysis.heart_rate_warning(None, 360)  # no beats found
 
@@ -99,7 +112,7 @@ def test_rnn_beats_the_majority_baseline_on_synthetic_beats(quick_run):
     """V beats are premature and wide in the synthetic records: the trained RNN must find them."""
     cfg, root, result = quick_run
     report = json.loads((root / "run" / "report.json").read_text())
-    majority = report["baselines"]["majority (all N), test: DS2"]
+    majority = report["baselines"]["majority (all N), test: generated records named like DS2"]
     assert result["macro F1"] > majority["macro F1"] + 15
     assert result["V Se"] > 60
 
@@ -111,7 +124,7 @@ def test_every_rnn_type_builds_the_ecg_model():
         model = ecg.build_network(cfg)
         k = 2 * context + 1
         out = model({"beats": np.zeros((2, k, cfg.window), "float32"), "template": np.zeros((2, cfg.window), "float32"),
-                     "rr": np.ones((2, k, len(ecg_data.RR_FEATURES) + 1), "float32")})
+                     "rr": np.ones((2, k, len(ecg_data.beats.RR_INPUTS[cfg.rr_inputs]) + 1), "float32")})
         assert out.shape == (2, 5)
         assert layers.cudnn_problems(model) == []
 
@@ -242,7 +255,7 @@ def test_beat_sequence_model_beats_the_per_beat_model_on_rhythm():
 
         keras.utils.set_random_seed(0)
         keras_model.optimizer.learning_rate = 1e-2
-        keras_model.fit(ecg.model_inputs(train, context), train.labels, epochs=8, batch_size=128, verbose=0,
+        keras_model.fit(ecg.model_inputs(train, context, cfg.rr_inputs), train.labels, epochs=8, batch_size=128, verbose=0,
                         class_weight=ecg.class_weights(train.labels, "balanced"))
         scores[context] = ecg.score(cfg, keras_model, test)["per_class"]["S"]["F1"]
     assert scores[2] > 85 and scores[2] > scores[0] + 15, scores  # measured: 90.5 vs 64.9
@@ -257,7 +270,7 @@ def test_a_beats_class_depends_only_on_its_context_window():
     centre = 20
 
     def probs_of_centre(changed: ecg_data.BeatSet) -> np.ndarray:
-        inputs = ecg.model_inputs(changed, cfg.context)
+        inputs = ecg.model_inputs(changed, cfg.context, cfg.rr_inputs)
         return model({k: v[centre:centre + 1] for k, v in inputs.items()}).numpy()
 
     before = probs_of_centre(beats)
