@@ -211,7 +211,7 @@ def _ecg_record_seconds(cfg, model, data, root: pathlib.Path) -> dict:
 
 
 def translation_serving(path: str | pathlib.Path, sentences: list[str]) -> dict:
-    """A string-to-string translation export's serving_default (the issue's figures): p50 latency for one sentence
+    """A string-to-string translation export's serving_default (the goal's figures): p50 latency for one sentence
     and sentences per second for 64 at once."""
     import tensorflow as tf
 
@@ -225,7 +225,7 @@ def translation_serving(path: str | pathlib.Path, sentences: list[str]) -> dict:
 def _translation_served(cfg, model, data, root: pathlib.Path) -> dict:
     """The pipeline's own export (text in, text out, beam search in the graph) of the bench model: untrained, on
     the number corpus's few hundred subwords, so its figures compare between bench runs only; a trained fra-eng
-    model's, before and after issue 23: docs/translation.md."""
+    model's, before and after beam search: docs/translation.md."""
     from pipelines import translation
 
     net = translation.Seq2Seq(model, *translation.load_subwords(cfg.run_dir))
@@ -407,7 +407,7 @@ def write(results: list[dict], info: dict, out: pathlib.Path, serving: dict | No
              "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
-    lines += ["", "## Performance goals (issue 10)", ""] + goals(results) + [
+    lines += ["", "## Performance goals", ""] + goals(results) + [
         "", "## GPU", "", "No GPU was lent to this project's sessions (the `device` tool reported none), so there are "
         "no GPU figures: cuDNN eligibility above is read from the layers' own settings (every LSTM/GRU here keeps "
         "the cuDNN defaults), and mixed precision is tested for its dtype policy on CPU only."]
@@ -470,7 +470,7 @@ def goals(results: list[dict]) -> list[str]:
                    f"under 20 ms: **{p50} ms** - {'met' if p50 < GOALS['sentiment_serve_b1_p50_ms'] else 'not met'}.")
     served = by_name.get("translation", {})
     if "translate_b1_p50_ms" in served:
-        out.append(f"- Translation served string to string (beam search in the graph; issue 23): p50 "
+        out.append(f"- Translation served string to string (beam search in the graph): p50 "
                    f"**{served['translate_b1_p50_ms']} ms** for one sentence, **{served['translate_b64_sentences_per_s']}"
                    "** sentences/s at batch 64, on the bench model (untrained, the number corpus's few hundred subwords: "
                    "compare between bench runs only; a trained fra-eng model's figures, before and after: "

@@ -38,3 +38,8 @@ def test_every_domain_in_the_makefile_has_a_pipeline_module():
     for domain in domains:
         assert importlib.util.find_spec(f"pipelines.{domain}") is not None, domain
         assert f"pipelines.{domain} train" in dry_run(f"train-{domain}")
+
+
+def test_make_tensorboard_reads_the_run_folders():
+    assert "-m tensorboard.main --logdir runs/ecg --port 6007" in dry_run("tensorboard", "RUN_DIR=runs/ecg", "PORT=6007")
+    assert "--logdir runs " in dry_run("tensorboard")

@@ -184,6 +184,7 @@ def _analyze_and_compare(url, root, folder, name):
         assert answer["beats_per_class"] == local["beats_per_class"]
         assert len(answer["beats"]) == local["classified_beats"] and answer["beats"][0]["class"] in "NSVFQ"
         assert abs(sum(answer["beats"][0]["probabilities"].values()) - 1) < 1e-3
+        assert answer.get("warning") == local.get("warning")
     return by_array.json()
 
 
@@ -212,6 +213,7 @@ def test_ecg_analysis_of_a_real_record(server, tmp_path):
         shutil.copy(folder / f"208.{suffix}", tmp_path)
     answer = _analyze_and_compare(url, root, tmp_path, "208")
     assert answer["detected_beats"] > 2800  # 2,955 annotated beats
+    assert ecg.GENERATED_WARNING in answer["warning"]  # the served quick model was trained on generated records
 
 
 @pytest.mark.slow
