@@ -375,5 +375,7 @@ def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, de
             log.info("--restart: removed %d interrupted-run backups under %s",
                      len(training.remove_backups(run_dir)), run_dir)
         result = run_guarded(lambda: _run_distributed(command, cfg, args, commands[command]))
-    log.info("%s: %s", command, json.dumps(result, default=str))
+    from shared import reports
+
+    log.info("%s: %s", command, json.dumps(reports.rounded(result), default=str))
     return result

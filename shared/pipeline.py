@@ -56,7 +56,7 @@ def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = share
     pipeline.write_report(cfg, data, metrics, {**history.timing, "run_seconds": round(time.perf_counter() - start, 1)})
     path = pipeline.export(cfg, model, data, headline, export_root)
     model_card(pipeline, cfg, path)
-    log.info("%s: %s", pipeline.NAME, json.dumps(headline, default=str))
+    log.info("%s: %s", pipeline.NAME, json.dumps(reports.rounded(headline), default=str))
     return {**headline, "export": str(path)}
 
 

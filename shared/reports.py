@@ -34,6 +34,17 @@ def plain(value):
     return value
 
 
+def rounded(value, digits: int = 4):
+    """A copy for log lines: floats to `digits` significant digits (45.83333333333333 -> 45.83), the rest as is."""
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return float(f"{float(value):.{digits}g}")
+    return value
+
+
 def previous(run_dir: str | pathlib.Path) -> dict:
     """The run folder's report.json (written when its checkpoint was trained or last evaluated); {} when none."""
     path = pathlib.Path(run_dir) / "report.json"

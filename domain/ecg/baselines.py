@@ -43,8 +43,7 @@ def baseline_features(beats: beat_data.BeatSet, rr_inputs: str) -> np.ndarray:
 BASELINES = {"majority (all N)": (None, None),
              "logistic regression (balanced weights), RR ratios to the record median": ("balanced", "relative"),
              "logistic regression (balanced weights), RR in seconds": ("balanced", "seconds"),
-             "logistic regression (balanced weights), RR without the record median": ("balanced", "sinus"),
-             "logistic regression (no class weights), RR without the record median": ("none", "sinus")}
+             "logistic regression (balanced weights), RR without the record median": ("balanced", "sinus")}
 
 
 def baseline_predictions(train: beat_data.BeatSet, tests: dict[str, beat_data.BeatSet]

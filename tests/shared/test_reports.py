@@ -45,3 +45,9 @@ def test_rescoring_keeps_the_timing_and_shows_every_training_curve(tmp_path):
     assert json.loads(paths["json"].read_text())["timing"] == {"train_seconds": 12.5}
     md = paths["md"].read_text()
     assert "![training_curves](training_curves.png)" in md and "![words training_curves](words/training_curves.png)" in md
+
+
+def test_log_lines_round_floats_to_four_significant_digits():
+    assert reports.rounded({"a": 45.83333333333333, "b": [0.000123456, 7], "c": "x", "d": float("nan")})["a"] == 45.83
+    out = reports.rounded({"b": [0.000123456, 7], "c": "x"})
+    assert out == {"b": [0.0001235, 7], "c": "x"}
