@@ -124,7 +124,7 @@ def load_data(cfg: Config) -> IcuData:
     return IcuData(train, test, train.source, notes, grids(train))
 
 
-LOG_INDEX = tf.constant([icu_data.VARIABLES.index(v) for v in icu_data.SKEWED], tf.int32)
+LOG_INDEX = np.array([icu_data.VARIABLES.index(v) for v in icu_data.SKEWED], "int32")  # no TF work at import
 
 
 @tf.function(input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
@@ -359,7 +359,7 @@ def summary(cfg: Config, metrics: dict | None) -> dict:
 
 # ------------------------------------------------------------------------------------------ export, predict
 
-NAMES = tf.constant(list(icu_data.VARIABLES))
+NAMES = np.array(list(icu_data.VARIABLES), dtype=object)  # a tf.string constant where used; none at import
 SIGNATURE = [tf.TensorSpec([None], tf.float32, name="minutes"), tf.TensorSpec([None], tf.string, name="variable"),
              tf.TensorSpec([None], tf.float32, name="value")]
 

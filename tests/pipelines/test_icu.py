@@ -141,3 +141,13 @@ def test_a_test_set_with_the_published_quirks_is_evaluated_on_every_stay(quick_r
     out = icu.predict(cfg, tmp_path / "set-c" / files[0].name, result["export"])
     assert "descriptors only" in out["warning"] and 0 < out["probability_of_death"] < 1
     assert icu.predict(cfg, tmp_path / "set-c" / files[1].name, result["export"])["skipped_lines"] == 1
+
+
+def test_importing_the_pipeline_does_no_tensorflow_work():
+    """`RNN_LOGICAL_CPUS=2` (how the tests run --strategy mirrored on a CPU) splits the CPU after the imports; a
+    tf.constant built at import would have initialised the devices first and made that fail."""
+    code = ("import pipelines.icu\nfrom shared import cli\ncli.logical_cpus_from_env()\nimport tensorflow as tf\n"
+            "print(len(tf.config.list_logical_devices('CPU')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "RNN_LOGICAL_CPUS": "2"})
+    assert done.returncode == 0 and done.stdout.strip().endswith("2"), done.stderr[-500:]
