@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -149,5 +150,5 @@ def test_importing_the_pipeline_does_no_tensorflow_work():
     code = ("import pipelines.icu\nfrom shared import cli\ncli.logical_cpus_from_env()\nimport tensorflow as tf\n"
             "print(len(tf.config.list_logical_devices('CPU')))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "RNN_LOGICAL_CPUS": "2"})
+                          env={**os.environ, "RNN_LOGICAL_CPUS": "2"})
     assert done.returncode == 0 and done.stdout.strip().endswith("2"), done.stderr[-500:]
