@@ -59,7 +59,6 @@ class Config:
     template: str = "sinus"         # the record's template and scale: sinus (its sinus-like beats) | median (all)
     composition: bool = True        # training adds records re-scored as if ectopic beats were 50-90% of them
     irregular: bool = False         # training adds each record's normal beats in an irregular (AF-like) rhythm
-    runs: bool = False              # training adds each record's beats re-sequenced with S beats the majority
     frame: int = 4                  # samples per RNN step: a 252-sample window is read as 63 steps of 4
     before: float = 0.25            # seconds of signal before the R peak
     after: float = 0.45             # seconds after it
@@ -124,6 +123,7 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
 COMPOSITION_OTHERS = 0.25  # the share of a re-scored copy's non-ectopic beats that training reads
 FOLD_SEED = 1337  # the cross-validation's folds are the same whatever --seed, so seeds compare on the same folds
 
+INPUT_LIMIT = 100.0  # served inputs beyond +-100 are garbage: beats are scaled to R ~ 1, RR is in seconds or ratios
 GENERATED_WARNING = ("this model was trained on generated records, not on real ECGs: its classes of a real record mean "
                      "nothing; train on MIT-BIH first (make train-ecg DATA_DIR=path/to/mitdb or SOURCE=download).")
 QUICK = {"source": "synthetic", "synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
@@ -168,10 +168,10 @@ def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -
     if not len(beats):
         return None
     inputs, labels = model_inputs(beats, cfg.context, cfg.rr_inputs), beats.labels
-    if training and (cfg.composition or cfg.irregular or cfg.runs):
+    if training and (cfg.composition or cfg.irregular):
         augmented = ecg_data.beats.composition_augmented(beats, cfg.r_index, cfg.template, cfg.seed,
                                                          min_ectopic=10 if cfg.composition else 10**9,
-                                                         irregular=cfg.irregular, runs=cfg.runs)
+                                                         irregular=cfg.irregular)
         # of the copies, every ectopic beat and a quarter of the others (their inputs are built on the whole copy, so
         # each beat's neighbours are its own); of the irregular copies, a quarter of the normal beats only
         rows = np.arange(len(augmented)) < len(beats)
@@ -404,8 +404,9 @@ def stress_summary(stress_sets: list[dict], model_preds: list[dict], baseline_pr
 def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """saved_models/ecg/<version>/: serving_default(beats [batch, 2k+1, window] float32, template [batch, window]
-    float32, rr [batch, 2k+1, 7] float32) -> probs [batch, 5], class [batch] (AAMI letter; "invalid input" with NaN
-    probabilities for a row holding NaN or inf); k = cfg.context.
+    float32, rr [batch, 2k+1, r + 1] float32) -> probs [batch, 5], class [batch] (AAMI letter; "invalid input" with
+    NaN probabilities for a row holding NaN, inf or a value beyond +-INPUT_LIMIT); k = cfg.context, r the RR
+    features of cfg.rr_inputs.
     `model_inputs` builds the three inputs from a record's beats."""
     names = tf.constant(ecg_data.AAMI_CLASSES)
     k = _context_of(model)
@@ -413,7 +414,7 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
     def serve(beats, template, rr):
         probs = model({"beats": beats, "template": template, "rr": rr}, training=False)
         probs, label = shared_export.flag_non_finite(probs, tf.gather(names, tf.argmax(probs, axis=-1)),
-                                                     beats, template, rr)
+                                                     beats, template, rr, limit=INPUT_LIMIT)
         return {"probs": probs, "class": label}
 
     signature = [tf.TensorSpec((None, 2 * k + 1, cfg.window), tf.float32, name="beats"),

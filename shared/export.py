@@ -218,16 +218,22 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
 INVALID = "invalid input"  # the label a served classifier gives a row with NaN or inf in it
 
 
-def finite_rows(*inputs: tf.Tensor) -> tf.Tensor:
-    """(batch,) bool: the rows whose values are all finite in every one of `inputs` (batch first in each)."""
-    finite = [tf.reduce_all(tf.math.is_finite(tf.reshape(x, [tf.shape(x)[0], -1])), axis=1) for x in inputs]
-    return tf.reduce_all(tf.stack(finite), axis=0)
+def finite_rows(*inputs: tf.Tensor, limit: float | None = None) -> tf.Tensor:
+    """(batch,) bool: the rows whose values are all finite in every one of `inputs` (batch first in each), and with
+    `limit`, all within +-limit (finite but absurd values, 1e30, are garbage too)."""
+    def ok(x):
+        x = tf.reshape(x, [tf.shape(x)[0], -1])
+        good = tf.math.is_finite(x) if limit is None else tf.logical_and(tf.math.is_finite(x), tf.abs(x) <= limit)
+        return tf.reduce_all(good, axis=1)
+    return tf.reduce_all(tf.stack([ok(x) for x in inputs]), axis=0)
 
 
-def flag_non_finite(probabilities: tf.Tensor, labels: tf.Tensor, *inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Inside a serving function: rows of `inputs` holding NaN or inf get NaN probabilities and the label INVALID
-    instead of a confident class computed from garbage (batch first in every tensor)."""
-    valid = finite_rows(*inputs)
+def flag_non_finite(probabilities: tf.Tensor, labels: tf.Tensor, *inputs: tf.Tensor, limit: float | None = None
+                    ) -> tuple[tf.Tensor, tf.Tensor]:
+    """Inside a serving function: rows of `inputs` holding NaN or inf (or, with `limit`, a value beyond +-limit) get
+    NaN probabilities and the label INVALID instead of a confident class computed from garbage (batch first in
+    every tensor)."""
+    valid = finite_rows(*inputs, limit=limit)
     nan = tf.fill(tf.shape(probabilities), tf.constant(float("nan"), probabilities.dtype))
     return tf.where(valid[:, None], probabilities, nan), tf.where(valid, labels, INVALID)
 

@@ -228,38 +228,6 @@ def irregular_view(beats: BeatSet, r_index: int, template: str, rng: np.random.G
     return record_statistics(view, r_index, template)
 
 
-def ectopic_run_view(beats: BeatSet, r_index: int, template: str, rng: np.random.Generator,
-                     count: int = 600) -> BeatSet:
-    """`count` of one record's own beats re-sequenced into a rhythm where S beats are the majority, often in runs,
-    on a slowed sinus rhythm: N and S windows drawn from the record's own (labels travel with their windows), S
-    beats following N beats at a random rate and each other with a random chance (0.3-0.8), each S beat as early
-    as one of the record's own S beats was (its previous RR over its local mean), the sinus RR the record's median
-    normal RR slowed by 1-1.5. A patient whose ectopic rhythm is the majority, built from real beats."""
-    normal, ectopic = np.flatnonzero(beats.labels == 0), np.flatnonzero(beats.labels == 1)
-    sinus = float(np.median(beats.rr[normal, COLUMN["pre_rr_s"]])) * rng.uniform(1.0, 1.5)
-    prematurity = np.clip(beats.rr[ectopic, COLUMN["pre_rr_local"]], 0.4, 0.95)
-    stay, start = rng.uniform(0.3, 0.8), rng.uniform(0.4, 1.0)
-    kinds, intervals, previous = [], [], 0
-    for _ in range(count + 2):
-        kind = int(rng.random() < (stay if previous == 1 else start))
-        if kind == 1:
-            interval = sinus * rng.choice(prematurity)
-        else:
-            interval = sinus * (rng.uniform(1.0, 1.15) if previous == 1 else rng.normal(1.0, 0.03))
-        kinds.append(kind)
-        intervals.append(interval)
-        previous = kind
-    kinds = np.array(kinds[1:-1])
-    chosen = np.where(kinds == 1, rng.choice(ectopic, len(kinds)), rng.choice(normal, len(kinds)))
-    peaks = np.round(np.cumsum(intervals) * FS).astype("int64")
-    view = BeatSet(beats.beats[chosen], beats.templates[chosen], rr_features(peaks)[1:-1], beats.labels[chosen],
-                   np.full(len(kinds), f"{beats.records[0]}{RUNS}"), peaks[1:-1])
-    return record_statistics(view, r_index, template)
-
-
-RUNS = "~runs"  # the record name suffix of ectopic_run_view copies
-
-
 def by_record(beats: BeatSet) -> list[BeatSet]:
     """The beats of each record, in the order they come."""
     names = list(dict.fromkeys(beats.records.tolist()))
@@ -278,7 +246,7 @@ def composition_stress(beats: BeatSet, r_index: int, template: str, *, fraction:
 
 
 def composition_augmented(beats: BeatSet, r_index: int, template: str, seed: int, min_ectopic: int = 10,
-                          irregular: bool = False, runs: bool = False) -> BeatSet:
+                          irregular: bool = False) -> BeatSet:
     """Training beats plus, for every record holding at least `min_ectopic` S, V or F beats, a second copy whose
     record statistics come from a random subset in which those beats are 50-90% (`composition_view`) and whose
     heart rate is changed by a random factor of 0.8-1.25 (the seconds columns; ratios do not change): so a model
@@ -297,9 +265,6 @@ def composition_augmented(beats: BeatSet, r_index: int, template: str, seed: int
         for one in by_record(beats):
             view = irregular_view(one, r_index, template, rng)
             views.append(dataclasses.replace(view, records=np.char.add(view.records.astype(str), IRREGULAR)))
-    if runs:
-        views += [ectopic_run_view(one, r_index, template, rng) for one in by_record(beats)
-                  if (one.labels == 1).sum() >= min(min_ectopic, 10)]
     return BeatSet.concat([beats, *views])
 
 

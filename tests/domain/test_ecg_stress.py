@@ -134,20 +134,3 @@ def test_irregular_view_keeps_the_beats_and_gives_them_an_irregular_rhythm():
     augmented = beats.composition_augmented(one, R_INDEX, "sinus", seed=0, min_ectopic=10**9, irregular=True)
     assert len(augmented) == 2 * len(one) and set(augmented.records.tolist()) == {"101", "101" + beats.IRREGULAR}
 
-
-def test_ectopic_run_view_moves_real_beats_with_their_labels_into_an_ectopic_rhythm():
-    one = _record_beats()
-    view = beats.ectopic_run_view(one, R_INDEX, "sinus", np.random.default_rng(2), count=400)
-    assert len(view) == 400 and set(view.records.tolist()) == {"201" + beats.RUNS}
-    # every window is one of the record's own (up to one overall scale), with the label it had
-    def unit(windows):  # each window over its R amplitude: blind to the one scale record_statistics applies
-        return windows / windows[..., R_INDEX:R_INDEX + 1]
-    for i in range(0, 400, 37):
-        match = np.flatnonzero(np.abs(unit(one.beats) - unit(view.beats[i])).max(axis=1) < 1e-4)
-        assert len(match) and set(one.labels[match].tolist()) == {view.labels[i]}
-    s = view.labels == 1
-    assert s.mean() > 0.25
-    sinus = beats.COLUMN["pre_rr_sinus"]
-    assert np.median(view.rr[s, sinus]) < 0.85 < np.median(view.rr[~s, sinus])  # S beats come early
-    runs = np.sum(s[1:] & s[:-1])
-    assert runs > 10  # S beats follow S beats: runs, not only isolated beats
