@@ -58,7 +58,7 @@ class Config:
                                     # irregularity, ratios to the sinus reference) | relative | seconds | both | all
     template: str = "sinus"         # the record's template and scale: sinus (its sinus-like beats) | median (all)
     composition: bool = True        # training adds records re-scored as if ectopic beats were 50-90% of them
-    irregular: bool = False         # training adds each record's normal beats in an irregular (AF-like) rhythm
+    irregular: bool = True          # training adds each record's normal beats in an irregular (AF-like) rhythm
     frame: int = 4                  # samples per RNN step: a 252-sample window is read as 63 steps of 4
     before: float = 0.25            # seconds of signal before the R peak
     after: float = 0.45             # seconds after it
