@@ -161,17 +161,15 @@ def augment(inputs: dict, label, seed: tf.Tensor):
 
 
 def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -> tf.data.Dataset | None:
-    """({"beats", "template", "rr"}, label) batches of `model_inputs`; for training shuffled under the seed, with
-    cfg.composition joined by records re-scored as if ectopic beats were their majority
-    (`domain.ecg.beats.composition_augmented`) and with cfg.augment varied by `augment` (seeded: the same seed gives
-    the same variations). None when empty."""
+    """({"beats", "template", "rr"}, label) batches of `model_inputs`; for training shuffled under the seed, joined
+    by the record copies of cfg.composition (re-scored as if ectopic beats were their majority) and cfg.irregular
+    (an AF-like rhythm) (`domain.ecg.beats.composition_augmented`), and with cfg.augment varied by `augment`
+    (seeded: the same seed gives the same variations). None when empty."""
     if not len(beats):
         return None
-    inputs, labels = model_inputs(beats, cfg.context, cfg.rr_inputs), beats.labels
     if training and (cfg.composition or cfg.irregular):
         augmented = ecg_data.beats.composition_augmented(beats, cfg.r_index, cfg.template, cfg.seed,
-                                                         min_ectopic=10 if cfg.composition else 10**9,
-                                                         irregular=cfg.irregular)
+                                                         composition=cfg.composition, irregular=cfg.irregular)
         # of the copies, every ectopic beat and a quarter of the others (their inputs are built on the whole copy, so
         # each beat's neighbours are its own); of the irregular copies, a quarter of the normal beats only
         rows = np.arange(len(augmented)) < len(beats)
@@ -182,6 +180,8 @@ def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -
         rows = np.random.default_rng(cfg.seed).permutation(np.flatnonzero(rows))  # copies mixed into every batch
         inputs = {k: v[rows] for k, v in model_inputs(augmented, cfg.context, cfg.rr_inputs).items()}
         labels = augmented.labels[rows]
+    else:
+        inputs, labels = model_inputs(beats, cfg.context, cfg.rr_inputs), beats.labels
     ds = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if not training:
         return data.batched(ds, cfg.batch_size)

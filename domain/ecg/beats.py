@@ -246,16 +246,17 @@ def composition_stress(beats: BeatSet, r_index: int, template: str, *, fraction:
 
 
 def composition_augmented(beats: BeatSet, r_index: int, template: str, seed: int, min_ectopic: int = 10,
-                          irregular: bool = False) -> BeatSet:
-    """Training beats plus, for every record holding at least `min_ectopic` S, V or F beats, a second copy whose
-    record statistics come from a random subset in which those beats are 50-90% (`composition_view`) and whose
-    heart rate is changed by a random factor of 0.8-1.25 (the seconds columns; ratios do not change): so a model
-    cannot learn that most of a record's beats are normal, nor each training patient's rate. Labels never change;
-    the copies follow the originals, each record's beats consecutive."""
+                          composition: bool = True, irregular: bool = False) -> BeatSet:
+    """Training beats plus, with `composition`, for every record holding at least `min_ectopic` S, V or F beats, a
+    second copy whose record statistics come from a random subset in which those beats are 50-90%
+    (`composition_view`) and whose heart rate is changed by a random factor of 0.8-1.25 (the seconds columns; ratios
+    do not change): so a model cannot learn that most of a record's beats are normal, nor each training patient's
+    rate; with `irregular`, every record once more in an AF-like rhythm (`irregular_view`, records named with the
+    IRREGULAR suffix). Labels never change; the copies follow the originals, each record's beats consecutive."""
     rng = np.random.default_rng(seed)
     views = []
     for one in by_record(beats):
-        if np.isin(one.labels, ECTOPIC).sum() < min_ectopic:
+        if not composition or np.isin(one.labels, ECTOPIC).sum() < min_ectopic:
             continue
         view = composition_view(one, r_index, template, rng.uniform(0.5, 0.9), rng)
         rr = view.rr.copy()
