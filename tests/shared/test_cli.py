@@ -60,6 +60,7 @@ def test_quick_applies_first_and_explicit_options_win():
     (["train", "--learning-rate", "nan"], "'nan' is not a finite number"),
     (["train", "--learning-rate", "inf"], "'inf' is not a finite number"),
     (["train", "--unknown", "1"], "unrecognized arguments"),
+    (["train", "--sourc", "local"], "unrecognized arguments: --sourc"),  # no abbreviation taken for an option
     (["train", "--rnn", "transformer:8"], "expected one of"),
     (["train", "--epochs", "0"], "epochs=0"),
     (["train", "--source", "cloud"], "invalid choice: 'cloud' (choose from 'auto', 'local')"),
