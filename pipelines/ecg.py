@@ -26,14 +26,7 @@ import tensorflow as tf
 from domain import ecg as ecg_data
 from domain.ecg import report as ecg_report
 from domain.ecg import stress
-from domain.ecg.analysis import (
-    DETECTORS,
-    detect_beats,
-    model_inputs,
-    record_summary,
-    rr_columns,
-    strip_figure,
-)
+from domain.ecg.analysis import DETECTORS, detect_beats, model_inputs, record_summary, strip_figure
 from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
 from domain.ecg.sources import ECGData
 from shared import cli, data, layers, pipeline, reports, training, validation
@@ -210,7 +203,7 @@ def build_network(cfg: Config, train: ecg_data.BeatSet | None = None) -> keras.M
     every beat of the context is encoded (its coarse shape, difference and RR features) and cfg.context_rnn runs
     across the beats, so the model sees the rhythm: an S beat is premature relative to its neighbours.
     Normalization statistics come from the training beats only and live in the model."""
-    k, window, columns = cfg.context, cfg.window, rr_columns(cfg.rr_inputs)
+    k, window, columns = cfg.context, cfg.window, ecg_data.beats.rr_columns(cfg.rr_inputs)
     n_rr = len(columns)
     beats = keras.Input((2 * k + 1, window), name="beats")
     template = keras.Input((window,), name="template")
@@ -417,10 +410,10 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
                                                      beats, template, rr, limit=INPUT_LIMIT)
         return {"probs": probs, "class": label}
 
+    names_rr = list(ecg_data.beats.RR_INPUTS[cfg.rr_inputs])
     signature = [tf.TensorSpec((None, 2 * k + 1, cfg.window), tf.float32, name="beats"),
                  tf.TensorSpec((None, cfg.window), tf.float32, name="template"),
-                 tf.TensorSpec((None, 2 * k + 1, len(rr_columns(cfg.rr_inputs)) + 1), tf.float32, name="rr")]
-    names_rr = list(ecg_data.beats.RR_INPUTS[cfg.rr_inputs])
+                 tf.TensorSpec((None, 2 * k + 1, len(names_rr) + 1), tf.float32, name="rr")]
     meta = {"config": {**dataclasses.asdict(cfg), "context": k}, "source": ecg.source, "metrics": metrics,
             "classes": list(ecg_data.AAMI_CLASSES), "rr_features": [*names_rr, "present"],
             "input_note": "beats: each beat and its k neighbours on either side (zeros beyond the record), the MLII "

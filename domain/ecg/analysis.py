@@ -21,16 +21,9 @@ def model_inputs(beats: beat_data.BeatSet, context: int, rr_inputs: str) -> dict
     present = index >= 0
     safe = np.where(present, index, 0)
     mask = present[..., None].astype("float32")
-    rr = beats.rr[:, rr_columns(rr_inputs)]
+    rr = beats.rr[:, beat_data.rr_columns(rr_inputs)]
     return {"beats": beats.beats[safe] * mask, "template": np.ascontiguousarray(beats.templates),
             "rr": np.concatenate([rr[safe] * mask, mask], axis=-1)}
-
-
-def rr_columns(rr_inputs: str) -> list[int]:
-    """Positions in RR_FEATURES of the features an input set names."""
-    if rr_inputs not in beat_data.RR_INPUTS:
-        raise ValueError(f"RR inputs {rr_inputs!r}: expected one of {', '.join(beat_data.RR_INPUTS)}.")
-    return [beat_data.RR_FEATURES.index(name) for name in beat_data.RR_INPUTS[rr_inputs]]
 
 
 DETECTORS = ("neurokit", "xqrs")  # R-peak detectors; BENCHMARKS.md compares them on the MIT-BIH records

@@ -32,10 +32,8 @@ def class_weights(labels: np.ndarray, weighting: str) -> dict[int, float] | None
 def baseline_features(beats: beat_data.BeatSet, rr_inputs: str) -> np.ndarray:
     """Per-beat features of the linear baselines: the beat and its difference from the record's template, every
     6th sample (60 Hz), and the RR features of `rr_inputs` - the inputs the per-beat model reads."""
-    from domain.ecg.analysis import rr_columns
-
     return np.concatenate([beats.beats[:, ::6], (beats.beats - beats.templates)[:, ::6],
-                           beats.rr[:, rr_columns(rr_inputs)]], axis=1)
+                           beats.rr[:, beat_data.rr_columns(rr_inputs)]], axis=1)
 
 
 # {name: (class weighting, RR inputs)}: logistic regression on both input sets, so a change of representation

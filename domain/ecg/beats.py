@@ -49,13 +49,13 @@ def filter_signal(signal: np.ndarray, fs: float = FS) -> np.ndarray:
     return scipy.signal.sosfiltfilt(sos, signal).astype("float32")
 
 
-def rr_features(peaks: np.ndarray, fs: float = FS, among: np.ndarray | None = None) -> np.ndarray:
+def rr_features(peaks: np.ndarray, fs: float = FS) -> np.ndarray:
     """(beats, len(RR_FEATURES)) RR features from the beat times alone (no labels, so training and predict compute
     them the same way): the previous, next and local mean RR (the LOCAL_BEATS intervals around the beat) and the
     record's median RR in seconds; previous and next RR over the local mean, next / previous RR (a compensatory
     pause) and the local irregularity (mean |successive RR difference| over the local mean: high in atrial
     fibrillation); then previous, next and local RR over the record's median RR and over its sinus reference RR
-    (`record_columns`, from the beats `among`). The first beat's previous RR and the last beat's next RR are unknown
+    (`record_columns`, from every beat). The first beat's previous RR and the last beat's next RR are unknown
     (NaN); those beats are dropped by `extract`."""
     peaks = np.asarray(peaks, dtype="float64")
     n = len(peaks)
@@ -77,10 +77,17 @@ def rr_features(peaks: np.ndarray, fs: float = FS, among: np.ndarray | None = No
     change[0] = change[1]
     features[:, :9] = np.stack([pre, post, local, np.zeros(n), np.zeros(n), pre / local, post / local, post / pre,
                                 change / local], axis=1)
-    return record_columns(features, among)
+    return record_columns(features)
 
 
 COLUMN = {name: i for i, name in enumerate(RR_FEATURES)}
+
+
+def rr_columns(rr_inputs: str) -> list[int]:
+    """Positions in RR_FEATURES of the features an input set (RR_INPUTS) names."""
+    if rr_inputs not in RR_INPUTS:
+        raise ValueError(f"RR inputs {rr_inputs!r}: expected one of {', '.join(RR_INPUTS)}.")
+    return [COLUMN[name] for name in RR_INPUTS[rr_inputs]]
 
 
 def record_columns(rr: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
