@@ -197,6 +197,50 @@ def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.
     return np.clip(audio + noise, -1, 1).astype("float32")
 
 
+def warp_formants(audio: np.ndarray, factor: float) -> np.ndarray:
+    """The clip with its spectrum stretched along frequency by `factor` at the same tempo (a longer or shorter
+    vocal tract: formants and pitch move together, durations stay): each short-time spectrum's magnitude is read
+    at f / factor (linear interpolation, 32 ms Hann windows), the phase kept, and the clip resynthesised
+    (scipy.signal.stft / istft)."""
+    from scipy.signal import istft, stft
+
+    _, _, spectrum = stft(audio, RATE, nperseg=256)
+    bins = np.arange(spectrum.shape[0])
+    magnitude = np.abs(spectrum)
+    warped = np.stack([np.interp(bins / factor, bins, column, right=0.0) for column in magnitude.T], axis=1)
+    _, out = istft(warped * np.exp(1j * np.angle(spectrum)), RATE, nperseg=256)
+    return out[:len(audio)].astype("float32")
+
+
+def voice_stress(clips: Utterances, seed: int, per_word: int = 5) -> dict[str, Utterances]:
+    """Stress sets from one group's clips for what a few speakers cannot show: `per_word` clips of each word
+    (seeded), heard as a new voice or in a new place. Deterministic under the seed:
+    - "longer vocal tract" / "shorter vocal tract": formants and pitch x0.85 / x1.18, same tempo (warp_formants);
+    - "noise 10 dB": white noise at 10 dB SNR;
+    - "room": convolved with a room's response (exponentially decaying noise, 0.4 s to -60 dB);
+    - "telephone band": 300-3400 Hz (4th-order Butterworth band-pass)."""
+    from scipy.signal import butter, fftconvolve, sosfilt
+
+    rng = np.random.default_rng(seed)
+    chosen = sorted(i for word in sorted(set(clips.texts))
+                    for i in rng.permutation([j for j, t in enumerate(clips.texts) if t == word])[:per_word])
+    base = clips.subset(chosen)
+    tail = np.arange(int(0.4 * RATE)) / RATE
+    response = rng.standard_normal(tail.size) * np.exp(-6.9 * tail / 0.4)
+    response[0] = 1.0
+    band = butter(4, [300, 3400], btype="bandpass", fs=RATE, output="sos")
+
+    def room(a):
+        wet = fftconvolve(a, response)[:len(a)]
+        return wet * (np.abs(a).max() / max(np.abs(wet).max(), 1e-9))
+    changes = {"longer vocal tract": lambda a: warp_formants(a, 0.85),
+               "shorter vocal tract": lambda a: warp_formants(a, 1.18),
+               "noise 10 dB": lambda a: add_noise(a, 10.0, rng), "room": room,
+               "telephone band": lambda a: sosfilt(band, a)}
+    return {name: Utterances([np.asarray(change(a), dtype="float32") for a in base.audio], list(base.texts),
+                             list(base.speakers)) for name, change in changes.items()}
+
+
 def sequences(clips: Utterances, n: int, seed: int, *, min_words: int = 2, max_words: int = 5,
               pause: tuple[float, float] = (0.05, 0.3), vocabulary=DIGITS) -> Utterances:
     """`n` utterances of min_words..max_words words, each made by concatenating single-word recordings of ONE

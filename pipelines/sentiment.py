@@ -11,6 +11,7 @@ Notebook:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import pathlib
 import sys
@@ -43,6 +44,11 @@ class Config:
     bigram_buckets: int = 0       # > 0: each word's embedding plus one of its hashed (previous, this) word pair
     pooling: str = "meanmax"      # meanmax: mean and max over all RNN states | last: the final state only
     embed_dropout: float = 0.3    # SpatialDropout1D on the embeddings (whole embedding channels dropped)
+    segment: int = 0              # > 0: the RNN reads each review as consecutive segments of this many words and the
+                                  # pooling spans them all (Johnson & Zhang 2016); 0: the review as one sequence
+    dropout: float = 0.3          # dropout on the pooled states, before the output
+    members: int = 1              # RNNs averaged: each trained alone from its own seed (seed + k) with its own early
+                                  # stopping; the model's probability is their mean
     synthetic_reviews: int = 8000  # size of the generated corpus (source synthetic)
     test_fraction: float = 0.2    # held out when the source has no test split (the local IMDB train.csv here)
     batch_size: int = 64
@@ -59,6 +65,12 @@ class Config:
         cli.check_choices(self)
         if not 0.0 <= self.embed_dropout < 1.0 or self.bigram_buckets < 0:
             raise ValueError("need 0 <= --embed-dropout < 1 and --bigram-buckets >= 0.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"--dropout {self.dropout}: expected a fraction in [0, 1).")
+        if self.segment < 0 or (self.segment and self.pooling != "meanmax"):
+            raise ValueError(f"--segment {self.segment}: expected 0 (off) or a word count >= 1, with --pooling meanmax.")
+        if self.members < 1:
+            raise ValueError(f"--members {self.members}: expected at least 1 (RNNs averaged).")
         if self.vocab_size < 3 or self.embed_dim < 1 or self.synthetic_reviews < 20:
             raise ValueError("need --vocab-size >= 3, --embed-dim >= 1 and --synthetic-reviews >= 20.")
         if not 0.0 < self.test_fraction < 0.9:
@@ -163,29 +175,45 @@ class BigramIds(keras.layers.Layer):
 
 def build_model(cfg: Config, reviews: SentimentData | None = None) -> keras.Model:
     """text (batch,) string -> P(positive) (batch, 1). The vectorizer is adapted on the training reviews only.
-    Words (and, with bigram_buckets, hashed word pairs) -> embeddings -> RNN over every step -> mean and max of
-    its states (pooling meanmax) or its last state -> P(positive)."""
+    Words (and, with bigram_buckets, hashed word pairs) -> embeddings -> RNN over every step (or over segments of
+    cfg.segment words) -> mean and max of its states (pooling meanmax) or its last state -> P(positive). With
+    cfg.members > 1, that many such networks behind the one vectorizer, their probabilities averaged (train fits
+    each alone)."""
     vectorizer = keras.layers.TextVectorization(max_tokens=cfg.vocab_size, standardize=standardize_review,
                                                 name="vectorizer")
     vectorizer.adapt(tf.constant(reviews.train.texts if reviews and len(reviews.train) else ["empty"]),
                      batch_size=1024)
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = vectorizer(text)
-    x = keras.layers.Embedding(cfg.vocab_size, cfg.embed_dim, mask_zero=True, name="embedding")(ids)
+    if cfg.members == 1:
+        return keras.Model(text, _network(cfg, ids), name="sentiment_rnn")
+    outputs = [_network(cfg, ids, f"_{k}") for k in range(1, cfg.members + 1)]
+    return keras.Model(text, keras.layers.Average(name="positive")(outputs), name="sentiment_rnn")
+
+
+def _network(cfg: Config, ids: keras.KerasTensor, suffix: str = "") -> keras.KerasTensor:
+    """Word ids (batch, steps) -> P(positive) (batch, 1); layer names end in `suffix` (one network of several)."""
+    segmented = bool(cfg.segment)  # segments: no mask into the RNN (padding only ever follows the words)
+    x = keras.layers.Embedding(cfg.vocab_size, cfg.embed_dim, mask_zero=not segmented, name=f"embedding{suffix}")(ids)
     if cfg.bigram_buckets:
-        pairs = BigramIds(cfg.vocab_size, cfg.bigram_buckets, name="bigram_ids")(ids)
-        x = keras.layers.Add(name="words_and_pairs")(
-            [x, keras.layers.Embedding(cfg.bigram_buckets, cfg.embed_dim, mask_zero=True,
-                                                           name="bigram_embedding")(pairs)])
+        pairs = BigramIds(cfg.vocab_size, cfg.bigram_buckets, name=f"bigram_ids{suffix}")(ids)
+        x = keras.layers.Add(name=f"words_and_pairs{suffix}")(
+            [x, keras.layers.Embedding(cfg.bigram_buckets, cfg.embed_dim, mask_zero=not segmented,
+                                       name=f"bigram_embedding{suffix}")(pairs)])
     if cfg.embed_dropout:
-        x = keras.layers.SpatialDropout1D(cfg.embed_dropout, name="embed_dropout")(x)
-    if cfg.pooling == "meanmax":
-        x = layers.MeanMaxPooling(name="pool")(layers.apply_rnn(x, layers.parse_spec(cfg.rnn, return_sequences=True)))
+        x = keras.layers.SpatialDropout1D(cfg.embed_dropout, name=f"embed_dropout{suffix}")(x)
+    every_state = layers.parse_spec(cfg.rnn, return_sequences=True)
+    if segmented:
+        states = layers.apply_rnn(layers.ToSegments(cfg.segment, name=f"segments{suffix}")([x, ids]), every_state,
+                                  name=f"rnn{suffix}")
+        x = layers.MeanMaxPooling(name=f"pool{suffix}")(layers.FromSegments(name=f"review{suffix}")([states, ids]))
+    elif cfg.pooling == "meanmax":
+        x = layers.MeanMaxPooling(name=f"pool{suffix}")(layers.apply_rnn(x, every_state, name=f"rnn{suffix}"))
     else:
-        x = layers.apply_rnn(x, cfg.rnn)
-    x = keras.layers.Dropout(0.3, name="dropout")(x)
-    positive = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="positive")(x)
-    return keras.Model(text, positive, name="sentiment_rnn")
+        x = layers.apply_rnn(x, cfg.rnn, name=f"rnn{suffix}")
+    x = keras.layers.Dropout(cfg.dropout, name=f"dropout{suffix}")(x)
+    name = f"positive{suffix}" if suffix else "positive"
+    return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=name)(x)
 
 
 def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int | str = "auto",
@@ -194,10 +222,32 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
     log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
              model.get_layer("vectorizer").vocabulary_size())
     train_ds, val_ds, _ = make_datasets(cfg, reviews)
-    history = training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose),
-                           loss="binary_crossentropy", metrics=["accuracy", keras.metrics.AUC(name="auc")],
-                           monitor="val_accuracy", monitor_mode="max", patience=2,
-                           samples_per_epoch=len(reviews.train), **fit_options)
+
+    def fit(network, settings):
+        return training.fit(network, train_ds, val_ds, settings, loss="binary_crossentropy",
+                            metrics=["accuracy", keras.metrics.AUC(name="auc")], monitor="val_accuracy",
+                            monitor_mode="max", patience=2, samples_per_epoch=len(reviews.train), **fit_options)
+    if cfg.members == 1:
+        history = fit(model, training.Settings.of(cfg, verbose=verbose))
+    else:  # each network alone, from its own seed, in its own folder (resumable); then the average is saved
+        trained = []
+        for k in range(1, cfg.members + 1):
+            log.info("member %d of %d (seed %d)", k, cfg.members, cfg.seed + k - 1)
+            network = keras.Model(model.input, model.get_layer(f"positive_{k}").output, name=f"sentiment_rnn_{k}")
+            folder = pathlib.Path(cfg.run_dir) / f"member-{k}"
+            done, options = folder / "finished.json", json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+            if done.exists() and done.read_text() == options:  # trained by an earlier, interrupted run
+                network.set_weights(training.load_checkpoint(folder, NAME).get_weights())
+                log.info("member %d: read back from %s", k, folder)
+                continue
+            trained.append(fit(network, training.Settings.of(cfg, verbose=verbose, seed=cfg.seed + k - 1,
+                                                             run_dir=str(folder))))
+            done.write_text(options)
+        history = trained[0] if trained else keras.callbacks.History()  # the first member's curves
+        history.timing = {**getattr(history, "timing", {}), "members": cfg.members,
+                          "train_seconds": round(sum(h.timing["train_seconds"] for h in trained), 1),
+                          "epochs": sum(h.timing["epochs"] for h in trained)}
+        model.save(pathlib.Path(cfg.run_dir) / "best.keras")
     history.timing["reviews_per_second_training"] = history.timing.get("samples_per_second")
     return history
 
@@ -210,6 +260,14 @@ def score(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) ->
 def evaluate(cfg: Config, model: keras.Model, reviews: SentimentData) -> dict:
     """The test reviews, scored once: the model's metrics, and the baseline's under "baseline"."""
     metrics = {**score(model, reviews.test), "baseline": baseline(reviews)}
+    if cfg.members > 1 and len(reviews.validation):  # what averaging bought, on the validation reviews
+        texts = tf.constant(reviews.validation.texts)
+        each = [keras.Model(model.input, model.get_layer(f"positive_{k}").output).predict(texts, 256, verbose=0)[:, 0]
+                for k in range(1, cfg.members + 1)]
+        metrics["validation accuracy"] = {
+            **{f"member {k}": binary_metrics(reviews.validation.labels, p)["accuracy"] for k, p in enumerate(each, 1)},
+            "average": binary_metrics(reviews.validation.labels, np.mean(each, axis=0))["accuracy"]}
+        log.info("validation accuracy: %s", reports.rounded(metrics["validation accuracy"]))
     log.info("test accuracy %.2f%% (TF-IDF + LR %.2f%%)", metrics["accuracy"], metrics["baseline"]["accuracy"])
     return metrics
 
@@ -280,7 +338,7 @@ def predict(cfg: Config, text: str, model_path: str | pathlib.Path | None = None
 
 
 def write_report(cfg: Config, reviews: SentimentData, metrics: dict, timing: dict) -> dict[str, pathlib.Path]:
-    row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline")}  # noqa: E731
+    row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline", "validation accuracy")}  # noqa: E731
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
                "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},
                "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": text_data.DAI_LE_2015_LSTM_ACCURACY}}
@@ -291,6 +349,10 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict, timing: dic
                             "its accuracy, and the options were chosen on it. The test reviews are scored once, "
                             "at the end; the baseline is fitted on the same training reviews.",
                 "Notes": "\n".join(f"- {n}" for n in reviews.notes) or "- none"}
+    if "validation accuracy" in metrics:
+        sections["Averaged RNNs (validation reviews)"] = "\n".join(
+            ["| network | validation accuracy |", "|---|---:|",
+             *[f"| {name} | {value:.2f}% |" for name, value in metrics["validation accuracy"].items()]])
     return reports.write(cfg.run_dir, domain=NAME, source=reviews.source, metrics=row(metrics),
                          baselines={f"this model ({cfg.rnn})": row(metrics),
                                     "TF-IDF + logistic regression": row(metrics["baseline"])},

@@ -21,6 +21,7 @@ from typing import ClassVar
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy.special import softmax
 
 from domain import speech as audio_data
 from shared import audio, pipeline, plots, reports, training, validation
@@ -220,15 +221,23 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
     speakers (shared.validation; with as many folds as speakers, one speaker each). Each fold's model trains
     cfg.epochs epochs on the other speakers (and the synthetic voices) and is scored on its unseen speakers after
     every epoch; the epoch count with the best pooled accuracy is the one the final model trains for. The
-    log-mel + LR baseline runs on the same folds. A finished fold is read back from cv/fold-i on a rerun."""
+    log-mel + LR baseline runs on the same folds. The same fold models score stress sets built from their unseen
+    speakers' clips (domain.speech.voice_stress: a longer or shorter vocal tract, noise, a room, a telephone band),
+    each fold row's "stress: <name>" accuracy. A finished fold is read back from cv/fold-i on a rerun.
+
+    Returns {"folds": [per fold: speakers, accuracy, log-mel + LR, stress: ...], "best_epoch", "curve", "mean_sd",
+    "worst", "outputs": [per fold: {metric: (labels, probabilities at the chosen epoch)}] (for averaging models)}."""
 
     pool, classes = clips.train, clips.classes
     labels = np.array([classes.index(t) for t in pool.texts])
     speakers = np.array(pool.speakers)
     folds = validation.grouped_folds(labels, speakers, min(cfg.cv_folds, len(set(pool.speakers))), seed=cfg.seed)
 
-    def accuracy(y, p):
-        return 100 * float(np.mean(np.asarray(y) == np.asarray(p)))
+    def accuracy(y, p):  # p: class ids, or probabilities (clips, classes)
+        p = np.asarray(p)
+        return 100 * float(np.mean(np.asarray(y) == (p.argmax(axis=-1) if p.ndim == 2 else p)))
+
+    stress = [audio_data.voice_stress(pool.subset(test_index), seed=i) for i, (_, test_index) in enumerate(folds)]
 
     def fit_fold(i, fit_index, test_index, fold_dir):
         held = pool.subset(test_index)
@@ -236,22 +245,36 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
         keras.utils.set_random_seed(cfg.seed)
         model = build_network(cfg, classes)
         traced = audio.forward(model)
-        scores = training.EpochScores(lambda m: [int(np.argmax(x)) for x in audio.predict_logits(m, held, traced)],
-                                      labels[test_index], accuracy, "heldout_accuracy")
+
+        def scorer(clips, name):
+            return training.EpochScores(lambda m: np.round(softmax(np.array(audio.predict_logits(m, clips, traced)),
+                                                                   axis=-1), 4),
+                                        [classes.index(t) for t in clips.texts], accuracy, name)
+        scores = scorer(held, "heldout_accuracy")
+        stressed = {name: scorer(clips, f"stress_{name.replace(' ', '_')}") for name, clips in stress[i - 1].items()}
         fit_words(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, audio.joined(pool.subset(fit_index), clips.extra),
-                  None, classes, scorers=(scores,), verbose=verbose, tensorboard=False)
-        return scores.predictions
+                  None, classes, scorers=(scores, *stressed.values()), verbose=verbose, tensorboard=False)
+        return scores.predictions, {name: s.predictions for name, s in stressed.items()}
     cv = validation.epoch_folds(labels, folds, cfg.run_dir, dataclasses.asdict(cfg), fit_fold, accuracy)
     rows, stats, extra = [], audio.clip_statistics(pool), audio.clip_statistics(clips.extra)
-    for (fit_index, test_index), predicted in zip(folds, cv["predictions"], strict=True):
+    for (fit_index, test_index), predicted, sets, other in zip(folds, cv["predictions"], stress, cv["extras"],
+                                                               strict=True):
         held = pool.subset(test_index)
         lr = baseline_words((np.concatenate([stats[fit_index], extra]), pool.subset(fit_index).texts + clips.extra.texts),
                             (stats[test_index], held.texts), classes)
         rows.append({"speakers": ",".join(sorted(set(held.speakers))), "accuracy": accuracy(labels[test_index], predicted),
-                     "log-mel + LR": lr["log-mel statistics + logistic regression"]["accuracy"]})
-    return {"folds": rows, "best_epoch": cv["best_epoch"], "curve": cv["curve"],
-            "mean_sd": validation.mean_sd([{k: r[k] for k in ("accuracy", "log-mel + LR")} for r in rows]),
-            "worst": {k: min(r[k] for r in rows) for k in ("accuracy", "log-mel + LR")}}
+                     "log-mel + LR": lr["log-mel statistics + logistic regression"]["accuracy"],
+                     **{f"stress: {name}": accuracy([classes.index(t) for t in sets[name].texts], other[name])
+                        for name in sets}})
+    stress_names = [k for k in rows[0] if k.startswith("stress: ")]
+    headline = ("accuracy", "log-mel + LR", *stress_names)
+    outputs = [{"accuracy": (labels[test_index], predicted),
+                **{f"stress: {name}": ([classes.index(t) for t in sets[name].texts], other[name]) for name in sets}}
+               for (_, test_index), predicted, sets, other in zip(folds, cv["predictions"], stress, cv["extras"],
+                                                                  strict=True)]
+    return {"folds": rows, "best_epoch": cv["best_epoch"], "curve": cv["curve"], "outputs": outputs,
+            "mean_sd": validation.mean_sd([{k: r[k] for k in headline} for r in rows]),
+            "worst": {k: min(r[k] for r in rows) for k in headline}}
 
 
 def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None, timing: dict) -> None:

@@ -43,6 +43,8 @@ class AudioConfig:
     cepstra: int = 0              # > 0: MFCCs, the first `cepstra` cepstral coefficients of the log-mel frames
     spec_augment: bool = True     # frequency and time masks on training spectrograms
     speed: float = 0.15           # training clips resampled by a random factor in 1 +- speed each epoch (0: off)
+    vtlp: float = 0.0             # training spectra stretched along frequency by a random factor in 1 +- vtlp per
+                                  # clip: a new vocal tract at the same tempo (Jaitly & Hinton 2013); 0: off
     batch_size: int = 32
     epochs: int = 10
     learning_rate: float = 2e-3
@@ -61,6 +63,8 @@ class AudioConfig:
         cli.check_choices(self)
         if not 0.0 <= self.speed < 0.5:
             raise ValueError(f"--speed {self.speed}: expected a fraction in [0, 0.5).")
+        if not 0.0 <= self.vtlp < 0.5:
+            raise ValueError(f"--vtlp {self.vtlp}: expected a fraction in [0, 0.5).")
         if not 0 <= self.cepstra <= self.mels:
             raise ValueError(f"--cepstra {self.cepstra}: expected 0 (log-mel) to --mels {self.mels}.")
         if min(self.takes, self.mels, self.filters) < 1:
@@ -158,21 +162,27 @@ class LogMel(keras.layers.Layer):
     "peak": scaled to about [-1, 1];
     "utterance": each mel bin's mean over the utterance removed and the utterance scaled to unit variance
     (cepstral mean and variance normalisation: a microphone's or a voice's fixed spectral tilt cancels out).
-    Statistics use the utterance's own frames only: trailing zeros are padding, and padded frames come out 0."""
+    Statistics use the utterance's own frames only: trailing zeros are padding, and padded frames come out 0.
+    With `warp` > 0, in training only, each clip's power spectrum is read at f / a for a random a in 1 +- warp
+    (linear interpolation between FFT bins): vocal tract length perturbation (Jaitly & Hinton 2013)."""
 
-    def __init__(self, rate: int = RATE, mels: int = 40, normalize: str = "peak", cepstra: int = 0, **kwargs):
+    def __init__(self, rate: int = RATE, mels: int = 40, normalize: str = "peak", cepstra: int = 0, warp: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"LogMel normalize={normalize!r}: expected one of {list(NORMALIZATIONS)}.")
-        self.rate, self.mels, self.normalize, self.cepstra = rate, mels, normalize, cepstra
+        self.rate, self.mels, self.normalize, self.cepstra, self.warp = rate, mels, normalize, cepstra, warp
         self.frame, self.step = int(0.025 * rate), int(0.010 * rate)
         self.fft = 1 << (self.frame - 1).bit_length()
 
-    def call(self, audio):
+    def call(self, audio, training=None):
         audio = tf.cast(audio, tf.float32)
         stft = tf.signal.stft(audio, self.frame, self.step, self.fft, pad_end=True)
+        power = tf.square(tf.abs(stft))
+        if training and self.warp:
+            power = warp_frequency(power, tf.random.uniform((tf.shape(power)[0],), 1 - self.warp, 1 + self.warp))
         matrix = tf.signal.linear_to_mel_weight_matrix(self.mels, self.fft // 2 + 1, self.rate, 20.0, self.rate / 2)
-        log_mel = tf.math.log(tf.tensordot(tf.square(tf.abs(stft)), matrix, 1) + 1e-10)
+        log_mel = tf.math.log(tf.tensordot(power, matrix, 1) + 1e-10)
         floor = 8.0 * np.log(10.0)  # 80 dB in natural-log power units
         relative = tf.maximum(log_mel - tf.reduce_max(log_mel, axis=[1, 2], keepdims=True), -floor)
         if self.cepstra:  # the spectral envelope only: pitch harmonics (the speaker) sit in the higher cepstra
@@ -191,7 +201,20 @@ class LogMel(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "mels": self.mels, "normalize": self.normalize,
-                "cepstra": self.cepstra}
+                "cepstra": self.cepstra, "warp": self.warp}
+
+
+def warp_frequency(power: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """Spectra (batch, frames, bins) read at bin k / factor (one factor per example; linear interpolation, 0
+    beyond the last bin): factor > 1 moves every frequency up."""
+    bins = tf.shape(power)[2]
+    source = tf.cast(tf.range(bins), tf.float32)[None, :] / factor[:, None]
+    low = tf.minimum(tf.cast(tf.floor(source), tf.int32), bins - 1)
+    high = tf.minimum(low + 1, bins - 1)
+    weight = (source - tf.cast(low, tf.float32))[:, None, :]
+    out = (tf.gather(power, low, axis=2, batch_dims=1) * (1 - weight)
+           + tf.gather(power, high, axis=2, batch_dims=1) * weight)
+    return tf.where((source <= tf.cast(bins - 1, tf.float32))[:, None, :], out, tf.zeros_like(out))
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -262,7 +285,7 @@ def encoder(cfg: AudioConfig, conv2d: bool = False) -> tuple[keras.KerasTensor, 
     frequency (shifted formants share filters); else 2 layers of 1D kernels over time - then the RNN spec of cfg.rnn
     returning every step."""
     audio = keras.Input((None,), dtype="float32", name="audio")
-    x = LogMel(RATE, cfg.mels, cfg.normalize, cfg.cepstra, name="log_mel")(audio)
+    x = LogMel(RATE, cfg.mels, cfg.normalize, cfg.cepstra, cfg.vtlp, name="log_mel")(audio)
     if cfg.spec_augment:
         x = SpecAugment(max(1, (cfg.cepstra or cfg.mels) // 5), 10, name="spec_augment")(x)
     if conv2d:

@@ -230,6 +230,51 @@ class MeanMaxPooling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
+class ToSegments(keras.layers.Layer):
+    """[x (batch, steps, features), ids (batch, steps) with 0 for padding] -> (batch * segments, length,
+    features): x zeroed at padding, padded with zeros on the right to a multiple of `length` and cut into
+    consecutive segments that an RNN then reads as separate sequences (Johnson & Zhang 2016 chop documents this
+    way: short sequences run in parallel, and a pooling over all the segments' states sees the whole document).
+    A sequence's segments do not depend on the padding of its batch. FromSegments puts the states back in place."""
+
+    def __init__(self, length: int, **kwargs):
+        super().__init__(**kwargs)
+        if length < 1:
+            raise ValueError(f"ToSegments length={length}: expected >= 1.")
+        self.length = length
+
+    def call(self, inputs):
+        x, ids = inputs
+        x = x * keras.ops.cast(keras.ops.not_equal(ids, 0), x.dtype)[:, :, None]
+        x = keras.ops.pad(x, [[0, 0], [0, (-keras.ops.shape(x)[1]) % self.length], [0, 0]])
+        return keras.ops.reshape(x, (-1, self.length, keras.ops.shape(x)[2]))
+
+    def compute_output_shape(self, shapes):
+        return (None, self.length, shapes[0][-1])
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class FromSegments(keras.layers.Layer):
+    """[segment states (batch * segments, length, units), ids (batch, steps) with 0 for padding] -> states
+    (batch, steps, units) in the ids' places (ToSegments' padding cut off), masked where the ids are padding, so a
+    pooling after it reads the words only."""
+
+    def call(self, inputs):
+        states, ids = inputs
+        shape = keras.ops.shape(ids)
+        return keras.ops.reshape(states, (shape[0], -1, keras.ops.shape(states)[2]))[:, :shape[1]]
+
+    def compute_mask(self, inputs, mask=None):
+        return keras.ops.not_equal(inputs[1], 0)
+
+    def compute_output_shape(self, shapes):
+        return (shapes[1][0], shapes[1][1], shapes[0][-1])
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
 class DecayImpute(keras.layers.Layer):
     """The input side of GRU-D (Che et al. 2018) for a series on a regular grid with gaps: inputs (values, mask),
     both (batch, steps, variables), values standardized (0 = the training mean) and 0 where the mask is 0. Each

@@ -123,3 +123,37 @@ def test_real_fsdd_folder():
     assert len(clips) == 2000 and sorted(set(clips.speakers)) == ["george", "jackson", "nicolas", "theo"]
     assert {clips.texts.count(d) for d in speech.DIGITS} == {200}
     assert 800 < clips.seconds() < 900
+
+
+def _peak_hz(audio):
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return np.argmax(spectrum) * speech.RATE / len(audio)
+
+
+def test_warp_formants_moves_frequencies_and_keeps_the_tempo():
+    clip = tone(1000, seconds=0.5).astype("float32")
+    lower, higher = speech.warp_formants(clip, 0.85), speech.warp_formants(clip, 1.18)
+    assert len(lower) == len(higher) == len(clip)  # same duration
+    assert abs(_peak_hz(lower) - 850) < 40 and abs(_peak_hz(higher) - 1180) < 40
+    assert abs(_peak_hz(speech.warp_formants(clip, 1.0)) - 1000) < 20
+
+
+def test_voice_stress_sets_are_deterministic_and_keep_the_words():
+    rng = np.random.default_rng(0)
+    words = [w for w in ("one", "two") for _ in range(8)]
+    clips = speech.Utterances([tone(300 + 50 * i, 0.3).astype("float32") * rng.uniform(0.3, 0.9)
+                               for i in range(16)], words, ["s"] * 16)
+    first, again = speech.voice_stress(clips, seed=3, per_word=5), speech.voice_stress(clips, seed=3, per_word=5)
+    assert set(first) == {"longer vocal tract", "shorter vocal tract", "noise 10 dB", "room", "telephone band"}
+    for name, stressed in first.items():
+        assert sorted(stressed.texts) == ["one"] * 5 + ["two"] * 5
+        for a, b in zip(stressed.audio, again[name].audio, strict=True):
+            np.testing.assert_array_equal(a, b)
+            assert np.isfinite(a).all() and a.dtype == np.float32
+    noisy = first["noise 10 dB"].audio[0]
+    source = next(a for a in clips.audio if len(a) == len(noisy) and np.corrcoef(a, noisy)[0, 1] > 0.9)
+    snr = 10 * np.log10(np.mean(source ** 2) / np.mean((noisy - source) ** 2))
+    assert 8.5 < snr < 11.5
+    hum = speech.Utterances([tone(100, 0.5).astype("float32")] * 2, ["a", "a"], ["s"] * 2)
+    cut = speech.voice_stress(hum, seed=0, per_word=1)["telephone band"].audio[0]
+    assert np.std(cut[1000:]) < 0.1 * np.std(tone(100, 0.5))  # 100 Hz is below the telephone band

@@ -85,6 +85,21 @@ def test_padding_is_masked():
     np.testing.assert_allclose(with_long[0], short[0], rtol=1e-5, atol=1e-6)  # padded to 8 tokens: same output
 
 
+def test_segmented_reading_does_not_depend_on_the_batch():
+    """Reviews read as 3-word segments: a review's probability is the same alone and beside a longer review
+    (padding is zeroed before the cut, so its last segment is the same), and the segments' states are pooled over
+    the words only (a review padded inside its batch keeps its output)."""
+    texts = ["good film but a dull end", "a very long and quite boring film indeed with no end in sight"]
+    cfg = dataclasses.replace(sentiment.Config(), vocab_size=50, embed_dim=4, rnn="bilstm:4", segment=3)
+    model = sentiment.build_model(cfg, reviews_of(texts))
+    alone = model(tf.constant(texts[:1])).numpy()
+    together = model(tf.constant(texts)).numpy()
+    np.testing.assert_allclose(together[0], alone[0], rtol=1e-5, atol=1e-6)
+    unsegmented = sentiment.build_model(dataclasses.replace(cfg, segment=0), reviews_of(texts))
+    unsegmented.set_weights(model.get_weights())  # same weights: reading whole reviews gives another answer
+    assert not np.allclose(unsegmented(tf.constant(texts)).numpy(), together, atol=1e-6)
+
+
 def test_length_cap_truncates_words():
     words = " ".join(f"w{i}" for i in range(text_data.MAX_WORDS + 50))
     kept = sentiment.standardize_review(tf.constant([words])).numpy()[0].decode().split()
@@ -115,7 +130,10 @@ def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
                                             ({"test_fraction": 1.5}, "fraction"), ({"rnn": "bert:4"}, "expected one of"),
                                             ({"pooling": "attention"}, "--pooling"),
                                             ({"embed_dropout": 1.0}, "--embed-dropout"),
-                                            ({"bigram_buckets": -1}, "--bigram-buckets")])
+                                            ({"bigram_buckets": -1}, "--bigram-buckets"),
+                                            ({"segment": -2}, "--segment"),
+                                            ({"segment": 50, "pooling": "last"}, "--segment"),
+                                            ({"dropout": 1.0}, "--dropout")])
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(sentiment.Config(), **changes)

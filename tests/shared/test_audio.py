@@ -90,3 +90,20 @@ def test_auto_source_with_a_missing_data_dir_is_an_error_not_synthetic_data(tmp_
     cfg = dataclasses.replace(audio.AudioConfig(), data_dir=str(tmp_path / "no-such-folder"))
     with pytest.raises(FileNotFoundError, match="not a folder"):
         audio.load_utterances(cfg)
+
+
+def test_warp_frequency_reads_each_bin_at_k_over_factor():
+    power = tf.constant(np.tile(np.arange(9, dtype="float32"), (2, 3, 1)))  # value = bin index
+    out = audio.warp_frequency(power, tf.constant([1.0, 2.0])).numpy()
+    np.testing.assert_allclose(out[0], power[0])  # factor 1: unchanged
+    np.testing.assert_allclose(out[1, 0], np.arange(9) / 2.0)  # factor 2: bin k reads k / 2 (interpolated)
+    shrink = audio.warp_frequency(power, tf.constant([0.5, 0.5])).numpy()
+    np.testing.assert_allclose(shrink[0, 0], [0, 2, 4, 6, 8, 0, 0, 0, 0])  # beyond the last bin: 0
+
+
+def test_vocal_tract_perturbation_only_in_training():
+    layer = audio.LogMel(warp=0.2)
+    wave = np.random.default_rng(0).normal(size=(4, 4000)).astype("float32") * np.hanning(4000)
+    np.testing.assert_allclose(layer(wave, training=False), audio.LogMel()(wave, training=False), atol=1e-5)
+    assert not np.allclose(layer(wave, training=True), layer(wave, training=False), atol=1e-3)
+    assert audio.LogMel.from_config(layer.get_config()).warp == 0.2

@@ -191,3 +191,20 @@ def test_masked_statistics_read_only_the_observed_steps():
     last, mean, low, high, seen = layers.MaskedStatistics()([values, mask]).numpy()[0].reshape(5, 2)
     np.testing.assert_allclose([last[0], mean[0], low[0], high[0], seen[0]], [5, 3, 1, 5, 2 / 3], rtol=1e-6)
     assert not np.any([last[1], mean[1], low[1], high[1], seen[1]])
+
+
+def test_segments_cut_and_put_back_in_place():
+    x = np.arange(2 * 7 * 2, dtype="float32").reshape(2, 7, 2) + 1
+    ids = np.array([[1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 0, 0, 0, 0]])
+    segments = layers.ToSegments(3)([x, ids])
+    assert tuple(segments.shape) == (6, 3, 2)  # 7 steps padded to 9: 3 segments per sequence
+    np.testing.assert_array_equal(segments[0], x[0, :3])
+    np.testing.assert_array_equal(segments[2, 0], x[0, 6])
+    np.testing.assert_array_equal(segments[2, 1:], 0)  # ToSegments' own padding
+    np.testing.assert_array_equal(segments[4], 0)  # steps whose id is 0 (the batch's padding) are zeroed
+    np.testing.assert_array_equal(segments[3], x[1, :3])
+    back = layers.FromSegments()
+    out = back([segments, ids])
+    assert tuple(out.shape) == (2, 7, 2)
+    np.testing.assert_array_equal(out[0], x[0])
+    np.testing.assert_array_equal(back.compute_mask([segments, ids]), ids != 0)

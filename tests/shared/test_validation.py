@@ -71,3 +71,34 @@ def test_epoch_folds_picks_the_pooled_best_epoch_and_carries_extras(tmp_path):
     assert [e["stress"].tolist() for e in again["extras"]] == [[11], [21]] and again["curve"] == cv["curve"]
     plain = validation.epoch_folds(labels, folds, tmp_path / "plain", {}, lambda *a: fit_fold(*a)[0], accuracy)
     assert plain["extras"] == [{}, {}] and plain["best_epoch"] == 2
+
+
+def test_paired_comparison_keeps_a_change_only_when_it_wins_most_pairs():
+    from pipelines import paired
+
+    reference = np.array([[80.0, 70.0, 90.0, 60.0], [82.0, 68.0, 91.0, 62.0]])  # seeds x folds
+    scores = {paired.REFERENCE: reference,
+              "small steady gain": reference + np.array([[1, 1, 1, -1], [1, 1, -1, 1]]),
+              "one big fold": reference + np.array([[20, -1, -1, -1], [20, -1, -1, -1]])}
+    result = paired.compare_pairs(scores)
+    steady, lucky = result["small steady gain"], result["one big fold"]
+    assert (steady["wins"], steady["losses"], steady["pairs"], steady["kept"]) == (6, 2, 8, True)
+    assert lucky["mean difference"] > steady["mean difference"] and not lucky["kept"]  # higher mean, 2 of 8 wins
+    assert result[paired.REFERENCE]["worst fold"] == 61.0 and result[paired.REFERENCE]["seed means"] == [75.0, 75.75]
+    errors = paired.compare_pairs({paired.REFERENCE: reference, "lower": reference - 1}, higher_better=False)
+    assert errors["lower"]["kept"] and errors["lower"]["wins"] == 8
+    with pytest.raises(ValueError, match="seeds x folds"):
+        paired.compare_pairs({paired.REFERENCE: reference, "short": reference[:1]})
+    assert paired.parse_setting("no voices=--synthetic-mix 0") == ("no voices", ["--synthetic-mix", "0"])
+    with pytest.raises(ValueError, match="NAME=OPTIONS"):
+        paired.parse_setting("--synthetic-mix 0")
+
+
+def test_averaging_models_over_seeds_scores_the_mean_probabilities():
+    from pipelines import paired
+
+    labels = [0, 1, 2]
+    first = np.array([[0.9, 0.1, 0.0], [0.0, 0.4, 0.6], [0.0, 0.0, 1.0]])  # 2 of 3 right
+    other = np.array([[0.2, 0.8, 0.0], [0.0, 1.0, 0.0], [0.0, 0.3, 0.7]])  # 2 of 3 right
+    assert paired.averaged_accuracy([[(labels, first)]]) == [pytest.approx(100 * 2 / 3)]  # one seed: its own accuracy
+    assert paired.averaged_accuracy([[(labels, first)], [(labels, other)]]) == [100.0]  # the mean: all right
