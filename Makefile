@@ -12,7 +12,7 @@
 #:   STRATEGY=           default | mirrored | multiworker
 #:   MIXED_PRECISION=    off | mixed_float16 | mixed_bfloat16
 #:   ARGS="--any --other=options"
-#:   SEEDS=1,2,3         gradients, stream, compare-*: the seeds to average over
+#:   SEEDS=1,2,3         gradients, stream, compare-*, paired: the seeds to average over (paired: to pair)
 #:   MODELS=ecg,sentiment PORT=8501   serve: which exported models, and the port (TF Serving's REST port)
 
 PYTHON ?= python3
@@ -34,7 +34,7 @@ ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(
 	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 COMPARED := ecg sentiment weather
 
-.PHONY: help setup lock test test-fast bench serve lint clean notebook tensorboard gradients stream $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup lock test test-fast bench serve lint clean notebook tensorboard gradients stream paired $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -84,6 +84,9 @@ clean: ## remove runs/, exported models and caches (keeps .venv)
 
 $(addprefix compare-,$(COMPARED)): compare-%: setup ## the five RNN types on ecg, sentiment or weather -> runs/compare-<domain>/ (SEEDS=1,2 EPOCHS=)
 	$(PY) -m pipelines.anatomy compare --domain $* $(ANATOMY_OPTS)
+
+paired: setup ## settings compared fold by fold over seeds on a grouped CV (DOMAIN=speech|ecg, SEEDS=, ARGS="--setting 'name=--option value' ...") -> runs/paired-<domain>/
+	$(PY) -m pipelines.paired $(or $(DOMAIN),speech) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATA_DIR),--base "--data-dir $(DATA_DIR)") $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 
 gradients: setup ## ||dL/dh_t|| through time per cell type, and gradient clipping -> runs/gradients/
 	$(PY) -m pipelines.anatomy gradients $(ANATOMY_OPTS)

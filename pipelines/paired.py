@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import importlib.util
 import json
 import logging
 import pathlib
@@ -107,6 +108,8 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
         base: list[str] | None = None, run_dir: str | None = None, higher_better: bool = True) -> dict:
     """Every setting (the reference first) x seed through the pipeline's cross_validate; the report in run_dir."""
     start = time.perf_counter()
+    if not domain.isidentifier() or importlib.util.find_spec(f"pipelines.{domain}") is None:
+        raise ValueError(f"no pipeline {domain!r}; paired comparisons run on a pipeline with grouped folds: speech, ecg.")
     module = importlib.import_module(f"pipelines.{domain}")
     if not hasattr(module, "cross_validate"):
         raise ValueError(f"pipeline {domain!r} has no cross_validate; paired comparisons need grouped folds.")
@@ -182,7 +185,7 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.paired", allow_abbrev=False,
                                      description="Paired comparison of settings on a pipeline's grouped "
                                                  "cross-validation over several seeds.")
@@ -196,7 +199,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="a per-fold metric of cross_validate's rows (repeat; default: accuracy)")
     parser.add_argument("--lower-better", action="store_true", help="the metrics are errors (lower wins)")
     parser.add_argument("--run-dir", default=None, help="default runs/paired-<domain>")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     cli.setup_logging()
 
     def command():

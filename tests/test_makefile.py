@@ -43,3 +43,13 @@ def test_every_domain_in_the_makefile_has_a_pipeline_module():
 def test_make_tensorboard_reads_the_run_folders():
     assert "-m tensorboard.main --logdir runs/ecg --port 6007" in dry_run("tensorboard", "RUN_DIR=runs/ecg", "PORT=6007")
     assert "--logdir runs " in dry_run("tensorboard")
+
+
+def test_make_paired_passes_the_domain_seeds_data_and_settings():
+    from pipelines import paired
+
+    out = dry_run("paired", "DOMAIN=speech", "SEEDS=1,2", "DATA_DIR=data/fsdd", "ARGS=--setting 'no voices=--synthetic-mix 0'")
+    argv = shlex.split(next(line for line in out.splitlines() if "-m pipelines.paired" in line))
+    args = paired.build_parser().parse_args(argv[argv.index("pipelines.paired") + 1:])
+    assert (args.domain, args.seeds, shlex.split(args.base)) == ("speech", "1,2", ["--data-dir", "data/fsdd"])
+    assert paired.parse_setting(args.setting[0]) == ("no voices", ["--synthetic-mix", "0"])

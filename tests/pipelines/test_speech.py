@@ -69,7 +69,7 @@ def test_config_refuses_bad_options():
     with pytest.raises(ValueError, match="--source"):
         speech.Config(source="youtube")
     for bad, option in (({"cv_folds": 1}, "--cv-folds"), ({"speed": 0.7}, "--speed"), ({"normalize": "x"}, "--normalize"),
-                        ({"front": "conv3d"}, "--front"), ({"cepstra": 99}, "--cepstra")):
+                        ({"front": "conv3d"}, "--front"), ({"cepstra": 99}, "--cepstra"), ({"vtlp": 0.6}, "--vtlp")):
         with pytest.raises(ValueError, match=option):
             speech.Config(**bad)
 
@@ -109,6 +109,12 @@ def test_cross_validation_holds_each_speaker_out_once_and_never_sees_the_test_sp
     assert cv["worst"]["accuracy"] == min(row["accuracy"] for row in cv["folds"])
     again = speech.cross_validate(cfg, clips)  # finished folds are read back, not retrained
     assert again["curve"] == cv["curve"]
+    stress = [k for k in cv["folds"][0] if k.startswith("stress: ")]
+    assert len(stress) == 5 and all(0 <= row[k] <= 100 for row in cv["folds"] for k in stress)
+    for row, output in zip(cv["folds"], cv["outputs"], strict=True):  # the probabilities give the row's accuracy
+        for metric, (labels, probabilities) in output.items():
+            assert np.asarray(probabilities).shape == (len(labels), len(clips.classes))
+            assert row[metric] == pytest.approx(100 * np.mean(np.argmax(probabilities, axis=1) == np.asarray(labels)))
 
 
 

@@ -102,3 +102,11 @@ def test_averaging_models_over_seeds_scores_the_mean_probabilities():
     other = np.array([[0.2, 0.8, 0.0], [0.0, 1.0, 0.0], [0.0, 0.3, 0.7]])  # 2 of 3 right
     assert paired.averaged_accuracy([[(labels, first)]]) == [pytest.approx(100 * 2 / 3)]  # one seed: its own accuracy
     assert paired.averaged_accuracy([[(labels, first)], [(labels, other)]]) == [100.0]  # the mean: all right
+
+
+@pytest.mark.parametrize("domain, match", [("nosuch", "no pipeline 'nosuch'"), ("weather", "no cross_validate")])
+def test_paired_refuses_a_pipeline_without_grouped_folds(domain, match):
+    from pipelines import paired
+
+    with pytest.raises(ValueError, match=match):
+        paired.run(domain, [("x", ["--epochs", "1"])], [1], ["accuracy"])
