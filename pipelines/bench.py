@@ -30,12 +30,11 @@ import sys
 import tempfile
 import time
 
-from shared import progress
+from shared import pipeline, progress
 
 JIT_MARGIN = 1.10
 GOALS = {"input_wait_fraction": 0.05, "ecg_30min_record_s": 5.0, "sentiment_serve_b1_p50_ms": 20.0}
-PIPELINES = ("ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action", "captioning",
-             "textgen", "icu")
+PIPELINES = pipeline.PIPELINES
 
 
 # the default model of each pipeline on a small offline source (and no cross-validation before the fit)

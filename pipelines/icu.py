@@ -45,11 +45,11 @@ class Config:
                                 # synthetic (stays generated here in the same format)
     data_dir: str = ""          # the challenge folder (Outcomes-a.txt, set-a/); default $RNN_DATA_DIR/physionet2012
     test_dir: str = ""          # held-out stays in the same format: the test split, touched once by evaluate
-    synthetic_stays: int = 1500
+    synthetic_stays: int = 1500  # stays generated for --source synthetic
     architecture: str = "grud"  # grud: decay imputation, mask and time since seen + chart statistics | gru: a
                                 # plain GRU on forward-filled hourly values (the comparison)
     rnn: str = "gru:32"         # chosen by the cross-validation on set A with dropout 0.5 (docs/icu.md: variants)
-    dropout: float = 0.5
+    dropout: float = 0.5        # dropout on the features the output layer reads (recurrent state and statistics)
     batch_size: int = 64
     epochs: int = 15            # the most epochs; with cv_folds the cross-validation picks the count (the pooled
                                 # held-out AUROC peaked at epoch 12 of 25 on set A, then fell as the model overfit)

@@ -45,7 +45,7 @@ class Config:
     source: str = "auto"          # auto | local (a UTF-8 text or a folder with input.txt) | download | bundled
     data_dir: str = ""            # default $RNN_DATA_DIR/tinyshakespeare when it exists
     rnn: str = "gru:512"          # unidirectional (streamed), e.g. lstm:512, gru:256x2
-    embed_dim: int = 64
+    embed_dim: int = 64           # character embedding size
     streams: int = 64             # contiguous pieces of the text trained side by side (the batch size)
     chunk: int = 128              # characters per truncated-BPTT step (how far gradients reach back)
     epochs: int = 60              # the most; early stopping and the time budget end sooner

@@ -39,6 +39,46 @@ from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 
+# the one list of pipelines: the Makefile's DOMAINS (a test keeps them equal), make bench, the contract test
+PIPELINES = ("ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action", "captioning",
+             "textgen", "icu")
+# each function of the contract above and the positional arguments the driver passes it
+FUNCTIONS = {"load_data": 1, "build_model": 2, "train": 4, "evaluate": 3, "summary": 2, "export": 5, "write_report": 4,
+             "load_trained": 1, "predict": 3}
+CONFIG_FIELDS = ("seed", "run_dir", "epochs", "learning_rate", "jit_compile")  # what training.Settings.of reads
+CARD_KEYS = ("use", "not for", "data", "generated")
+
+
+def contract_problems(pipeline: types.ModuleType) -> list[str]:
+    """What a pipeline module lacks of the contract above, one line each (empty when it follows it): the names, the
+    functions taking the driver's arguments, the Config fields the driver reads, QUICK naming only Config fields,
+    the model card's words and a help text for every option."""
+    import dataclasses
+    import inspect
+
+    problems = [f"no {name}" for name in ("NAME", "Config", "QUICK", "PREDICT_INPUT", "CARD")
+                if not hasattr(pipeline, name)]
+    for name, count in FUNCTIONS.items():
+        function = getattr(pipeline, name, None)
+        if not callable(function):
+            problems.append(f"no function {name}")
+            continue
+        try:
+            inspect.signature(function).bind(*range(count))
+        except TypeError:
+            problems.append(f"{name}{inspect.signature(function)}: the driver passes {count} positional arguments")
+    config = getattr(pipeline, "Config", None)
+    if config is not None:
+        fields = {f.name for f in dataclasses.fields(config)} if dataclasses.is_dataclass(config) else set()
+        problems += [f"Config has no field {name}" for name in CONFIG_FIELDS if name not in fields]
+        problems += [f"QUICK names {name}, not a Config field" for name in getattr(pipeline, "QUICK", {})
+                     if name not in fields]
+        problems += [f"--{name.replace('_', '-')} has no help text (a comment after the Config field)"
+                     for name, text in cli.field_help(config).items() if not text] if fields else []
+    card = getattr(pipeline, "CARD", {})
+    problems += [f"CARD has no {key!r}" for key in CARD_KEYS if key not in card]
+    return problems
+
 
 def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT,
         verbose: int | str = "auto") -> dict:
@@ -142,7 +182,12 @@ def predict(pipeline: types.ModuleType, cfg, args) -> object:
 
 
 def main(pipeline: types.ModuleType, argv: list[str] | None = None) -> object:
-    """`python -m pipelines.<domain> train|evaluate|export|predict [options]` for any pipeline module."""
+    """`python -m pipelines.<domain> train|evaluate|export|predict [options]` for any pipeline module (one that
+    breaks the contract is refused before any work, naming what it lacks)."""
+    problems = contract_problems(pipeline)
+    if problems:
+        raise SystemExit(f"error: pipeline {getattr(pipeline, 'NAME', pipeline.__name__)} breaks the contract of "
+                         f"shared/pipeline.py: {'; '.join(problems)}.")
     doc = (pipeline.__doc__ or pipeline.NAME).split("\n\n")[0]
     return cli.main(pipeline.Config, argv, prog=f"python -m pipelines.{pipeline.NAME}", quick=pipeline.QUICK,
                     description=doc,

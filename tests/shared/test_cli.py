@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from shared import cli, layers
+from shared import cli, layers, pipeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,13 +91,34 @@ def test_help_text_is_the_fields_comment_then_the_shared_text():
     assert texts["rnn"] == ""  # no comment, no shared text
 
 
-@pytest.mark.parametrize("domain", ["ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action",
-                                    "captioning"])
-def test_every_pipeline_option_has_a_description(domain):
-    config = importlib.import_module(f"pipelines.{domain}").Config
-    assert {name for name, text in cli.field_help(config).items() if not text} == set()
-    for name, allowed in getattr(config, "CHOICES", {}).items():
-        assert getattr(config(), name) in allowed
+@pytest.mark.parametrize("domain", pipeline.PIPELINES)
+def test_every_pipeline_follows_the_contract(domain):
+    module = importlib.import_module(f"pipelines.{domain}")
+    assert pipeline.contract_problems(module) == []  # names, arities, Config fields, CARD, help for every option
+    for name, allowed in getattr(module.Config, "CHOICES", {}).items():
+        assert getattr(module.Config(), name) in allowed
+
+
+def test_the_contract_check_names_what_a_pipeline_lacks(capsys):
+    import types
+
+    @dataclasses.dataclass(frozen=True)
+    class Bare:
+        seed: int = 1
+        epochs: int = 2  # the most epochs
+        width: int = 3
+
+    broken = types.ModuleType("pipelines.broken")
+    broken.NAME, broken.Config, broken.QUICK = "broken", Bare, {"units": 3}
+    broken.load_data = lambda cfg: None
+    broken.train = lambda cfg, model: None  # one argument short
+    problems = pipeline.contract_problems(broken)
+    for text in ("no CARD", "no PREDICT_INPUT", "no function build_model", "train(cfg, model): the driver passes 4",
+                 "Config has no field run_dir", "QUICK names units", "--width has no help text", "CARD has no 'use'"):
+        assert any(text in p for p in problems), (text, problems)
+    assert not any("--epochs" in p for p in problems)
+    with pytest.raises(SystemExit, match="breaks the contract of shared/pipeline.py: no PREDICT_INPUT"):
+        pipeline.main(broken, ["train"])
 
 
 def test_config_file_json_toml_and_a_reports_config(tmp_path):
