@@ -245,3 +245,21 @@ def test_under_make_the_trainer_dies_when_make_is_killed(tmp_path):
     else:
         os.kill(pid, 9)
         raise AssertionError("the trainer outlived make")
+
+
+def test_rnn_suite_entry_point_dispatches_to_pipelines_and_tools(capsys):
+    from importlib.metadata import entry_points
+
+    from pipelines.__main__ import main
+
+    (script,) = entry_points(group="console_scripts", name="rnn-suite")  # installed by pyproject's [project.scripts]
+    assert script.value == "pipelines.__main__:main"
+    main(["--help"])
+    out = capsys.readouterr().out
+    assert "rnn-suite ecg train" in out and all(name in out for name in pipeline.PIPELINES + ("paired",))
+    with pytest.raises(SystemExit) as stopped:
+        main(["ecgg", "train"])
+    assert stopped.value.code == 2 and "expected a pipeline" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["sentiment", "--help"])
+    assert stopped.value.code == 0 and "--segment" in capsys.readouterr().out
