@@ -226,6 +226,18 @@ def full_batches(ds: tf.data.Dataset | None, batch_size: int | None) -> tf.data.
     return ds.filter(lambda *batch: tf.shape(tf.nest.flatten(batch)[0])[0] == batch_size)
 
 
+def progress_verbosity(verbose: int | str) -> int | str:
+    """Keras fit's `verbose` for "auto": the progress bar (1) on a terminal, one plain line per epoch (2) when
+    the output goes to a file or a pipe (no escape codes in logs), none (0) with RNN_PROGRESS=0."""
+    import sys
+
+    if verbose != "auto":
+        return verbose
+    if os.environ.get("RNN_PROGRESS") == "0":
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """What every pipeline's training shares, taken from its Config (`Settings.of(cfg)`); `fit`'s keyword
@@ -271,7 +283,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     (training batches only; samples_per_second needs `samples_per_epoch`) and `history.policy` (XLA/cuDNN).
     """
     epochs, learning_rate, seed, jit_compile = settings.epochs, settings.learning_rate, settings.seed, settings.jit_compile
-    verbose, options = settings.verbose, settings.options
+    verbose, options = progress_verbosity(settings.verbose), settings.options
     if epochs < 1:
         raise ValueError(f"epochs={epochs}: expected at least 1.")
     run_dir = pathlib.Path(settings.run_dir)

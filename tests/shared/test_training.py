@@ -241,3 +241,22 @@ def test_full_batches_drops_only_the_partial_last_batch_of_a_validation_set():
     sizes = [len(batch[1]) for batch in training.full_batches(ds, 4)]
     assert sizes == [4, 4]  # 10 items: the last 2 go unscored on every worker alike
     assert training.full_batches(ds, None) is ds and training.full_batches(None, 4) is None
+
+
+def test_progress_is_plain_lines_when_not_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.delenv("RNN_PROGRESS", raising=False)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a pipe or a file: one line per epoch, no escape codes
+    assert training.progress_verbosity("auto") == 2
+    assert training.progress_verbosity(0) == 0 and training.progress_verbosity(1) == 1  # an explicit choice stays
+    monkeypatch.setenv("RNN_PROGRESS", "0")
+    assert training.progress_verbosity("auto") == 0
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.delenv("RNN_PROGRESS")
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert training.progress_verbosity("auto") == 1
