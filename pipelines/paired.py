@@ -36,6 +36,7 @@ from shared import cli, reports
 
 log = logging.getLogger("paired")
 REFERENCE = "reference (defaults)"
+GROUP_FIELDS = ("speakers", "records")  # a fold row's held-out groups: rows are paired by them, not by position
 
 
 def parse_setting(text: str) -> tuple[str, list[str]]:
@@ -73,6 +74,22 @@ def compare_pairs(scores: dict[str, np.ndarray], reference: str = REFERENCE, hig
                         "pairs": int(gain.size), "kept": bool(wins > gain.size / 2 and gain.mean() > 0)})
         out[name] = row
     return out
+
+
+def aligned(folds: list[dict], reference: list[dict]) -> list[int]:
+    """The positions of `folds` in the order of `reference`'s rows, matched by their held-out groups (GROUP_FIELDS),
+    so a (seed, fold) pair compares the same held-out speakers or records whatever order a seed gave the folds.
+    Rows without a group field keep their order; groups that differ from the reference's are refused."""
+    field = next((f for f in GROUP_FIELDS if f in reference[0]), None) if reference else None
+    if field is None:
+        return list(range(len(folds)))
+    key = lambda row: json.dumps(row[field], sort_keys=True)  # noqa: E731
+    where = {key(row): i for i, row in enumerate(folds)}
+    missing = [key(row) for row in reference if key(row) not in where]
+    if missing or len(where) != len(reference):
+        raise ValueError(f"the folds hold other {field} than the reference's ({missing[:3]}); a paired comparison "
+                         "needs the same folds for every setting and seed.")
+    return [where[key(row)] for row in reference]
 
 
 def averaged_accuracy(runs: list[list[tuple]]) -> list[float]:
@@ -127,8 +144,9 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
             data = module.load_data(cfg)
             source = getattr(data, "source", source)
             cv = module.cross_validate(cfg, data)
-            rows.setdefault(name, []).append(cv["folds"])
-            outputs.setdefault(name, []).append(cv.get("outputs"))
+            order = aligned(cv["folds"], rows[REFERENCE][0] if rows else cv["folds"])
+            rows.setdefault(name, []).append([cv["folds"][i] for i in order])
+            outputs.setdefault(name, []).append([cv["outputs"][i] for i in order] if cv.get("outputs") else None)
             log.info("%s, seed %d: %s", name, seed, json.dumps(
                 {m: [reports.rounded(f.get(m), 2) for f in cv["folds"]] for m in metrics}))
             if folds_of is None:

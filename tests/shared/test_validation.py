@@ -110,3 +110,14 @@ def test_paired_refuses_a_pipeline_without_grouped_folds(domain, match):
 
     with pytest.raises(ValueError, match=match):
         paired.run(domain, [("x", ["--epochs", "1"])], [1], ["accuracy"])
+
+
+def test_paired_rows_are_matched_by_their_held_out_groups():
+    from pipelines import paired
+
+    reference = [{"speakers": "a", "accuracy": 1}, {"speakers": "b", "accuracy": 2}, {"speakers": "c", "accuracy": 3}]
+    shuffled = [reference[2], reference[0], reference[1]]
+    assert [shuffled[i]["speakers"] for i in paired.aligned(shuffled, reference)] == ["a", "b", "c"]
+    assert paired.aligned([{"x": 1}, {"x": 2}], [{"x": 2}, {"x": 1}]) == [0, 1]  # no group field: as given
+    with pytest.raises(ValueError, match="other speakers"):
+        paired.aligned([{"speakers": "a"}, {"speakers": "z"}, {"speakers": "c"}], reference)
