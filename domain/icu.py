@@ -142,8 +142,9 @@ def parse_stay(text: str, name: str = "stay") -> Stay:
             value = float(value_text)
         except ValueError:
             raise ValueError(f"{where}: {parameter} value {value_text!r} is not a number.") from None
-        if not np.isfinite(value):
-            raise ValueError(f"{where}: {parameter} value {value_text!r} is not a finite number.")
+        if not np.isfinite(value) or abs(value) > FLOAT32_MAX:  # 1e39 is finite as a double, infinite as float32
+            raise ValueError(f"{where}: {parameter} value {value_text!r} is not a finite number (at most "
+                             f"{FLOAT32_MAX:.3g} in magnitude).")
         if parameter == "RecordID":
             record_id = int(value)
             continue
@@ -164,6 +165,9 @@ def parse_stay(text: str, name: str = "stay") -> Stay:
         record_id = int(stem) if stem.isdigit() else -1
     return Stay(record_id, np.array(minutes, "float32"), np.array(index, "int32"), np.array(values, "float32"),
                 skipped)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def read_stay(path: str | pathlib.Path) -> Stay:

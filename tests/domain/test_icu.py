@@ -24,6 +24,7 @@ def test_a_stay_is_read_with_unknown_descriptors_left_out():
     ("Time,Parameter,Value\n00:05,Heartrate,80\n", "unknown variable 'Heartrate'"),
     ("Time,Parameter,Value\n00:05,HR,eighty\n", "HR value 'eighty' is not a number"),
     ("Time,Parameter,Value\n00:05,HR,nan\n", "not a finite number"),
+    ("Time,Parameter,Value\n00:05,HR,1e39\n", "not a finite number"),  # finite as a double, inf as float32
     ("Time,Parameter,Value\n49:00,HR,80\n", "beyond the first 48 hours"),
     ("Time,Parameter,Value\n02:00,HR,80\n01:00,HR,80\n", "earlier than the line before"),
     ("Time,Parameter,Value\n5 min,HR,80\n", "is not hh:mm"),
