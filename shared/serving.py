@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 VERSION = re.compile(r"[0-9]{1,18}")
-MODEL_PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<verb>/metadata|:predict)?")
+MODEL_PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                        r"(?P<verb>/metadata|:predict|:classify|:regress)?")
+METHODS = {":classify": "classification", ":regress": "regression"}  # TF Serving's other REST verbs
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -310,13 +312,22 @@ def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: lis
         if not match:
             raise RequestError(404, f"no such route /v1/models/{path[:80]}")
         name, version, verb = match["name"], match["version"], match["verb"]
+        if match["label"] is not None:  # TF Serving's answer for a label no model config assigned
+            repository.versions(name)
+            raise RequestError(404, f"Unrecognized servable version label: {match['label'][:40]} (these exports "
+                                    "have no version labels; use /versions/<n> or leave the version out)")
         if request.method == "POST":
+            if verb in METHODS:  # every export here is a predict signature: TF Serving's own refusal
+                await run_in_threadpool(repository.get, name, version)
+                kind = METHODS[verb]
+                raise RequestError(400, f"Expected {kind} signature method_name to be tensorflow/serving/"
+                                        f"{verb[1:]}. Was: tensorflow/serving/predict (use :predict)")
             if verb != ":predict":
                 raise RequestError(404, f"POST /v1/models/{path[:80]}: only :predict takes a POST")
             body = await read_json(request, max_body_bytes)
             return JSONResponse(await run_in_threadpool(predict, repository, name, body, version))
-        if verb == ":predict":
-            raise RequestError(405, ":predict takes a POST")
+        if verb in (":predict", *METHODS):
+            raise RequestError(405, f"{verb} takes a POST")
         handler: Callable = metadata if verb == "/metadata" else status
         return JSONResponse(await run_in_threadpool(handler, repository, name, version))
 

@@ -130,6 +130,12 @@ BAD = [
     ("/v1/models/sentiment/versions/99:predict", b'{"instances": ["x"]}', 404, "version"),
     ("/v1/models/sentiment/versions/..:predict", b'{"instances": ["x"]}', 404, ""),
     ("/v1/models/sentiment:predict", b'{"instances": ["' + b"a" * (9 * 2**20) + b'"]}', 413, "limit"),
+    # TF Serving's own answers for its other verbs and for version labels (every export is a predict signature)
+    ("/v1/models/sentiment:classify", b'{"examples": [{"text": "x"}]}', 400,
+     "Expected classification signature method_name to be tensorflow/serving/classify"),
+    ("/v1/models/weather/versions/1:regress", b'{"examples": [{}]}', 400, "tensorflow/serving/regress. Was"),
+    ("/v1/models/nothing:classify", b'{"examples": []}', 404, "not found"),
+    ("/v1/models/sentiment/labels/stable:predict", b'{"instances": ["x"]}', 404, "Unrecognized servable version label"),
 ]
 
 
