@@ -38,16 +38,16 @@ PREDICT_INPUT = 'a text: make predict-sentiment TEXT="a review" (or INPUT=@revie
 class Config:
     source: str = "auto"          # auto | local | tfds | synthetic (the generated negation corpus)
     data_dir: str = ""            # train.csv/test.csv or aclImdb train/, test/; default $RNN_DATA_DIR/imdb
-    rnn: str = "bilstm:64"        # RNN spec (shared.layers)
+    rnn: str = "bilstm:128"       # RNN spec (shared.layers)
     vocab_size: int = 30_000      # TextVectorization vocabulary, adapted on training text only
-    embed_dim: int = 64           # word embedding size
+    embed_dim: int = 128          # word embedding size
     bigram_buckets: int = 0       # > 0: each word's embedding plus one of its hashed (previous, this) word pair
     pooling: str = "meanmax"      # meanmax: mean and max over all RNN states | last: the final state only
     embed_dropout: float = 0.3    # SpatialDropout1D on the embeddings (whole embedding channels dropped)
-    segment: int = 0              # > 0: the RNN reads each review as consecutive segments of this many words and the
+    segment: int = 50             # > 0: the RNN reads each review as consecutive segments of this many words and the
                                   # pooling spans them all (Johnson & Zhang 2016); 0: the review as one sequence
-    dropout: float = 0.3          # dropout on the pooled states, before the output
-    members: int = 1              # RNNs averaged: each trained alone from its own seed (seed + k) with its own early
+    dropout: float = 0.5          # dropout on the pooled states, before the output
+    members: int = 3              # RNNs averaged: each trained alone from its own seed (seed + k) with its own early
                                   # stopping; the model's probability is their mean
     synthetic_reviews: int = 8000  # size of the generated corpus (source synthetic)
     test_fraction: float = 0.2    # held out when the source has no test split (the local IMDB train.csv here)
@@ -88,7 +88,8 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
     "generated": ("synthetic",),
 }
 
-QUICK = {"source": "synthetic", "synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2}
+QUICK = {"source": "synthetic", "synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2,
+         "members": 2}
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
