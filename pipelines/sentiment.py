@@ -11,7 +11,6 @@ Notebook:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pathlib
 import sys
@@ -231,24 +230,10 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
     if cfg.members == 1:
         history = fit(model, training.Settings.of(cfg, verbose=verbose))
     else:  # each network alone, from its own seed, in its own folder (resumable); then the average is saved
-        trained = []
-        for k in range(1, cfg.members + 1):
-            log.info("member %d of %d (seed %d)", k, cfg.members, cfg.seed + k - 1)
-            network = keras.Model(model.input, model.get_layer(f"positive_{k}").output, name=f"sentiment_rnn_{k}")
-            folder = pathlib.Path(cfg.run_dir) / f"member-{k}"
-            done, options = folder / "finished.json", json.dumps(dataclasses.asdict(cfg), sort_keys=True)
-            if done.exists() and done.read_text() == options:  # trained by an earlier, interrupted run
-                network.set_weights(training.load_checkpoint(folder, NAME).get_weights())
-                log.info("member %d: read back from %s", k, folder)
-                continue
-            trained.append(fit(network, training.Settings.of(cfg, verbose=verbose, seed=cfg.seed + k - 1,
-                                                             run_dir=str(folder))))
-            done.write_text(options)
-        history = trained[0] if trained else keras.callbacks.History()  # the first member's curves
-        history.timing = {**getattr(history, "timing", {}), "members": cfg.members,
-                          "train_seconds": round(sum(h.timing["train_seconds"] for h in trained), 1),
-                          "epochs": sum(h.timing["epochs"] for h in trained)}
-        model.save(pathlib.Path(cfg.run_dir) / "best.keras")
+        networks = [keras.Model(model.input, model.get_layer(f"positive_{k}").output, name=f"sentiment_rnn_{k}")
+                    for k in range(1, cfg.members + 1)]
+        history = training.fit_members(model, networks, cfg,
+                                       lambda network, member: fit(network, training.Settings.of(member, verbose=verbose)))
     history.timing["reviews_per_second_training"] = history.timing.get("samples_per_second")
     return history
 

@@ -448,6 +448,31 @@ def load_beside_checkpoint(run_dir: str | pathlib.Path, name: str, domain: str):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def fit_members(model: keras.Model, networks: list[keras.Model], cfg, fit_one: Callable) -> keras.callbacks.History:
+    """Model averaging: each of `networks` (the members inside `model`, which averages them) trained alone by
+    `fit_one(network, member_cfg)`, where member_cfg is `cfg` with seed cfg.seed + k - 1 and run folder
+    cfg.run_dir/member-k. A member that an earlier, interrupted run finished with the same options is read back
+    from its best.keras, not trained again. The averaged model is saved as cfg.run_dir/best.keras. Returns the
+    first member trained here's History (its curves), with timing summed over the members trained."""
+    options, trained = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str), []
+    for k, network in enumerate(networks, start=1):
+        member = dataclasses.replace(cfg, seed=cfg.seed + k - 1, run_dir=str(pathlib.Path(cfg.run_dir) / f"member-{k}"))
+        done = pathlib.Path(member.run_dir) / "finished.json"
+        if done.exists() and done.read_text() == options:
+            network.set_weights(keras.models.load_model(pathlib.Path(member.run_dir) / "best.keras").get_weights())
+            log.info("member %d of %d: read back from %s", k, len(networks), member.run_dir)
+            continue
+        log.info("member %d of %d (seed %d)", k, len(networks), member.seed)
+        trained.append(fit_one(network, member))
+        done.write_text(options)
+    history = trained[0] if trained else keras.callbacks.History()
+    history.timing = {**getattr(history, "timing", {}), "members": len(networks),
+                      "train_seconds": round(sum(h.timing["train_seconds"] for h in trained), 1),
+                      "epochs": sum(h.timing["epochs"] for h in trained)}
+    model.save(pathlib.Path(cfg.run_dir) / "best.keras")
+    return history
+
+
 def load_checkpoint(run_dir: str | pathlib.Path, domain: str) -> keras.Model:
     """The best checkpoint (best.keras) that `fit` wrote into run_dir; a clear error when there is none."""
     path = pathlib.Path(run_dir) / "best.keras"

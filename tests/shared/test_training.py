@@ -1,4 +1,5 @@
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -260,3 +261,37 @@ def test_progress_is_plain_lines_when_not_on_a_terminal(monkeypatch):
     monkeypatch.delenv("RNN_PROGRESS")
     monkeypatch.setattr(sys, "stdout", Terminal())
     assert training.progress_verbosity("auto") == 1
+
+
+def test_fit_members_trains_each_alone_and_reads_finished_members_back(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        seed: int = 5
+        run_dir: str = str(tmp_path)
+
+    def averaged():
+        x = keras.Input((3,))
+        members = [keras.Model(x, keras.layers.Dense(1, activation="sigmoid", name=f"out_{k}")(x), name=f"m{k}")
+                   for k in (1, 2)]
+        return keras.Model(x, keras.layers.Average()([m.output for m in members])), members
+
+    data = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    labels = (data[:, 0] > 0).astype("float32")
+    seen = []
+
+    def fit_one(network, member):
+        seen.append((member.seed, pathlib.Path(member.run_dir).name))
+        return training.fit(network, tf.data.Dataset.from_tensor_slices((data, labels)).batch(8), None,
+                            training.Settings(member.run_dir, 2, 0.05, member.seed, verbose=0),
+                            loss="binary_crossentropy", tensorboard=False)
+    model, members = averaged()
+    history = training.fit_members(model, members, Options(), fit_one)
+    assert seen == [(5, "member-1"), (6, "member-2")] and history.timing["epochs"] == 4
+    assert not np.allclose(members[0].get_weights()[0], members[1].get_weights()[0])  # seeds differ
+    again, again_members = averaged()
+    training.fit_members(again, again_members, Options(), fit_one)  # both finished: read back, not trained
+    assert len(seen) == 2
+    np.testing.assert_allclose(again(data), model(data), rtol=1e-6)
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "best.keras")(data), model(data), rtol=1e-6)
