@@ -148,7 +148,7 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
             rows.setdefault(name, []).append([cv["folds"][i] for i in order])
             outputs.setdefault(name, []).append([cv["outputs"][i] for i in order] if cv.get("outputs") else None)
             log.info("%s, seed %d: %s", name, seed, json.dumps(
-                {m: [reports.rounded(f.get(m), 2) for f in cv["folds"]] for m in metrics}))
+                {m: [reports.rounded(f.get(m)) for f in cv["folds"]] for m in metrics}))
             if folds_of is None:
                 folds_of = len(cv["folds"])
             elif len(cv["folds"]) != folds_of:

@@ -24,7 +24,7 @@ import tensorflow as tf
 from scipy.special import softmax
 
 from domain import speech as audio_data
-from shared import audio, pipeline, plots, reports, training, validation
+from shared import audio, layers, pipeline, plots, reports, training, validation
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class Config(audio.AudioConfig):
     front: str = "conv2d"         # conv2d (2 blocks of 3x3 kernels over time and frequency) | conv1d (over time)
     epochs: int = 10              # the most epochs; with cv_folds the cross-validation picks the count (else
                                   # early stopping on validation clips)
+    members: int = 2              # word models averaged in the delivered model, each trained alone from its own
+                                  # seed (seed + k); the cross-validation scores single models
 
     CHOICES: ClassVar[dict] = {**audio.AudioConfig.CHOICES, "front": ("conv1d", "conv2d")}
 
@@ -49,6 +51,8 @@ class Config(audio.AudioConfig):
         super().__post_init__()
         if self.cv_folds == 1 or self.cv_folds < 0 or self.synthetic_mix < 0:
             raise ValueError("need --cv-folds 0 (off) or >= 2 and --synthetic-mix >= 0.")
+        if self.members < 1:
+            raise ValueError(f"--members {self.members}: expected at least 1 (word models averaged).")
 
 
 CARD = {  # the model card written beside every export (shared.pipeline.model_card)
@@ -62,7 +66,7 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
 }
 
 QUICK = {"source": "synthetic", "takes": 3, "rnn": "bigru:24", "filters": 24, "mels": 32, "schedule": "constant",
-         "epochs": 12, "learning_rate": 4e-3, "cv_folds": 0}
+         "epochs": 12, "learning_rate": 4e-3, "cv_folds": 0, "members": 1}
 
 
 def load_data(cfg: Config) -> audio.SpeechData:
@@ -79,15 +83,25 @@ def make_dataset(cfg: Config, clips: audio_data.Utterances, classes: list[str],
 
 
 def build_model(cfg: Config, clips: audio.SpeechData) -> keras.Model:
-    return build_network(cfg, clips.classes)
+    """One word network, or with cfg.members > 1 that many averaged (layers.MeanOfSoftmax; train fits each alone)."""
+    if cfg.members == 1:
+        return build_network(cfg, clips.classes)
+    wave = keras.Input((None,), dtype="float32", name="audio")
+    networks = [build_network(cfg, clips.classes, f"speech_words_{k}") for k in range(1, cfg.members + 1)]
+    return keras.Model(wave, layers.MeanOfSoftmax(name="logits")([n(wave) for n in networks]), name="speech_words")
 
 
-def build_network(cfg: Config, classes: list[str]) -> keras.Model:
+def members(model: keras.Model) -> list[keras.Model]:
+    """The averaged word networks inside `model` (build_model with members > 1), in order."""
+    return [layer for layer in model.layers if layer.name.startswith("speech_words_")]
+
+
+def build_network(cfg: Config, classes: list[str], name: str = "speech_words") -> keras.Model:
     """audio (batch, samples) at 8 kHz -> logits (batch, classes): the shared encoder, mean and max over time."""
     wave, x = audio.encoder(cfg, conv2d=cfg.front == "conv2d")
     pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(x), keras.layers.GlobalMaxPooling1D()(x)])
     logits = keras.layers.Dense(len(classes), name="logits", dtype="float32")(keras.layers.Dropout(0.3)(pooled))
-    return keras.Model(wave, logits, name="speech_words")
+    return keras.Model(wave, logits, name=name)
 
 
 def fit_words(cfg: Config, model: keras.Model, train_clips: audio_data.Utterances,
@@ -114,8 +128,14 @@ def train(cfg: Config, model: keras.Model, clips: audio.SpeechData, verbose: int
     cv = cross_validate(cfg, clips, verbose=verbose) if cfg.cv_folds else None
     validation.keep(cfg.run_dir, cv)
     seconds = time.perf_counter() - start
-    history = fit_words(cfg, model, audio.joined(clips.train, clips.extra), clips.validation, clips.classes,
-                        epochs=cv["best_epoch"] if cv else None, verbose=verbose)
+    def fit_one(network, member_cfg):
+        return fit_words(member_cfg, network, audio.joined(clips.train, clips.extra), clips.validation, clips.classes,
+                         epochs=cv["best_epoch"] if cv else None, verbose=verbose)
+    if cfg.members == 1:
+        history = fit_one(model, cfg)
+    else:
+        training.save_beside_checkpoint(cfg.run_dir, CLASSES_FILE, clips.classes)
+        history = training.fit_members(model, members(model), cfg, fit_one)
     history.timing["cross_validation_seconds"] = round(seconds, 1)
     return history
 

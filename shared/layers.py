@@ -275,6 +275,19 @@ class FromSegments(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
+class MeanOfSoftmax(keras.layers.Layer):
+    """[logits (batch, classes) of each of several networks] -> logits whose softmax is the mean of their softmax
+    probabilities (model averaging: the log of the mean probability)."""
+
+    def call(self, inputs):
+        probabilities = keras.ops.mean(keras.ops.stack([keras.ops.softmax(x, axis=-1) for x in inputs]), axis=0)
+        return keras.ops.log(keras.ops.maximum(probabilities, 1e-30))
+
+    def compute_output_shape(self, shapes):
+        return shapes[0]
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
 class DecayImpute(keras.layers.Layer):
     """The input side of GRU-D (Che et al. 2018) for a series on a regular grid with gaps: inputs (values, mask),
     both (batch, steps, variables), values standardized (0 = the training mean) and 0 where the mask is 0. Each

@@ -2,6 +2,7 @@ import dataclasses
 import json
 
 import numpy as np
+import tensorflow as tf
 import pytest
 from scipy.signal import resample as scipy_resample
 
@@ -69,7 +70,8 @@ def test_config_refuses_bad_options():
     with pytest.raises(ValueError, match="--source"):
         speech.Config(source="youtube")
     for bad, option in (({"cv_folds": 1}, "--cv-folds"), ({"speed": 0.7}, "--speed"), ({"normalize": "x"}, "--normalize"),
-                        ({"front": "conv3d"}, "--front"), ({"cepstra": 99}, "--cepstra"), ({"vtlp": 0.6}, "--vtlp")):
+                        ({"front": "conv3d"}, "--front"), ({"cepstra": 99}, "--cepstra"), ({"vtlp": 0.6}, "--vtlp"),
+                        ({"members": 0}, "--members")):
         with pytest.raises(ValueError, match=option):
             speech.Config(**bad)
 
@@ -129,3 +131,20 @@ def test_evaluate_without_test_speakers_says_where_the_unseen_speaker_figures_ar
     speech.build_network(cfg, list(audio_data.DIGITS)).save(tmp_path / "best.keras")
     with pytest.raises(ValueError, match="--test-speakers"):
         pipeline.evaluate_checkpoint(speech, cfg)
+
+
+@pytest.mark.slow
+def test_averaged_word_models_train_alone_and_serve_their_mean(tmp_path):
+    cfg = dataclasses.replace(speech.Config(), **{**speech.QUICK, "takes": 1, "epochs": 1, "rnn": "gru:4",
+                                                  "filters": 4, "members": 2, "run_dir": str(tmp_path / "run")})
+    clips = speech.load_data(cfg)
+    model = speech.build_model(cfg, clips)
+    first, second = speech.members(model)
+    speech.train(cfg, model, clips, verbose=0)
+    assert (tmp_path / "run" / "member-1" / "best.keras").exists() and (tmp_path / "run" / "member-2" / "best.keras").exists()
+    wave = np.stack([clips.test.audio[0][:4000], clips.test.audio[1][:4000]])
+    mean = (tf.nn.softmax(first(wave)) + tf.nn.softmax(second(wave))) / 2
+    np.testing.assert_allclose(tf.nn.softmax(model(wave)), mean, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(first(wave), second(wave))  # two seeds, two models
+    reloaded = speech.load_trained(cfg)  # the averaged model is the run's checkpoint
+    np.testing.assert_allclose(reloaded(wave), model(wave), rtol=1e-4, atol=1e-5)
