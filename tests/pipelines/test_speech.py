@@ -2,8 +2,8 @@ import dataclasses
 import json
 
 import numpy as np
-import tensorflow as tf
 import pytest
+import tensorflow as tf
 from scipy.signal import resample as scipy_resample
 
 from domain import speech as audio_data
