@@ -28,6 +28,7 @@ MAAS_2011_ACCURACY = 88.89
 # Wang & Manning 2012 (ACL), NBSVM-bi, IMDB test, no pretraining; Dai & Le 2015 (NeurIPS), LSTM from random init.
 NBSVM_BI_ACCURACY = 91.22
 DAI_LE_2015_LSTM_ACCURACY = 86.5
+JOHNSON_ZHANG_2016_OH2LSTMP_ACCURACY = 91.86  # supervised only, IMDB test error 8.14% (ICML 2016, their table)
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 

@@ -327,7 +327,9 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict, timing: dic
     row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline", "validation accuracy")}  # noqa: E731
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
                "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},
-               "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": text_data.DAI_LE_2015_LSTM_ACCURACY}}
+               "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": text_data.DAI_LE_2015_LSTM_ACCURACY},
+               "Johnson & Zhang 2016, oh-2LSTMp, supervised only (IMDB test)": {
+                   "accuracy": text_data.JOHNSON_ZHANG_2016_OH2LSTMP_ACCURACY}}
     figures = {"confusion": plots.confusion_figure(np.array(metrics["confusion"]), list(LABELS))}
     sections = {"Split": f"train {len(reviews.train)}, validation {len(reviews.validation)}, test "
                          f"{len(reviews.test)} reviews; length cap {text_data.MAX_WORDS} words",
