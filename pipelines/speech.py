@@ -275,7 +275,8 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
         fit_words(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, audio.joined(pool.subset(fit_index), clips.extra),
                   None, classes, scorers=(scores, *stressed.values()), verbose=verbose, tensorboard=False)
         return scores.predictions, {name: s.predictions for name, s in stressed.items()}
-    cv = validation.epoch_folds(labels, folds, cfg.run_dir, dataclasses.asdict(cfg), fit_fold, accuracy)
+    single = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "members"}  # the folds train single models
+    cv = validation.epoch_folds(labels, folds, cfg.run_dir, single, fit_fold, accuracy)
     rows, stats, extra = [], audio.clip_statistics(pool), audio.clip_statistics(clips.extra)
     for (fit_index, test_index), predicted, sets, other in zip(folds, cv["predictions"], stress, cv["extras"],
                                                                strict=True):
