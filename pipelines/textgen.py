@@ -71,9 +71,20 @@ class Config:
         for name in ("embed_dim", "streams", "chunk", "ngram", "length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected at least 1.")
-        if self.minutes <= 0 or not 0 < self.top_p <= 1 or self.temperature < 0 or self.top_k < 0:
-            raise ValueError("need --minutes > 0, 0 < --top-p <= 1, --temperature >= 0 and --top-k >= 0.")
+        for problem in shared_export.limit_problems(dataclasses.asdict(self), LIMITS, options=True):
+            raise ValueError(problem + ".")
+        if self.minutes <= 0:
+            raise ValueError(f"--minutes {self.minutes}: expected > 0.")
         training.check_options(self.streams, self.epochs, self.learning_rate)
+
+
+# what a generation request may ask (the command line's options and the served signature's inputs alike): bounded
+# work per request (a length of 10^8 would hold the server for minutes and gigabytes)
+MAX_LENGTH = 10_000
+LIMITS = {"length": {"min": 0, "max": MAX_LENGTH, "why": "characters to generate per request"},
+          "temperature": {"min": 0, "max": 100, "why": "0 is greedy"},
+          "top_k": {"min": 0, "max": 1_000_000, "why": "0 keeps every character"},
+          "top_p": {"min": 1e-6, "max": 1, "why": "a probability mass above 0"}}
 
 
 CARD = {  # the model card written beside every export (shared.pipeline.model_card)
@@ -323,7 +334,7 @@ def export(cfg: Config, model: keras.Model, corpus: Corpus, metrics: dict,
     [batch, vocab], state: streaming one character at a time."""
     generator = Generator(model, corpus.vocab)
     meta = {"config": cfg, "source": corpus.source, "metrics": metrics, "vocabulary": corpus.vocab,
-            "state_size": sum(generator.sizes)}
+            "state_size": sum(generator.sizes), "input_limits": {"serving_default": LIMITS}}
     return shared_export.save(generator.step_net, NAME, serve_fn=generator.generate, metadata=meta, root=root,
                               also_track=(generator,), extra_endpoints={"step": (generator.step, None)})
 

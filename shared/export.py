@@ -25,6 +25,7 @@ from collections.abc import Callable
 from importlib import metadata as importlib_metadata
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from shared import layers, reports, training
@@ -146,6 +147,25 @@ def _plain_config(config) -> object:
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return dataclasses.asdict(config)
     return config
+
+
+def limit_problems(values: dict, limits: dict, options: bool = False) -> list[str]:
+    """What breaks `limits` ({input: {"min", "max", "why"}}: the ranges a signature's values must keep, the same
+    as the command line's options; export metadata "input_limits" per signature) in `values` ({input: number or
+    array}), one line each naming the input (as a command-line option with `options`), the range and the value.
+    The server refuses a request with them; a pipeline's Config checks the same limits."""
+    problems = []
+    for name, limit in limits.items():
+        if name not in values:
+            continue
+        array = np.asarray(values[name], dtype=float).reshape(-1)
+        low, high = limit.get("min", -np.inf), limit.get("max", np.inf)
+        bad = array[(array < low) | (array > high)]
+        if bad.size:
+            shown = f"--{name.replace('_', '-')}" if options else f"input {name!r}"
+            problems.append(f"{shown} = {bad[0]:g} is outside [{low:g}, {high:g}]"
+                            + (f" ({limit['why']})" if limit.get("why") else ""))
+    return problems
 
 
 def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,

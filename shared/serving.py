@@ -155,6 +155,11 @@ def as_array(name: str, value, spec):
             array = np.asarray(value)  # numpy's own parse: a list of numbers is fast; strings give kind U/S/O
             if array.dtype.kind not in "biuf":
                 raise ValueError(f"expected numbers ({dtype.name})")
+            if dtype.is_integer and array.size:  # 20.9 or 2**32 + 20 must not become 20
+                if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
+                    raise ValueError(f"expected whole numbers ({dtype.name})")
+                if array.min() < dtype.min or array.max() > dtype.max:
+                    raise ValueError(f"a value is outside {dtype.name}'s range [{dtype.min}, {dtype.max}]")
             with np.errstate(over="ignore"):  # 1e39 as float32 is inf, refused below
                 array = array.astype(dtype.as_numpy_dtype)
     except (ValueError, TypeError, OverflowError) as error:
@@ -225,10 +230,12 @@ def predict(repository: Repository, name: str, body: dict, version: str | None =
     """A :predict request, in process: {"predictions": [...]} (row format) or {"outputs": ...} (columnar)."""
     import tensorflow as tf
 
-    loaded, _, _ = repository.get(name, version)
+    loaded, meta, _ = repository.get(name, version)
     signature_name, fn = _signature(loaded, name, body.get("signature_name") if isinstance(body, dict) else None)
     specs = fn.structured_input_signature[1]
     arrays, rows = _inputs(body, specs)
+    for problem in shared_export.limit_problems(arrays, meta.get("input_limits", {}).get(signature_name, {})):
+        raise RequestError(400, problem)
     try:
         out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in arrays.items()})
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:

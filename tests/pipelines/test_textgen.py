@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -89,4 +90,8 @@ def test_truncated_bptt_carries_the_state_so_streaming_equals_one_pass(quick_run
 def test_bad_options_are_refused():
     for bad in ({"rnn": "bigru:8"}, {"top_p": 0.0}, {"temperature": -1.0}, {"minutes": 0.0}, {"streams": 0}):
         with pytest.raises(ValueError):
+            dataclasses.replace(textgen.Config(), **bad)
+    for bad, says in (({"length": 100_000_000}, "--length = 1e+08 is outside [0, 10000]"),
+                      ({"top_p": 5.0}, "--top-p = 5 is outside"), ({"top_k": -3}, "--top-k = -3 is outside")):
+        with pytest.raises(ValueError, match=re.escape(says)):
             dataclasses.replace(textgen.Config(), **bad)

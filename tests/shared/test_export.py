@@ -1,5 +1,6 @@
 import importlib
 import json
+import re
 import subprocess
 import sys
 
@@ -142,3 +143,29 @@ def test_another_pipelines_model_and_damaged_files_are_refused_in_one_line(tmp_p
     (path / "metadata.json").write_bytes(b"{\xff")
     with pytest.raises(ValueError, match="metadata.json is not valid JSON"):
         export.load(path)
+
+
+def test_served_values_keep_the_exports_limits_and_integers_are_never_wrapped(tmp_path):
+    from shared import serving
+
+    x = keras.Input((3,), name="x")
+    model = keras.Model(x, keras.layers.Dense(2)(x))
+
+    def serve(values, length):
+        return {"y": model(values) * tf.cast(length, tf.float32)}
+    export.save(model, "limited", serve_fn=serve, root=tmp_path,
+                input_signature=[tf.TensorSpec((None, 3), tf.float32, name="values"),
+                                 tf.TensorSpec((), tf.int32, name="length")],
+                metadata={"input_limits": {"serving_default": {"length": {"min": 0, "max": 10, "why": "steps"}}}})
+    repository = serving.Repository(tmp_path)
+
+    def ask(length):
+        return serving.predict(repository, "limited", {"inputs": {"values": [[1.0, 2.0, 3.0]], "length": length}})
+    assert len(ask(4)["outputs"][0]) == 2
+    for length, says in ((11, "input 'length' = 11 is outside [0, 10] (steps)"), (-5, "outside [0, 10]"),
+                         (20.9, "expected whole numbers"), (2**32 + 20, "outside int32's range")):
+        with pytest.raises(serving.RequestError, match=re.escape(says)) as refused:
+            ask(length)
+        assert refused.value.status == 400
+    assert export.limit_problems({"length": [3, 12]}, {"length": {"max": 10}}, options=True) == \
+        ["--length = 12 is outside [-inf, 10]"]
