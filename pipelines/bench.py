@@ -50,6 +50,7 @@ BENCH_CONFIG = {
     "captioning": {"scenes": 600},
     "textgen": {"source": "bundled"},
     "icu": {"source": "synthetic", "synthetic_stays": 1000, "cv_folds": 0},
+    "music": {"source": "synthetic"},
 }
 
 
