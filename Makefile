@@ -19,7 +19,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DOMAINS := ecg sentiment weather stock translation speech transcription action captioning textgen icu music
+DOMAINS := ecg sentiment weather stock translation speech transcription action captioning textgen icu music anomaly
 
 OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(RNN),--rnn $(RNN)) $(if $(SEED),--seed $(SEED)) \

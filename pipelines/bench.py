@@ -51,6 +51,7 @@ BENCH_CONFIG = {
     "textgen": {"source": "bundled"},
     "icu": {"source": "synthetic", "synthetic_stays": 1000, "cv_folds": 0},
     "music": {"source": "synthetic"},
+    "anomaly": {"source": "synthetic"},
 }
 
 

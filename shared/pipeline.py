@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 # the one list of pipelines: the Makefile's DOMAINS (a test keeps them equal), make bench, the contract test
 PIPELINES = ("ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action", "captioning",
-             "textgen", "icu", "music")
+             "textgen", "icu", "music", "anomaly")
 # each function of the contract above and the positional arguments the driver passes it
 FUNCTIONS = {"load_data": 1, "build_model": 2, "train": 4, "evaluate": 3, "summary": 2, "export": 5, "write_report": 4,
              "load_trained": 1, "predict": 3}

@@ -1,0 +1,328 @@
+"""Time-series anomaly detection, unsupervised and online as the Numenta Anomaly Benchmark requires: a GRU
+forecaster learns from every series' probationary period only (its first 15%, no labels), reads the last
+`window` values (each window scaled by its own mean and spread, so one model serves series of any scale) and
+forecasts the next; each later point's forecast error becomes an anomaly score in [0, 1] without labels (how far
+the recent errors stand above the series' own past errors: NAB's anomaly likelihood). Scored with NAB's rules
+(three profiles, threshold swept over the corpus, null = 0, perfect = 100) and event-level precision / recall /
+F1, beside the null, random, windowed Gaussian and persistence-forecast detectors on the same series.
+
+Notebook:
+    cfg = dataclasses.replace(anomaly.Config(), source="synthetic", epochs=3)
+    corpus = anomaly.load_data(cfg); model = anomaly.build_model(cfg, corpus)
+    anomaly.train(cfg, model, corpus); anomaly.evaluate(cfg, model, corpus)["detectors"]
+    (or the whole story: shared.pipeline.run(anomaly, cfg)); anomaly.predict(cfg, "series.csv")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import sys
+from typing import ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from domain import anomaly as nab
+from domain import sources as domain_sources
+from shared import cli, layers, pipeline, reports, training
+from shared import export as shared_export
+
+log = logging.getLogger(__name__)
+NAME = "anomaly"
+PREDICT_INPUT = "a series: make predict-anomaly INPUT=series.csv (timestamp,value)"
+RNN = "GRU forecaster + anomaly likelihood"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    source: str = "auto"          # auto | local (--data-dir in NAB's layout: data/<category>/*.csv, labels/) | synthetic
+    data_dir: str = ""            # default $RNN_DATA_DIR/nab
+    rnn: str = "gru:32"           # the forecaster's recurrent part (unidirectional: it reads the past)
+    window: int = 32              # past values read per forecast
+    fixed_threshold: float = 0.9999  # a label-free threshold on the anomaly score, reported beside NAB's sweep
+    synthetic_series: int = 8     # series generated for --source synthetic
+    batch_size: int = 256
+    epochs: int = 20              # the most epochs; early stopping on a tenth of the probationary windows
+    learning_rate: float = 2e-3
+    seed: int = 1337
+    jit_compile: bool = False     # XLA
+    run_dir: str = "runs/anomaly"
+
+    CHOICES: ClassVar[dict] = {"source": nab.SOURCES}
+
+    def __post_init__(self):
+        if layers.parse_spec(self.rnn).bidirectional:
+            raise ValueError(f"--rnn {self.rnn}: an online detector reads the past only; use gru:32 or lstm:32.")
+        cli.check_choices(self)
+        if self.window < 2 or self.synthetic_series < 3:
+            raise ValueError(f"need --window >= 2 (got {self.window}) and --synthetic-series >= 3 "
+                             f"(got {self.synthetic_series}).")
+        if not 0 < self.fixed_threshold < 1:
+            raise ValueError(f"--fixed-threshold {self.fixed_threshold}: expected a score between 0 and 1.")
+        training.check_options(self.batch_size, self.epochs, self.learning_rate)
+
+
+CARD = {  # the model card written beside every export (shared.pipeline.model_card)
+    "use": "Flagging unusual points in a univariate metric stream (machine temperatures, request latencies, "
+           "demand), online, without labels; a worked example of forecast-error anomaly detection with an RNN.",
+    "not for": "Safety-critical alarms without a person checking them; multivariate streams; series whose normal "
+               "behaviour changes faster than the window can follow (expect false alarms after regime changes).",
+    "data": "Numenta Anomaly Benchmark series (MIT; Lavin & Ahmad 2015) in NAB's layout, or series generated here "
+            "(offline).",
+    "generated": ("synthetic",),
+}
+
+QUICK = {"source": "synthetic", "synthetic_series": 4, "rnn": "gru:8", "window": 16, "epochs": 2}
+
+
+def load_data(cfg: Config) -> nab.Corpus:
+    folder = cfg.data_dir or nab.default_data_dir()
+    source = domain_sources.resolve_auto(cfg.source, bool(folder), remote=None)
+    if source == "local":
+        if not folder:
+            raise FileNotFoundError("--source local needs --data-dir (a folder in NAB's layout: data/, labels/).")
+        corpus = nab.load_folder(folder)
+    else:
+        corpus = nab.generated_corpus(cfg.synthetic_series, seed=cfg.seed)
+    for note in corpus.notes:
+        log.warning("%s", note)
+    log.info("%s: %d points, %d labelled windows", corpus.source, sum(len(s.values) for s in corpus.series),
+             sum(len(s.windows) for s in corpus.series))
+    return corpus
+
+
+# ------------------------------------------------------------------------------------------------ the model
+
+def scale(windows: np.ndarray | tf.Tensor, ops=np):
+    """(mean, spread) of each window of raw values: the spread is the standard deviation, at least 0.1% of the
+    level (a flat window must not make every later change infinite)."""
+    mean = ops.mean(windows, axis=-1, keepdims=True)
+    sd = ops.std(windows, axis=-1, keepdims=True)
+    return mean, ops.maximum(sd, 1e-3 * (1.0 + ops.abs(mean)))
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class WindowScale(keras.layers.Layer):
+    """Raw windows (batch, window) -> the same in units of their own spread around their own mean (batch, window,
+    1): one forecaster for series of any level and scale."""
+
+    def call(self, windows):
+        mean, sd = scale(windows, keras.ops)
+        return ((windows - mean) / sd)[:, :, None]
+
+
+def build_model(cfg: Config, corpus: nab.Corpus | None = None) -> keras.Model:
+    """raw window (batch, window) -> the next value in the window's own units (batch, 1)."""
+    values = keras.Input((cfg.window,), name="values")
+    x = layers.apply_rnn(WindowScale(name="scaled")(values), cfg.rnn)
+    return keras.Model(values, keras.layers.Dense(1, dtype="float32", name="forecast")(x), name="forecaster")
+
+
+def windows_of(values: np.ndarray, window: int, end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the `window` values before each point t >= window, up to `end`; the points) as float32."""
+    values = np.asarray(values, dtype="float32")[:end]
+    if len(values) <= window:
+        return np.zeros((0, window), "float32"), np.zeros(0, "float32")
+    return np.lib.stride_tricks.sliding_window_view(values[:-1], window), values[window:]
+
+
+def train(cfg: Config, model: keras.Model, corpus: nab.Corpus, verbose: int | str = "auto") -> keras.callbacks.History:
+    """Every series' probationary period (no labels, nothing after it): forecast the next value in the window's
+    units; early stopping on a random tenth of those windows."""
+    inputs, targets = zip(*(windows_of(s.values, cfg.window, s.probation) for s in corpus.series), strict=True)
+    x, y = np.concatenate(inputs), np.concatenate(targets)
+    mean, sd = scale(x)
+    z = ((y[:, None] - mean) / sd).astype("float32")
+    order = np.random.default_rng(cfg.seed).permutation(len(x))
+    held, kept = order[:max(1, len(x) // 10)], order[max(1, len(x) // 10):]
+    train_ds = tf.data.Dataset.from_tensor_slices((x[kept], z[kept])).shuffle(len(kept), seed=cfg.seed).batch(cfg.batch_size)
+    val_ds = tf.data.Dataset.from_tensor_slices((x[held], z[held])).batch(cfg.batch_size)
+    log.info("training windows: %d from the probationary periods of %d series", len(x), len(corpus.series))
+    return training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose), loss="huber",
+                        patience=4, clipnorm=1.0, samples_per_epoch=len(kept))
+
+
+def errors(model: keras.Model, values: np.ndarray, window: int) -> np.ndarray:
+    """Each point's forecast error in its window's units (0 for the first `window` points)."""
+    x, y = windows_of(values, window)
+    out = np.zeros(len(values))
+    if len(x):
+        mean, sd = scale(x)
+        forecast = model.predict(x, batch_size=4096, verbose=0)
+        out[window:] = np.abs((y[:, None] - mean) / sd - forecast)[:, 0]
+    return out
+
+
+def detector_scores(cfg: Config, model: keras.Model, corpus: nab.Corpus) -> dict[str, list[np.ndarray]]:
+    """Per detector, an anomaly score in [0, 1] for every point of every series (no labels used)."""
+    rng = np.random.default_rng(cfg.seed)
+    series = corpus.series
+    return {RNN: [nab.likelihood(errors(model, s.values, cfg.window)) for s in series],
+            "persistence forecast + anomaly likelihood": [nab.likelihood(nab.persistence_errors(s.values))
+                                                          for s in series],
+            "windowed Gaussian": [nab.windowed_gaussian(s.values) for s in series],
+            "random": [rng.random(len(s.values)) for s in series],
+            "null": [np.zeros(len(s.values)) for s in series]}
+
+
+def evaluate(cfg: Config, model: keras.Model, corpus: nab.Corpus) -> dict | None:
+    """NAB scores (three profiles, each at the threshold NAB's sweep finds for it) and event-level precision /
+    recall / F1 (at the standard profile's threshold) of every detector; the RNN also at the label-free
+    cfg.fixed_threshold. None without labels."""
+    if not corpus.labelled:
+        return None
+    scores = detector_scores(cfg, model, corpus)
+    detectors = {}
+    for name, values in scores.items():
+        profiles = nab.nab_scores(corpus.series, values)
+        detectors[name] = {"profiles": profiles,
+                           "events": nab.event_metrics(corpus.series, values, profiles["standard"]["threshold"])}
+    fixed = {"profiles": nab.nab_scores(corpus.series, scores[RNN], cfg.fixed_threshold),
+             "events": nab.event_metrics(corpus.series, scores[RNN], cfg.fixed_threshold)}
+    found = {s.name: {"windows": len(nab.scored_windows(s)),
+                      "found": nab.event_metrics([s], [x], detectors[RNN]["profiles"]["standard"]["threshold"])}
+             for s, x in zip(corpus.series, scores[RNN], strict=True)}
+    return {"detectors": detectors, "fixed threshold": fixed, "series": found,
+            "threshold": detectors[RNN]["profiles"]["standard"]["threshold"], "scores": scores[RNN]}
+
+
+def error_scale(cfg: Config, model: keras.Model, corpus: nab.Corpus) -> tuple[float, float]:
+    """Mean and standard deviation of the forecast errors over the probationary periods (the served model's
+    reference for one window)."""
+    every = np.concatenate([errors(model, s.values[:s.probation], cfg.window)[cfg.window:] for s in corpus.series])
+    return float(every.mean()), float(every.std() + 1e-9)
+
+
+def summary(cfg: Config, metrics: dict | None) -> dict:
+    if metrics is None:
+        return {}
+    d = metrics["detectors"]
+    threshold = metrics["threshold"]
+    return {"NAB standard": round(d[RNN]["profiles"]["standard"]["score"], 2),
+            "threshold": float(threshold) if np.isfinite(threshold) else None,
+            "event F1": round(d[RNN]["events"]["F1"], 2),
+            "windowed Gaussian NAB standard": round(d["windowed Gaussian"]["profiles"]["standard"]["score"], 2),
+            "persistence NAB standard": round(
+                d["persistence forecast + anomaly likelihood"]["profiles"]["standard"]["score"], 2)}
+
+
+def load_trained(cfg: Config) -> keras.Model:
+    return training.load_checkpoint(cfg.run_dir, NAME)
+
+
+# ------------------------------------------------------------------------------------------ export, predict
+
+def export(cfg: Config, model: keras.Model, corpus: nab.Corpus, headline: dict,
+           root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
+    """serving_default(values [batch, window + 1] float32: the recent values, the newest last) -> forecast [batch]
+    (the newest value's forecast, in the series' units), error [batch] (|newest - forecast| in the window's spread),
+    anomaly_score [batch] (the error against the training errors' scale through the normal CDF: one window, no
+    history; `predict` on a whole series uses each point's own past errors instead)."""
+    mean_error, sd_error = error_scale(cfg, model, corpus)
+
+    def serve(values):
+        past, newest = values[:, :-1], values[:, -1]
+        mean, sd = scale(past, keras.ops)
+        forecast = model(past, training=False)[:, 0] * sd[:, 0] + mean[:, 0]
+        error = tf.abs(newest - forecast) / sd[:, 0]
+        score = 0.5 * (1.0 + tf.math.erf((error - mean_error) / (sd_error * np.sqrt(2.0))))
+        return {"forecast": forecast, "error": error, "anomaly_score": score}
+    meta = {"config": cfg, "source": corpus.source, "window": cfg.window, "metrics": headline,
+            "threshold": headline.get("threshold") or cfg.fixed_threshold, "error_scale": [mean_error, sd_error]}
+    return shared_export.save(model, NAME, serve_fn=serve, metadata=meta, root=root,
+                              input_signature=[tf.TensorSpec((None, cfg.window + 1), tf.float32, name="values")])
+
+
+def predict(cfg: Config, given: str, model_path: str | pathlib.Path | None = None) -> dict:
+    """The anomalous points of a CSV series (timestamp,value): the exported forecaster's errors, each point scored
+    against its own past errors (nab.likelihood), flagged at the threshold chosen when the model was trained (NAB's
+    standard-profile sweep on the training series; the label-free one when they had no labels); a plot beside."""
+    series = nab.read_series(given)
+    path = model_path or shared_export.latest(NAME)
+    served, meta = shared_export.load(path, NAME)
+    window = int(meta["window"])
+    if len(series.values) <= window + 10:
+        raise ValueError(f"{given}: {len(series.values)} rows; the model reads {window} past values, so give at least "
+                         f"{window + 11}.")
+    stacked = np.lib.stride_tricks.sliding_window_view(series.values.astype("float32"), window + 1)
+    error = np.zeros(len(series.values))
+    error[window:] = served.signatures["serving_default"](values=tf.constant(stacked))["error"].numpy()
+    score = nab.likelihood(error)
+    threshold = meta.get("threshold") or cfg.fixed_threshold
+    flagged = np.flatnonzero((score >= threshold) & (np.arange(len(score)) >= series.probation))
+    folder = pathlib.Path(cfg.run_dir) / "predicted"
+    folder.mkdir(parents=True, exist_ok=True)
+    plot = folder / f"{pathlib.Path(given).stem}.png"
+    series_figure(series, score, flagged, threshold).savefig(plot, dpi=110)
+    stamps = [str(np.datetime_as_string(series.timestamps[i], unit="s")) for i in flagged]
+    return {"anomalies": len(flagged), "first": stamps[:20], "threshold": round(float(threshold), 6),
+            "skipped_rows": series.skipped_rows, "plot": str(plot)}
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+
+def series_figure(series: nab.Series, score: np.ndarray, flagged: np.ndarray, threshold: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    top.plot(series.values, lw=0.7, color="tab:blue")
+    for left, right in series.windows:
+        top.axvspan(left, right, color="tab:orange", alpha=0.2)
+    top.scatter(flagged, series.values[flagged], color="tab:red", s=12, zorder=3, label="flagged")
+    top.axvline(series.probation, color="grey", ls=":", lw=1)
+    top.set_title(f"{series.name}: labelled windows shaded, flagged points red, probation left of the dotted line")
+    bottom.plot(score, lw=0.6, color="tab:purple")
+    bottom.axhline(threshold, color="tab:red", lw=0.8, ls="--")
+    bottom.set_ylabel("anomaly score")
+    bottom.set_xlabel("point")
+    fig.tight_layout()
+    return fig
+
+
+def write_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None, timing: dict) -> dict[str, pathlib.Path]:
+    generated = corpus.source.startswith("synthetic")
+    anchors = {} if generated else {f"NAB scoreboard: {k} (all 58 series, standard)": {"NAB standard": v}
+                                    for k, v in nab.SCOREBOARD.items()}
+    sections = {"Protocol": (
+        "NAB's rules: each series is read once, in time order; the forecaster learns from the probationary "
+        "periods only (the first 15% of each series, at most 750 points; no labels), and those points are never "
+        "scored. Scores are normalised so the null detector is 0 and a perfect one 100; each profile's threshold "
+        "is NAB's sweep over the whole corpus (as on NAB's scoreboard). Event-level figures count a window once and "
+        "each run of consecutive false alarms once (no point adjustment)."),
+        "Notes": "\n".join(f"- {n}" for n in corpus.notes) or "- none"}
+    if not generated and len(corpus.series) < 58:
+        sections["Notes"] += (f"\n- {len(corpus.series)} of NAB's 58 series: the scoreboard's figures are for the "
+                              "full benchmark and are for scale only")
+    figures, table, baselines = {}, {}, {}
+    if metrics:
+        for name, row in {**metrics["detectors"], f"{RNN}, label-free threshold {cfg.fixed_threshold}":
+                          metrics["fixed threshold"]}.items():
+            table[name] = {"NAB standard": row["profiles"]["standard"]["score"],
+                           "reward low FP": row["profiles"]["reward_low_FP_rate"]["score"],
+                           "reward low FN": row["profiles"]["reward_low_FN_rate"]["score"],
+                           "event precision": row["events"]["precision"], "event recall": row["events"]["recall"],
+                           "event F1": row["events"]["F1"],
+                           "windows found": f"{row['events']['windows found']} of {row['events']['windows']}",
+                           "false alarms": row["events"]["false alarms"]}
+        baselines = {k: v for k, v in table.items() if not k.startswith(RNN)}
+        sections["Per series (this model, standard threshold)"] = "\n".join(
+            ["| series | windows | found | false alarms |", "|---|---:|---:|---:|",
+             *[f"| {name} | {row['windows']} | {row['found']['windows found']} | {row['found']['false alarms']} |"
+               for name, row in metrics["series"].items()]])
+        shown = next((i for i, s in enumerate(corpus.series) if s.windows), 0)
+        score = metrics["scores"][shown]
+        flagged = np.flatnonzero((score >= metrics["threshold"]) & (np.arange(len(score)) >= corpus.series[shown].probation))
+        figures["series"] = series_figure(corpus.series[shown], score, flagged, metrics["threshold"])
+    else:
+        sections["Test"] = "The series have no labels (labels/combined_windows.json): nothing to score against."
+    return reports.write(cfg.run_dir, domain=NAME, source=corpus.source, metrics={"detectors": table},
+                         baselines=baselines, anchors=anchors, timing=timing, figures=figures, sections=sections,
+                         extra={"config": dataclasses.asdict(cfg)})
+
+
+if __name__ == "__main__":
+    pipeline.main(sys.modules[__name__])

@@ -1,0 +1,106 @@
+import math
+
+import numpy as np
+import pytest
+
+from domain import anomaly
+
+STANDARD = anomaly.PROFILES["standard"]
+
+
+def _series(n=100, windows=((40, 49),)):
+    stamps = np.datetime64("2024-01-01T00:00") + np.arange(n) * np.timedelta64(5, "m")
+    return anomaly.Series("x/a.csv", stamps, np.zeros(n), list(windows))
+
+
+def _at(n, *points):
+    detected = np.zeros(n, bool)
+    detected[list(points)] = True
+    return detected
+
+
+def test_scaled_sigmoid_matches_nabs_published_points():
+    assert anomaly.scaled_sigmoid(-1.0) == pytest.approx(0.98661, abs=1e-5)  # a window's left edge
+    assert anomaly.scaled_sigmoid(-0.5) == pytest.approx(0.84828, abs=1e-5)  # halfway
+    assert anomaly.scaled_sigmoid(0.0) == pytest.approx(0.0)  # its right edge
+    assert anomaly.scaled_sigmoid(1.0) == pytest.approx(-0.98661, abs=1e-5) and anomaly.scaled_sigmoid(3.0) == -1.0
+
+
+def test_hand_worked_windows():
+    s = _series()  # 100 points: probation 15; one window, points 40-49 (width 10)
+    assert s.probation == 15
+    assert anomaly.raw_score(s, _at(100, 40), STANDARD) == pytest.approx(1.0)  # first point of the window: the whole tp
+    right_edge = (2 / (1 + math.exp(-0.5)) - 1) / anomaly.scaled_sigmoid(-1.0)  # position -1/10
+    assert anomaly.raw_score(s, _at(100, 49), STANDARD) == pytest.approx(right_edge)
+    assert anomaly.raw_score(s, _at(100, 42, 45, 49), STANDARD) == pytest.approx(
+        anomaly.raw_score(s, _at(100, 42), STANDARD))  # a window counts its earliest (best) detection once
+    assert anomaly.raw_score(s, _at(100), STANDARD) == -1.0  # missed: -fn
+    late = (2 / (1 + math.exp(5 * 11 / 9)) - 1) * 0.11  # 11 points past a window of width 10: position 11/9
+    assert anomaly.raw_score(s, _at(100, 60), STANDARD) == pytest.approx(-1.0 + late)
+    assert anomaly.raw_score(s, _at(100, 20), STANDARD) == pytest.approx(-1.0 - 0.11)  # before any window: full fp
+    assert anomaly.raw_score(s, _at(100, 10), STANDARD) == -1.0  # in the probationary period: ignored
+    assert anomaly.raw_score(s, _at(100, 20), anomaly.PROFILES["reward_low_FP_rate"]) == pytest.approx(-1.22)
+    assert anomaly.raw_score(s, _at(100), anomaly.PROFILES["reward_low_FN_rate"]) == -2.0
+
+
+def test_normalised_score_null_is_0_perfect_is_100():
+    s = _series()
+    assert anomaly.normalised(anomaly.raw_score(s, _at(100, 40), STANDARD), [s], STANDARD) == pytest.approx(100.0)
+    assert anomaly.normalised(anomaly.raw_score(s, _at(100), STANDARD), [s], STANDARD) == pytest.approx(0.0)
+    assert anomaly.normalised(anomaly.raw_score(s, _at(100, 20), STANDARD), [s], STANDARD) == pytest.approx(-5.5)
+
+
+def test_sweep_finds_the_best_threshold_over_the_corpus():
+    a, b = _series(), _series(windows=())
+    score_a = np.zeros(100)
+    score_a[[42, 70]] = [0.9, 0.95]
+    score_b = np.zeros(100)
+    score_b[30] = 0.8  # a false alarm in a series without windows
+    threshold, raw = anomaly.sweep([a, b], [score_a, score_b], STANDARD)
+    assert threshold == 0.9  # 0.95 alone is a false alarm; 0.9 adds the window; 0.8 adds another false alarm
+    expected = anomaly.raw_score(a, score_a >= 0.9, STANDARD) + anomaly.raw_score(b, score_b >= 0.9, STANDARD)
+    assert raw == pytest.approx(expected)
+    scores = anomaly.nab_scores([a, b], [score_a, score_b])
+    assert scores["standard"]["threshold"] == 0.9 and 0 < scores["standard"]["score"] < 100
+    threshold, raw = anomaly.sweep([b], [score_b], STANDARD)  # nothing to find: detecting nothing is best
+    assert threshold == math.inf and raw == 0.0
+
+
+def test_event_metrics_count_a_window_once_and_a_run_of_false_alarms_once():
+    s = _series()
+    score = np.zeros(100)
+    score[[41, 42, 43]] = 1.0  # three hits in one window: one true positive
+    score[[60, 61, 62, 80]] = 1.0  # two runs outside: two false positives
+    m = anomaly.event_metrics([s], [score], 0.5)
+    assert (m["windows found"], m["windows"], m["false alarms"]) == (1, 1, 2)
+    assert m["precision"] == pytest.approx(100 / 3) and m["recall"] == 100.0
+
+
+def test_label_free_scores_rise_on_a_burst_of_errors():
+    rng = np.random.default_rng(0)
+    errors = np.abs(rng.normal(0, 1, 2000))
+    errors[1500:1510] += 6
+    score = anomaly.likelihood(errors)
+    assert score.shape == (2000,) and 0 <= score.min() and score.max() <= 1
+    assert score[1505:1512].max() > 0.999 and np.median(score[:1400]) < 0.7
+    values = np.sin(np.arange(3000) / 20) + rng.normal(0, 0.05, 3000)
+    values[2500] += 3
+    gauss = anomaly.windowed_gaussian(values)
+    assert gauss[2500] > 0.999 and gauss[2500] == gauss.max()
+    assert anomaly.persistence_errors(np.array([1.0, 3.0, 2.0])).tolist() == [0.0, 2.0, 1.0]
+
+
+def test_nab_folder_is_read_with_windows_as_indices(tmp_path):
+    (tmp_path / "data" / "real").mkdir(parents=True)
+    (tmp_path / "labels").mkdir()
+    rows = ["timestamp,value"] + [f"2024-01-01 {h:02d}:{m:02d}:00,{h + m / 60}" for h in range(3) for m in range(0, 60, 5)]
+    rows.insert(5, "2024-01-01 00:17:00,not a number")
+    (tmp_path / "data" / "real" / "a.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "data" / "real" / "b.csv").write_text("time,reading\n1,2\n")
+    (tmp_path / "labels" / "combined_windows.json").write_text(
+        '{"real/a.csv": [["2024-01-01 01:00:00.000000", "2024-01-01 01:30:00.000000"]]}')
+    corpus = anomaly.load_folder(tmp_path)
+    (series,) = corpus.series
+    assert series.name == "real/a.csv" and len(series.values) == 36 and series.skipped_rows == 1
+    assert series.windows == [(12, 18)] and corpus.labelled
+    assert any("skipped real/b.csv" in n for n in corpus.notes) and any("1 unreadable rows" in n for n in corpus.notes)

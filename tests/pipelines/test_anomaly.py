@@ -1,0 +1,71 @@
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from domain import anomaly as nab
+from pipelines import anomaly
+from shared import export, pipeline
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("anomaly")
+    cfg = dataclasses.replace(anomaly.Config(), source="synthetic", synthetic_series=6, rnn="gru:16", window=24,
+                              epochs=6, run_dir=str(root / "run"))
+    result = pipeline.run(anomaly, cfg, export_root=root / "saved_models", verbose=0)
+    return cfg, root, result
+
+
+@pytest.mark.slow
+def test_detectors_are_scored_by_nabs_rules_beside_the_baselines(quick_run):
+    cfg, root, result = quick_run
+    report = json.loads((root / "run" / "report.json").read_text())
+    table = report["metrics"]["detectors"]
+    assert table["null"]["NAB standard"] == 0.0  # NAB's normalisation: the null detector is 0
+    assert table[anomaly.RNN]["NAB standard"] > 50  # the generated anomalies are plain to a forecaster
+    assert table[anomaly.RNN]["NAB standard"] > table["random"]["NAB standard"]
+    assert result["NAB standard"] == pytest.approx(table[anomaly.RNN]["NAB standard"], abs=0.01)
+    assert report["anchors"] == {}  # generated series: NAB's scoreboard is not set beside them
+
+
+@pytest.mark.slow
+def test_served_window_score_and_predict_on_a_csv(quick_run, tmp_path):
+    cfg, root, _ = quick_run
+    path = export.latest("anomaly", root / "saved_models")
+    served, meta = export.load(path, "anomaly")
+    signature = served.signatures["serving_default"]
+    calm = 50 + np.sin(np.arange(cfg.window + 1) / 5.0)
+    jump = calm.copy()
+    jump[-1] += 30
+    out = signature(values=tf.constant(np.stack([calm, jump]).astype("float32")))
+    assert out["anomaly_score"].numpy()[1] > 0.99 > out["anomaly_score"].numpy()[0]
+    assert abs(out["forecast"].numpy()[0] - calm[-1]) < 3  # in the series' own units
+    stamps = pd.date_range("2024-01-01", periods=1500, freq="5min").strftime("%Y-%m-%d %H:%M:%S")
+    values = 20 + 3 * np.sin(np.arange(1500) / 40) + np.random.default_rng(0).normal(0, 0.2, 1500)
+    values[1200] += 15
+    pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(tmp_path / "s.csv", index=False)
+    found = anomaly.predict(dataclasses.replace(cfg, run_dir=str(tmp_path / "run")), str(tmp_path / "s.csv"), path)
+    assert "2024-01-05T04:00:00" in found["first"]  # point 1200, five minutes apart
+    assert found["anomalies"] < 40 and (tmp_path / "run" / "predicted" / "s.png").exists()
+    with pytest.raises(ValueError, match="give at least"):
+        pd.DataFrame({"timestamp": stamps[:20], "value": values[:20]}).to_csv(tmp_path / "short.csv", index=False)
+        anomaly.predict(cfg, str(tmp_path / "short.csv"), path)
+
+
+def test_training_reads_the_probationary_periods_only():
+    corpus = nab.generated_corpus(3, length=1000, seed=0)
+    for s in corpus.series:
+        x, y = anomaly.windows_of(s.values, 16, s.probation)
+        assert len(x) == s.probation - 16 and np.array_equal(y, s.values[16:s.probation].astype("float32"))
+        np.testing.assert_array_equal(x[0], s.values[:16].astype("float32"))
+
+
+def test_config_refuses_bad_options():
+    for bad, says in (({"rnn": "bigru:8"}, "past only"), ({"window": 1}, "--window"),
+                      ({"fixed_threshold": 1.0}, "--fixed-threshold"), ({"source": "kaggle"}, "expected one of")):
+        with pytest.raises(ValueError, match=says):
+            anomaly.Config(**bad)
