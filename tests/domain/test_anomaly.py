@@ -82,7 +82,9 @@ def test_label_free_scores_rise_on_a_burst_of_errors():
     errors[1500:1510] += 6
     score = anomaly.likelihood(errors)
     assert score.shape == (2000,) and 0 <= score.min() and score.max() <= 1
-    assert score[1505:1512].max() > 0.999 and np.median(score[:1400]) < 0.7
+    assert score[1505:1512].max() > anomaly.tail_score(1e-12) and np.median(score[:1400]) < anomaly.tail_score(0.1)
+    assert anomaly.tail_score(0.5) == pytest.approx(0.2314, abs=1e-4) and anomaly.tail_score(1e-6) == pytest.approx(6 / 7)
+    assert anomaly.tail_score(1e-200) < anomaly.tail_score(1e-250) < 1.0  # far in the tail, still ordered
     values = np.sin(np.arange(3000) / 20) + rng.normal(0, 0.05, 3000)
     values[2500] += 3
     gauss = anomaly.windowed_gaussian(values)

@@ -14,7 +14,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_there_is_a_tour_and_one_notebook_per_pipeline():
     names = {p.stem for p in NOTEBOOKS}
-    pipelines = {"sentiment", "weather", "stock", "translation", "speech", "action", "captioning", "textgen", "icu", "music"}
+    pipelines = {"sentiment", "weather", "stock", "translation", "speech", "action", "captioning", "textgen", "icu", "music", "anomaly"}
     assert "00_tour_ecg" in names and pipelines <= names
 
 

@@ -66,6 +66,6 @@ def test_training_reads_the_probationary_periods_only():
 
 def test_config_refuses_bad_options():
     for bad, says in (({"rnn": "bigru:8"}, "past only"), ({"window": 1}, "--window"),
-                      ({"fixed_threshold": 1.0}, "--fixed-threshold"), ({"source": "kaggle"}, "expected one of")):
+                      ({"alarm_tail": 0.7}, "--alarm-tail"), ({"source": "kaggle"}, "expected one of")):
         with pytest.raises(ValueError, match=says):
             anomaly.Config(**bad)
