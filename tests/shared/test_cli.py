@@ -143,10 +143,10 @@ def test_bad_config_files_are_named(tmp_path, capsys, content, message):
     assert message in capsys.readouterr().err
 
 
-def test_importing_a_pipeline_prints_no_tensorflow_start_up_notices():
-    done = subprocess.run([sys.executable, "-c", "import pipelines.stock"], capture_output=True, text=True,
+def test_a_pipeline_command_prints_no_tensorflow_start_up_notices():
+    done = subprocess.run([sys.executable, "-m", "pipelines.stock", "--help"], capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if k != "RNN_DEBUG"}, check=True)
-    assert done.stderr == ""
+    assert done.stderr == "" and "usage:" in done.stdout
 
 
 def test_guarded_commands_turn_errors_into_one_line(capsys, monkeypatch):
@@ -263,3 +263,11 @@ def test_rnn_suite_entry_point_dispatches_to_pipelines_and_tools(capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["sentiment", "--help"])
     assert stopped.value.code == 0 and "--segment" in capsys.readouterr().out
+
+
+def test_importing_the_pipelines_package_does_no_work():
+    """Only a command start (python -m, rnn-suite) quiets TensorFlow's start-up; an import has no side effect."""
+    code = "import sys, pipelines; print('tensorflow' in sys.modules, sys.stderr is sys.__stderr__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=pathlib.Path(__file__).resolve().parents[2])
+    assert done.stdout.split() == ["False", "True"], done.stderr[-300:]
