@@ -1,7 +1,7 @@
 """Spoken word recognition from raw waveforms: a recording of one word -> its label. Audio -> log-mel spectrogram
 (tf.signal, inside the model) -> SpecAugment in training -> 2D convolutional front end -> bidirectional GRU ->
 mean and max over time -> a softmax over the words; leave-speakers-out cross-validation picks the epoch count.
-(Digit sequences -> text with CTC is the transcription pipeline; both share shared.audio.)
+(Digit sequences -> text with CTC is the transcription pipeline; both share pipelines.audio.)
 
 Notebook:
     cfg = dataclasses.replace(speech.Config(), source="synthetic", epochs=3, cv_folds=0)
@@ -24,8 +24,9 @@ import tensorflow as tf
 from scipy.special import softmax
 
 from domain import speech as audio_data
-from shared import audio, layers, pipeline, plots, reports, training, validation
+from pipelines import audio
 from shared import export as shared_export
+from shared import layers, pipeline, plots, reports, training, validation
 
 log = logging.getLogger(__name__)
 NAME = "speech"
@@ -70,14 +71,14 @@ QUICK = {"source": "synthetic", "takes": 3, "rnn": "bigru:24", "filters": 24, "m
 
 
 def load_data(cfg: Config) -> audio.SpeechData:
-    """Single-word utterances split by speaker (shared.audio.load_utterances): with cfg.cv_folds every training
+    """Single-word utterances split by speaker (pipelines.audio.load_utterances): with cfg.cv_folds every training
     speaker's recordings train (the cross-validation picks the epoch count); without, a tenth validates."""
     return audio.load_utterances(cfg, validation=not cfg.cv_folds, synthetic_mix=cfg.synthetic_mix)
 
 
 def make_dataset(cfg: Config, clips: audio_data.Utterances, classes: list[str],
                  shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """(audio (batch, samples), class id) batches (shared.audio.make_dataset)."""
+    """(audio (batch, samples), class id) batches (pipelines.audio.make_dataset)."""
     return audio.make_dataset(cfg, clips, [classes.index(t) for t in clips.texts], tf.TensorSpec((), tf.int32),
                               shuffle_seed)
 

@@ -3,7 +3,7 @@ spectrogram (tf.signal, inside the model) -> SpecAugment in training -> 1D convo
 GRU -> per-frame outputs over the 10 digit words and the CTC blank; greedy and beam CTC decoding, word and
 character error rates (jiwer). Training sequences are built from the training speakers' single words (2-5 words,
 pauses 50-300 ms); the test sequences only from the test speakers'. (One word -> its label is the speech pipeline;
-both share shared.audio.)
+both share pipelines.audio.)
 
 Notebook:
     cfg = dataclasses.replace(transcription.Config(), source="synthetic", epochs=3)
@@ -25,8 +25,9 @@ import tensorflow as tf
 
 from domain import speech as audio_data
 from domain.speech import error_rates
-from shared import audio, pipeline, progress, reports, training
+from pipelines import audio
 from shared import export as shared_export
+from shared import pipeline, progress, reports, training
 
 log = logging.getLogger(__name__)
 NAME = "transcription"
@@ -63,7 +64,7 @@ QUICK = {"source": "synthetic", "takes": 3, "sequences": 800, "rnn": "bigru:24",
 
 @dataclasses.dataclass
 class TranscriptionData:
-    """Digit sequences built from the single words of `words` (shared.audio.SpeechData): train and validation
+    """Digit sequences built from the single words of `words` (pipelines.audio.SpeechData): train and validation
     (early stopping only) from the training speakers' words, test from the test speakers' (empty without them).
     The synthetic voices are not used: with them a held-out FSDD speaker's WER was 50.3%, without 37.6%."""
 
@@ -96,7 +97,7 @@ def decode_tokens(tokens) -> str:
 
 
 def make_dataset(cfg: Config, clips: audio_data.Utterances, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """(audio (batch, samples), token ids (batch, words) padded with 0) batches (shared.audio.make_dataset)."""
+    """(audio (batch, samples), token ids (batch, words) padded with 0) batches (pipelines.audio.make_dataset)."""
     return audio.make_dataset(cfg, clips, [encode_text(t) for t in clips.texts], tf.TensorSpec((None,), tf.int32),
                               shuffle_seed)
 

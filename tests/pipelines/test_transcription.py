@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from domain import speech as audio_data
-from pipelines import transcription
-from shared import audio, export, pipeline
+from pipelines import audio, transcription
+from shared import export, pipeline
 from tests.conftest import run_quick
 
 

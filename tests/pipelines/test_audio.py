@@ -1,4 +1,4 @@
-"""shared.audio: the pieces both speech pipelines share (features, augmentation, resampling, batches, data)."""
+"""pipelines.audio: the pieces both speech pipelines share (features, augmentation, resampling, batches, data)."""
 
 import dataclasses
 
@@ -8,7 +8,7 @@ import tensorflow as tf
 from scipy.signal import resample as scipy_resample
 
 from domain import speech as audio_data
-from shared import audio
+from pipelines import audio
 from tests.domain.test_speech import tone
 
 
