@@ -271,3 +271,13 @@ def test_importing_the_pipelines_package_does_no_work():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=pathlib.Path(__file__).resolve().parents[2])
     assert done.stdout.split() == ["False", "True"], done.stderr[-300:]
+
+
+def test_shared_building_blocks_import_nothing_from_domain_or_pipelines():
+    import ast
+
+    for path in (pathlib.Path(__file__).resolve().parents[2] / "shared").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] in ("domain", "pipelines") for n in names), (path.name, names)
