@@ -42,7 +42,8 @@ class Config:
     source: str = "auto"          # auto | local (--data-dir: a folder with the .mat files, or one .mat) | synthetic
     data_dir: str = ""            # default $RNN_DATA_DIR/polyphonic
     dataset: str = "jsb"          # jsb (JSB_Chorales.mat) | nottingham (Nottingham.mat)
-    rnn: str = "gru:256"          # unidirectional (it generates left to right), e.g. lstm:256, gru:128x2
+    rnn: str = "gru:256x2"        # unidirectional (it generates left to right): two stacked GRU 256 (JSB validation
+                                  # NLL 8.38 / 8.41 over two seeds, against 8.44 / 8.45 for one layer, 8.53 for LSTM 256)
     dropout: float = 0.4          # dropout on the recurrent states before the output layer
     synthetic_pieces: int = 120   # pieces generated for --source synthetic
     batch_size: int = 16
