@@ -368,19 +368,29 @@ def export(cfg: Config, model: keras.Model, data: IcuData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(minutes [n] float32 since ICU admission, variable [n] string (the challenge's names),
     value [n] float32: one stay's raw observations, any order) -> probability [1] of in-hospital death, ignored
-    [1] int32: observations left out (unknown variable, time outside 0-48 h; cleaning removes impossible values
-    silently, as in training). A value that is NaN or inf gives a NaN probability, never a confident answer."""
+    [1] int32: observations left out (unknown variable, time outside 0-48 h), removed [1] int32: known ones that
+    cleaning removed (outside the physiological limits, as in training), measurements [1] int32: time-series
+    observations that reached the model (0: the probability rests on the descriptors alone, or on nothing). A
+    value that is NaN or inf gives a NaN probability, never a confident answer."""
+    import tensorflow.experimental.numpy as tnp
+
+    series = tf.constant([icu_data.VARIABLES.index(v) for v in icu_data.SERIES], tf.int32)
 
     def serve(minutes, variable, value):
         match = tf.equal(variable[:, None], NAMES[None, :])
         known = tf.reduce_any(match, axis=1) & (minutes >= 0) & (minutes <= 60.0 * HOURS)
         index = tf.cast(tf.argmax(tf.cast(match, tf.int32), axis=1), tf.int32)
-        grid_values, grid_mask = to_grid(tf.boolean_mask(minutes, known), tf.boolean_mask(index, known),
-                                         tf.boolean_mask(value, known))
+        used_index, used_value = tf.boolean_mask(index, known), tf.boolean_mask(value, known)
+        grid_values, grid_mask = to_grid(tf.boolean_mask(minutes, known), used_index, used_value)
         p = model({"values": grid_values[None], "mask": grid_mask[None]}, training=False)[:, 0]
         finite = tf.reduce_all(tf.math.is_finite(value))
         p = tf.where(finite, p, tf.fill(tf.shape(p), float("nan")))
-        return {"probability": p, "ignored": tf.reshape(tf.reduce_sum(tf.cast(~known, tf.int32)), [1])}
+        _, _, keep = icu_data.clean(used_index, used_value, xp=tnp)
+        measured = keep & tf.reduce_any(tf.equal(used_index[:, None], series[None, :]), axis=1)
+
+        def count(flags):
+            return tf.reshape(tf.reduce_sum(tf.cast(flags, tf.int32)), [1])
+        return {"probability": p, "ignored": count(~known), "removed": count(~keep), "measurements": count(measured)}
 
     meta = {"config": cfg, "source": data.source, "metrics": metrics, "variables": list(icu_data.VARIABLES),
             "limits": {k: list(v) for k, v in icu_data.LIMITS.items()}, "unit_fixes": icu_data.UNIT_FIXES,
@@ -392,7 +402,8 @@ def serve_stay(served, stay: icu_data.Stay) -> dict:
     names = np.array(icu_data.VARIABLES, dtype=object)[stay.index].astype(bytes)
     out = served.signatures["serving_default"](minutes=tf.constant(stay.minutes), variable=tf.constant(names),
                                                value=tf.constant(stay.values))
-    return {"probability": float(out["probability"].numpy()[0]), "ignored": int(out["ignored"].numpy()[0])}
+    return {name: float(out[name].numpy()[0]) if name == "probability" else int(out[name].numpy()[0])
+            for name in ("probability", "ignored", "removed", "measurements")}
 
 
 def predict(cfg: Config, path: str | pathlib.Path, model_path: str | pathlib.Path | None = None) -> dict:
@@ -411,12 +422,14 @@ def predict(cfg: Config, path: str | pathlib.Path, model_path: str | pathlib.Pat
             moved[icu_data.VARIABLES[v]] = round(base["probability"] - without["probability"], 4)
     top = dict(sorted(moved.items(), key=lambda kv: -abs(kv[1]))[:8])
     out = {"record": stay.record_id, "probability_of_death": round(base["probability"], 4),
-           "observations": len(stay.values), "ignored": base["ignored"], "skipped_lines": stay.skipped,
+           "observations": len(stay.values), "ignored": base["ignored"],
+           "removed (outside physiological limits)": base["removed"], "skipped_lines": stay.skipped,
            "moved_most (probability with it minus without it)": top,
            "note": "research model, not a clinical tool"}
-    if stay.descriptors_only:
-        out["warning"] = ("no measurement in the first 48 hours (descriptors only): the probability rests on age, "
-                          "gender, height, ICU type and weight alone")
+    if stay.descriptors_only or not base["measurements"]:
+        out["warning"] = ("no usable measurement in the first 48 hours (descriptors only, or every measurement "
+                          "removed or ignored): the probability rests on age, gender, height, ICU type and weight "
+                          "alone")
     return out
 
 

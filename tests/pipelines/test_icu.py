@@ -65,6 +65,10 @@ def test_the_served_model_takes_raw_observations_and_matches_the_keras_model(qui
     out = sig(minutes=tf.constant([10.0, 20.0, 3000.0]), variable=tf.constant(["HR", "Pulse", "HR"]),
               value=tf.constant([80.0, 70.0, 75.0]))
     assert out["ignored"].numpy().tolist() == [2] and 0 < out["probability"].numpy()[0] < 1
+    assert out["removed"].numpy().tolist() == [0] and out["measurements"].numpy().tolist() == [1]
+    out = sig(minutes=tf.constant([0.0, 0.0, 30.0]), variable=tf.constant(["Age", "Gender", "HR"]),
+              value=tf.constant([70.0, 1.0, 900.0]))  # HR 900: removed by cleaning; nothing measured is left
+    assert out["removed"].numpy().tolist() == [1] and out["measurements"].numpy().tolist() == [0]
     out = sig(minutes=tf.constant([10.0]), variable=tf.constant(["HR"]), value=tf.constant([float("nan")]))
     assert np.isnan(out["probability"].numpy()[0])
     assert meta["research_only"] and meta["variables"][0] == "Albumin"
