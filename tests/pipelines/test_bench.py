@@ -11,8 +11,8 @@ def test_bench_measures_what_the_pipelines_train_would_fit(name):
     """make bench takes the model, input and loss from the pipeline's own train() (the contract), for every
     pipeline: the model runs on a batch of that input and the loss scores it."""
     model, train_ds, loss, cfg, module, data = bench._setup(name)
-    x, y = next(iter(train_ds))
+    x, y, *weight = next(iter(train_ds))  # music's batches carry a weight per step
     assert loss is not None and module.NAME == name
     model.compile(optimizer="adam", loss=loss)
     batch = int(tf.nest.flatten(x)[0].shape[0])  # whole: a stateful network (textgen) takes its own batch size only
-    assert np.isfinite(model.evaluate(x, y, batch_size=batch, verbose=0))
+    assert np.isfinite(model.evaluate(x, y, sample_weight=weight[0] if weight else None, batch_size=batch, verbose=0))
