@@ -146,7 +146,7 @@ def bench_one(name: str, steps: int = 20, repeats: int = 3) -> dict:
     keras.utils.set_random_seed(0)
     model, train_ds, loss, cfg, module, data = _setup(name)
     train_ds = train_ds.repeat()
-    x, y = next(iter(train_ds))
+    x, *_ = next(iter(train_ds))  # (x, y) or (x, y, weights)
     batch = int(tf.nest.flatten(x)[0].shape[0])
     memory = train_ds.take(steps).cache()
     shapes = len({tuple(tuple(t.shape) for t in tf.nest.flatten(b)) for b in memory})  # fills the cache
