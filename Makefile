@@ -103,5 +103,6 @@ $(addprefix evaluate-,$(DOMAINS)): evaluate-%: setup ## evaluate the run's best 
 $(addprefix export-,$(DOMAINS)): export-%: setup ## export the run's best checkpoint as a new SavedModel version
 	$(PY) -m pipelines.$* export $(OPTS)
 
+# not echoed: stdout is the result alone (ARGS=--json gives JSON lines only)
 $(addprefix predict-,$(DOMAINS)): predict-%: setup ## run the latest SavedModel on new input (INPUT=; RECORD= for ECG, TEXT= for text, WAV= speech, transcription, VIDEO= action, IMAGE= captioning)
-	$(PY) -m pipelines.$* predict $(OPTS)
+	@$(PY) -m pipelines.$* predict $(OPTS)

@@ -54,3 +54,10 @@ def test_make_paired_passes_the_domain_seeds_data_and_settings():
     args = paired.build_parser().parse_args(argv[argv.index("pipelines.paired") + 1:])
     assert (args.domain, args.seeds, shlex.split(args.base)) == ("speech", "1,2", ["--data-dir", "data/fsdd"])
     assert paired.parse_setting(args.setting[0]) == ("no voices", ["--synthetic-mix", "0"])
+
+
+def test_predict_output_is_the_result_alone():
+    """make predict-<domain> does not echo its command: ARGS=--json gives JSON lines and nothing else on stdout."""
+    text = (ROOT / "Makefile").read_text()
+    recipe = text.split("$(addprefix predict-,$(DOMAINS)): predict-%:")[1].split("\n")[1]
+    assert recipe.startswith("\t@$(PY) -m pipelines.$* predict")
