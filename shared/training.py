@@ -53,6 +53,14 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable (cluster and task) "
                              "on every worker; see the README section on distributed training.")
+        try:
+            config = json.loads(os.environ["TF_CONFIG"])
+        except ValueError:
+            config = None
+        if not (isinstance(config, dict) and isinstance(config.get("cluster"), dict) and "task" in config):
+            raise ValueError(f"TF_CONFIG is not a JSON object with 'cluster' and 'task' (got "
+                             f"{os.environ['TF_CONFIG'][:80]!r}); e.g. {{\"cluster\": {{\"worker\": [\"host1:port\", "
+                             f"\"host2:port\"]}}, \"task\": {{\"type\": \"worker\", \"index\": 0}}}}.")
         _fix_keras_multiworker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy {name!r}: expected one of {list(STRATEGIES)}.")

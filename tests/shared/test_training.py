@@ -295,3 +295,10 @@ def test_fit_members_trains_each_alone_and_reads_finished_members_back(tmp_path)
     assert len(seen) == 2
     np.testing.assert_allclose(again(data), model(data), rtol=1e-6)
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "best.keras")(data), model(data), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["{garbage", "[1, 2]", '{"cluster": "x", "task": {}}'])
+def test_a_malformed_tf_config_is_named(monkeypatch, value):
+    monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(ValueError, match="TF_CONFIG is not a JSON object with 'cluster' and 'task'"):
+        training.get_strategy("multiworker")
