@@ -261,6 +261,10 @@ def text_input(value: str) -> str:
     """A text given to predict: `@path` reads the file (UTF-8), anything else is the text itself, so a review in
     review.txt is `--input @review.txt` and never the path's own letters."""
     if not value.startswith("@"):
+        if value.strip() and len(value) < 4096 and not any(c.isspace() for c in value.strip()) \
+                and os.path.isfile(value.strip()):
+            raise ValueError(f"--input {value}: that is a file's name, not a text; to read the file give "
+                             f"@{value.strip()} (or quote a text with spaces).")
         return value
     path = value[1:]
     try:

@@ -195,7 +195,10 @@ def test_predict_runs_once_per_input_and_prints_text_or_json(capsys):
 
 def test_text_inputs_read_a_file_only_when_marked_with_at(tmp_path):
     (tmp_path / "review.txt").write_text("a slow, lovely film\n", encoding="utf-8")
-    assert cli.text_input(str(tmp_path / "review.txt")) == str(tmp_path / "review.txt")  # a path is just text
+    with pytest.raises(ValueError, match="that is a file's name, not a text; to read the file give @"):
+        cli.text_input(str(tmp_path / "review.txt"))  # an existing file without @: never its name's letters
+    assert cli.text_input(str(tmp_path / "nothing.txt")) == str(tmp_path / "nothing.txt")  # no such file: a text
+    assert cli.text_input("review.txt is great") == "review.txt is great"
     assert cli.text_input("@" + str(tmp_path / "review.txt")) == "a slow, lovely film\n"
     with pytest.raises(ValueError, match="no file"):
         cli.text_input("@" + str(tmp_path / "missing.txt"))
