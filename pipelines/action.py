@@ -255,7 +255,7 @@ def evaluate(cfg: Config, models: dict[str, keras.Model], clips: ActionData) -> 
     return {kind: score(model, cfg, clips.test) for kind, model in models.items()}
 
 
-def summary(cfg: Config, results: dict) -> dict:
+def summary(cfg: Config, results: dict, estimate: dict | None = None) -> dict:
     return {f"{kind} top-1": r["top-1"] for kind, r in results.items()}
 
 
@@ -343,7 +343,8 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, clips: ActionData, results: dict, timing: dict) -> None:
+def write_report(cfg: Config, clips: ActionData, results: dict,
+                 timing: dict, estimate: dict | None = None) -> None:
     main = cfg.model_list[0]
     table = {kind: {k: v for k, v in r.items() if k not in ("confusion", "predicted")} for kind, r in results.items()}
     figures = {"confusion": plots.confusion_figure(results[main]["confusion"], clips.classes),

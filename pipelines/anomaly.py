@@ -202,7 +202,7 @@ def error_scale(cfg: Config, model: keras.Model, corpus: nab.Corpus) -> tuple[fl
     return float(every.mean()), float(every.std() + 1e-9)
 
 
-def summary(cfg: Config, metrics: dict | None) -> dict:
+def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> dict:
     if metrics is None:
         return {}
     d = metrics["detectors"]
@@ -289,7 +289,8 @@ def series_figure(series: nab.Series, score: np.ndarray, flagged: np.ndarray, th
     return fig
 
 
-def write_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None, timing: dict) -> dict[str, pathlib.Path]:
+def write_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
     generated = corpus.source.startswith("synthetic")
     anchors = {} if generated else {f"NAB scoreboard: {k} (all 58 series, standard)": {"NAB standard": v}
                                     for k, v in nab.SCOREBOARD.items()}

@@ -300,7 +300,7 @@ def attention_figure(rows: list[tuple[np.ndarray, list[str], np.ndarray]], words
 
 # ------------------------------------------------------------------------------------------ export, predict
 
-def summary(cfg: Config, metrics: dict) -> dict:
+def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     return {**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}
 
 
@@ -355,7 +355,8 @@ def predict(cfg: Config, image: str, model_path: str | pathlib.Path | None = Non
 
 # ------------------------------------------------------------------------------------------------ reporting
 
-def write_report(cfg: Config, data: CaptionData, metrics: dict, timing: dict) -> None:
+def write_report(cfg: Config, data: CaptionData, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> None:
     scores = {k: v for k, v in metrics.items() if k in ("greedy",) or k.startswith(("beam", "greedy (same"))}
     table = {**scores, **baselines(data)}
     if "facts" in metrics:

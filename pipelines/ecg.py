@@ -128,9 +128,10 @@ def load_data(cfg: Config) -> ECGData:
     return ecg_data.sources.load_data(cfg)
 
 
-def write_report(cfg: Config, ecg: ECGData, metrics: dict | None, timing: dict) -> dict[str, pathlib.Path]:
-    """report.md/json + PNGs in the run folder (domain.ecg.report), with the cross-validation `train` wrote."""
-    return ecg_report.write_report(cfg, ecg, metrics, validation.kept(cfg.run_dir),
+def write_report(cfg: Config, ecg: ECGData, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
+    """report.md/json + PNGs in the run folder (domain.ecg.report), with the cross-validation `train` estimated."""
+    return ecg_report.write_report(cfg, ecg, metrics, estimate,
                                    training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"), timing)
 
 
@@ -243,7 +244,8 @@ def aami_scores(inputs: dict, labels: np.ndarray, prefix: str = "val_") -> train
 
 def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "auto") -> keras.callbacks.History:
     """Leave-records-out cross-validation on the training records first (cfg.cv_folds; written to the run folder's
-    cross_validation.json), then `model` on all training records for the epoch count it chose."""
+    cross_validation.json), then `model` on all training records for the epoch count it chose; the
+    cross-validation is handed on as history.estimate."""
     start = time.perf_counter()
     cv = cross_validate(cfg, ecg.train, verbose=verbose) if cfg.cv_folds else None
     validation.keep(cfg.run_dir, cv)
@@ -258,6 +260,7 @@ def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "a
                                     stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed).items()}
         validation.keep(cfg.run_dir, cv)
     history.timing["cross_validation_seconds"] = round(cv_seconds, 1) if cv else 0.0
+    history.estimate = cv
     return history
 
 
@@ -517,11 +520,11 @@ def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:
     return metrics
 
 
-def summary(cfg: Config, metrics: dict | None) -> dict:
+def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> dict:
     """The test split's headline row, or without one the cross-validation's pooled row ("cv ..." keys)."""
     if metrics is not None:
         return headline(metrics)
-    return {f"cv {k}": v for k, v in (validation.kept(cfg.run_dir) or {}).get("pooled", {}).items()}
+    return {f"cv {k}": v for k, v in (estimate or {}).get("pooled", {}).items()}
 
 
 def load_trained(cfg: Config) -> keras.Model:

@@ -221,6 +221,7 @@ def train(cfg: Config, model: keras.Model, data: IcuData, verbose: int | str = "
     history = fit_stays(cfg, model, values, mask, data.train.died, cv["best_epoch"] if cv else cfg.epochs,
                         verbose=verbose)
     history.timing["cross_validation_seconds"] = round(seconds, 1)
+    history.estimate = cv
     return history
 
 
@@ -323,7 +324,9 @@ def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
         rows.append(row)
     names = list(rows[0])
     pooled = np.concatenate([models[names[0]]["predictions"][k] for k in range(len(folds))])
-    return {"model": names[0], "folds": rows, "mean_sd": {name: validation.mean_sd([r[name] for r in rows]) for name in names},
+    mean_sd = {name: validation.mean_sd([r[name] for r in rows]) for name in names}
+    best = max(names[1:], key=lambda k: mean_sd[k]["AUROC"][0])  # the baseline to beat
+    return {"model": names[0], "folds": rows, "mean_sd": mean_sd, "best_baseline": best,
             "best_epoch": models[names[0]]["best_epoch"], "curve": models[names[0]]["curve"],
             "curves": {name: cv["curve"] for name, cv in models.items()},
             "pooled": {"died": np.concatenate([stays.died[t] for _, t in folds]).tolist(), "p": pooled.tolist()}}
@@ -342,16 +345,15 @@ def evaluate(cfg: Config, model: keras.Model, data: IcuData) -> dict | None:
     return {**table["this model"], "table": table, "died": data.test.died.tolist(), "p": p.tolist()}
 
 
-def summary(cfg: Config, metrics: dict | None) -> dict:
+def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> dict:
     out = {}
-    cv = validation.kept(cfg.run_dir)
+    cv = estimate
     if cv:
         name = cv["model"]
         mean, sd = cv["mean_sd"][name]["AUROC"]
         out.update({"cv AUROC": round(mean, 4), "cv AUROC sd": round(sd, 4),
                     "cv AUPRC": round(cv["mean_sd"][name]["AUPRC"][0], 4),
-                    "cv best baseline AUROC": round(max(v["AUROC"][0] for k, v in cv["mean_sd"].items()
-                                                        if k != name), 4)})
+                    "cv best baseline AUROC": round(cv["mean_sd"][cv["best_baseline"]]["AUROC"][0], 4)})
     if metrics is not None:
         out.update({"AUROC": round(metrics["AUROC"], 4), "AUPRC": round(metrics["AUPRC"], 4)})
     return out
@@ -461,8 +463,9 @@ def reliability_figure(died: np.ndarray, p: np.ndarray):
     return fig
 
 
-def write_report(cfg: Config, data: IcuData, metrics: dict | None, timing: dict) -> None:
-    cv = validation.kept(cfg.run_dir)
+def write_report(cfg: Config, data: IcuData, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> None:
+    cv = estimate
     report_metrics, baseline_rows, figures, sections = {}, {}, {}, {}
     if cv:
         name = cv["model"]
@@ -471,7 +474,7 @@ def write_report(cfg: Config, data: IcuData, metrics: dict | None, timing: dict)
                 k: f"{mean:.4f} +- {sd:.4f}" for k, (mean, sd) in stats.items()}
         report_metrics["cross-validation"] = {k: round(v[0], 4) for k, v in cv["mean_sd"][name].items()}
         report_metrics["cross-validation"]["epochs"] = cv["best_epoch"]
-        best = max((k for k in cv["mean_sd"] if k != name), key=lambda k: cv["mean_sd"][k]["AUROC"][0])
+        best = cv["best_baseline"]
         ours, theirs = cv["mean_sd"][name]["AUROC"][0], cv["mean_sd"][best]["AUROC"][0]
         folds_won = sum(r[name]["AUROC"] > r[best]["AUROC"] for r in cv["folds"])
         sections["Cross-validation (stratified, stays never split)"] = "\n".join([

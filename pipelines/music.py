@@ -183,7 +183,7 @@ def evaluate(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> dict:
     return out
 
 
-def summary(cfg: Config, metrics: dict) -> dict:
+def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     split = "test" if "test" in metrics else "validation"
     row = metrics[split]
     return {f"{split} NLL": round(row[f"this model ({cfg.rnn})"], 4),
@@ -276,7 +276,8 @@ def roll_figure(piece: np.ndarray, primer_steps: int, title: str):
     return fig
 
 
-def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict, timing: dict) -> dict[str, pathlib.Path]:
+def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
     split = "test" if "test" in metrics else "validation"
     generated = rolls.source.startswith("synthetic")
     anchors = {} if generated else {f"{name} ({cfg.dataset} test)": {"NLL nats/step": value}

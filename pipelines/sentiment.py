@@ -258,7 +258,7 @@ def evaluate(cfg: Config, model: keras.Model, reviews: SentimentData) -> dict:
     return metrics
 
 
-def summary(cfg: Config, metrics: dict) -> dict:
+def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     return {"accuracy": metrics["accuracy"], "F1": metrics["F1"], "ROC AUC": metrics["ROC AUC"],
             "baseline accuracy": metrics["baseline"]["accuracy"]}
 
@@ -323,7 +323,8 @@ def predict(cfg: Config, text: str, model_path: str | pathlib.Path | None = None
     return classify([cli.text_input(text)], model_path)[0]
 
 
-def write_report(cfg: Config, reviews: SentimentData, metrics: dict, timing: dict) -> dict[str, pathlib.Path]:
+def write_report(cfg: Config, reviews: SentimentData, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
     row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline", "validation accuracy")}  # noqa: E731
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
                "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},

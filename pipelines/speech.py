@@ -138,6 +138,7 @@ def train(cfg: Config, model: keras.Model, clips: audio.SpeechData, verbose: int
         training.save_beside_checkpoint(cfg.run_dir, CLASSES_FILE, clips.classes)
         history = training.fit_members(model, members(model), cfg, fit_one)
     history.timing["cross_validation_seconds"] = round(seconds, 1)
+    history.estimate = cv
     return history
 
 
@@ -187,10 +188,10 @@ def evaluate(cfg: Config, model: keras.Model, clips: audio.SpeechData) -> dict |
                                         (audio.clip_statistics(clips.test), clips.test.texts), clips.classes)}
 
 
-def summary(cfg: Config, metrics: dict | None) -> dict:
+def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> dict:
     """Test accuracy (when there are test speakers) and the cross-validation's mean, sd and worst speaker."""
     out = {}
-    cv = validation.kept(cfg.run_dir)
+    cv = estimate
     if cv:
         mean, sd = cv["mean_sd"]["accuracy"]
         out.update({"cv accuracy": round(mean, 2), "cv sd": round(sd, 2),
@@ -299,9 +300,10 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
             "worst": {k: min(r[k] for r in rows) for k in headline}}
 
 
-def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None, timing: dict) -> None:
+def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None,
+                 timing: dict, estimate: dict | None = None) -> None:
     metrics, baselines, figures, sections = {}, {}, {}, {}
-    cv = validation.kept(cfg.run_dir)
+    cv = estimate
     if cv:
         (mean, sd), (lr_mean, lr_sd) = cv["mean_sd"]["accuracy"], cv["mean_sd"]["log-mel + LR"]
         metrics["cross-validation"] = {"accuracy mean": mean, "accuracy sd": sd,

@@ -167,7 +167,7 @@ def evaluate(cfg: Config, model: keras.Model, bars: stock_data.Bars) -> dict:
             "origins": origin_rows, "actual": actual, "forecast": forecast}
 
 
-def summary(cfg: Config, metrics: dict) -> dict:
+def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     return {**metrics["table"][f"this model ({cfg.rnn})"],
             "diebold_mariano_p": metrics["diebold_mariano_vs_random_walk"]["p_value"]}
 
@@ -204,7 +204,8 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
             "log_return": round(log_return, 6), "implied_close": round(close * float(np.exp(log_return)), 4)}
 
 
-def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict, timing: dict):
+def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict,
+                 timing: dict, estimate: dict | None = None):
     name = f"this model ({cfg.rnn})"
     table, dm = metrics["table"], metrics["diebold_mariano_vs_random_walk"]
     mase, hits = table[name]["MASE"], table[name]["directional accuracy %"]

@@ -219,7 +219,7 @@ def evaluate(cfg: Config, model: keras.Model, corpus: Corpus) -> dict:
     return {"table": table, "validation_chars": len(corpus.validation), "prompt": prompt, "samples": samples}
 
 
-def summary(cfg: Config, metrics: dict) -> dict:
+def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     row = metrics["table"][f"this model ({cfg.rnn})"]
     kn = metrics["table"][f"Kneser-Ney {cfg.ngram}-gram"]
     return {"validation nats/char": row["nats/char"], "perplexity": row["perplexity"],
@@ -353,7 +353,8 @@ def predict(cfg: Config, prompt: str, model_path: str | pathlib.Path | None = No
     return {"prompt": prompt, "text": out["text"].numpy()[0].decode(), "unknown_chars": unknown}
 
 
-def write_report(cfg: Config, corpus: Corpus, metrics: dict, timing: dict) -> dict[str, pathlib.Path]:
+def write_report(cfg: Config, corpus: Corpus, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
     table = metrics["table"]
     mine, kn = table[f"this model ({cfg.rnn})"]["nats/char"], table[f"Kneser-Ney {cfg.ngram}-gram"]["nats/char"]
     verdict = (f"Validation {mine:.3f} nats/char against the Kneser-Ney {cfg.ngram}-gram's {kn:.3f}: "

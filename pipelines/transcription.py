@@ -164,7 +164,7 @@ def evaluate(cfg: Config, model: keras.Model, data: TranscriptionData) -> dict |
                     f"({data.test.seconds():.0f} s of audio)"}
 
 
-def summary(cfg: Config, metrics: dict | None) -> dict:
+def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> dict:
     return {"WER": metrics["greedy"]["WER"], "CER": metrics["greedy"]["CER"]} if metrics else {}
 
 
@@ -206,7 +206,8 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, data: TranscriptionData, metrics: dict | None, timing: dict) -> None:
+def write_report(cfg: Config, data: TranscriptionData, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> None:
     table, sections = {}, {}
     if metrics:
         table = {k: v for k, v in metrics.items() if k not in ("examples", "data")}

@@ -413,7 +413,7 @@ def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> dict:
                          for s, r, g, b in list(zip(test.sources, test.targets, greedy, beam, strict=True))[:8]]}
 
 
-def summary(cfg: Config, metrics: dict) -> dict:
+def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     beam = metrics[f"beam {cfg.beam_width}"]
     return {"BLEU": beam["BLEU"], "chrF": beam["chrF"], "greedy BLEU": metrics["greedy"]["BLEU"],
             "copy BLEU": metrics["copy the source (baseline)"]["BLEU"]}
@@ -478,7 +478,8 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, pairs: TranslationData, metrics: dict, timing: dict) -> None:
+def write_report(cfg: Config, pairs: TranslationData, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> None:
     scores = {k: v for k, v in metrics.items() if k not in ("examples", "attention", "by_length")}
     rows = {}
     for decoder, buckets in (metrics.get("by_length") or {}).items():

@@ -164,7 +164,7 @@ def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries
             "forecasts": forecasts}
 
 
-def summary(cfg: Config, metrics: dict) -> dict:
+def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     return {**metrics["table"][f"this model ({cfg.rnn})"],
             "persistence MAE": metrics["table"]["persistence (last value)"]["MAE"],
             "diebold_mariano_p": metrics["diebold_mariano_vs_persistence"]["p_value"]}
@@ -208,7 +208,8 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
                               for k, v in enumerate(forecast)}}
 
 
-def write_report(cfg: Config, series, metrics: dict, timing: dict) -> dict[str, pathlib.Path]:
+def write_report(cfg: Config, series, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
     width, lead, horizon = cfg.steps(series.step_hours)
     model_name = f"this model ({cfg.rnn})"
     times = series.times[metrics["origins"] + lead + horizon - 1]

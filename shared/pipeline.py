@@ -8,17 +8,20 @@ once on top of the contract that each `pipelines/<domain>.py` module follows (pl
                                            source names that mean data generated here}
     load_data(cfg) -> data                 the pipeline's own data object; data.source names the source that ran
     build_model(cfg, data) -> model        a keras.Model, or the pipeline's wrapper around one
-    train(cfg, model, data, verbose) -> keras.callbacks.History  (history.timing: train_seconds, ...)
+    train(cfg, model, data, verbose) -> keras.callbacks.History  (history.timing: train_seconds, ...; and
+                                           history.estimate: what train estimated on the training data, below)
     evaluate(cfg, model, data) -> metrics  the test split, touched once; None when the data has no test split
                                            (then TEST_SPLIT, where defined, says how to get one)
-    summary(cfg, metrics) -> dict          the headline figures: run()'s result, the log line, the export metadata
+    summary(cfg, metrics, estimate) -> dict   the headline figures: run()'s result, the log line, the export metadata
     export(cfg, model, data, headline, root) -> path of the new SavedModel version
-    write_report(cfg, data, metrics, timing)
+    write_report(cfg, data, metrics, timing, estimate)
     load_trained(cfg) -> model             the run folder's best checkpoint
     predict(cfg, given, model_path) -> result   one raw input (a path or a text) through the exported model
 
-A pipeline that estimates on its training data first (grouped cross-validation) does so in `train`, writes it to
-the run folder, and its `summary`/`write_report` read it from there, so `evaluate` on a checkpoint keeps it.
+A pipeline that estimates on its training data first (grouped cross-validation: folds, the chosen epoch, the
+baselines on the same folds) does so in `train` and hands it on as `history.estimate`; `run` passes it to `summary`
+and `write_report` in memory (None for a pipeline without one). `train` also keeps it in the run folder
+(shared.validation.keep) for the later commands only: `evaluate` on a checkpoint reads it back from there.
 
 Notebook:
     from pipelines import weather
@@ -34,7 +37,7 @@ import pathlib
 import time
 import types
 
-from shared import cli, reports
+from shared import cli, reports, validation
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,7 @@ log = logging.getLogger(__name__)
 PIPELINES = ("ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action", "captioning",
              "textgen", "icu", "music", "anomaly")
 # each function of the contract above and the positional arguments the driver passes it
-FUNCTIONS = {"load_data": 1, "build_model": 2, "train": 4, "evaluate": 3, "summary": 2, "export": 5, "write_report": 4,
+FUNCTIONS = {"load_data": 1, "build_model": 2, "train": 4, "evaluate": 3, "summary": 3, "export": 5, "write_report": 5,
              "load_trained": 1, "predict": 3}
 CONFIG_FIELDS = ("seed", "run_dir", "epochs", "learning_rate", "jit_compile")  # what training.Settings.of reads
 CARD_KEYS = ("use", "not for", "data", "generated")
@@ -92,8 +95,10 @@ def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = share
     model = pipeline.build_model(cfg, data)
     history = pipeline.train(cfg, model, data, verbose=verbose)
     metrics = pipeline.evaluate(cfg, model, data)
-    headline = pipeline.summary(cfg, metrics)
-    pipeline.write_report(cfg, data, metrics, {**history.timing, "run_seconds": round(time.perf_counter() - start, 1)})
+    estimate = getattr(history, "estimate", None)
+    headline = pipeline.summary(cfg, metrics, estimate)
+    pipeline.write_report(cfg, data, metrics, {**history.timing, "run_seconds": round(time.perf_counter() - start, 1)},
+                          estimate)
     path = pipeline.export(cfg, model, data, headline, export_root)
     model_card(pipeline, cfg, path)
     log.info("%s: %s", pipeline.NAME, json.dumps(reports.rounded(headline), default=str))
@@ -109,8 +114,9 @@ def evaluate_checkpoint(pipeline: types.ModuleType, cfg) -> dict:
         how = getattr(pipeline, "TEST_SPLIT", "give data with a test split (see --help)")
         raise ValueError(f"no test split in {getattr(cfg, 'data_dir', '') or 'this source'}: the estimate on unseen "
                          f"data is the cross-validation in {cfg.run_dir}/report.md; to evaluate, {how}.")
-    pipeline.write_report(cfg, data, metrics, reports.previous(cfg.run_dir).get("timing", {}))
-    return pipeline.summary(cfg, metrics)
+    estimate = validation.kept(cfg.run_dir)  # what train estimated, kept in the run folder for this command
+    pipeline.write_report(cfg, data, metrics, reports.previous(cfg.run_dir).get("timing", {}), estimate)
+    return pipeline.summary(cfg, metrics, estimate)
 
 
 def export_checkpoint(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT

@@ -284,3 +284,47 @@ def test_shared_building_blocks_import_nothing_from_domain_or_pipelines():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(n.split(".")[0] in ("domain", "pipelines") for n in names), (path.name, names)
+
+
+def test_run_hands_trains_estimate_to_summary_and_report_in_memory(tmp_path):
+    """`train`'s estimate (cross-validation, chosen epoch, baselines) reaches summary and write_report through
+    run(), not through the run folder; `evaluate` on a checkpoint reads the copy train kept there."""
+    import types
+
+    from shared import validation
+
+    @dataclasses.dataclass(frozen=True)
+    class Small:
+        seed: int = 1
+        run_dir: str = str(tmp_path / "run")
+        epochs: int = 1
+        learning_rate: float = 0.1
+        jit_compile: bool = False
+
+    seen = {}
+    estimate = {"pooled": {"accuracy": 91.5}, "best_epoch": 3}
+
+    def export(cfg, model, data, headline, root):
+        path = pathlib.Path(root) / "1"
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "metadata.json").write_text("{}")
+        return path
+
+    fake = types.ModuleType("pipelines.fake")
+    fake.NAME, fake.Config, fake.QUICK, fake.PREDICT_INPUT = "fake", Small, {}, "--input"
+    fake.CARD = {"use": "u", "not for": "n", "data": "d", "generated": ()}
+    fake.load_data = lambda cfg: "data"
+    fake.build_model = lambda cfg, data: "model"
+    fake.train = lambda cfg, model, data, verbose=0: types.SimpleNamespace(timing={}, estimate=dict(estimate))
+    fake.evaluate = lambda cfg, model, data: {"accuracy": 90.0}
+    fake.summary = lambda cfg, metrics, estimate=None: seen.setdefault("summary", []).append(estimate) or {}
+    fake.write_report = lambda cfg, data, metrics, timing, estimate=None: seen.setdefault("report", []).append(
+        estimate)
+    fake.export, fake.load_trained, fake.predict = export, lambda cfg: "model", lambda cfg, given, path: None
+    assert pipeline.contract_problems(fake) == []
+    pipeline.run(fake, Small(), export_root=tmp_path / "models")
+    assert seen == {"summary": [estimate], "report": [estimate]}
+    assert not (tmp_path / "run" / validation.CV_FILE).exists()  # nothing went through the folder
+    validation.keep(Small().run_dir, {"best_epoch": 4})  # what a real train keeps for the later commands
+    pipeline.evaluate_checkpoint(fake, Small())
+    assert seen["summary"][-1] == seen["report"][-1] == {"best_epoch": 4}
