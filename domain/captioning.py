@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from shared.seq2seq import normalize
+from shared.text import normalize
 
 log = logging.getLogger(__name__)
 SOURCES = ("auto", "local", "tfds", "synthetic")  # --source choices (resolved by domain.sources.resolve_auto)

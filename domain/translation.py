@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from shared.seq2seq import normalize  # the text form of tokens, references and outputs
+from shared.text import END, START, normalize  # the text form of tokens, references and outputs
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,6 @@ def learn_subwords(texts: list[str], vocab_size: int) -> bytes:
     import io
 
     import sentencepiece
-
-    from shared.seq2seq import END, START
 
     sentences = [line for line in (normalize(t) for t in texts) if line]
     if not sentences:

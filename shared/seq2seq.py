@@ -14,23 +14,14 @@ Notebook:
 
 from __future__ import annotations
 
-import re
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from shared import decoding, layers
+from shared.text import END, START, normalize  # noqa: F401  (seq2seq.normalize: the same text form)
 
-START, END = "[start]", "[end]"
 KINDS = ("gru", "lstm")
-_PUNCTUATION = re.compile(r"[^\w\s'\[\]]")
-
-
-def normalize(text: str) -> str:
-    """The text form that tokenization, BLEU references and outputs share: lower case, hyphens and punctuation to
-    spaces (apostrophes kept), single spaces."""
-    return " ".join(_PUNCTUATION.sub(" ", text.lower().replace("-", " ")).split())
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")

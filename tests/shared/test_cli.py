@@ -286,6 +286,16 @@ def test_shared_building_blocks_import_nothing_from_domain_or_pipelines():
             assert not any(n.split(".")[0] in ("domain", "pipelines") for n in names), (path.name, names)
 
 
+
+def test_domain_code_imports_without_tensorflow():
+    """Data, metrics and reports (domain/) are plain Python + numpy: a notebook or a tool reads data without
+    starting TensorFlow (the text normaliser lives in shared.text for that)."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    names = [".".join(p.relative_to(root).with_suffix("").parts) for p in sorted((root / "domain").rglob("*.py"))]
+    code = f"import sys\nfor n in {names!r}: __import__(n)\nprint(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root)
+    assert len(names) > 15 and done.stdout.strip() == "[]", (done.stdout, done.stderr[-300:])
+
 def test_run_hands_trains_estimate_to_summary_and_report_in_memory(tmp_path):
     """`train`'s estimate (cross-validation, chosen epoch, baselines) reaches summary and write_report through
     run(), not through the run folder; `evaluate` on a checkpoint reads the copy train kept there."""
