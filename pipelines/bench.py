@@ -304,8 +304,8 @@ def serving_bench() -> dict:
     import requests
     import uvicorn
 
-    from domain.ecg import records, synthetic
-    from pipelines import ecg, serve
+    from domain.ecg import analysis, records, synthetic
+    from pipelines import serve
     from shared import export as shared_export
 
     root = pathlib.Path(_tmp("serving")) / "saved_models"
@@ -341,7 +341,6 @@ def serving_bench() -> dict:
         record = records.read_record(folder / "900", annotations=False)
         body = {"signal": np.round(record.signal, 4).tolist(), "sampling_rate": 360}
         loaded, meta, _ = server.config.app.state.repository.get("ecg")
-        cfg = ecg.Config()
         import base64
 
         files = {"record": {s: {"b64": base64.b64encode((folder / f"900.{s}").read_bytes()).decode()}
@@ -352,7 +351,8 @@ def serving_bench() -> dict:
             assert requests.post(url + "/v1/ecg:analyze", json=files, timeout=120).status_code == 200
             uploaded.append(time.perf_counter() - start)
             start = time.perf_counter()
-            result = ecg.analyze(cfg, records.read_record(folder / "900", annotations=False), loaded, meta)
+            result = analysis.analyze(records.read_record(folder / "900", annotations=False),
+                                      shared_export.caller(loaded), meta)
             in_process.append(time.perf_counter() - start)
             start = time.perf_counter()
             answer = requests.post(url + "/v1/ecg:analyze", json=body, timeout=120)

@@ -24,9 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from domain import ecg as ecg_data
+from domain.ecg import analysis, stress
 from domain.ecg import report as ecg_report
-from domain.ecg import stress
-from domain.ecg.analysis import DETECTORS, detect_beats, model_inputs, record_summary, strip_figure
+from domain.ecg.analysis import DETECTORS, model_inputs, strip_figure
 from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
 from domain.ecg.sources import ECGData
 from shared import cli, data, layers, pipeline, reports, training, validation
@@ -117,8 +117,6 @@ COMPOSITION_OTHERS = 0.25  # the share of a re-scored copy's non-ectopic beats t
 FOLD_SEED = 1337  # the cross-validation's folds are the same whatever --seed, so seeds compare on the same folds
 
 INPUT_LIMIT = 100.0  # served inputs beyond +-100 are garbage: beats are scaled to R ~ 1, RR is in seconds or ratios
-GENERATED_WARNING = ("this model was trained on generated records, not on real ECGs: its classes of a real record mean "
-                     "nothing; train on MIT-BIH first (make train-ecg DATA_DIR=path/to/mitdb or SOURCE=download).")
 QUICK = {"source": "synthetic", "synthetic_minutes": 1.0, "rnn": "gru:8", "context_rnn": "gru:8", "context": 2, "epochs": 1,
          "batch_size": 128, "cv_folds": 0}
 
@@ -428,38 +426,10 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
 
-def analyze(cfg: Config, record: ecg_data.Record, served, meta: dict, annotated: bool = False) -> dict:
-    """Every beat of a record classified by an exported model (`shared.export.load`): R peaks by cfg.detector,
-    beat windows as in training, the `serving_default` signature. Returns the summary `make predict-ecg` prints
-    plus "beats": [{time_s, class, probabilities}] (one implementation for the command line and the server)."""
-    start = time.perf_counter()
-    window = meta.get("config", {}) or {}
-    peaks = detect_beats(record.signal, cfg.detector)
-    # an export made before the inputs had a choice read issue 17's: RR ratios to the record median, median beat
-    beats = ecg_data.extract(record, window.get("before", cfg.before), window.get("after", cfg.after), peaks=peaks,
-                             template=window.get("template", "median"))
-    inputs = model_inputs(beats, int(window.get("context", 0)), window.get("rr_inputs", "relative"))
-    out = served.signatures["serving_default"](**{name: tf.constant(value) for name, value in inputs.items()})
-    probs = out["probs"].numpy()
-    predicted = probs.argmax(axis=-1)
-    summary = {"record": record.name, "lead": record.lead, "detector": cfg.detector,
-               **record_summary(record, peaks, beats.peaks, predicted, annotated),
-               "seconds": round(time.perf_counter() - start, 3)}
-    if str(meta.get("source", "")).startswith(CARD["generated"]):
-        summary["warning"] = " ".join(filter(None, [summary.get("warning"), GENERATED_WARNING]))
-    if "warning" in summary:
-        log.warning("%s: %s", record.name, summary["warning"])
-    summary["beats"] = [{"time_s": round(float(peak) / ecg_data.FS, 4), "class": label.decode(),
-                         "probabilities": dict(zip(ecg_data.AAMI_CLASSES, (round(float(p), 5) for p in row),
-                                                   strict=True))}
-                        for peak, label, row in zip(beats.peaks, out["class"].numpy(), probs, strict=True)]
-    return summary
-
-
 def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
             out_dir: str | pathlib.Path | None = None) -> dict:
-    """Classify every beat of a WFDB record without reading its annotations (`analyze`). Writes predict.json (the
-    summary and every beat), beats.csv and <record>.rnn (`write_beats`) and a PNG strip (beats coloured by class)
+    """Classify every beat of a WFDB record without reading its annotations (domain.ecg.analysis.analyze). Writes predict.json (the
+    summary and every beat), beats.csv and <record>.rnn (analysis.write_beats) and a PNG strip (beats coloured by class)
     into out_dir (default
     <run_dir>/predict/<record>) and returns the summary: beats per class, ventricular ectopy burden, and agreement
     with the record's annotations when it has any."""
@@ -471,7 +441,7 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     annotated = record_path.with_suffix(".atr").exists()
     # read once; the annotations (when present) are used only afterwards, to report agreement
     record = ecg_data.read_record(record_path, first_lead_fallback=cfg.first_lead, annotations=annotated)
-    result = analyze(cfg, record, served, meta, annotated)
+    result = analysis.analyze(record, shared_export.caller(served), meta, cfg.detector, annotated)
     beats = result.pop("beats")
     summary = {"model": str(model_path), **result, "seconds": round(time.perf_counter() - start, 3)}
     out_dir = pathlib.Path(out_dir) if out_dir else pathlib.Path(cfg.run_dir) / "predict" / record_path.name
@@ -479,31 +449,11 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     (out_dir / "predict.json").write_text(json.dumps(reports.plain({**summary, "beats": beats}), indent=2) + "\n")
     predicted = np.array([ecg_data.AAMI_CLASSES.index(b["class"]) for b in beats], dtype="int64")
     peaks = np.array([round(b["time_s"] * ecg_data.FS) for b in beats], dtype="int64")
-    write_beats(out_dir, record.name, beats, peaks)
+    analysis.write_beats(out_dir, record.name, beats, peaks)
     strip_figure(record.signal, peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
     log.info("predicted %s: %s in %.2f s; written to %s: predict.json, beats.csv, %s.rnn (WFDB annotations), "
              "predict_strip.png", record.name, summary["beats_per_class"], summary["seconds"], out_dir, record.name)
     return summary
-
-
-ANNOTATION_SYMBOLS = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}  # an AAMI class as a MIT-BIH beat symbol
-
-
-def write_beats(out_dir: pathlib.Path, name: str, beats: list[dict], peaks: np.ndarray) -> None:
-    """Every classified beat for other tools: beats.csv (time, sample at 360 Hz, class, probabilities) and a WFDB
-    annotation file <record>.rnn (wfdb.rdann(path, "rnn") reads it; S as A, the others as their letter)."""
-    import csv
-
-    import wfdb
-
-    with (out_dir / "beats.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["time_s", "sample", "class", *(f"p_{c}" for c in ecg_data.AAMI_CLASSES)])
-        for beat, peak in zip(beats, peaks, strict=True):
-            writer.writerow([beat["time_s"], int(peak), beat["class"], *beat["probabilities"].values()])
-    if len(peaks):
-        wfdb.wrann(name, "rnn", peaks, symbol=[ANNOTATION_SYMBOLS[b["class"]] for b in beats], fs=ecg_data.FS,
-                   write_dir=str(out_dir))
 
 
 def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:

@@ -6,7 +6,7 @@ raw signal.
     POST /v1/ecg:analyze   {"signal": [mV, ...], "sampling_rate": 360}              one raw lead
                            {"record": {"hea": {"b64": ...}, "dat": {"b64": ...}}}   or a WFDB record (.hea + .dat)
         -> every detected beat (time_s, class, probabilities) and the summary `make predict-ecg` prints
-           (pipelines.ecg.analyze: one implementation for both).
+           (domain.ecg.analysis.analyze: one implementation for both).
 """
 
 from __future__ import annotations
@@ -25,12 +25,9 @@ log = logging.getLogger(__name__)
 
 def analyze_ecg(repository: serving.Repository, body: dict) -> dict:
     """POST /v1/ecg:analyze, in process (the route runs it in a thread)."""
-    import dataclasses
-
     import tensorflow as tf
 
-    from domain.ecg import records
-    from pipelines import ecg
+    from domain.ecg import analysis, records
 
     if not isinstance(body, dict) or ("signal" in body) == ("record" in body):
         raise serving.RequestError(400, 'send {"signal": [...], "sampling_rate": Hz} or {"record": {"hea": {"b64": '
@@ -39,7 +36,6 @@ def analyze_ecg(repository: serving.Repository, body: dict) -> dict:
     if detector not in DETECTORS:
         raise serving.RequestError(400, f"detector {str(detector)[:40]!r}: expected one of {', '.join(DETECTORS)}")
     loaded, meta, version = repository.get("ecg", body.get("version"))
-    cfg = dataclasses.replace(ecg.Config(), detector=detector)
     try:
         if "signal" in body:
             rate = body.get("sampling_rate")
@@ -48,8 +44,8 @@ def analyze_ecg(repository: serving.Repository, body: dict) -> dict:
             signal = serving.as_array("signal", body["signal"], tf.TensorSpec((None,), tf.float32))
             record = records.from_signal(signal, float(rate), name="request")
         else:
-            record = _wfdb_record(body["record"], cfg.first_lead)
-        result = ecg.analyze(cfg, record, loaded, meta)
+            record = _wfdb_record(body["record"], bool((meta.get("config") or {}).get("first_lead", False)))
+        result = analysis.analyze(record, shared_export.caller(loaded), meta, detector)
     except ValueError as error:  # the record's own checks: too short, flat, mostly missing, bad header
         raise serving.RequestError(400, str(error)) from None
     return {"model": {"name": "ecg", "version": str(version)}, **result}

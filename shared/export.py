@@ -105,6 +105,14 @@ def _load_outside_strategy(path: pathlib.Path):
         return pool.submit(tf.saved_model.load, str(path)).result()
 
 
+def caller(served, signature: str = "serving_default") -> Callable[..., dict[str, np.ndarray]]:
+    """A loaded export's signature as a function of NumPy arrays returning NumPy arrays, for code that does not
+    import TensorFlow (domain.ecg.analysis.analyze)."""
+    function = served.signatures[signature]
+    return lambda **inputs: {k: v.numpy() for k, v in function(**{k: tf.constant(v) for k, v in inputs.items()}
+                                                               ).items()}
+
+
 def graph_ops(path: str | pathlib.Path) -> set[str]:
     """Every op type in a SavedModel's graph and function library (to check what serving will need)."""
     from tensorflow.core.protobuf import saved_model_pb2

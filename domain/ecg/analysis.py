@@ -1,8 +1,20 @@
 """What the ECG model reads and what predict does around it: the model's inputs built from a BeatSet (the same
-in training, evaluation and predict), R-peak detection on a record without annotations, a plausibility check of
-the detected heart rate, and the strip figure of classified beats."""
+in training, evaluation and predict), R-peak detection on a record without annotations, the analysis of a whole
+record by an exported model (`analyze`: one implementation for `make predict-ecg` and the server's
+/v1/ecg:analyze), a plausibility check of the detected heart rate, the beats written for other tools, and the strip
+figure of classified beats. No TensorFlow: the model comes in as a function of the input arrays.
+
+Notebook:
+    served, meta = shared.export.load(path, "ecg")
+    result = analysis.analyze(record, shared.export.caller(served), meta)
+"""
 
 from __future__ import annotations
+
+import logging
+import pathlib
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -10,6 +22,14 @@ from domain.ecg import beats as beat_data
 from domain.ecg import metrics as metric_data
 from domain.ecg import records as record_data
 from domain.ecg.baselines import headline
+
+log = logging.getLogger(__name__)
+
+GENERATED_WARNING = ("this model was trained on generated records, not on real ECGs: its classes of a real record mean "
+                     "nothing; train on MIT-BIH first (make train-ecg DATA_DIR=path/to/mitdb or SOURCE=download).")
+# an export's beat window when its metadata predates a field (issue 17's model read RR ratios to the record median)
+OLD_WINDOW = {"before": 0.25, "after": 0.45, "template": "median", "context": 0, "rr_inputs": "relative"}
+ANNOTATION_SYMBOLS = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}  # an AAMI class as a MIT-BIH beat symbol
 
 
 def model_inputs(beats: beat_data.BeatSet, context: int, rr_inputs: str) -> dict[str, np.ndarray]:
@@ -108,3 +128,47 @@ def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, s
     ax.set_ylabel("mV")
     ax.set_title("Beats classified by the exported model (N green, S orange, V red, F purple, Q grey)")
     return fig
+
+
+def analyze(record: record_data.Record, classify: Callable[..., dict], meta: dict, detector: str = "neurokit",
+            annotated: bool = False) -> dict:
+    """Every beat of a record classified by an exported model: R peaks by `detector`, beat windows as the export's
+    metadata says it was trained, `classify(**inputs) -> {"probs": (beats, classes), "class": (beats,) bytes}` (the
+    export's serving_default, which marks a row of garbage "invalid input"; shared.export.caller). Returns the summary `make predict-ecg` prints plus "beats":
+    [{time_s, class, probabilities}]; a warning when the model was trained on generated records."""
+    start = time.perf_counter()
+    window = {**OLD_WINDOW, **(meta.get("config", {}) or {})}
+    peaks = detect_beats(record.signal, detector)
+    beats = beat_data.extract(record, window["before"], window["after"], peaks=peaks, template=window["template"])
+    out = classify(**model_inputs(beats, int(window["context"]), window["rr_inputs"]))
+    probs = out["probs"]
+    predicted = probs.argmax(axis=-1)
+    summary = {"record": record.name, "lead": record.lead, "detector": detector,
+               **record_summary(record, peaks, beats.peaks, predicted, annotated),
+               "seconds": round(time.perf_counter() - start, 3)}
+    if str(meta.get("source", "")).startswith("synthetic"):  # pipelines.ecg.CARD["generated"]
+        summary["warning"] = " ".join(filter(None, [summary.get("warning"), GENERATED_WARNING]))
+    if "warning" in summary:
+        log.warning("%s: %s", record.name, summary["warning"])
+    summary["beats"] = [{"time_s": round(float(peak) / record_data.FS, 4), "class": label.decode(),
+                         "probabilities": dict(zip(record_data.AAMI_CLASSES, (round(float(p), 5) for p in row),
+                                                   strict=True))}
+                        for peak, label, row in zip(beats.peaks, out["class"], probs, strict=True)]
+    return summary
+
+
+def write_beats(out_dir: pathlib.Path, name: str, beats: list[dict], peaks: np.ndarray) -> None:
+    """Every classified beat for other tools: beats.csv (time, sample at 360 Hz, class, probabilities) and a WFDB
+    annotation file <record>.rnn (wfdb.rdann(path, "rnn") reads it; S as A, the others as their letter)."""
+    import csv
+
+    import wfdb
+
+    with (out_dir / "beats.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["time_s", "sample", "class", *(f"p_{c}" for c in record_data.AAMI_CLASSES)])
+        for beat, peak in zip(beats, peaks, strict=True):
+            writer.writerow([beat["time_s"], int(peak), beat["class"], *beat["probabilities"].values()])
+    if len(peaks):
+        wfdb.wrann(name, "rnn", peaks, symbol=[ANNOTATION_SYMBOLS[b["class"]] for b in beats], fs=record_data.FS,
+                   write_dir=str(out_dir))

@@ -17,7 +17,7 @@ import pytest
 import requests
 import tensorflow as tf
 
-from domain.ecg import records, synthetic
+from domain.ecg import analysis, records, synthetic
 from pipelines import ecg, sentiment, serve, weather
 from shared import export, serving
 from tests.conftest import ROOT, real_data_dir, run_quick
@@ -219,7 +219,7 @@ def test_ecg_analysis_of_a_real_record(server, tmp_path):
         shutil.copy(folder / f"208.{suffix}", tmp_path)
     answer = _analyze_and_compare(url, root, tmp_path, "208")
     assert answer["detected_beats"] > 2800  # 2,955 annotated beats
-    assert ecg.GENERATED_WARNING in answer["warning"]  # the served quick model was trained on generated records
+    assert analysis.GENERATED_WARNING in answer["warning"]  # the served quick model was trained on generated records
 
 
 @pytest.mark.slow

@@ -96,7 +96,7 @@ def test_predict_classifies_a_record_without_its_annotations(quick_run, tmp_path
     written = wfdb.rdann(str(tmp_path / "out" / "119"), "rnn")
     assert len(rows) == len(written.sample) == summary["classified_beats"]
     assert [int(r["sample"]) for r in rows] == written.sample.tolist()
-    letters = {v: k for k, v in ecg.ANNOTATION_SYMBOLS.items()}
+    letters = {v: k for k, v in analysis.ANNOTATION_SYMBOLS.items()}
     assert [letters[s] for s in written.symbol] == [r["class"] for r in rows]
     assert all(abs(sum(float(r[f"p_{c}"]) for c in ecg_data.AAMI_CLASSES) - 1) < 1e-3 for r in rows)
     (tmp_path / "bare").mkdir()
@@ -104,7 +104,7 @@ def test_predict_classifies_a_record_without_its_annotations(quick_run, tmp_path
         (tmp_path / "bare" / f"119{suffix}").write_bytes((tmp_path / f"119{suffix}").read_bytes())
     bare = ecg.predict(cfg, tmp_path / "bare" / "119", model)
     assert "detection" not in bare and bare["beats_per_class"] == summary["beats_per_class"]
-    assert bare["warning"] == ecg.GENERATED_WARNING  # the quick model was trained on generated records: said loudly
+    assert bare["warning"] == analysis.GENERATED_WARNING  # the quick model was trained on generated records: said loudly
     assert analysis.heart_rate_warning(75.0, 360) is None
     assert "(100 Hz)" in analysis.heart_rate_warning(21.0, 100) and analysis.heart_rate_warning(None, 360)  # no beats found
 
@@ -203,7 +203,7 @@ def test_predict_prepares_a_record_as_training_does(quick_run, tmp_path, monkeyp
     cfg, root, _ = quick_run
     ecg_data.synthetic.write_records(tmp_path, ["201"], minutes=2, seed=5)
     record = ecg_data.read_record(tmp_path / "201")
-    monkeypatch.setattr(ecg, "detect_beats", lambda signal, detector: record.peaks)
+    monkeypatch.setattr(analysis, "detect_beats", lambda signal, detector: record.peaks)
     summary = ecg.predict(cfg, tmp_path / "201", export.latest("ecg", root / "saved_models"))
     model = keras.models.load_model(root / "run" / "best.keras")
     beats = ecg_data.extract(record, cfg.before, cfg.after, template=cfg.template)

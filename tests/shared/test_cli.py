@@ -287,6 +287,20 @@ def test_shared_building_blocks_import_nothing_from_domain_or_pipelines():
 
 
 
+
+def test_no_pipeline_module_imports_another_pipeline():
+    """A pipeline (or the server) reaches shared code through domain/ or shared/, never through another pipeline
+    module (the server's ECG analysis is domain.ecg.analysis; the speech family shares pipelines/audio.py)."""
+    import ast
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "pipelines"
+    for name in (*pipeline.PIPELINES, "serve"):
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "pipelines":
+                assert not {a.name for a in node.names} & set(pipeline.PIPELINES), (name, ast.unparse(node))
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipelines."):
+                assert node.module.split(".")[1] not in pipeline.PIPELINES, (name, node.module)
+
 def test_domain_code_imports_without_tensorflow():
     """Data, metrics and reports (domain/) are plain Python + numpy: a notebook or a tool reads data without
     starting TensorFlow (the text normaliser lives in shared.text for that)."""
