@@ -61,8 +61,8 @@ class Config:
         unknown = set(self.model_list) - set(MODELS)
         if unknown or not self.model_list:
             raise ValueError(f"--models {self.models!r}: expected a comma-separated subset of {list(MODELS)}.")
-        if self.frames < 2 or self.size < 16 or self.clips < 16 or self.raw_frames < 2:
-            raise ValueError("need --frames >= 2, --raw-frames >= 2, --size >= 16 and --clips >= 16.")
+        cli.at_least(self, 2, "frames", "raw_frames")
+        cli.at_least(self, 16, "size", "clips")
         if self.backbone == "mobilenetv2" and self.size < 32:
             raise ValueError("--backbone mobilenetv2 needs --size >= 32.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)

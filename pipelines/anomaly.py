@@ -58,9 +58,8 @@ class Config:
         if layers.parse_spec(self.rnn).bidirectional:
             raise ValueError(f"--rnn {self.rnn}: an online detector reads the past only; use gru:32 or lstm:32.")
         cli.check_choices(self)
-        if self.window < 2 or self.synthetic_series < 3:
-            raise ValueError(f"need --window >= 2 (got {self.window}) and --synthetic-series >= 3 "
-                             f"(got {self.synthetic_series}).")
+        cli.at_least(self, 2, "window")
+        cli.at_least(self, 3, "synthetic_series")
         if not 0 < self.alarm_tail < 0.5:
             raise ValueError(f"--alarm-tail {self.alarm_tail}: expected a probability between 0 and 0.5.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)

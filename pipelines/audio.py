@@ -67,8 +67,7 @@ class AudioConfig:
             raise ValueError(f"--vtlp {self.vtlp}: expected a fraction in [0, 0.5).")
         if not 0 <= self.cepstra <= self.mels:
             raise ValueError(f"--cepstra {self.cepstra}: expected 0 (log-mel) to --mels {self.mels}.")
-        if min(self.takes, self.mels, self.filters) < 1:
-            raise ValueError("need --takes, --mels and --filters >= 1.")
+        cli.at_least(self, 1, "takes", "mels", "filters")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 

@@ -62,10 +62,11 @@ class Config:
 
     def __post_init__(self):
         cli.check_choices(self)
-        if self.size < 32 or self.scenes < 20 or min(self.units, self.embed_dim, self.filters, self.beam_width) < 1:
-            raise ValueError("need --size >= 32, --scenes >= 20 and --units, --embed-dim, --filters, --beam-width >= 1.")
-        if self.max_length < 4 or self.vocab_size < 8:
-            raise ValueError("need --max-length >= 4 and --vocab-size >= 8.")
+        cli.at_least(self, 32, "size")
+        cli.at_least(self, 20, "scenes")
+        cli.at_least(self, 1, "units", "embed_dim", "filters", "beam_width")
+        cli.at_least(self, 4, "max_length")
+        cli.at_least(self, 8, "vocab_size")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 

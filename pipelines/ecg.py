@@ -85,8 +85,7 @@ class Config:
                              f"(({self.before} + {self.after}) s at {ecg_data.FS} Hz); try 1, 2, 3 or 4.")
         if not 0 <= self.context <= 20:
             raise ValueError(f"--context {self.context}: expected 0 (per-beat model) to 20 beats on each side.")
-        if self.cv_folds == 1 or self.cv_folds < 0:
-            raise ValueError(f"--cv-folds {self.cv_folds}: expected 0 (no cross-validation) or at least 2.")
+        cli.expect(self, "cv_folds", self.cv_folds == 0 or self.cv_folds >= 2, "0 (no cross-validation) or at least 2")
         if self.synthetic_minutes < 0.5:
             raise ValueError(f"--synthetic-minutes {self.synthetic_minutes}: need at least 0.5 minutes per record.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)

@@ -66,8 +66,9 @@ class Config:
         layers.parse_spec(self.rnn)
         cli.check_choices(self)
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
-        if self.cv_folds == 1 or self.cv_folds < 0 or not 0 <= self.dropout < 1 or self.synthetic_stays < 50:
-            raise ValueError("need --cv-folds 0 (off) or >= 2, 0 <= --dropout < 1 and --synthetic-stays >= 50.")
+        cli.expect(self, "cv_folds", self.cv_folds == 0 or self.cv_folds >= 2, "0 (no cross-validation) or at least 2")
+        cli.expect(self, "dropout", 0 <= self.dropout < 1, "a fraction in [0, 1)")
+        cli.at_least(self, 50, "synthetic_stays")
 
 
 CARD = {

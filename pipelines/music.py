@@ -62,9 +62,8 @@ class Config:
         if layers.parse_spec(self.rnn).bidirectional:
             raise ValueError(f"--rnn {self.rnn}: a generator reads left to right; use gru:256 or lstm:256.")
         cli.check_choices(self)
-        if not 0 <= self.dropout < 1 or self.synthetic_pieces < 10:
-            raise ValueError(f"need 0 <= --dropout < 1 (got {self.dropout}) and --synthetic-pieces >= 10 "
-                             f"(got {self.synthetic_pieces}).")
+        cli.expect(self, "dropout", 0 <= self.dropout < 1, "a fraction in [0, 1)")
+        cli.at_least(self, 10, "synthetic_pieces")
         for problem in shared_export.limit_problems(dataclasses.asdict(self), LIMITS, options=True):
             raise ValueError(problem + ".")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)

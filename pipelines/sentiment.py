@@ -62,16 +62,17 @@ class Config:
     def __post_init__(self):
         layers.parse_spec(self.rnn)
         cli.check_choices(self)
-        if not 0.0 <= self.embed_dropout < 1.0 or self.bigram_buckets < 0:
-            raise ValueError("need 0 <= --embed-dropout < 1 and --bigram-buckets >= 0.")
+        cli.expect(self, "embed_dropout", 0.0 <= self.embed_dropout < 1.0, "a fraction in [0, 1)")
+        cli.at_least(self, 0, "bigram_buckets")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout {self.dropout}: expected a fraction in [0, 1).")
         if self.segment < 0 or (self.segment and self.pooling != "meanmax"):
             raise ValueError(f"--segment {self.segment}: expected 0 (off) or a word count >= 1, with --pooling meanmax.")
         if self.members < 1:
             raise ValueError(f"--members {self.members}: expected at least 1 (RNNs averaged).")
-        if self.vocab_size < 3 or self.embed_dim < 1 or self.synthetic_reviews < 20:
-            raise ValueError("need --vocab-size >= 3, --embed-dim >= 1 and --synthetic-reviews >= 20.")
+        cli.at_least(self, 3, "vocab_size")
+        cli.at_least(self, 1, "embed_dim")
+        cli.at_least(self, 20, "synthetic_reviews")
         if not 0.0 < self.test_fraction < 0.9:
             raise ValueError(f"--test-fraction {self.test_fraction}: expected a fraction between 0 and 0.9.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)

@@ -25,8 +25,8 @@ from scipy.special import softmax
 
 from domain import speech as audio_data
 from pipelines import audio
+from shared import cli, layers, pipeline, plots, reports, training, validation
 from shared import export as shared_export
-from shared import layers, pipeline, plots, reports, training, validation
 
 log = logging.getLogger(__name__)
 NAME = "speech"
@@ -50,8 +50,8 @@ class Config(audio.AudioConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.cv_folds == 1 or self.cv_folds < 0 or self.synthetic_mix < 0:
-            raise ValueError("need --cv-folds 0 (off) or >= 2 and --synthetic-mix >= 0.")
+        cli.expect(self, "cv_folds", self.cv_folds == 0 or self.cv_folds >= 2, "0 (no cross-validation) or at least 2")
+        cli.at_least(self, 0, "synthetic_mix")
         if self.members < 1:
             raise ValueError(f"--members {self.members}: expected at least 1 (word models averaged).")
 

@@ -52,8 +52,8 @@ class Config:
     def __post_init__(self):
         layers.parse_spec(self.rnn)
         cli.check_choices(self)
-        if self.past < 2 or self.days < 1:
-            raise ValueError(f"need --past >= 2 and --days >= 1; got {self.past} and {self.days}.")
+        cli.at_least(self, 2, "past")
+        cli.at_least(self, 1, "days")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 

@@ -26,8 +26,8 @@ import tensorflow as tf
 from domain import speech as audio_data
 from domain.speech import error_rates
 from pipelines import audio
+from shared import cli, pipeline, progress, reports, training
 from shared import export as shared_export
-from shared import pipeline, progress, reports, training
 
 log = logging.getLogger(__name__)
 NAME = "transcription"
@@ -45,8 +45,8 @@ class Config(audio.AudioConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.beam_width < 1 or self.sequences < 20:
-            raise ValueError("need --beam-width >= 1 and --sequences >= 20.")
+        cli.at_least(self, 1, "beam_width")
+        cli.at_least(self, 20, "sequences")
 
 
 CARD = {  # the model card written beside every export (shared.pipeline.model_card)

@@ -50,8 +50,9 @@ class Config:
     data_dir: str = ""
     test_file: str = ""          # held-out pairs (English<TAB>French), all lengths, scored once and never used for any
                                  # choice; default: test.tsv beside train.tsv when there is one, else 5% of the pairs
-    rnn: str = "bigru:128"       # encoder (shared.layers spec); the decoder is a GRU of `units`
-    units: int = 256             # decoder GRU and attention size
+    rnn: str = "bigru:128"       # encoder (shared.layers spec)
+    decoder: str = "gru"         # gru | lstm: the attentive decoder's cell, one layer of `units` (shared.seq2seq)
+    units: int = 256             # decoder and attention size
     embed_dim: int = 128         # subword embedding size (both languages)
     vocab_size: int = 8000       # SentencePiece subwords per language, learned on the training pairs only
     max_length: int = 96         # subwords per sentence: longer training pairs are left out (counted), longer inputs
@@ -67,18 +68,16 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/translation"
 
-    CHOICES: ClassVar[dict] = {"source": pair_data.SOURCES}  # the command line lists these
+    CHOICES: ClassVar[dict] = {"source": pair_data.SOURCES, "decoder": seq2seq.KINDS}  # the command line lists these
 
     def __post_init__(self):
         layers.parse_spec(self.rnn)
         cli.check_choices(self)
-        if min(self.units, self.embed_dim, self.beam_width) < 1 or self.vocab_size < 300 or self.max_length < 4:
-            raise ValueError("need --units, --embed-dim, --beam-width >= 1, --vocab-size >= 300 (the 256 byte "
-                             "pieces and a few more), --max-length >= 4.")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"--label-smoothing {self.label_smoothing}: expected 0 <= s < 1.")
-        if self.max_pairs and self.max_pairs < 20:
-            raise ValueError(f"--max-pairs {self.max_pairs}: need at least 20 pairs (or 0 for all).")
+        cli.at_least(self, 1, "units", "embed_dim", "beam_width")
+        cli.at_least(self, 300, "vocab_size", why=" (the 256 byte pieces and a few more)")
+        cli.at_least(self, 4, "max_length")
+        cli.expect(self, "label_smoothing", 0.0 <= self.label_smoothing < 1.0, "a fraction in [0, 1)")
+        cli.expect(self, "max_pairs", self.max_pairs == 0 or self.max_pairs >= 20, "0 (all) or at least 20 pairs")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
 
 
@@ -225,7 +224,7 @@ def build_model(cfg: Config, pairs: TranslationData) -> Seq2Seq:
     initial = keras.layers.Dense(cfg.units, activation="tanh", name="initial_state")(
         keras.layers.GlobalAveragePooling1D(name="mean_encoding")(encoded))
     logits = seq2seq.attentive_decoder(target_in, keys, initial, vocab_size=target_subwords.size(),
-                                       embed_dim=cfg.embed_dim, units=cfg.units, kind="gru")
+                                       embed_dim=cfg.embed_dim, units=cfg.units, kind=cfg.decoder)
     model = keras.Model({"source_tokens": source, "target_in": target_in}, logits, name="translation_rnn")
     return Seq2Seq(model, source_subwords, target_subwords)
 
@@ -304,11 +303,12 @@ def translation_function(cfg: Config, net: Seq2Seq) -> tf.types.experimental.Pol
     1 is greedy decoding) all inside one graph - the export's signatures and `evaluate` both run it."""
     encoder, step = decoder_parts(net.model)
     source_tokenizer = net.source.graph()
+    n_states = seq2seq.n_states(step)  # GRU 1, LSTM 2 (both start at the encoder's summary)
 
     def step_fn(tokens, state):
-        keys, mask, hidden = state
-        log_probs, _, hidden = step([tokens[:, None], keys, mask, hidden])
-        return log_probs, (keys, mask, hidden)
+        keys, mask, *hidden = state
+        log_probs, _, *hidden = step([tokens[:, None], keys, mask, *hidden])
+        return log_probs, (keys, mask, *hidden)
 
     @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="text"),
                                   tf.TensorSpec((), tf.int32, name="beam_width")])
@@ -317,7 +317,7 @@ def translation_function(cfg: Config, net: Seq2Seq) -> tf.types.experimental.Pol
         tokens = ids.to_tensor()
         keys, state = encoder(tokens)
         out, lengths, scores = decoding.beam_search_graph(
-            step_fn, (keys, tf.not_equal(tokens, 0), state), start=START_ID, end=END_ID,
+            step_fn, (keys, tf.not_equal(tokens, 0), *[state] * n_states), start=START_ID, end=END_ID,
             limits=decode_limit(ids.row_lengths(), cfg.max_length), width=beam_width)
         words = net.target.text(tf.RaggedTensor.from_tensor(out, lengths=lengths))
         return {"translation": words, "log_probability": scores}
@@ -340,7 +340,8 @@ class Translator:
         ids = self.net.source.ids(tf.constant(texts))[:, : self.max_length]
         tokens = ids.to_tensor()
         keys, state = self.encoder(tokens)
-        return (keys.numpy(), tokens.numpy() != 0, [state.numpy()]), ids.row_lengths().numpy()
+        states = [state.numpy()] * seq2seq.n_states(self.decoder.step_model)
+        return (keys.numpy(), tokens.numpy() != 0, states), ids.row_lengths().numpy()
 
     def greedy(self, texts: list[str]) -> list[str]:
         """Greedy translations of a batch, each cut at its own decode_limit (greedy decoding is the same up to

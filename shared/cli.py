@@ -145,6 +145,19 @@ def check_choices(cfg) -> None:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(cfg, name)!r}: expected one of {list(allowed)}.")
 
 
+def expect(cfg, name: str, ok: bool, expected: str) -> None:
+    """For a Config's __post_init__: one option's check, whose error names the option, what it received and what
+    it expects (`--units 0: expected at least 1.`); one call per field, so each message is about one thing."""
+    if not ok:
+        raise ValueError(f"--{name.replace('_', '-')} {getattr(cfg, name)!r}: expected {expected}.")
+
+
+def at_least(cfg, minimum: float, *names: str, why: str = "") -> None:
+    """`expect` each of `names` >= minimum (`why` is added to the message)."""
+    for name in names:
+        expect(cfg, name, getattr(cfg, name) >= minimum, f"at least {minimum}{why}")
+
+
 def read_config_file(path: str, config_cls: type) -> dict:
     """{field: value} from a JSON or TOML file (a report.json's "config" is used when present); unknown names
     and unreadable files raise ValueError naming the file."""
