@@ -25,10 +25,10 @@ import tensorflow as tf
 
 from domain import ecg as ecg_data
 from domain.ecg import analysis, stress
-from domain.ecg import report as ecg_report
 from domain.ecg.analysis import DETECTORS, model_inputs, strip_figure
 from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
 from domain.ecg.sources import ECGData
+from pipelines import ecg_report
 from shared import cli, data, layers, pipeline, reports, training, validation
 from shared import export as shared_export
 
@@ -127,7 +127,7 @@ def load_data(cfg: Config) -> ECGData:
 
 def write_report(cfg: Config, ecg: ECGData, metrics: dict | None,
                  timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
-    """report.md/json + PNGs in the run folder (domain.ecg.report), with the cross-validation `train` estimated."""
+    """report.md/json + PNGs in the run folder (pipelines/ecg_report.py), with the cross-validation `train` estimated."""
     return ecg_report.write_report(cfg, ecg, metrics, estimate,
                                    training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"), timing)
 

@@ -27,7 +27,8 @@ import tensorflow as tf
 
 from domain import icu as icu_data
 from domain import sources as domain_sources
-from shared import cli, layers, pipeline, reports, training, validation
+from pipelines import icu_report
+from shared import cli, layers, pipeline, training, validation
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -230,59 +231,7 @@ def load_trained(cfg: Config) -> keras.Model:
     return training.load_checkpoint(cfg.run_dir, NAME)
 
 
-# ------------------------------------------------------------------------------------------------ metrics
-
-def scores(died: np.ndarray, p: np.ndarray, prevalence: float) -> dict:
-    """AUROC, AUPRC, Brier score and the challenge's event-1 score min(Se, +P), with the stays flagged being the
-    `prevalence` fraction (the training stays' death rate) most at risk: when as many are flagged as die,
-    Se = +P, so the rule needs no threshold tuned on labels."""
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
-    flagged = p >= np.quantile(p, 1 - prevalence)
-    hits = float((flagged & (died == 1)).sum())
-    se, ppv = hits / max(int(died.sum()), 1), hits / max(int(flagged.sum()), 1)
-    return {"AUROC": float(roc_auc_score(died, p)), "AUPRC": float(average_precision_score(died, p)),
-            "min(Se, +P)": min(se, ppv), "Brier": float(brier_score_loss(died, np.clip(p, 0, 1)))}
-
-
-SAPS = "SAPS-I score (logistic calibration)"
-
-
-def summary_models() -> dict:
-    """The baselines on per-variable summary statistics (domain.icu.summary_features)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return {"summary statistics + logistic regression": lambda: make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler(),
-                LogisticRegression(C=0.1, max_iter=5000)),
-            "summary statistics + gradient boosting": lambda: HistGradientBoostingClassifier(
-                learning_rate=0.03, max_iter=400, max_leaf_nodes=15, l2_regularization=1.0, random_state=0)}
-
-
-def features(stays: icu_data.Stays) -> np.ndarray:
-    """(stays, variables x statistics) summary features of the baselines (domain.icu.summary_features)."""
-    return np.stack([icu_data.summary_features(s) for s in stays.stays])
-
-
-def baselines(train: icu_data.Stays, test: icu_data.Stays, train_features: np.ndarray,
-              test_features: np.ndarray) -> dict[str, np.ndarray]:
-    """{name: probabilities for `test`} of SAPS-I alone (its score turned into a probability by a logistic
-    regression fitted on `train`; unknown -> the training median) and the summary-statistics models fitted on
-    `train`."""
-    from sklearn.linear_model import LogisticRegression
-
-    seen = ~np.all(np.isnan(train_features), axis=0)  # variables never measured in training (ICUType in set A)
-    fill = float(np.nanmedian(train.saps))
-    saps = LogisticRegression().fit(np.nan_to_num(train.saps, nan=fill)[:, None], train.died)
-    out = {SAPS: saps.predict_proba(np.nan_to_num(test.saps, nan=fill)[:, None])[:, 1]}
-    for name, make in summary_models().items():
-        out[name] = make().fit(train_features[:, seen], train.died).predict_proba(test_features[:, seen])[:, 1]
-    return out
-
+# ------------------------------------------------------------------------------------------ cross-validation
 
 def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
     """Stratified cross-validation over the training stays (each stay one patient's admission, never split): each
@@ -314,14 +263,14 @@ def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
     models = {f"this model ({cfg.architecture}, {cfg.rnn})": run(cfg.architecture)}
     if cfg.compare_plain and cfg.architecture != "gru":
         models[f"plain GRU on forward-filled hours ({cfg.rnn})"] = run("gru")
-    rows, summaries = [], features(stays)
+    rows, summaries = [], icu_data.features(stays)
     for k, (fit_index, test_index) in enumerate(folds):
         prevalence = float(stays.died[fit_index].mean())
         held = stays.died[test_index]
-        row = {name: scores(held, cv["predictions"][k], prevalence) for name, cv in models.items()}
-        for name, p in baselines(stays.subset(fit_index), stays.subset(test_index), summaries[fit_index],
+        row = {name: icu_data.scores(held, cv["predictions"][k], prevalence) for name, cv in models.items()}
+        for name, p in icu_data.baselines(stays.subset(fit_index), stays.subset(test_index), summaries[fit_index],
                                  summaries[test_index]).items():
-            row[name] = scores(held, p, prevalence)
+            row[name] = icu_data.scores(held, p, prevalence)
         rows.append(row)
     names = list(rows[0])
     pooled = np.concatenate([models[names[0]]["predictions"][k] for k in range(len(folds))])
@@ -340,9 +289,10 @@ def evaluate(cfg: Config, model: keras.Model, data: IcuData) -> dict | None:
         return None
     p = probabilities(model, data.test, cfg)
     prevalence = float(data.train.died.mean())
-    table = {"this model": scores(data.test.died, p, prevalence)}
-    for name, q in baselines(data.train, data.test, features(data.train), features(data.test)).items():
-        table[name] = scores(data.test.died, q, prevalence)
+    table = {"this model": icu_data.scores(data.test.died, p, prevalence)}
+    for name, q in icu_data.baselines(data.train, data.test, icu_data.features(data.train),
+                                      icu_data.features(data.test)).items():
+        table[name] = icu_data.scores(data.test.died, q, prevalence)
     return {**table["this model"], "table": table, "died": data.test.died.tolist(), "p": p.tolist()}
 
 
@@ -438,82 +388,10 @@ def predict(cfg: Config, path: str | pathlib.Path, model_path: str | pathlib.Pat
 
 # ------------------------------------------------------------------------------------------------ reporting
 
-ANCHORS = {
-    "Che et al. 2018, GRU-D (Sci Rep 8:6085), PhysioNet 2012 mortality": {
-        "AUROC": "about 0.84", "source": "the paper's abstract-level claim via the data README; its table could "
-                                         "not be checked here (their own split and features)"},
-    "Johnson et al. 2012, challenge event 1 winner": {
-        "min(Se, +P)": 0.5353, "source": "challenge top scores, set C (physionet.org challenge/2012)"},
-    "SAPS-I, the challenge's reference predictor": {
-        "min(Se, +P)": 0.3125, "source": "challenge top scores, set C (m-code)"},
-}
-
-
-def reliability_figure(died: np.ndarray, p: np.ndarray):
-    from matplotlib.figure import Figure
-    from sklearn.calibration import calibration_curve
-
-    fraction, mean = calibration_curve(died, p, n_bins=10, strategy="quantile")
-    fig = Figure(figsize=(5, 5))
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    ax.plot(mean, fraction, "o-", label="this model (held-out folds)")
-    ax.set(xlabel="predicted probability of death", ylabel="observed fraction who died",
-           title="Reliability (deciles of prediction)")
-    ax.legend()
-    return fig
-
-
 def write_report(cfg: Config, data: IcuData, metrics: dict | None,
                  timing: dict, estimate: dict | None = None) -> None:
-    cv = estimate
-    report_metrics, baseline_rows, figures, sections = {}, {}, {}, {}
-    if cv:
-        name = cv["model"]
-        for model_name, stats in cv["mean_sd"].items():
-            baseline_rows[f"cross-validation: {model_name}"] = {
-                k: f"{mean:.4f} +- {sd:.4f}" for k, (mean, sd) in stats.items()}
-        report_metrics["cross-validation"] = {k: round(v[0], 4) for k, v in cv["mean_sd"][name].items()}
-        report_metrics["cross-validation"]["epochs"] = cv["best_epoch"]
-        best = cv["best_baseline"]
-        ours, theirs = cv["mean_sd"][name]["AUROC"][0], cv["mean_sd"][best]["AUROC"][0]
-        folds_won = sum(r[name]["AUROC"] > r[best]["AUROC"] for r in cv["folds"])
-        sections["Cross-validation (stratified, stays never split)"] = "\n".join([
-            f"{cfg.cv_folds} stratified folds over {len(data.train)} stays; every model below was fitted on the same "
-            f"training folds and scored on the same held-out stays. Epoch count chosen by pooled held-out AUROC: "
-            f"{cv['best_epoch']} (curves: " + "; ".join(f"{k}: {', '.join(f'{c:.3f}' for c in v)}"
-                                                     for k, v in cv["curves"].items()) + ").",
-            "min(Se, +P) flags the training death rate's fraction of stays most at risk (Se = +P then).", "",
-            f"**Verdict: mean AUROC {ours:.4f} against the best baseline's {theirs:.4f} ({best}); better on "
-            f"{folds_won} of {len(cv['folds'])} folds.** "
-            + ("It beats every baseline on these folds." if ours > theirs else
-               "It does not beat that baseline: on 4,000 stays the summary statistics of a chart already hold "
-               "most of what predicts death, and the recurrent model's extra view of the trajectory does not "
-               "make up for fitting many more parameters on few deaths.")])
-        died, p = np.array(cv["pooled"]["died"]), np.array(cv["pooled"]["p"])
-        figures["reliability"] = reliability_figure(died, p)
-    if metrics:
-        report_metrics["test"] = {k: v for k, v in metrics.items() if k in ("AUROC", "AUPRC", "min(Se, +P)", "Brier")}
-        baseline_rows.update({f"test: {k}": v for k, v in metrics["table"].items()})
-    else:
-        sections["Test"] = f"No test split ({TEST_SPLIT}): the estimate on unseen patients is the cross-validation."
-    removed = icu_data.cleaning_report(data.train.stays)
-    sections["Cleaning"] = "\n".join([
-        f"Physiological limits per variable (domain/icu.py LIMITS); unit fixes: {icu_data.UNIT_FIXES}.", "",
-        "| variable | kept | removed | units fixed |", "|---|---:|---:|---:|",
-        *[f"| {k} | {v['kept']} | {v['removed']} | {v['fixed units']} |" for k, v in removed.items()
-          if v["removed"] or v["fixed units"]], "",
-        "Read as published (domain/icu.py parse_stay; docs/data.md):", "",
-        "| stays | read | lines with an empty variable name, skipped (stays holding them) | descriptors only, "
-        "predicted from them |", "|---|---:|---:|---:|",
-        *[f"| {part} | {len(st)} | {sum(s.skipped for s in st.stays)} ({sum(bool(s.skipped) for s in st.stays)}) "
-          f"| {sum(s.descriptors_only for s in st.stays)} |"
-          for part, st in (("training", data.train), ("test", data.test)) if st is not None]])
-    sections["Use"] = "A research model, not a clinical tool (see the model card)."
-    sections["Notes"] = "\n".join(f"- {n}" for n in data.notes) or "- none"
-    reports.write(cfg.run_dir, domain=NAME, source=data.source, metrics=report_metrics, baselines=baseline_rows,
-                  anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
-                  extra={"config": dataclasses.asdict(cfg), "cv": cv, "cleaning": removed})
+    """report.md/json + PNG in the run folder (pipelines/icu_report.py), with the cross-validation `train` estimated."""
+    icu_report.write_report(cfg, data, metrics, timing, estimate, TEST_SPLIT)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The ECG pipeline's report: the cross-validation table (mean +- sd over folds and pooled, the baselines on the same
-folds), the test table with bootstrap intervals, the confusion matrix, the anchors and the timing."""
+"""The ECG pipeline's report (pipelines/ecg.py's write_report): the cross-validation table (mean +- sd over folds
+and pooled, the baselines on the same folds), the test table with bootstrap intervals, the confusion matrix, the
+anchors and the timing."""
 
 from __future__ import annotations
 
