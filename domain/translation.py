@@ -141,3 +141,19 @@ def signatures() -> str:
     for metric in (bleu, chrf):  # the signature names the number of references once a corpus is scored
         metric.corpus_score(["a"], [["a"]])
     return f"BLEU {bleu.get_signature()}; chrF {chrf.get_signature()}"
+
+
+LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 14), (15, 10**9))  # English words (as the earlier word-level report)
+
+
+def by_length(sources: list[str], hypotheses: list[str], references: list[str]) -> dict:
+    """BLEU/chrF per English length bucket (LENGTH_BUCKETS, in normalized words); every pair in one bucket."""
+    words = np.array([len(normalize(s).split()) for s in sources])
+    out = {}
+    for low, high in LENGTH_BUCKETS:
+        pick = np.flatnonzero((words >= low) & (words <= high) | ((low == 1) & (words < 1)))
+        if len(pick):
+            label = f"{low}-{high}" if high < 10**6 else f"{low}+"
+            out[f"{label} words"] = {"pairs": len(pick), **bleu_chrf([hypotheses[i] for i in pick],
+                                                                      [references[i] for i in pick])}
+    return out

@@ -22,15 +22,14 @@ from typing import ClassVar
 
 import keras
 import numpy as np
-import sentencepiece
 import tensorflow as tf
-import tensorflow_text  # in-graph SentencePiece (its ops are registered for the export and for serving)
 
 from domain import sources as domain_sources
 from domain import translation as pair_data
 from domain.translation import bleu_chrf
 from shared import cli, data, decoding, layers, pipeline, progress, reports, seq2seq, training
 from shared import export as shared_export
+from shared.subwords import Subwords
 
 log = logging.getLogger(__name__)
 NAME = "translation"
@@ -94,48 +93,6 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
 
 QUICK = {"source": "numbers", "rnn": "bigru:32", "units": 64, "embed_dim": 32, "max_pairs": 3000, "epochs": 2,
          "beam_width": 2, "max_length": 24}
-
-
-class Subwords:
-    """One language's SentencePiece model (`pair_data.learn_subwords`): ids and text inside a graph
-    (tensorflow-text, what the export holds) and in Python (sentencepiece). Text is standardized first
-    (`standardize_sentence`: lower case, no punctuation), so decoded text is in that normalized form.
-    tensorflow-text's tokenizer owns its model through a kernel that `keras.utils.set_random_seed` (every
-    training run) clears, so each use builds a fresh one from the proto (`graph()`)."""
-
-    def __init__(self, proto: bytes):
-        self.proto = proto
-        self.python = sentencepiece.SentencePieceProcessor(model_proto=proto)
-
-    def graph(self) -> tensorflow_text.SentencepieceTokenizer:
-        return tensorflow_text.SentencepieceTokenizer(model=self.proto, out_type=tf.int32)
-
-    def ids(self, texts, tokenizer: tensorflow_text.SentencepieceTokenizer | None = None) -> tf.RaggedTensor:
-        """[batch] strings -> (batch, None) ragged int64 ids."""
-        return tf.cast((tokenizer or self.graph()).tokenize(standardize_sentence(texts)), tf.int64)
-
-    def surfaces(self) -> list[bytes]:
-        """Each id's text: a piece with its word boundary (U+2581) as a space, a byte piece (<0xC3>) as that byte,
-        the special pieces as nothing - joined, they are sentencepiece's decoding of valid text."""
-        out = []
-        for i in range(self.size()):
-            piece = self.python.id_to_piece(i)
-            if self.python.is_byte(i):
-                out.append(bytes([int(piece[3:-1], 16)]))
-            elif self.python.is_control(i) or self.python.is_unknown(i):
-                out.append(b"")
-            else:
-                out.append(piece.replace("\u2581", " ").encode())
-        return out
-
-    def text(self, ids) -> tf.Tensor:
-        """(batch, None) ragged ids -> [batch] strings, in plain TF ops (a second tensorflow-text tokenizer in one
-        SavedModel came back holding the first one's model: measured, English out of the French decoder)."""
-        joined = tf.strings.reduce_join(tf.gather(tf.constant(self.surfaces()), ids), axis=-1)
-        return tf.strings.strip(joined)
-
-    def size(self) -> int:
-        return self.python.get_piece_size()
 
 
 @dataclasses.dataclass
@@ -361,9 +318,6 @@ class Translator:
         return source_words, output_words, weights[:, : len(source_words)]
 
 
-LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 14), (15, 10**9))  # English words (as the earlier word-level report)
-
-
 def translate_all(translate, texts: list[str], width: int, batch: int = 64) -> list[str]:
     """`translation_function`'s output for every text, in batches of similar length (less padding and fewer
     steps), in the order given."""
@@ -381,19 +335,6 @@ def translate(net: Seq2Seq, texts: list[str], max_length: int = 96) -> list[str]
     return Translator(net, max_length).greedy(texts)
 
 
-def by_length(sources: list[str], hypotheses: list[str], references: list[str]) -> dict:
-    """BLEU/chrF per English length bucket (LENGTH_BUCKETS, in normalized words); every pair in one bucket."""
-    words = np.array([len(pair_data.normalize(s).split()) for s in sources])
-    out = {}
-    for low, high in LENGTH_BUCKETS:
-        pick = np.flatnonzero((words >= low) & (words <= high) | ((low == 1) & (words < 1)))
-        if len(pick):
-            label = f"{low}-{high}" if high < 10**6 else f"{low}+"
-            out[f"{label} words"] = {"pairs": len(pick), **bleu_chrf([hypotheses[i] for i in pick],
-                                                                      [references[i] for i in pick])}
-    return out
-
-
 def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> dict:
     """BLEU/chrF on every test pair, decoded by the graph the export serves: greedy and beam search of
     --beam-width; by English length; the copy-the-source baseline; a few examples and three attention rows."""
@@ -406,8 +347,8 @@ def evaluate(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> dict:
              cfg.beam_width, bleu_chrf(beam, test.targets)["BLEU"], bleu_chrf(copy, test.targets)["BLEU"])
     translator = Translator(net, cfg.max_length)
     return {"attention": [translator.attention(s) for s in test.sources[:3]],
-            "by_length": {"greedy": by_length(test.sources, greedy, test.targets),
-                          f"beam {cfg.beam_width}": by_length(test.sources, beam, test.targets)},
+            "by_length": {"greedy": pair_data.by_length(test.sources, greedy, test.targets),
+                          f"beam {cfg.beam_width}": pair_data.by_length(test.sources, beam, test.targets)},
             "greedy": bleu_chrf(greedy, test.targets), f"beam {cfg.beam_width}": bleu_chrf(beam, test.targets),
             "copy the source (baseline)": bleu_chrf(copy, test.targets),
             "examples": [{"source": s, "reference": r, "greedy": g, "beam": b}
