@@ -10,7 +10,7 @@ from pipelines import bench
 def test_bench_measures_what_the_pipelines_train_would_fit(name):
     """make bench takes the model, input and loss from the pipeline's own train() (the contract), for every
     pipeline: the model runs on a batch of that input and the loss scores it."""
-    model, train_ds, loss, cfg, module, data = bench._setup(name)
+    model, train_ds, loss, cfg, module, data = bench.setup(name)
     x, y, *weight = next(iter(train_ds))  # music's batches carry a weight per step
     assert loss is not None and module.NAME == name
     model.compile(optimizer="adam", loss=loss)
