@@ -276,8 +276,9 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         scorers: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
     """Compile `model` (when `loss` is given) and train it with the suite's standard callbacks.
 
-    run_dir receives: backup/ (BackupAndRestore: a killed run started again with the same run_dir resumes at the
-    epoch where it stopped), best.keras (best checkpoint by `monitor`, "min" or "max" by `monitor_mode`),
+    run_dir receives: backup/ (EpochBackup: every finished epoch's whole state - weights and optimizer, history
+    rows, best checkpoint, early stopping's memory - written as one step, so a run killed at any instant and started
+    again with the same run_dir resumes at the epoch where it stopped, as if never killed), best.keras (best checkpoint by `monitor`, "min" or "max" by `monitor_mode`),
     history.csv (appended across resumes), logs/ (TensorBoard), training_curves.png. EarlyStopping restores the best
     weights at the end. With `early_stopping=False` every epoch runs, best.keras is the last epoch and no weights
     are restored (an epoch count chosen beforehand, e.g. by cross-validation). `scorers` run before the standard
@@ -312,32 +313,32 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     elif not model.compiled:
         raise ValueError("training.fit: pass `loss=` or compile the model first.")
     monitor = monitor or ("val_loss" if val_ds is not None else "loss")
-    backup_dir = run_dir / "backup"
     history_csv = run_dir / "history.csv"
-    resuming = backup_dir.exists() and any(backup_dir.iterdir())
+    checkpoint = keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=monitor_mode,
+                                                 save_best_only=early_stopping)
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode, patience=patience,
+                                          restore_best_weights=True) if early_stopping else None
+    backup = EpochBackup(run_dir / "backup", history_csv, checkpoint, early)
+    resuming = backup.latest() is not None
     run_options = {**(options or {}), "weight shapes": [list(w.shape) for w in model.weights], "epochs": epochs,
                    "learning_rate": learning_rate, "seed": seed, "monitor": monitor, "patience": patience,
                    "early_stopping": early_stopping, "cosine_epochs": cosine_epochs, "class_weight": class_weight}
     check_resume(run_dir, run_options, resuming)
     if not resuming and history_csv.exists():
         history_csv.unlink()  # a fresh run starts a fresh history; a resumed one appends to it
-    early = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode, patience=patience,
-                                          restore_best_weights=True)
     timer = _Timer()
-    checkpoint = keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=monitor_mode,
-                                                 save_best_only=early_stopping)
     standard = [
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        backup.restore,  # first: puts the last finished epoch back before the logger opens history.csv
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         checkpoint,
         *([early] if early_stopping else []),
-        _ResumeState(backup_dir / "resume_state.json", checkpoint, early if early_stopping else None),
         *([cosine_schedule(learning_rate, cosine_epochs)] if cosine_epochs else []),
         keras.callbacks.TerminateOnNaN(),
         timer,
+        *([keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0)]
+          if tensorboard else []),
+        backup,  # last: the epoch's state once every file of it is written
     ]
-    if tensorboard:
-        standard.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0))
     policy = compute_policy(model)
     log.info("training %s: %d params, XLA jit_compile=%s, cuDNN recurrent layers=%d of %d (GPUs: %d), "
              "dtype policy %s%s", model.name, model.count_params(), policy["jit_compile"], policy["cudnn_layers"],
@@ -346,7 +347,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
                         callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False)
-    if early_stopping and early.best_weights is not None:
+    if early is not None and early.best_weights is not None:
         model.set_weights(early.best_weights)
     check_finite(model, history)
     seconds = timer.epoch_seconds
@@ -367,33 +368,91 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     return history
 
 
-class _ResumeState(keras.callbacks.Callback):
-    """What the best checkpoint and early stopping remember (best value, its epoch, epochs without improvement),
-    written beside the backup after every epoch and given back to them when a killed run resumes, so the resumed
-    run stops and keeps the same best model as one that was never killed. (BackupAndRestore restores only the
-    weights, the optimizer and the epoch.) Early stopping's best weights come back from best.keras."""
+class EpochBackup(keras.callbacks.Callback):
+    """A finished epoch's whole state, written as one step: backup/epoch-<n>/ holds the weights with the optimizer's
+    state, history.csv as it stands, the best checkpoint, and what the checkpoint and early stopping remember (best
+    value, its epoch, epochs without improvement). It is written into a temporary folder and renamed into place (a
+    rename is atomic), then the previous epoch's folder is removed, so a kill at any instant leaves one complete
+    epoch to resume from, never the weights of one epoch with the history or best model of another. `restore` (a
+    callback placed before the others) puts it all back when a run starts again: weights, optimizer, the epoch to
+    start from, history.csv (without a row of an epoch that did not finish), best.keras and the memory of the
+    checkpoint and early stopping; early stopping's best weights come back from best.keras. A finished run removes
+    the folder. (Keras's BackupAndRestore saves weights and epoch number one after the other, and nothing else.)"""
 
-    def __init__(self, path: pathlib.Path, checkpoint, early):
+    def __init__(self, folder: pathlib.Path, history_csv: pathlib.Path, checkpoint, early):
         super().__init__()
-        self.path, self.checkpoint, self.early = path, checkpoint, early
+        self.folder, self.history_csv, self.checkpoint, self.early = folder, history_csv, checkpoint, early
+        self.restore = _Restore(self)
+
+    def latest(self) -> pathlib.Path | None:
+        """The newest complete epoch folder (a temporary one left by a kill does not count)."""
+        done = sorted(self.folder.glob("epoch-*")) if self.folder.is_dir() else []
+        return done[-1] if done else None
 
     def on_train_begin(self, logs=None):
-        if not self.path.exists():
+        """The checkpoint's and early stopping's memory, given back after their own on_train_begin reset it
+        (this callback runs last; `restore`, first, has put the files and weights back)."""
+        latest = self.latest()
+        if latest is None:
             return
-        state = json.loads(self.path.read_text())
+        state = json.loads((latest / "state.json").read_text())
         self.checkpoint.best = state["checkpoint_best"]
+        best = pathlib.Path(self.checkpoint.filepath)
         if self.early is not None and state.get("best") is not None:
-            self.early.best, self.early.best_epoch, self.early.wait = state["best"], state["best_epoch"], state["wait"]
-            best = pathlib.Path(self.checkpoint.filepath)
+            early = self.early
+            early.best, early.best_epoch, early.wait = state["best"], state["best_epoch"], state["wait"]
             if best.exists():
-                self.early.best_weights = keras.models.load_model(best, compile=False).get_weights()
+                early.best_weights = keras.models.load_model(best, compile=False).get_weights()
 
     def on_epoch_end(self, epoch, logs=None):
+        name = f"epoch-{epoch + 1:06d}"
+        temporary = self.folder / f".{name}.partial"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
+        self.model.save_weights(temporary / "model.weights.h5")
+        for path, kept in ((self.history_csv, "history.csv"), (pathlib.Path(self.checkpoint.filepath), "best.keras")):
+            if path.exists():
+                shutil.copy2(path, temporary / kept)
         number = lambda v: None if v is None else float(v)  # noqa: E731
-        state = {"checkpoint_best": number(self.checkpoint.best)}
+        # stopped: early stopping ended the run at this epoch (a resumed run then trains no further epoch)
+        state = {"epoch": epoch + 1, "checkpoint_best": number(self.checkpoint.best),
+                 "stopped": bool(self.model.stop_training)}
         if self.early is not None:
             state.update(best=number(self.early.best), best_epoch=self.early.best_epoch, wait=self.early.wait)
-        save_beside_checkpoint(self.path.parent, self.path.name, state)
+        (temporary / "state.json").write_text(json.dumps(state))
+        os.replace(temporary, self.folder / name)
+        for old in self.folder.iterdir():
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def on_train_end(self, logs=None):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _Restore(keras.callbacks.Callback):
+    """EpochBackup's other half: on a run's start, the newest complete epoch put back (see EpochBackup)."""
+
+    def __init__(self, backup: EpochBackup):
+        super().__init__()
+        self.backup = backup
+
+    def on_train_begin(self, logs=None):
+        backup = self.backup
+        latest = backup.latest()
+        if latest is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # its variables must exist to be loaded
+        self.model.load_weights(latest / "model.weights.h5")
+        state = json.loads((latest / "state.json").read_text())
+        # what Keras's own BackupAndRestore sets: fit starts there (past the end when early stopping had ended it)
+        self.model._initial_epoch = 2**31 - 1 if state.get("stopped") else state["epoch"]
+        best = pathlib.Path(backup.checkpoint.filepath)
+        for path, kept in ((backup.history_csv, latest / "history.csv"), (best, latest / "best.keras")):
+            if kept.exists():
+                shutil.copy2(kept, path)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def check_resume(run_dir: pathlib.Path, run_options: dict, resuming: bool) -> None:

@@ -302,3 +302,72 @@ def test_a_malformed_tf_config_is_named(monkeypatch, value):
     monkeypatch.setenv("TF_CONFIG", value)
     with pytest.raises(ValueError, match="TF_CONFIG is not a JSON object with 'cluster' and 'task'"):
         training.get_strategy("multiworker")
+
+
+def _run_with_kill(monkeypatch, run_dir, ds, val, x, kill_at=None, when="before"):
+    """A run of the tiny problem; with `kill_at`, a kill (KeyboardInterrupt) just before or just after the
+    kill_at-th file operation of the epoch's bookkeeping (the history row, the best checkpoint - "torn": half a
+    file written -, the backup's weights, copies and rename). Returns (predictions, the operations' names)."""
+    import itertools
+    import os
+    import shutil
+
+    count, names = itertools.count(), []
+
+    def wrap(owner, name):
+        original = getattr(owner, name)
+
+        def wrapped(*args, **kwargs):
+            i = next(count)
+            names.append(name)
+            if i == kill_at and when == "torn" and name == "save":
+                pathlib.Path(args[1]).write_bytes(b"PK\x03\x04 half a zip")
+                raise KeyboardInterrupt("killed while writing best.keras")
+            if i == kill_at and when == "before":
+                raise KeyboardInterrupt(f"killed before {name}")
+            out = original(*args, **kwargs)
+            if i == kill_at and when in ("after", "torn"):
+                raise KeyboardInterrupt(f"killed after {name}")
+            return out
+        m.setattr(owner, name, wrapped)
+
+    keras.utils.set_random_seed(1)
+    model = _model()
+    with monkeypatch.context() as m:
+        for owner, name in ((keras.callbacks.CSVLogger, "on_epoch_end"), (keras.Model, "save"),
+                            (keras.Model, "save_weights"), (shutil, "copy2"), (os, "replace")):
+            wrap(owner, name)
+        training.fit(model, ds, val, training.Settings(run_dir=run_dir, epochs=6, learning_rate=0.05, seed=1,
+                                                       verbose=0),
+                     loss="sparse_categorical_crossentropy", patience=2, tensorboard=False)
+    return model.predict(x, verbose=0), names
+
+
+@pytest.mark.slow
+def test_a_kill_at_any_point_of_an_epochs_bookkeeping_resumes_to_the_uninterrupted_run(tmp_path, monkeypatch):
+    """Killed just before or just after each write of every epoch (the history row, best.keras, the backup), or in
+    the middle of writing best.keras, then started again: the same history rows, the same final weights and the
+    same best checkpoint as a run never killed (issue: the backup, the row and the checkpoint were separate)."""
+    ds, x, _ = _problem()
+    val = _problem(seed=5)[0]
+    whole, operations = _run_with_kill(monkeypatch, tmp_path / "whole", ds, val, x)
+    rows = training.read_history(tmp_path / "whole" / "history.csv")
+    best = keras.models.load_model(tmp_path / "whole" / "best.keras").predict(x, verbose=0)
+    epochs = [i for i, name in enumerate(operations) if name == "on_epoch_end"]  # each epoch's bookkeeping starts
+    assert len(epochs) == len(rows["epoch"]) >= 3 and "save" in operations[epochs[1]:epochs[2]]
+    # every point of the second epoch's bookkeeping (one that improved: best.keras written) and of the last one's
+    # (early stopping ends the run there), so the test stays about a minute
+    points = [*range(epochs[1], epochs[2]), *range(epochs[-1], len(operations))]
+    for kill_at in points:
+        for when in ("before", "after", "torn") if operations[kill_at] == "save" else ("before", "after"):
+            run_dir = tmp_path / f"kill-{kill_at}-{when}"
+            with pytest.raises(KeyboardInterrupt):
+                _run_with_kill(monkeypatch, run_dir, ds, val, x, kill_at, when)
+            resumed, _ = _run_with_kill(monkeypatch, run_dir, ds, val, x)
+            again = training.read_history(run_dir / "history.csv")
+            assert again["epoch"] == rows["epoch"], (kill_at, when)
+            np.testing.assert_allclose(again["val_loss"], rows["val_loss"], rtol=1e-5, err_msg=f"{kill_at} {when}")
+            np.testing.assert_allclose(resumed, whole, rtol=1e-5, atol=1e-6, err_msg=f"{kill_at} {when}")
+            kept = keras.models.load_model(run_dir / "best.keras").predict(x, verbose=0)
+            np.testing.assert_allclose(kept, best, rtol=1e-5, atol=1e-6, err_msg=f"{kill_at} {when}")
+            assert not (run_dir / "backup").exists()
