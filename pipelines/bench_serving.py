@@ -83,6 +83,7 @@ def serving_bench() -> dict:
     from domain.ecg import analysis, records, synthetic
     from pipelines import serve
     from shared import export as shared_export
+    from shared import serving
 
     root = pathlib.Path(bench.scratch("serving")) / "saved_models"
     bodies = {}
@@ -99,7 +100,7 @@ def serving_bench() -> dict:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(serve.create_app(root), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(serving.server_config(serve.create_app(root), port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

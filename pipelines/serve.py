@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         served = app.state.repository.models()
         log.info("serving %s from %s on http://%s:%d", ", ".join(served) or "no model yet", args.root, args.host,
                  args.port)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.Server(serving.server_config(app, args.host, args.port)).run()
 
     cli.run_guarded(serve)
 

@@ -8,11 +8,15 @@ user writes here works unchanged against TF Serving in production (docs/serving.
 Like TF Serving it serves the highest complete version of each model and picks up a new one without a restart (it
 looks at the folder on every request; export writes a version beside and renames it into place, so a half-written
 one is never seen); a version that fails to load is reported and the newest one that loads keeps serving. Errors are
-{"error": "..."} with 400 (bad request), 404 (unknown model or version), 413 (body too large), never a stack trace.
-Model names and versions are checked against a strict pattern, so no request reaches a path outside the root.
+{"error": "..."} with 400 (bad request), 404 (unknown model or version), 408 (body too slow), 413 (body too large),
+never a stack trace or a path of the server. Model names and versions are checked against a strict pattern, so no
+request reaches a path outside the root. Work per request is bounded: the body's size, depth and arrival time, each
+model's input limits (shared.export.limit_problems), connections at once, and a connection that never finishes its
+request line and headers is closed (`server_config`).
 
 Notebook:
-    app = serving.create_app("saved_models")           # a Starlette app; uvicorn.run(app, port=8501)
+    app = serving.create_app("saved_models")           # a Starlette app
+    uvicorn.Server(serving.server_config(app, port=8501)).run()
     serving.predict(repository, "sentiment", {"instances": ["a fine film"]})   # the same answer, in process
 """
 
@@ -24,6 +28,7 @@ import logging
 import math
 import pathlib
 import re
+import tempfile
 import threading
 from collections.abc import Callable
 
@@ -39,14 +44,25 @@ MODEL_PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labe
                         r"(?P<verb>/metadata|:predict|:classify|:regress)?")
 METHODS = {":classify": "classification", ":regress": "regression"}  # TF Serving's other REST verbs
 MAX_BODY_BYTES = 32 * 1024 * 1024
+BODY_TIMEOUT_S = 30.0  # a request body not received in full by then is refused (408): a stalled client holds nothing
+MAX_CONCURRENT = 64  # connections and requests at once (uvicorn's limit_concurrency); beyond, 503 at once
+MAX_NESTING = 64  # JSON nested deeper than this is refused (400) before it reaches NumPy or the recursion limit
 
 
 class RequestError(Exception):
     """A request the server refuses: `status` (400, 404, 413) and one clear line."""
 
     def __init__(self, status: int, message: str):
-        super().__init__(message)
+        super().__init__(public(message))
         self.status = status
+
+
+def public(message: str) -> str:
+    """A message as a client may see it: no path of the server's file system (its temporary folders, its model
+    root, its working folder) - the file's own name is kept."""
+    for folder in {tempfile.gettempdir(), str(pathlib.Path.cwd())}:
+        message = re.sub(re.escape(folder.rstrip("/")) + r"/(?:[^\s'\"/]+/)*", "", message)
+    return message
 
 
 class Repository:
@@ -72,8 +88,7 @@ class Repository:
                                     f"{', '.join(self.models()) or 'none'})")
         found = shared_export.versions(self.root / name)
         if not found:
-            raise RequestError(404, f"Servable not found for request: model {name!r} has no exported version under "
-                                    f"{self.root / name}")
+            raise RequestError(404, f"Servable not found for request: model {name!r} has no exported version")
         return found
 
     def get(self, name: str, version: str | int | None = None) -> tuple[object, dict, int]:
@@ -118,7 +133,10 @@ class Repository:
             return loaded, meta
 
 
-def _signature(loaded, name: str, request_signature: str | None):
+def _signature(loaded, name: str, request_signature):
+    if request_signature is not None and not isinstance(request_signature, str):
+        raise RequestError(400, f'"signature_name" must be a string (received {type(request_signature).__name__}); '
+                                f"{name!r} has: {', '.join(sorted(loaded.signatures))}")
     signature_name = request_signature or "serving_default"
     if signature_name not in loaded.signatures:
         raise RequestError(400, f"signature {signature_name[:80]!r} not found in {name!r} (it has: "
@@ -283,22 +301,50 @@ def metadata(repository: Repository, name: str, version: str | None = None) -> d
 
 
 async def read_json(request, limit: int) -> object:
-    """The request's JSON body, refused past `limit` bytes (413) or when it is not JSON (400)."""
+    """The request's JSON body, refused past `limit` bytes (413), when it does not arrive within BODY_TIMEOUT_S
+    (408), when it is not JSON or nests deeper than MAX_NESTING (400)."""
+    import asyncio
+
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"request body of {declared} bytes is over the {limit}-byte limit")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise RequestError(413, f"request body is over the {limit}-byte limit")
+
+    async def receive():
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise RequestError(413, f"request body is over the {limit}-byte limit")
     try:
-        return json.loads(body, parse_constant=lambda c: (_ for _ in ()).throw(
+        await asyncio.wait_for(receive(), BODY_TIMEOUT_S)
+    except TimeoutError:
+        raise RequestError(408, f"request body not received within {BODY_TIMEOUT_S:g} s ({len(body)} bytes came); "
+                                "send it whole") from None
+    try:
+        parsed = json.loads(body, parse_constant=lambda c: (_ for _ in ()).throw(
             RequestError(400, f"JSON has {c}; send finite numbers")))
     except RequestError:
         raise
+    except RecursionError:
+        parsed = None  # deeper than Python parses: refused below with the same words
     except (ValueError, UnicodeDecodeError) as error:
         raise RequestError(400, f"malformed JSON: {str(error)[:200]}") from None
+    if parsed is None and body.strip() != b"null" or _depth(parsed) > MAX_NESTING:
+        raise RequestError(400, f"JSON nested more than {MAX_NESTING} levels deep; no input here is that deep")
+    return parsed
+
+
+def _depth(value, limit: int = MAX_NESTING) -> int:
+    """How deeply lists and objects nest in `value` (counting stops past `limit`), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: list[str] | None = None, *,
@@ -351,3 +397,40 @@ def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: lis
     app.state.repository = repository
     app.state.max_body_bytes = max_body_bytes
     return app
+
+
+HEADER_TIMEOUT_S = 10.0  # a connection whose request line and headers are not complete by then is closed
+KEEP_ALIVE_S = 5.0  # an idle kept-alive connection is closed after this (uvicorn's timeout_keep_alive)
+
+
+def server_config(app, host: str = "127.0.0.1", port: int = 8501, **changes):
+    """uvicorn's Config for `app` with the server's bounds: MAX_CONCURRENT connections and requests at once (503
+    beyond), idle connections closed after KEEP_ALIVE_S, and connections that have not sent a whole request head
+    within HEADER_TIMEOUT_S closed (uvicorn has no such timeout of its own: a client that opens connections and
+    sends nothing, or half a header, would hold them for ever)."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=MAX_CONCURRENT,
+                          timeout_keep_alive=int(KEEP_ALIVE_S), http=_head_timeout_protocol(), **changes)
+
+
+def _head_timeout_protocol():
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeout(H11Protocol):
+        """uvicorn's h11 protocol, closing a connection whose first request head is not complete in time."""
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_timeout)
+
+        def _head_timeout(self):
+            if self.cycle is None and not self.transport.is_closing():  # no request has begun on it
+                log.info("closed a connection that sent no complete request head in %g s", HEADER_TIMEOUT_S)
+                self.transport.close()
+
+        def connection_lost(self, exc):
+            self._head_timer.cancel()
+            super().connection_lost(exc)
+
+    return HeadTimeout

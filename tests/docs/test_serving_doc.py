@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -55,7 +56,7 @@ def server(exported, tmp_path_factory):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = serve.create_app(root, max_body_bytes=8 * 2**20)
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    running = uvicorn.Server(serving.server_config(app, port=port))
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
@@ -137,6 +138,12 @@ BAD = [
     ("/v1/models/weather/versions/1:regress", b'{"examples": [{}]}', 400, "tensorflow/serving/regress. Was"),
     ("/v1/models/nothing:classify", b'{"examples": []}', 404, "not found"),
     ("/v1/models/sentiment/labels/stable:predict", b'{"instances": ["x"]}', 404, "Unrecognized servable version label"),
+    # bodies of any shape get a 4xx, never a 500
+    ("/v1/models/sentiment:predict", b'{"signature_name": 123, "instances": ["x"]}', 400, "must be a string"),
+    ("/v1/models/sentiment:predict", b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested"),
+    ("/v1/models/weather:predict", b'{"instances": ' + b"[" * 70 + b"1" + b"]" * 70 + b"}", 400, "nested"),
+    ("/v1/models/sentiment:predict", b'[1, 2]', 400, ""),
+    ("/v1/ecg:analyze", b'{"signal": ' + b"[" * 5000 + b"]" * 5000 + b', "sampling_rate": 360}', 400, "nested"),
 ]
 
 
@@ -210,6 +217,37 @@ def test_ecg_analysis_of_a_generated_record_and_its_bad_inputs(server, tmp_path)
                         ({"record": {"hea": "x"}}, "hea")]:
         bad = requests.post(url + "/v1/ecg:analyze", json=body, timeout=60)
         assert bad.status_code == 400 and words in bad.json()["error"], (body.keys(), bad.text)
+    broken = {"record": {"hea": {"b64": base64.b64encode(b"request 1 360 5000\nrequest.dat 16 200 11 0 0 0 0 MLII\n"
+                                                        ).decode()}, "dat": {"b64": "AAAA"}}}
+    bad = requests.post(url + "/v1/ecg:analyze", json=broken, timeout=60)
+    assert bad.status_code == 400 and tempfile.gettempdir() not in bad.text, bad.text  # no path of the server
+
+
+@pytest.mark.slow
+def test_stalled_and_half_open_connections_are_closed(server, monkeypatch):
+    """A client that sends half a request head, or a body slower than the limit, does not hold the connection:
+    closed after HEADER_TIMEOUT_S, 408 after BODY_TIMEOUT_S (both shortened here)."""
+    url, _ = server
+    monkeypatch.setattr(serving, "HEADER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(serving, "BODY_TIMEOUT_S", 1.0)
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as half:
+        half.sendall(b"POST /v1/models/sentiment:predict HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        start = time.time()
+        assert half.recv(100) == b"" and time.time() - start < 15  # closed by the server
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
+        slow.sendall(b"POST /v1/models/sentiment:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"instances\": ")  # 14 of the 100 bytes, then nothing
+        answer = b""
+        while not answer.endswith(b"}"):  # the head, then the JSON error
+            chunk = slow.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        answer = answer.decode()
+        assert answer.startswith("HTTP/1.1 408") and "not received within 1 s" in answer, answer
+    assert requests.post(url + "/v1/models/sentiment:predict", json={"instances": ["a fine film"]},
+                         timeout=60).status_code == 200
 
 
 @pytest.mark.slow
