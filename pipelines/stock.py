@@ -182,8 +182,11 @@ def export(cfg: Config, model: keras.Model, bars: stock_data.Bars, metrics: dict
     def serve(window):
         return {"log_return": model(window, training=False)[:, 0]}
 
+    table, _ = series(cfg, bars)
     meta = {"config": cfg, "source": f"{bars.source} {bars.ticker}", "metrics": metrics,
-            "features": list(stock_data.FEATURES), "ticker": bars.ticker}
+            "features": list(stock_data.FEATURES), "ticker": bars.ticker,
+            "input_limits": {"serving_default": {
+                "window": shared_export.training_range(table[_rows(len(table))[0]])}}}
     signature = [tf.TensorSpec((None, cfg.past, len(stock_data.FEATURES)), tf.float32, name="window")]
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
@@ -198,10 +201,15 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
     if len(table) - 1 < past:
         raise ValueError(f"{csv_path}: {len(table)} trading days; the model needs at least {past + 1}.")
     window = table[-past:][None]
+    shared_export.refuse_outside(meta, {"window": window})
     log_return = float(served.signatures["serving_default"](window=tf.constant(window))["log_return"].numpy()[0])
     close = float(bars.column("close")[-1])
-    return {"ticker": bars.ticker, "last_date": str(bars.dates[-1]), "last_close": close, "days_ahead": days,
-            "log_return": round(log_return, 6), "implied_close": round(close * float(np.exp(log_return)), 4)}
+    out = {"ticker": bars.ticker, "last_date": str(bars.dates[-1]), "last_close": close, "days_ahead": days,
+           "log_return": round(log_return, 6), "implied_close": round(close * float(np.exp(log_return)), 4)}
+    if bars.notes:  # rows the reader dropped: said, with the day the forecast starts from
+        out["warning"] = "; ".join(bars.notes) + f"; the forecast starts from the last kept day, {bars.dates[-1]}"
+        log.warning("%s", out["warning"])
+    return out
 
 
 def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict,

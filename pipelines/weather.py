@@ -93,8 +93,8 @@ def load_data(cfg: Config) -> weather_data.WeatherSeries:
         series = weather_data.load_jena_csv(weather_data.download_jena(folder))
     for note in series.notes:
         log.warning("%s", note)
-    log.info("%s: %d hours (%s .. %s), %d features", series.source, len(series.times), series.times[0],
-             series.times[-1], len(series.names))
+    log.info("%s: %d %s (%s .. %s), %d features", series.source, len(series.times),
+             "days" if series.step_hours == 24 else "hours", series.times[0], series.times[-1], len(series.names))
     return series
 
 
@@ -183,7 +183,9 @@ def export(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, 
     width, lead, horizon = cfg.steps(series.step_hours)
     meta = {"config": cfg, "source": series.source, "metrics": metrics, "features": series.names,
             "target": series.target_name, "steps": {"width": width, "lead": lead, "horizon": horizon,
-                                                    "step_hours": series.step_hours}}
+                                                    "step_hours": series.step_hours},
+            "input_limits": {"serving_default": {"window": shared_export.training_range(
+                series.values[_rows(series)[0]])}}}
     signature = [tf.TensorSpec((None, width, len(series.names)), tf.float32, name="window")]
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
@@ -200,6 +202,7 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
     if len(series.times) < steps["width"]:
         raise ValueError(f"{csv_path}: {len(series.times)} rows; the model needs a window of {steps['width']}.")
     window = series.values[-steps["width"]:][None]
+    shared_export.refuse_outside(meta, {"window": window})
     forecast = served.signatures["serving_default"](window=tf.constant(window))["forecast"].numpy()[0]
     last = series.times[-1]
     step = np.timedelta64(steps["step_hours"], "h")

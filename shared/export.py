@@ -161,19 +161,47 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
     """What breaks `limits` ({input: {"min", "max", "why"}}: the ranges a signature's values must keep, the same
     as the command line's options; export metadata "input_limits" per signature) in `values` ({input: number or
     array}), one line each naming the input (as a command-line option with `options`), the range and the value.
-    The server refuses a request with them; a pipeline's Config checks the same limits."""
+    "min"/"max" are numbers, or lists along the input's last axis (a range per feature). The server refuses a
+    request with them; a pipeline's Config or predict checks the same limits."""
     problems = []
     for name, limit in limits.items():
         if name not in values:
             continue
-        array = np.asarray(values[name], dtype=float).reshape(-1)
-        low, high = limit.get("min", -np.inf), limit.get("max", np.inf)
-        bad = array[(array < low) | (array > high)]
+        array = np.asarray(values[name], dtype=float)
+        low = np.asarray(limit.get("min", -np.inf), dtype=float)
+        high = np.asarray(limit.get("max", np.inf), dtype=float)
+        try:
+            low, high = np.broadcast_to(low, array.shape), np.broadcast_to(high, array.shape)
+        except ValueError:
+            continue  # a shape the signature refuses anyway, with its own message
+        bad = np.flatnonzero(((array < low) | (array > high)).reshape(-1))
         if bad.size:
+            i = bad[0]
             shown = f"--{name.replace('_', '-')}" if options else f"input {name!r}"
-            problems.append(f"{shown} = {bad[0]:g} is outside [{low:g}, {high:g}]"
-                            + (f" ({limit['why']})" if limit.get("why") else ""))
+            where = "" if low.ndim == 0 or np.ndim(limit.get("min", 0)) == 0 else \
+                f" (feature {np.unravel_index(i, array.shape)[-1]})"
+            problems.append(f"{shown}{where} = {array.reshape(-1)[i]:g} is outside [{low.reshape(-1)[i]:g}, "
+                            f"{high.reshape(-1)[i]:g}]" + (f" ({limit['why']})" if limit.get("why") else ""))
     return problems
+
+
+def training_range(values: np.ndarray, margin: float = 3.0) -> dict:
+    """The plausible range of a served input per feature (last axis), from the training rows: their min and max
+    widened by `margin` times their span on each side - a value beyond anything seen still passes, garbage (1e30,
+    a price in cents for one in dollars) does not. For export metadata "input_limits"."""
+    flat = np.asarray(values, dtype=float).reshape(-1, np.shape(values)[-1])
+    low, high = np.nanmin(flat, axis=0), np.nanmax(flat, axis=0)
+    span = np.maximum(high - low, 1e-6)
+    return {"min": [round(float(v), 6) for v in low - margin * span],
+            "max": [round(float(v), 6) for v in high + margin * span],
+            "why": f"the training data's range per feature widened by {margin:g} times its span on each side"}
+
+
+def refuse_outside(meta: dict, values: dict, signature: str = "serving_default") -> None:
+    """The command line's copy of the server's check: a ValueError naming the first input outside the export's
+    "input_limits" for `signature` (nothing when the export has none)."""
+    for problem in limit_problems(values, (meta.get("input_limits") or {}).get(signature, {})):
+        raise ValueError(problem + "; the model was not trained on anything like it.")
 
 
 def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,

@@ -171,8 +171,10 @@ def as_array(name: str, value, spec):
                 if array.size else array
         else:
             array = np.asarray(value)  # numpy's own parse: a list of numbers is fast; strings give kind U/S/O
-            if array.dtype.kind not in "biuf":
-                raise ValueError(f"expected numbers ({dtype.name})")
+            if dtype.is_bool != (array.dtype.kind == "b") or array.dtype.kind not in "biuf":  # true is not 1.0
+                wanted = "true/false" if dtype.is_bool else "numbers, not true/false" if array.dtype.kind == "b" \
+                    else "numbers"
+                raise ValueError(f"expected {wanted} ({dtype.name})")
             if dtype.is_integer and array.size:  # 20.9 or 2**32 + 20 must not become 20
                 if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
                     raise ValueError(f"expected whole numbers ({dtype.name})")

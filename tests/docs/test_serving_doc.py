@@ -126,6 +126,8 @@ BAD = [
     ("/v1/models/weather:predict", b'{"instances": [[[1.0, 2.0]]]}', 400, "shape"),
     ("/v1/models/weather:predict", b'{"instances": [[["a", "b", "c", "d", "e", "f"]]]}', 400, "numbers"),
     ("/v1/models/weather:predict", b'{"inputs": {"window": [[[NaN, 1, 1, 1, 1, 1]]]}}', 400, "NaN"),
+    ("/v1/models/weather:predict", b'{"instances": [[[1e30, 1, 1, 1, 0, 0]' + b", [1, 1, 1, 1, 0, 0]" * 4 + b"]]}", 400,
+     "is outside"),  # finite but absurd: refused by the export's input_limits (it was forecast as 17.85 degC)
     ("/v1/models/ecg:predict", b'{"instances": [{"beats": [[0.0]]}]}', 400, "inputs are"),
     ("/v1/models/nothing:predict", b'{"instances": ["x"]}', 404, "not found"),
     ("/v1/models/..%2F..%2Fetc:predict", b'{"instances": ["x"]}', 404, ""),
@@ -164,7 +166,7 @@ def test_new_damaged_and_deleted_versions(server):
     serving; a deleted one stops being served; a half-written (.tmp-*) one is never looked at."""
     url, root = server
     status = lambda: requests.get(url + "/v1/models/weather", timeout=60).json()["model_version_status"][0]  # noqa: E731
-    body = {"instances": [[[10.0] * 6] * 5]}
+    body = {"instances": [[[0.0, 12.0, 5.0, 3.0, 0.5, 0.87]] * 5]}
     assert status()["version"] == "1"
     shutil.copytree(root / "weather" / "1", root / "weather" / ".tmp-2-abc")
     assert status()["version"] == "1"  # half-written: invisible

@@ -41,7 +41,16 @@ def test_quick_run_states_the_verdict_and_exports(quick_run, tmp_path):
                         f"{10.5 + d % 5},{1000 + d},XYZ" for d in range(40)]
     csv.write_text("\n".join(lines) + "\n")
     forecast = stock.predict(cfg, csv, path)
-    assert forecast["ticker"] == "XYZ" and forecast["implied_close"] > 0
+    assert forecast["ticker"] == "XYZ" and forecast["implied_close"] > 0 and "warning" not in forecast
+    spiked = tmp_path / "spiked.csv"  # the last day's high 1000x the close: a range no training day came near
+    spiked.write_text("\n".join(lines[:-1] + ["2016-02-13,12,12000,11,11.5,1039,XYZ"]) + "\n")
+    with pytest.raises(ValueError, match="input 'window' \\(feature 1\\) = .* is outside .*not trained on"):
+        stock.predict(cfg, spiked, path)
+    dropped = tmp_path / "dropped.csv"  # the last day's open above its high: the reader drops it, and says so
+    dropped.write_text("\n".join(lines + ["2016-02-14,120,12,11,11.5,1040,XYZ"]) + "\n")
+    forecast = stock.predict(cfg, dropped, path)
+    assert "1 rows whose high/low do not bound open and close" in forecast["warning"]
+    assert forecast["last_date"] in forecast["warning"]
     short = tmp_path / "short.csv"
     short.write_text("\n".join(lines[:10]) + "\n")
     with pytest.raises(ValueError, match="needs at least"):

@@ -41,6 +41,11 @@ def test_quick_run_reports_baselines_and_exports(quick_run, tmp_path):
         f"2016-02-{d:02d},1.0,{9 + d % 3},3.0,2.5\n" for d in range(1, 11)))
     forecast = weather.predict(cfg, csv, path)
     assert list(forecast["forecast_degC"]) == ["2016-02-11T00:00:00"] and forecast["target"] == "temp_max"
+    absurd = tmp_path / "absurd.csv"  # wind 9000 (the reader refuses 1e30 and 5000 degC itself): refused, not forecast
+    absurd.write_text(csv.read_text() + "2016-02-11,1.0,9,3.0,9000\n")
+    with pytest.raises(ValueError, match="feature 3.* = 9000 is outside"):
+        weather.predict(cfg, absurd, path)
+    assert meta["input_limits"]["serving_default"]["window"]["max"][1] < 200  # temp_max: its training range widened
     with pytest.raises(ValueError, match="trained on"):
         weather.predict(cfg, write_jena(tmp_path / "jena.csv"), path)
 
