@@ -273,6 +273,8 @@ def _run_distributed(command: str, cfg, args, fn: Callable) -> object:
 def text_input(value: str) -> str:
     """A text given to predict: `@path` reads the file (UTF-8), anything else is the text itself, so a review in
     review.txt is `--input @review.txt` and never the path's own letters."""
+    if not value.strip():
+        raise ValueError("--input: the text is empty; give a text (or @file).")
     if not value.startswith("@"):
         if value.strip() and len(value) < 4096 and not any(c.isspace() for c in value.strip()) \
                 and os.path.isfile(value.strip()):
@@ -282,11 +284,14 @@ def text_input(value: str) -> str:
     path = value[1:]
     try:
         with open(path, encoding="utf-8") as file:
-            return file.read()
+            text = file.read()
     except FileNotFoundError:
         raise ValueError(f"--input {value}: no file {path} (a text starting with @ names a file).") from None
     except (UnicodeDecodeError, IsADirectoryError) as error:
         raise ValueError(f"--input {value}: {path} is not a UTF-8 text file ({type(error).__name__}).") from None
+    if not text.strip():
+        raise ValueError(f"--input {value}: {path} holds no text.")
+    return text
 
 
 def describe(result) -> str:

@@ -160,7 +160,10 @@ def unbase64(value):
 
 def as_array(name: str, value, spec):
     """One input as a numpy array of the signature's dtype and a compatible shape, or a 400 naming it."""
-    value = unbase64(value)
+    try:
+        value = unbase64(value)
+    except RequestError as error:
+        raise RequestError(400, f"input {name!r}: {error}") from None
     dtype = spec.dtype
     try:
         if dtype.name == "string":

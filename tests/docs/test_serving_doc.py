@@ -318,3 +318,52 @@ def test_saved_model_cli_commands_of_the_doc_run(exported):
     value = float(forecast.split("forecast:")[1].strip().strip("[]"))
     assert -30 < value < 50  # degC from raw inputs of 10
     assert "Result for output key label:" in review and ("b'positive'" in review or "b'negative'" in review)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["weather", "sentiment", "ecg"])
+def test_random_and_extreme_requests_to_every_served_signature(exported, name):
+    """Property (hypothesis): any values in the shape a signature takes - random, extreme (1e30, float32's edge,
+    1e39), negative, zero - and any text get a 4xx naming the problem or an answer that is finite or flagged
+    "invalid input"; never another error (a 500) or a class computed from garbage."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    repository = serving.Repository(exported / "saved_models")
+    loaded, meta, _ = repository.get(name)
+    specs = loaded.signatures["serving_default"].structured_input_signature[1]
+    numbers = st.one_of(st.floats(-1e3, 1e3), st.sampled_from([0.0, -1.0, 1e30, -1e30, 3.4e38, 1e39, 101.0, 1e-40]))
+
+    def row(spec):
+        if spec.dtype == tf.string:
+            return st.text(max_size=300)
+        shape = [d or 3 for d in spec.shape.as_list()[1:]]
+        size = int(np.prod(shape))
+
+        def build(fill, changes):  # a plain row with a few values set: small for hypothesis, any value anywhere
+            values = np.full(size, fill)
+            for index, value in changes:
+                values[index % size] = value
+            return values.reshape(shape).tolist()
+        return st.builds(build, st.floats(-2, 2), st.lists(st.tuples(st.integers(0, size - 1), numbers), max_size=4))
+
+    instances = st.lists(st.fixed_dictionaries({k: row(s) for k, s in specs.items()}), min_size=1, max_size=3)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows=instances)
+    def check(rows):
+        try:
+            answer = serving.predict(repository, name, {"instances": rows})
+        except serving.RequestError as error:
+            assert 400 <= error.status < 500 and "\n" not in str(error)
+            return
+        for sent, got in zip(rows, answer["predictions"], strict=True):
+            got = got if isinstance(got, dict) else {"output": got}
+            flagged = export.INVALID in got.values()
+            out = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in got.values()
+                                  if isinstance(v, (int, float, list))] or [np.zeros(1)])
+            assert flagged or np.isfinite(out).all(), got  # a number is finite, or the row says it is invalid
+            sent_values = [np.ravel(v) for v in sent.values() if not isinstance(v, str)]
+            if name == "ecg" and np.abs(np.concatenate(sent_values)).max() > 100:
+                assert flagged, got  # garbage beats are flagged, not classified
+    check()
