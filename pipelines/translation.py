@@ -40,7 +40,11 @@ standardize_sentence = seq2seq.standardize_sentence  # text standardization befo
 SUBWORDS_FILE = "subwords.json"
 PREDICT_INPUT = 'a sentence: make predict-translation TEXT="..." (or INPUT=@file.txt for a file)'
 NUMBER_PAIRS = 60_000  # the generated corpus's size when --max-pairs is 0
-BUCKETS = [6, 9, 12, 16, 24, 40]  # source subword lengths at which training batches are split (shared.data.bucketed)
+BUCKETS = [6, 9, 12, 16, 24, 40]
+NO_WORDS = "a text is empty or has no letters or digits to translate (punctuation and emoji are dropped); send words"
+NOTHING_SENT = "no text to translate; send at least one"
+OTHER_SCRIPT = ("a text is mostly in characters this model never saw in training (another alphabet or language?); "
+                "it translates English")  # source subword lengths at which training batches are split (shared.data.bucketed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,10 +258,13 @@ def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, verbose: int | str 
     return history
 
 
-def translation_function(cfg: Config, net: Seq2Seq) -> tf.types.experimental.PolymorphicFunction:
+def translation_function(cfg: Config, net: Seq2Seq, alphabet: str = "") -> tf.types.experimental.PolymorphicFunction:
     """translate(text [batch] string, beam_width scalar int32) -> {"translation" [batch] string,
     "log_probability" [batch] float64}: subwords, encoder and beam search (shared.decoding.beam_search_graph; width
-    1 is greedy decoding) all inside one graph - the export's signatures and `evaluate` both run it."""
+    1 is greedy decoding) all inside one graph - the export's signatures and `evaluate` both run it. It refuses,
+    naming the problem, a text with nothing to translate, one longer than cfg.max_length subwords (it would be cut)
+    and, given the training sources' `alphabet`, one mostly in characters never seen in training (another script)."""
+    seen = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(set(alphabet))) + "\\s]" if alphabet else None
     encoder, step = decoder_parts(net.model)
     source_tokenizer = net.source.graph()
     n_states = seq2seq.n_states(step)  # GRU 1, LSTM 2 (both start at the encoder's summary)
@@ -270,8 +277,23 @@ def translation_function(cfg: Config, net: Seq2Seq) -> tf.types.experimental.Pol
     @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="text"),
                                   tf.TensorSpec((), tf.int32, name="beam_width")])
     def translate(text, beam_width):
-        ids = net.source.ids(text, source_tokenizer)[:, : cfg.max_length]
-        tokens = ids.to_tensor()
+        whole = net.source.ids(text, source_tokenizer)
+        ids = whole[:, : cfg.max_length]
+        # clear refusals instead of an encoder or a beam search failing deep in the graph (a server shows these)
+        checks = [tf.debugging.assert_positive(tf.size(text), message=NOTHING_SENT),
+                  tf.debugging.assert_positive(ids.row_lengths(), message=NO_WORDS),
+                  tf.debugging.assert_less_equal(whole.row_lengths(), tf.constant(cfg.max_length, tf.int64),
+                                                 message=f"a text is longer than {cfg.max_length} subwords, the "
+                                                         "longest this model translates; send one sentence at a time"),
+                  tf.debugging.assert_greater_equal(beam_width, 1, message="beam_width must be at least 1 (1 is "
+                                                                           "greedy)")]
+        if seen:  # at most half of a text's characters unseen in training (accents and rare letters pass)
+            standard = standardize_sentence(text)
+            unseen = tf.strings.length(tf.strings.regex_replace(standard, seen, ""), unit="UTF8_CHAR")
+            total = tf.strings.length(tf.strings.regex_replace(standard, r"\s", ""), unit="UTF8_CHAR")
+            checks.append(tf.debugging.assert_less_equal(2 * unseen, total, message=OTHER_SCRIPT))
+        with tf.control_dependencies(checks):  # before the encoder, which fails on an empty row otherwise
+            tokens = tf.identity(ids.to_tensor())
         keys, state = encoder(tokens)
         out, lengths, scores = decoding.beam_search_graph(
             step_fn, (keys, tf.not_equal(tokens, 0), *[state] * n_states), start=START_ID, end=END_ID,
@@ -366,12 +388,13 @@ def export(cfg: Config, net: Seq2Seq, pairs: TranslationData, metrics: dict,
     """serving_default(text [batch] string) -> translation [batch] string by beam search of --beam-width;
     translate(text, beam_width) -> translation, log_probability for any width (1: greedy). Subword models,
     encoder and decoding loop are all inside the graph."""
-    translate = translation_function(cfg, net)
+    alphabet = "".join(sorted(set("".join(pair_data.normalize(t) for t in pairs.train.sources)) - {" "}))
+    translate = translation_function(cfg, net, alphabet)
 
     def serve(text):
         return {"translation": translate(text, tf.constant(cfg.beam_width, tf.int32))["translation"]}
 
-    meta = {"config": cfg, "source": pairs.source, "metrics": metrics}
+    meta = {"config": cfg, "source": pairs.source, "metrics": metrics, "alphabet": alphabet}
     return shared_export.save(net.model, NAME, serve_fn=serve, also_track=translate.tracked,
                               input_signature=[tf.TensorSpec((None,), tf.string, name="text")], metadata=meta,
                               root=root, extra_endpoints={"translate": (translate, None)})
@@ -381,14 +404,20 @@ def translate_served(texts: list[str], model_path: str | pathlib.Path | None = N
                      beam_width: int | None = None) -> list[str]:
     """Translations of `texts` by the exported SavedModel (latest by default): serving_default, or the `translate`
     signature with `beam_width`."""
-    empty = [i for i, t in enumerate(texts) if not t.strip()]
-    if empty:
-        raise ValueError(f"text {empty[0]} is empty; give an English sentence (TEXT=\"...\").")
+    empty = [i for i, t in enumerate(texts) if not pair_data.normalize(t)]
+    if not texts or empty:
+        raise ValueError(f"text {empty[0] if empty else 0}: {NO_WORDS} (TEXT=\"...\").")
+    if beam_width is not None and beam_width < 1:
+        raise ValueError(f"beam width {beam_width}: expected at least 1 (1 is greedy).")
     served, _ = shared_export.load(model_path or shared_export.latest(NAME), NAME)
-    if beam_width is None:
-        out = served.signatures["serving_default"](text=tf.constant(texts))["translation"]
-    else:
-        out = served.signatures["translate"](text=tf.constant(texts), beam_width=tf.constant(beam_width))["translation"]
+    try:
+        if beam_width is None:
+            out = served.signatures["serving_default"](text=tf.constant(texts))["translation"]
+        else:
+            out = served.signatures["translate"](text=tf.constant(texts),
+                                                 beam_width=tf.constant(beam_width))["translation"]
+    except tf.errors.InvalidArgumentError as error:  # the export's own checks: too long, another script
+        raise ValueError(shared_export.graph_error(error) + ".") from None
     return [t.decode() for t in out.numpy()]
 
 

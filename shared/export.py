@@ -17,6 +17,7 @@ import logging
 import os
 import pathlib
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -155,6 +156,19 @@ def _plain_config(config) -> object:
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return dataclasses.asdict(config)
     return config
+
+
+def graph_error(error: Exception) -> str:
+    """The line of a TensorFlow error a client can use: an export's own check (tf.debugging.assert_*: "assertion
+    failed: [message]"), else the first line that is not TensorFlow's framing ("Graph execution error:", node
+    names, stack notes)."""
+    text = str(error)
+    found = re.search(r"assertion failed: \[([^\]]*)\]", text)
+    if found:
+        return found.group(1).strip().rstrip(".")[:300]
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(
+        ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ", "Op:"))]
+    return (lines[0] if lines else type(error).__name__)[:300]
 
 
 def limit_problems(values: dict, limits: dict, options: bool = False) -> list[str]:

@@ -259,11 +259,14 @@ def predict(repository: Repository, name: str, body: dict, version: str | None =
     arrays, rows = _inputs(body, specs)
     for problem in shared_export.limit_problems(arrays, meta.get("input_limits", {}).get(signature_name, {})):
         raise RequestError(400, problem)
+    batches = {k: len(v) for k, v in arrays.items() if specs[k].shape.rank}
+    if len(set(batches.values())) > 1:
+        raise RequestError(400, f"the inputs' batch sizes differ ({', '.join(f'{k} {n}' for k, n in batches.items())});"
+                                " send one row of every input per example")
     try:
         out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in arrays.items()})
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-        raise RequestError(400, f"{name} {signature_name} refused the inputs: {first}") from None
+        raise RequestError(400, f"{name} {signature_name} refused the inputs: {shared_export.graph_error(error)}") from None
     out = {k: v.numpy() for k, v in out.items()}
     if not rows:
         plain = {k: _plain(v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}

@@ -44,6 +44,13 @@ def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
     assert speed["translate_b1_p50_ms"] > 0 and speed["translate_b64_sentences_per_s"] > 0
     with pytest.raises(ValueError, match="empty"):
         translation.translate_served(["  "], path)
+    # out of what the model knows: refused by the export itself, naming why (they were translated as if English)
+    for text, words in [("?! ...", "no letters or digits"), ("你好世界", "never saw in training"),
+                        ("привет мир", "never saw in training"), ("seven " * 200, "longer than")]:
+        with pytest.raises(ValueError, match=words):
+            translation.translate_served([text], path)
+    with pytest.raises(ValueError, match="beam width 0"):
+        translation.translate_served(["seven"], path, beam_width=0)
 
 
 def test_the_model_server_serves_both_signatures(quick_run):
