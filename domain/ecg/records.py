@@ -90,6 +90,22 @@ def _read_beats(path: pathlib.Path, n_samples: int, fs: float) -> tuple[np.ndarr
     return peaks, symbols
 
 
+def _declared_fs(path: pathlib.Path) -> tuple[str, float] | None:
+    """(the field, its number or NaN) of the sampling frequency as the header's record line writes it (`name nsig
+    fs[/counter[(base)]] ...`); None when the field is absent (WFDB's default, 250 Hz, then applies)."""
+    import re
+
+    try:
+        tokens = next(line for line in path.with_suffix(".hea").read_text(errors="replace").splitlines()
+                      if line.strip() and not line.startswith("#")).split()
+    except (OSError, StopIteration):
+        return None
+    if len(tokens) < 3:
+        return None
+    found = re.match(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", tokens[2])
+    return tokens[2], float(found.group(0)) if found else float("nan")
+
+
 def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fallback: bool = False,
                 annotations: bool = True) -> Record:
     """Read one WFDB record: the `lead` channel found by signal name, resampled to 360 Hz, with its beat annotations.
@@ -116,6 +132,10 @@ def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fall
     else:
         raise ValueError(f"ECG record {name} has no {lead} lead (it has {header.sig_name}); it is skipped, or pass "
                          "--first-lead to use its first lead instead.")
+    declared = _declared_fs(path)
+    if declared is not None and declared[1] != float(header.fs or 0):  # wfdb fell back to 250 for a bad field
+        raise ValueError(f"ECG record {name}: the header's sampling frequency field {declared[0][:20]!r} is not a rate "
+                         "(wfdb would read it as 250 Hz); fix the .hea's first line (e.g. 360).")
     if not header.fs or header.fs < MIN_FS:
         raise ValueError(f"ECG record {name}: sampling rate {header.fs} Hz is below {MIN_FS} Hz; QRS complexes "
                          "cannot be resolved. Use a recording sampled at 360 Hz (or at least 100 Hz).")

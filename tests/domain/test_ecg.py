@@ -215,6 +215,17 @@ def test_other_sampling_rates_are_resampled_to_360(tmp_path):
     np.testing.assert_array_equal(record.peaks, np.round(np.arange(250, 2250, 250) * 360 / 250))
 
 
+@pytest.mark.parametrize("field", ["-360", "0", "abc"])
+def test_a_header_whose_rate_is_not_a_rate_is_refused_not_read_as_250_hz(tmp_path, field):
+    _write(tmp_path, "308", _ecg_like(2500, fs=250), fs=250)
+    header = (tmp_path / "308.hea").read_text().split("\n")
+    first = header[0].split()
+    first[2] = field
+    (tmp_path / "308.hea").write_text("\n".join([" ".join(first), *header[1:]]))
+    with pytest.raises(ValueError, match="sampling frequency field|sampling rate|unreadable header"):
+        ecg.read_record(tmp_path / "308")
+
+
 def test_aami_metrics_known_answer():
     y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     y_pred = np.array([0, 0, 0, 1, 1, 0, 2, 2])
