@@ -348,6 +348,32 @@ def clip_statistics(clips: audio_data.Utterances) -> np.ndarray:
     return np.stack([np.concatenate([f.mean(0), f.std(0)]) for f in out]) if out else np.zeros((0, 80), "float32")
 
 
+MIN_SECONDS, MIN_PEAK = 0.1, 1e-3  # a clip shorter than a tenth of a second, or quieter than -60 dBFS, holds no word
+# what a served clip may be (export metadata "input_limits"; the server and predict check them): the rates a WAV
+# header may say (audio_data.read_wav_native's), float samples in [-1, 1] (with room for a little clipping)
+INPUT_LIMITS = {"sample_rate": {"min": audio_data.MIN_WAV_RATE, "max": audio_data.MAX_WAV_RATE,
+                                "why": "a speech recording's rate in Hz"},
+                "audio": {"min": -2.0, "max": 2.0, "why": "float samples in [-1, 1]; divide int16 samples by 32768"}}
+
+
+def heard_rows(wave: tf.Tensor, sample_rate: tf.Tensor) -> tf.Tensor:
+    """(batch,) bool, inside a serving graph: the clips (zero-padded on the right) that are finite, at least
+    MIN_SECONDS long up to their last non-zero sample and louder than MIN_PEAK - the others get "invalid input",
+    not a word heard in silence or in one sample."""
+    magnitude = tf.abs(tf.where(tf.math.is_finite(wave), wave, 0.0))
+    positions = tf.range(1, tf.shape(wave)[1] + 1)[None, :]
+    length = tf.reduce_max(tf.where(magnitude > 0, positions, 0), axis=1)
+    long_enough = tf.cast(length, tf.float32) >= MIN_SECONDS * tf.cast(sample_rate, tf.float32)
+    return shared_export.finite_rows(wave) & long_enough & (tf.reduce_max(magnitude, axis=1) >= MIN_PEAK)
+
+
+def check_heard(label: bytes, path) -> None:
+    """predict's words for a clip the export labelled "invalid input"."""
+    if label.decode() == shared_export.INVALID:
+        raise ValueError(f"{path}: nothing to hear - the clip is silent (below -60 dBFS), shorter than "
+                         f"{MIN_SECONDS} s, or holds NaN/inf samples.")
+
+
 def serve(path: str | pathlib.Path, audio: list[np.ndarray], rate: int = RATE,
           expect: str | tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """An exported speech model's serving_default on a list of clips (padded on the right), at `rate`."""

@@ -207,17 +207,19 @@ def export(cfg: Config, model: keras.Model, clips: audio.SpeechData, metrics: di
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(audio (batch, samples) float32 in [-1, 1], zero-padded on the right; sample_rate int32
     scalar, any rate: resampled in the graph) -> label [batch] string + probabilities [batch, classes]. Audio
-    holding NaN or inf is labelled "invalid input" (probabilities NaN), never a word."""
+    holding NaN or inf, silent, or shorter than 0.1 s is labelled "invalid input" (probabilities NaN), never a
+    word; a rate outside 4-192 kHz or samples beyond +-2 are refused (input_limits)."""
     names = tf.constant(clips.classes)
 
     def serve(wave, sample_rate):
         logits = model(audio.resample_graph(wave, sample_rate), training=False)
-        probabilities, label = shared_export.flag_non_finite(tf.nn.softmax(logits),
-                                                             tf.gather(names, tf.argmax(logits, axis=-1)), wave)
+        heard = audio.heard_rows(wave, sample_rate)
+        probabilities = tf.where(heard[:, None], tf.nn.softmax(logits), float("nan"))
+        label = tf.where(heard, tf.gather(names, tf.argmax(logits, axis=-1)), shared_export.INVALID)
         return {"label": label, "probabilities": probabilities}
 
     meta = {"config": cfg, "source": clips.source, "task": "words", "classes": clips.classes,
-            "model_sample_rate": audio.RATE, "metrics": metrics}
+            "model_sample_rate": audio.RATE, "metrics": metrics, "input_limits": {"serving_default": audio.INPUT_LIMITS}}
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=audio.SIGNATURE, metadata=meta, root=root)
 
 
@@ -225,6 +227,7 @@ def predict(cfg: Config, wav: str | pathlib.Path, model_path: str | pathlib.Path
     """The word the exported model (latest by default) hears in a WAV file (any rate; stereo mixed down)."""
     wave, rate = audio_data.read_wav_native(wav)
     out = audio.serve(model_path or shared_export.latest(NAME), [wave], rate, expect=NAME)
+    audio.check_heard(out["label"][0], wav)
     return {"word": out["label"][0].decode(), "probability": round(float(out["probabilities"][0].max()), 4),
             "seconds": round(len(wave) / rate, 3)}
 

@@ -174,7 +174,8 @@ def export(cfg: Config, model: keras.Model, data: TranscriptionData, metrics: di
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(audio (batch, samples) float32 in [-1, 1], zero-padded on the right; sample_rate int32
     scalar, any rate: resampled in the graph) -> text [batch] string (greedy CTC decoding in the graph). Audio
-    holding NaN or inf gets "invalid input"."""
+    holding NaN or inf, silent, or shorter than 0.1 s gets "invalid input"; a rate outside 4-192 kHz or samples
+    beyond +-2 are refused (input_limits)."""
     digits = tf.constant(["", *audio_data.DIGITS])
 
     def serve(wave, sample_rate):
@@ -185,10 +186,10 @@ def export(cfg: Config, model: keras.Model, data: TranscriptionData, metrics: di
         words = tf.where(keep, tf.gather(digits, best), "")
         joined = tf.strings.reduce_join(words, axis=1, separator=" ")
         text = tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))
-        return {"text": tf.where(shared_export.finite_rows(wave), text, shared_export.INVALID)}
+        return {"text": tf.where(audio.heard_rows(wave, sample_rate), text, shared_export.INVALID)}
 
     meta = {"config": cfg, "source": data.source, "task": "transcribe", "classes": list(audio_data.DIGITS),
-            "model_sample_rate": audio.RATE, "metrics": metrics}
+            "model_sample_rate": audio.RATE, "metrics": metrics, "input_limits": {"serving_default": audio.INPUT_LIMITS}}
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=audio.SIGNATURE, metadata=meta, root=root)
 
 
@@ -196,6 +197,7 @@ def predict(cfg: Config, wav: str | pathlib.Path, model_path: str | pathlib.Path
     """The digits the exported model (latest by default) hears in a WAV file (any rate; stereo mixed down)."""
     wave, rate = audio_data.read_wav_native(wav)
     out = audio.serve(model_path or shared_export.latest(NAME), [wave], rate, expect=NAME)
+    audio.check_heard(out["text"][0], wav)
     return {"text": out["text"][0].decode(), "seconds": round(len(wave) / rate, 3)}
 
 

@@ -275,6 +275,10 @@ def text_input(value: str) -> str:
     review.txt is `--input @review.txt` and never the path's own letters."""
     if not value.strip():
         raise ValueError("--input: the text is empty; give a text (or @file).")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the shell passed that are not UTF-8 (Python keeps them as surrogates)
+        raise ValueError("--input: the text is not valid UTF-8; save it as UTF-8 (or give it as @file).") from None
     if not value.startswith("@"):
         if value.strip() and len(value) < 4096 and not any(c.isspace() for c in value.strip()) \
                 and os.path.isfile(value.strip()):

@@ -8,7 +8,7 @@ from scipy.signal import resample as scipy_resample
 
 from domain import speech as audio_data
 from pipelines import audio, speech
-from shared import export, pipeline
+from shared import export, pipeline, serving
 from tests.conftest import real_data_dir, run_quick
 from tests.domain.test_speech import write_wav
 
@@ -43,6 +43,19 @@ def test_exported_model_takes_raw_audio_and_matches_python(quick_run, tmp_path):
     served = audio.serve(path, broken)
     assert [s.decode() for s in served["label"]] == ["invalid input", python[1]]
     assert np.isnan(served["probabilities"][0]).all()
+    # no word is heard in silence, in one sample or in a twentieth of a second (each got a word before)
+    quiet = [np.zeros(8000, "float32"), np.array([0.5], "float32"), clips.audio[1][:400], 1e-5 * clips.audio[1]]
+    served = audio.serve(path, [*quiet, clips.audio[1]])
+    assert [s.decode() for s in served["label"]] == ["invalid input"] * 4 + [python[1]]
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(8000), rate=8000)
+    with pytest.raises(ValueError, match="nothing to hear"):
+        speech.predict(cfg, silent, path)
+    # the server refuses a rate no recording has and samples far outside [-1, 1] (int16 not scaled)
+    repository = serving.Repository(root / "saved_models")
+    for inputs, words in [({"audio": [clips.audio[1].tolist()], "sample_rate": 1}, "'sample_rate' = 1 is outside"),
+                          ({"audio": [(clips.audio[1] * 32767).tolist()], "sample_rate": 8000}, "divide int16")]:
+        with pytest.raises(serving.RequestError, match=words):
+            serving.predict(repository, "speech", {"inputs": inputs})
 
     # a 16 kHz stereo file: mixed down and resampled inside the graph, heard as the same word as at 8 kHz
     at_16k = scipy_resample(clips.audio[0], 2 * len(clips.audio[0]))

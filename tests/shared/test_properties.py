@@ -132,7 +132,8 @@ def test_any_option_value_is_taken_or_refused_in_one_line(option, value):
             assert np.isfinite(got), (module.NAME, field.name, value)  # nan/inf never become an option's value
 
 
-@pytest.mark.parametrize("value", ["", "   ", "\x00", "@", "@/no/such/file", "a" * 100_001])
+@pytest.mark.parametrize("value", ["", "   ", "\x00", "@", "@/no/such/file", "a" * 100_001,
+                                   b"caf\xe9".decode("utf-8", "surrogateescape")])  # Latin-1 bytes in argv
 def test_text_inputs_are_text_or_refused_in_one_line(value):
     try:
         text = cli.text_input(value)
