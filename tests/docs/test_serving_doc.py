@@ -3,6 +3,7 @@ free loopback port) on freshly exported quick models; the server's errors, versi
 card and the Python client."""
 
 import base64
+import contextlib
 import json
 import re
 import shlex
@@ -45,27 +46,35 @@ def exported(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def server(exported, tmp_path_factory):
-    """`make serve` over a copy of the exported models (tests add, damage and delete versions), on a free port."""
+@contextlib.contextmanager
+def running(app):
+    """`app` served by uvicorn (serving.server_config) on a free loopback port, in a thread: yields its URL."""
     import uvicorn
 
-    root = tmp_path_factory.mktemp("served") / "saved_models"
-    shutil.copytree(exported / "saved_models", root)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = serve.create_app(root, max_body_bytes=8 * 2**20)
-    running = uvicorn.Server(serving.server_config(app, port=port))
-    thread = threading.Thread(target=running.run, daemon=True)
+    server = uvicorn.Server(serving.server_config(app, port=port))
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
-    while not running.started and time.time() < deadline:
+    while not server.started and time.time() < deadline:
         time.sleep(0.05)
-    assert running.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}", root
-    running.should_exit = True
-    thread.join(timeout=30)
+    assert server.started, "the server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(exported, tmp_path_factory):
+    """`make serve` over a copy of the exported models (tests add, damage and delete versions), on a free port."""
+    root = tmp_path_factory.mktemp("served") / "saved_models"
+    shutil.copytree(exported / "saved_models", root)
+    with running(serve.create_app(root, max_body_bytes=8 * 2**20)) as url:
+        yield url, root
 
 
 def doc_requests() -> list[tuple[str, str, str]]:
@@ -367,3 +376,34 @@ def test_random_and_extreme_requests_to_every_served_signature(exported, name):
             if name == "ecg" and np.abs(np.concatenate(sent_values)).max() > 100:
                 assert flagged, got  # garbage beats are flagged, not classified
     check()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: `make test` installs Debian's chromium when it can "
+                                             "(apt-get install chromium)")
+def test_the_ecg_page_shows_a_records_beats_in_a_real_browser(exported, tmp_path):
+    """`make serve`'s page in headless Chromium: it lists the records, analyzes the one in its address, and shows
+    every beat's class and the reference labels; its counts are the endpoint's, its strip is drawn where asked."""
+    synthetic.write_records(tmp_path / "records", ["201", "205"], minutes=2, seed=5)
+    app = serve.create_app(exported / "saved_models", records=tmp_path / "records")
+    with running(app) as url:
+        assert requests.get(url + "/v1/ecg/records", timeout=60).json() == {"records": ["201", "205"]}
+        expected = requests.post(url + "/v1/ecg:analyze", json={"listed": "201", "include_signal": True},
+                                 timeout=120).json()
+        assert len(expected["signal_mV"]) == 2 * 60 * 360 and expected["classification_vs_annotations"]
+        assert requests.post(url + "/v1/ecg:analyze", json={"listed": "../201"}, timeout=60).status_code == 404
+        done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=60000",
+                               "--dump-dom", f"{url}/?record=201&at=30"], capture_output=True, text=True, timeout=180)
+    dom = done.stdout
+    summary = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', re.search(r'<div id="summary"[^>]*>', dom).group(0)))
+    assert summary["state"] == "drawn", (summary, done.stderr[-500:])
+    assert int(summary["beats"]) == len(expected["beats"]) and summary["record"] == "201"
+    assert int(summary["reference"]) == len(expected["reference"]) > 0  # the reference labels are shown
+    assert summary["window-start"] == "30" and int(summary["window-beats"]) >= 5  # the strip scrolled to 30 s
+    for name, count in expected["beats_per_class"].items():
+        row = re.search(rf'<tr data-class="{name}">.*?<td class="model">(\d+)</td>', dom)
+        assert int(row.group(1)) == count, name
+    assert '<option>205</option>' in dom  # the listing reached the page
