@@ -34,7 +34,7 @@ ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(
 	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 COMPARED := ecg sentiment weather
 
-.PHONY: help setup lock test test-fast bench serve lint clean notebook tensorboard gradients stream paired $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup lock browser test test-fast bench serve lint clean notebook tensorboard gradients stream paired $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -56,7 +56,14 @@ lock: ## refresh constraints.txt from .venv after upgrading and testing (pip fre
 	@echo "# make setup installs with -c constraints.txt; to upgrade: pip install -U <pkg>, make test, make lock." >> constraints.txt
 	$(PY) -m pip freeze --exclude-editable >> constraints.txt
 
-test: setup ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
+browser: ## install Debian's Chromium when it is missing (root + apt) for the ECG page's browser test, which skips without it
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; }; } || \
+	  echo "chromium is not installed (needs root and apt-get): the ECG page's browser test will skip"
+
+test: setup browser ## run the test suite (offline; real-data tests skip without RNN_DATA_DIR)
 	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=15
 
 test-fast: setup ## the inner loop: the tests not marked slow (no training runs, no real data; about a minute)
