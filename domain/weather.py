@@ -1,5 +1,5 @@
 """Weather series: Jena Climate 2009-2016 (keras.utils.get_file or a local CSV, hourly) and the daily Seattle
-weather of 2012-2015 shipped in vega_datasets; checks, regular steps, the field's feature engineering.
+weather of 2012-2015 bundled here (domain/bundled); checks, regular steps, the field's feature engineering.
 
 Notebook:
     series = weather.load_seattle()            # daily observations, offline
@@ -209,19 +209,21 @@ def download_jena(cache_dir: str | pathlib.Path) -> pathlib.Path:
 
 
 SEATTLE_COLUMNS = ("precipitation", "temp_max", "temp_min", "wind")
+SEATTLE_CSV = pathlib.Path(__file__).parent / "bundled" / "seattle-weather.csv"
 
 
 def load_seattle() -> WeatherSeries:
-    """Daily Seattle weather 2012-2015 (NOAA observations bundled in vega_datasets: 1,461 days of precipitation
-    (mm), maximum and minimum temperature (degC) and wind (m/s)); the target is the day's maximum temperature."""
-    from vega_datasets import local_data
+    """Daily Seattle weather 2012-2015 (NOAA observations as the Vega datasets publish them, bundled in
+    domain/bundled/seattle-weather.csv: 1,461 days of precipitation (mm), maximum and minimum temperature (degC) and
+    wind (m/s)); the target is the day's maximum temperature."""
+    import pandas as pd
 
-    frame = local_data.seattle_weather()
+    frame = pd.read_csv(SEATTLE_CSV, parse_dates=["date"])
     times = frame["date"].to_numpy().astype("datetime64[s]")
     values = frame[list(SEATTLE_COLUMNS)].to_numpy(dtype="float64")
-    times, values, notes = check_regular(times, values, "vega_datasets seattle-weather", step_hours=24)
-    return _features(times, values, list(SEATTLE_COLUMNS), "seattle (vega_datasets seattle-weather, daily 2012-2015)",
-                     notes, step_hours=24, target="temp_max")
+    times, values, notes = check_regular(times, values, "seattle-weather.csv", step_hours=24)
+    return _features(times, values, list(SEATTLE_COLUMNS), "seattle (NOAA via the Vega datasets' seattle-weather.csv, "
+                     "daily 2012-2015)", notes, step_hours=24, target="temp_max")
 
 
 def load_daily_csv(path: str | pathlib.Path) -> WeatherSeries:

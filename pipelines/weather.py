@@ -72,7 +72,7 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
     "not for": "Operational forecasts or warnings: one station's past cannot see incoming weather systems, and "
                "numerical weather prediction is far better beyond a few hours.",
     "data": "Jena Climate 2009-2016 (Max Planck Institute for Biogeochemistry, as distributed for the Keras "
-            "examples), or the daily Seattle weather 2012-2015 bundled in vega_datasets (NOAA observations, public "
+            "examples), or the daily Seattle weather 2012-2015 bundled in domain/bundled (NOAA observations, public "
             "domain); split by time (train, validation, test in order).",
     "generated": (),
 }

@@ -140,3 +140,13 @@ def test_jena_download_is_checked_by_size_and_extracted(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="of the Jena archive: the download is damaged"):
         weather.download_jena(tmp_path / "cache2")
     assert not list((tmp_path / "cache2").rglob("*.zip"))  # the damaged download is not kept
+
+
+def test_the_bundled_seattle_series_reads_without_any_carrier_package(monkeypatch):
+    """The offline default is a file of this repository (domain/bundled), not a package kept for one CSV."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vega_datasets", None)  # importing it would fail
+    series = weather.load_seattle()
+    assert len(series.times) == 1461 and series.names[:4] == ["precipitation", "temp_max", "temp_min", "wind"]
+    assert str(series.times[0])[:10] == "2012-01-01" and series.step_hours == 24
