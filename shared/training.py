@@ -16,6 +16,7 @@ import os
 import pathlib
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import keras
@@ -345,8 +346,12 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
              policy["recurrent_layers"], policy["gpus"], policy["dtype_policy"],
              ", resuming from backup" if resuming else "")
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
-                        callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False)
+    with warnings.catch_warnings():
+        # every dataset here is one finite pass per epoch (length-bucketed ones have no known length): its end is
+        # the epoch's end, not the shortage Keras 3 warns about ("Your input ran out of data") at each such epoch
+        warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
+                            callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False)
     if early is not None and early.best_weights is not None:
         model.set_weights(early.best_weights)
     check_finite(model, history)
