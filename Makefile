@@ -34,7 +34,7 @@ ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(
 	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 COMPARED := ecg sentiment weather
 
-.PHONY: help setup lock browser test test-fast bench serve lint clean notebook tensorboard gradients stream paired $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup lock browser test test-fast render-notebooks bench serve lint clean notebook tensorboard gradients stream paired $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -74,6 +74,9 @@ bench: setup ## measure every pipeline's training/input/serving speed and memory
 
 serve: setup ## serve saved_models/ over HTTP with TF Serving's REST API + POST /v1/ecg:analyze (docs/serving.md)
 	$(PY) -m pipelines.serve --port $(or $(PORT),8501) $(if $(MODELS),--models $(MODELS)) $(ARGS)
+
+render-notebooks: setup ## run every notebook and save it with its outputs (figures, tables) in docs/notebooks/ (NAMES="00_tour_ecg weather" for some)
+	$(PY) docs/render_notebooks.py $(NAMES)
 
 tensorboard: setup ## TensorBoard on the runs' training logs (RUN_DIR=runs/ecg for one run; PORT=6006)
 	$(PY) -m tensorboard.main --logdir $(or $(RUN_DIR),runs) --port $(or $(PORT),6006)

@@ -1,4 +1,5 @@
-"""Every notebook in notebooks/ runs top to bottom (offline, QUICK settings) and is committed without outputs."""
+"""Every notebook in notebooks/ runs top to bottom (offline, QUICK settings) and is committed without outputs; its
+rendered copy in docs/notebooks/ (make render-notebooks) holds the same code, with outputs."""
 
 import os
 import pathlib
@@ -40,3 +41,16 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
                      if o.output_type == "stream" and o.name == "stderr")
     assert re.search(r"^\d{4}-\d\d-\d\d [\d:,]+ (pipelines|shared|domain)\.\w+ ", logged, re.M), logged[-500:]
     assert os.listdir(tmp_path)  # it wrote its run where it was told
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_the_rendered_copy_holds_the_notebooks_code_and_its_outputs(path):
+    rendered = ROOT / "docs" / "notebooks" / path.name
+    assert rendered.exists(), f"docs/notebooks/{path.name} is missing: make render-notebooks NAMES={path.stem}"
+    source, copy = (nbformat.read(p, as_version=4) for p in (path, rendered))
+    code = [[c.source for c in book.cells if c.cell_type == "code"] for book in (source, copy)]
+    assert code[0] == code[1], f"{path.name} changed since it was rendered: make render-notebooks NAMES={path.stem}"
+    assert any(c.outputs for c in copy.cells if c.cell_type == "code")
+    text = str(copy)
+    assert str(ROOT) not in text and not re.search(r"/tmp/tmp\w+/", text)  # no folder of this machine
+    assert "I0000" not in text  # no TensorFlow start-up notices

@@ -118,7 +118,7 @@ def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
     monkeypatch.delenv("RNN_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_info:
         pipeline.main(sentiment, ["predict", "--input", " ", "--model", str(path)])
-    assert exit_info.value.code == 1 and "empty or whitespace" in capsys.readouterr().err
+    assert exit_info.value.code == 1 and "the text is empty" in capsys.readouterr().err
     pipeline.main(sentiment, ["predict", "--input", "the cast was great", "--model", str(path)])
     out = capsys.readouterr().out
     assert "label: positive" in out or "label: negative" in out
