@@ -306,8 +306,17 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         log.info("jit_compile off: XLA does not compile a step over %d replicas",
                  tf.distribute.get_strategy().num_replicas_in_sync)
         jit_compile = False
+    validation_steps = None
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        train_ds, val_ds = shard_by_data(train_ds), shard_by_data(full_batches(val_ds, (options or {}).get("batch_size")))
+        val_ds = full_batches(val_ds, (options or {}).get("batch_size"))
+        # a fixed number of evaluation steps that every worker's share holds (the full global batches, counted once
+        # outside the strategy, over the replicas: sharding by data deals each worker its share of them): the
+        # evaluation never reaches the end of its data, where the workers' end-of-data handshake could hand one
+        # replica an empty batch (a GRU's TensorListStack then failed in test_step, now and then in CI)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        validation_steps = max(1, int(val_ds.reduce(0, lambda n, _: n + 1)) // replicas) \
+            if isinstance(val_ds, tf.data.Dataset) else None
+        train_ds, val_ds = shard_by_data(train_ds), shard_by_data(val_ds)
     if loss is not None:
         model.compile(optimizer=optimizer(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue, name=optimizer_name),
                       loss=loss, metrics=list(metrics), jit_compile=jit_compile)
@@ -351,7 +360,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         # the epoch's end, not the shortage Keras 3 warns about ("Your input ran out of data") at each such epoch
         warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
-                            callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False)
+                            callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False,
+                            validation_steps=validation_steps or None)
     if early is not None and early.best_weights is not None:
         model.set_weights(early.best_weights)
     check_finite(model, history)
@@ -407,7 +417,7 @@ class EpochBackup(keras.callbacks.Callback):
             early = self.early
             early.best, early.best_epoch, early.wait = state["best"], state["best_epoch"], state["wait"]
             if best.exists():
-                early.best_weights = keras.models.load_model(best, compile=False).get_weights()
+                early.best_weights = _weights_of(best)
 
     def on_epoch_end(self, epoch, logs=None):
         name = f"epoch-{epoch + 1:06d}"
@@ -432,6 +442,15 @@ class EpochBackup(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _weights_of(path: pathlib.Path) -> list:
+    """A saved model's weights as arrays, loaded in a fresh thread: outside the training's tf.distribute scope
+    (scopes are per thread), so no distributed variables - and, across workers, no collective - are created."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: keras.models.load_model(path, compile=False).get_weights()).result()
 
 
 class _Restore(keras.callbacks.Callback):
