@@ -114,10 +114,11 @@ def _wfdb_record(files, first_lead: bool):
 
 
 def default_records() -> pathlib.Path | None:
-    """$RNN_DATA_DIR/mitdb (default ../shared/data/mitdb) when it holds records, else None."""
-    import os
+    """The ECG pipeline's own default records folder (domain.ecg.sources.default_data_dir: $RNN_DATA_DIR/mitdb)
+    when it holds records, else None."""
+    from domain.ecg import sources
 
-    folder = pathlib.Path(os.environ.get("RNN_DATA_DIR", "../shared/data")) / "mitdb"
+    folder = sources.default_data_dir()
     return folder if listed_records(folder) else None
 
 

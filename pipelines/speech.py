@@ -213,9 +213,9 @@ def export(cfg: Config, model: keras.Model, clips: audio.SpeechData, metrics: di
 
     def serve(wave, sample_rate):
         logits = model(audio.resample_graph(wave, sample_rate), training=False)
-        heard = audio.heard_rows(wave, sample_rate)
-        probabilities = tf.where(heard[:, None], tf.nn.softmax(logits), float("nan"))
-        label = tf.where(heard, tf.gather(names, tf.argmax(logits, axis=-1)), shared_export.INVALID)
+        probabilities, label = shared_export.flag_invalid(tf.nn.softmax(logits),
+                                                          tf.gather(names, tf.argmax(logits, axis=-1)),
+                                                          audio.heard_rows(wave, sample_rate))
         return {"label": label, "probabilities": probabilities}
 
     meta = {"config": cfg, "source": clips.source, "task": "words", "classes": clips.classes,

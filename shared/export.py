@@ -98,12 +98,7 @@ def _load_outside_strategy(path: pathlib.Path):
     ops (SentencePiece in the translation export) must be registered before a graph that holds them loads."""
     import tensorflow_text  # noqa: F401 - registers the ops
 
-    if not tf.distribute.has_strategy():
-        return tf.saved_model.load(str(path))
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(tf.saved_model.load, str(path)).result()
+    return training.outside_strategy(tf.saved_model.load, str(path))
 
 
 def caller(served, signature: str = "serving_default") -> Callable[..., dict[str, np.ndarray]]:
@@ -192,8 +187,8 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
         if bad.size:
             i = bad[0]
             shown = f"--{name.replace('_', '-')}" if options else f"input {name!r}"
-            where = "" if low.ndim == 0 or np.ndim(limit.get("min", 0)) == 0 else \
-                f" (feature {np.unravel_index(i, array.shape)[-1]})"
+            per_feature = np.ndim(limit.get("min", 0)) or np.ndim(limit.get("max", 0))
+            where = f" (feature {np.unravel_index(i, array.shape)[-1]})" if per_feature else ""
             problems.append(f"{shown}{where} = {array.reshape(-1)[i]:g} is outside [{low.reshape(-1)[i]:g}, "
                             f"{high.reshape(-1)[i]:g}]" + (f" ({limit['why']})" if limit.get("why") else ""))
     return problems
@@ -303,7 +298,12 @@ def flag_non_finite(probabilities: tf.Tensor, labels: tf.Tensor, *inputs: tf.Ten
     """Inside a serving function: rows of `inputs` holding NaN or inf (or, with `limit`, a value beyond +-limit) get
     NaN probabilities and the label INVALID instead of a confident class computed from garbage (batch first in
     every tensor)."""
-    valid = finite_rows(*inputs, limit=limit)
+    return flag_invalid(probabilities, labels, finite_rows(*inputs, limit=limit))
+
+
+def flag_invalid(probabilities: tf.Tensor, labels: tf.Tensor, valid: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Inside a serving function: the rows where `valid` (batch,) is False get NaN probabilities and the label
+    INVALID."""
     nan = tf.fill(tf.shape(probabilities), tf.constant(float("nan"), probabilities.dtype))
     return tf.where(valid[:, None], probabilities, nan), tf.where(valid, labels, INVALID)
 

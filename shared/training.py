@@ -279,7 +279,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
 
     run_dir receives: backup/ (EpochBackup: every finished epoch's whole state - weights and optimizer, history
     rows, best checkpoint, early stopping's memory - written as one step, so a run killed at any instant and started
-    again with the same run_dir resumes at the epoch where it stopped, as if never killed), best.keras (best checkpoint by `monitor`, "min" or "max" by `monitor_mode`),
+    again with the same run_dir resumes at the epoch where it stopped, as if never killed), best.keras (best
+    checkpoint by `monitor`, "min" or "max" by `monitor_mode`),
     history.csv (appended across resumes), logs/ (TensorBoard), training_curves.png. EarlyStopping restores the best
     weights at the end. With `early_stopping=False` every epoch runs, best.keras is the last epoch and no weights
     are restored (an epoch count chosen beforehand, e.g. by cross-validation). `scorers` run before the standard
@@ -361,7 +362,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
         warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
                             callbacks=[*scorers, *standard, *callbacks], verbose=verbose, shuffle=False,
-                            validation_steps=validation_steps or None)
+                            validation_steps=validation_steps)
     if early is not None and early.best_weights is not None:
         model.set_weights(early.best_weights)
     check_finite(model, history)
@@ -417,7 +418,8 @@ class EpochBackup(keras.callbacks.Callback):
             early = self.early
             early.best, early.best_epoch, early.wait = state["best"], state["best_epoch"], state["wait"]
             if best.exists():
-                early.best_weights = _weights_of(best)
+                early.best_weights = outside_strategy(
+                    lambda: keras.models.load_model(best, compile=False).get_weights())
 
     def on_epoch_end(self, epoch, logs=None):
         name = f"epoch-{epoch + 1:06d}"
@@ -444,13 +446,15 @@ class EpochBackup(keras.callbacks.Callback):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _weights_of(path: pathlib.Path) -> list:
-    """A saved model's weights as arrays, loaded in a fresh thread: outside the training's tf.distribute scope
-    (scopes are per thread), so no distributed variables - and, across workers, no collective - are created."""
+def outside_strategy(function: Callable, *args):
+    """`function(*args)` outside any tf.distribute scope: in a fresh thread when one is active (scopes are per
+    thread), so what it loads creates no distributed variables - and, across workers, no collective."""
+    if not tf.distribute.has_strategy():
+        return function(*args)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: keras.models.load_model(path, compile=False).get_weights()).result()
+        return pool.submit(function, *args).result()
 
 
 class _Restore(keras.callbacks.Callback):

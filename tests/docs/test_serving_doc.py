@@ -407,3 +407,14 @@ def test_the_ecg_page_shows_a_records_beats_in_a_real_browser(exported, tmp_path
         row = re.search(rf'<tr data-class="{name}">.*?<td class="model">(\d+)</td>', dom)
         assert int(row.group(1)) == count, name
     assert '<option>205</option>' in dom  # the listing reached the page
+
+
+@pytest.mark.slow
+def test_inputs_with_different_batch_sizes_are_named(exported):
+    """Two beats and one template: named, where TensorFlow failed deep in the graph ("Graph execution error")."""
+    repository = serving.Repository(exported / "saved_models")
+    loaded, _, _ = repository.get("ecg")
+    specs = loaded.signatures["serving_default"].structured_input_signature[1]
+    inputs = {k: np.zeros([2 if k == "beats" else 1, *s.shape.as_list()[1:]]).tolist() for k, s in specs.items()}
+    with pytest.raises(serving.RequestError, match=r"batch sizes differ \(beats 2, .*1\)"):
+        serving.predict(repository, "ecg", {"inputs": inputs})

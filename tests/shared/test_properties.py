@@ -141,3 +141,14 @@ def test_text_inputs_are_text_or_refused_in_one_line(value):
         assert "\n" not in str(error)[:500]
     else:
         assert isinstance(text, str) and text.strip()
+
+
+@pytest.mark.parametrize("value, spec, words", [
+    ([True, False], tf.TensorSpec((None,), tf.float32), "numbers, not true/false"),  # true is not 1.0
+    (True, tf.TensorSpec((), tf.int32), "numbers, not true/false"),
+    ([1.0], tf.TensorSpec((None,), tf.bool), "expected true/false"),
+    ({"x": 1}, tf.TensorSpec((None,), tf.float32), "input 'value': unexpected object"),
+])
+def test_values_of_the_wrong_kind_are_named(value, spec, words):
+    with pytest.raises(serving.RequestError, match=words):
+        serving.as_array("value", value, spec)
