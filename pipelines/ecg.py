@@ -26,7 +26,7 @@ import tensorflow as tf
 from domain import ecg as ecg_data
 from domain.ecg import analysis, stress
 from domain.ecg.analysis import DETECTORS, model_inputs, strip_figure
-from domain.ecg.baselines import BASELINES, baseline_predictions, baselines, class_weights, headline
+from domain.ecg.baselines import BASELINES, baseline_predictions, class_weights, headline
 from domain.ecg.sources import ECGData
 from pipelines import ecg_report
 from shared import cli, data, layers, pipeline, reports, training, validation
@@ -42,7 +42,15 @@ TEST_SPLIT = "add the DS2 records to --data-dir (or train and evaluate with --ho
 @dataclasses.dataclass(frozen=True)
 class Config:
     source: str = "auto"            # auto | local | download | synthetic (see domain.ecg.sources)
-    data_dir: str = ""              # WFDB records; default $RNN_DATA_DIR/mitdb, else data/mitdb
+    data_dir: tuple[str, ...] = ()  # folders of annotated WFDB records, one database each (repeat the option, or
+                                    # a,b); default: each of --databases in $RNN_DATA_DIR/<database>, else data/
+    databases: tuple[str, ...] = ("mitdb", "svdb")  # the databases that train without --data-dir: mitdb (MIT-BIH:
+                                    # DS1 trains, DS2 tests) and svdb (Supraventricular Arrhythmia Database: every
+                                    # record trains); mitdb alone is the DS1-only protocol of the literature
+    test_dir: tuple[str, ...] = ()  # folders of annotated records the final model scores once, each reported as a
+                                    # database of its own (e.g. another database, to test across databases)
+    mix_rates: bool = True          # training reads a random half of the records of the faster database through
+                                    # the slower one's rate (MIT-BIH at SVDB's 128 Hz), so the rate marks no class
     rnn: str = "gru:32:0.2"         # within-beat RNN over the centre beat (and its difference from the template)
     context: int = 2                # beats on each side the model reads (0: the per-beat model)
     context_rnn: str = "bigru:32"   # across-beat RNN over the 2 * context + 1 beats: their rhythm
@@ -60,7 +68,7 @@ class Config:
     detector: str = "neurokit"      # predict's R-peak detector: neurokit (NeuroKit2, fast) | xqrs (wfdb)
     synthetic_minutes: float = 5.0  # length of each generated record (source synthetic)
     batch_size: int = 256
-    epochs: int = 12                # the most epochs; the cross-validation picks how many the final model trains
+    epochs: int = 6                 # the most epochs; the cross-validation picks how many the final model trains
     learning_rate: float = 2e-3
     augment: bool = False           # training beats: random gain, offset, noise, shift (measured: see README)
     cv_folds: int = 5               # leave-records-out cross-validation on the training records (0: none)
@@ -71,6 +79,7 @@ class Config:
 
     CHOICES: ClassVar[dict] = {  # the command line lists these
         "source": ecg_data.sources.SOURCES, "class_weighting": CLASS_WEIGHTINGS, "detector": DETECTORS,
+        "databases": ecg_data.sources.DATABASES,
         "rr_inputs": tuple(ecg_data.beats.RR_INPUTS), "template": ecg_data.beats.TEMPLATES}
 
     def __post_init__(self):
@@ -105,13 +114,16 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
     "use": "Research and teaching: beat-by-beat AAMI classes (N, S, V, F, Q) of a single-lead (MLII-like) ambulatory "
            "ECG at any sampling rate of at least 100 Hz, and how recurrent networks read rhythm and shape.",
     "not for": "Diagnosis, monitoring or any decision about a patient: it is not a medical device, was trained on 22 to "
-               "44 patients of the 1970s MIT-BIH recordings, and its S-beat positive predictivity on new patients is "
-               "low (see the metrics). Not for paced records, other leads, or 12-lead interpretation.",
-    "data": "MIT-BIH Arrhythmia Database (Moody & Mark 2001, PhysioNet; Open Data Commons Attribution 1.0), split "
-            "inter-patient (de Chazal et al. 2004: DS1 trains, DS2 tests); or records generated here (offline).",
+               "82 patients of the MIT-BIH recordings of the 1970s-80s, and its S-beat figures on new patients are "
+               "modest (see the metrics). Not for paced records, other leads, or 12-lead interpretation.",
+    "data": "MIT-BIH Arrhythmia Database (Moody & Mark 2001) and, by default beside it, the MIT-BIH Supraventricular "
+            "Arrhythmia Database (Greenwald et al. 1990), both from PhysioNet (Goldberger et al. 2000) under the Open "
+            "Data Commons Attribution License 1.0; split inter-patient (de Chazal et al. 2004: DS1 and SVDB train, "
+            "DS2 tests); or records generated here (offline).",
     "generated": ("synthetic",),
 }
 
+MIXED_SHARE = 0.5  # the share of the faster database's training records read through the slower rate (mix_rates)
 COMPOSITION_OTHERS = 0.25  # the share of a re-scored copy's non-ectopic beats that training reads
 FOLD_SEED = 1337  # the cross-validation's folds are the same whatever --seed, so seeds compare on the same folds
 
@@ -151,13 +163,17 @@ def augment(inputs: dict, label, seed: tf.Tensor):
     return {"beats": beats, "template": template, "rr": inputs["rr"]}, label
 
 
-def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False) -> tf.data.Dataset | None:
-    """({"beats", "template", "rr"}, label) batches of `model_inputs`; for training shuffled under the seed, joined
-    by the record copies of cfg.composition (re-scored as if ectopic beats were their majority) and cfg.irregular
-    (an AF-like rhythm) (`domain.ecg.beats.composition_augmented`), and with cfg.augment varied by `augment`
-    (seeded: the same seed gives the same variations). None when empty."""
+def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False,
+                 resampled: ecg_data.BeatSet | None = None) -> tf.data.Dataset | None:
+    """({"beats", "template", "rr"}, label) batches of `model_inputs`; for training shuffled under the seed, with
+    half the records that `resampled` also holds swapped for their copies read through a lower rate (cfg.mix_rates;
+    `domain.ecg.beats.mix_records`), joined by the record copies of cfg.composition (re-scored as if ectopic beats
+    were their majority) and cfg.irregular (an AF-like rhythm) (`domain.ecg.beats.composition_augmented`), and with
+    cfg.augment varied by `augment` (seeded: the same seed gives the same variations). None when empty."""
     if not len(beats):
         return None
+    if training and cfg.mix_rates and resampled is not None and len(resampled):
+        beats = ecg_data.beats.mix_records(beats, resampled, MIXED_SHARE, cfg.seed)
     if training and (cfg.composition or cfg.irregular):
         augmented = ecg_data.beats.composition_augmented(beats, cfg.r_index, cfg.template, cfg.seed,
                                                          composition=cfg.composition, irregular=cfg.irregular)
@@ -244,14 +260,14 @@ def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "a
     cross_validation.json), then `model` on all training records for the epoch count it chose; the
     cross-validation is handed on as history.estimate."""
     start = time.perf_counter()
-    cv = cross_validate(cfg, ecg.train, verbose=verbose) if cfg.cv_folds else None
+    cv = cross_validate(cfg, ecg, verbose=verbose) if cfg.cv_folds else None
     validation.keep(cfg.run_dir, cv)
     if cv:
         log.info("cross-validation: pooled %s; epoch %d chosen", json.dumps(
             {k: round(v, 1) for k, v in cv["pooled"].items()}), cv["best_epoch"])
     cv_seconds = time.perf_counter() - start
     history = fit_beats(cfg, model, ecg.train, validation=ecg.validation, epochs=cv["best_epoch"] if cv else None,
-                        verbose=verbose)
+                        verbose=verbose, resampled=ecg.resampled)
     if cv:  # the model that ships, on the generated stress sets (the fold models' figures are in cv["stress"])
         cv["final_model_stress"] = {name: stress.row(s.labels, classify(cfg, model, s)) for name, s in
                                     stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed).items()}
@@ -263,13 +279,15 @@ def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "a
 
 def fit_beats(cfg: Config, model: keras.Model, train_beats: ecg_data.BeatSet,
               validation: ecg_data.BeatSet | None = None, epochs: int | None = None,
-              scorers: tuple = (), verbose: int | str = "auto", **fit_options) -> keras.callbacks.History:
+              scorers: tuple = (), verbose: int | str = "auto", resampled: ecg_data.BeatSet | None = None,
+              **fit_options) -> keras.callbacks.History:
     """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
     records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
-    cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation)."""
+    cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation). `resampled`: the
+    training records read through a lower rate, half of them swapped in (make_dataset)."""
     scores = [aami_scores(model_inputs(validation, cfg.context, cfg.rr_inputs), validation.labels)] \
         if validation is not None and len(validation) else []
-    train_ds = make_dataset(cfg, train_beats, training=True)
+    train_ds = make_dataset(cfg, train_beats, training=True, resampled=resampled)
     return training.fit(model, train_ds, None,
                         training.Settings.of(cfg, epochs=epochs or cfg.epochs, verbose=verbose),
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"], patience=5,
@@ -292,32 +310,39 @@ def score(cfg: Config, model: keras.Model, test: ecg_data.BeatSet) -> dict:
     return {**ecg_data.aami_metrics(test.labels, predicted), "predicted": predicted}
 
 
-def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0) -> dict:
-    """Leave-records-out cross-validation on the training records: cfg.cv_folds folds grouped by record, each
-    holding S, V and F beats (shared.validation). Each fold's model trains cfg.epochs epochs on the other records
-    and is scored on its held-out records after every epoch; the epoch count whose pooled held-out macro F1 (N, S,
-    V, F) is highest is the one the final model trains for. The same fold models score the stress sets
-    (domain.ecg.stress: the held-out records with many S beats re-scored as if S were their majority, and the
-    generated scenarios), and the baselines run on the same folds and stress sets.
+def cross_validate(cfg: Config, ecg: ECGData, verbose: int | str = 0) -> dict:
+    """Leave-records-out cross-validation on the training records of every database: cfg.cv_folds folds grouped by
+    record (patient), each holding S, V and F beats where enough records hold them, and each database's records
+    dealt evenly over the folds (shared.validation). Each fold's model trains cfg.epochs epochs on the other
+    records and is scored on its held-out records after every epoch; the epoch count whose pooled held-out macro
+    F1 (N, S, V, F) is highest is the one the final model trains for. The same fold models score the stress sets
+    (domain.ecg.stress: the held-out records with many S beats re-scored as if S were their majority, the held-out
+    records read through a lower rate when the databases' rates differ, and the generated scenarios), and the
+    baselines run on the same folds and stress sets.
 
     Returns {"folds": [per fold: records, beats per class, headline at the chosen epoch], "best_epoch",
     "curve": pooled macro F1 per epoch, "pooled": headline of all held-out beats, "mean_sd": per-fold mean and sd,
-    "worst_record": per class the held-out record with the lowest sensitivity, "baselines": {name: {"pooled",
-    "mean_sd"}}, "stress": {set: {"this model": pooled row, "this model, worst fold", baseline: pooled row}}}. A
-    fold already finished with the same configuration (its scores.json in run_dir/cv/fold-i) is read back, not
-    trained again."""
-
+    "databases": {database: pooled headline of its held-out records, this model's and the baselines'},
+    "records": {record: its held-out row (metrics.per_record)}, "worst_record": per class the held-out record with
+    the lowest sensitivity, "baselines": {name: {"pooled", "mean_sd"}}, "stress": {set: {"this model": pooled
+    row, "this model, worst fold": the worst fold model's row, baseline: pooled row}}}. A fold already finished
+    with the same configuration (its scores.json in run_dir/cv/fold-i) is read back, not trained again."""
+    beats = ecg.train
     holders = {c: len(set(beats.records[beats.labels == c].tolist())) for c in (1, 2, 3)}
     required = tuple(c for c, n in holders.items() if n >= cfg.cv_folds)  # S, V, F in every fold where possible
     missing = [f"{ecg_data.AAMI_CLASSES[c]} (in {holders[c]} records)" for c in (1, 2, 3) if c not in required]
     if missing:
         log.warning("cross-validation: not every fold can hold %s beats", ", ".join(missing))
-    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=FOLD_SEED)
+    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=FOLD_SEED,
+                                     strata=ecg.database_of(beats))
     held_out = [beats.take(test_index) for _, test_index in folds]
     generated = stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed)
+    slow = ecg.resampled
     stress_sets = [{stress.COMPOSITION: ecg_data.beats.composition_stress(fold, cfg.r_index, cfg.template,
-                                                                          seed=cfg.seed), **generated}
-                   for fold in held_out]
+                                                                          seed=cfg.seed),
+                    **({stress.resampled_name(ecg.split): slow.take(np.isin(slow.records, fold.records))}
+                       if slow is not None else {}),
+                    **generated} for fold in held_out]
 
     def fit_fold(i, fit_index, test_index, fold_dir):
         fold_train, fold_test = beats.take(fit_index), beats.take(test_index)
@@ -333,7 +358,7 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
         stressed = training.EpochScores(lambda m: classify(cfg, m, every), every.labels,
                                         lambda y, p: stress.row(y[y >= 0], p[y >= 0])["S Se"], "stress_s_se")
         fit_beats(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, fold_train, scorers=(scores, stressed),
-                  verbose=verbose, tensorboard=False)
+                  verbose=verbose, tensorboard=False, resampled=slow)
         return scores.predictions, {name: [np.split(p, ends)[j] for p in stressed.predictions]
                                     for j, name in enumerate(sets)}
     cv = validation.epoch_folds(beats.labels, folds, cfg.run_dir, dataclasses.asdict(cfg), fit_fold,
@@ -344,19 +369,30 @@ def cross_validate(cfg: Config, beats: ecg_data.BeatSet, verbose: int | str = 0)
             baseline_preds[name].append(pred)
     labels = [fold.labels for fold in held_out]
     every = np.concatenate(labels)
+    records = np.concatenate([fold.records for fold in held_out])
+    databases = np.concatenate([ecg.database_of(fold) for fold in held_out])
 
     def summary(per_fold: list[np.ndarray]) -> dict:
         rows = [headline(ecg_data.aami_metrics(y, p)) for y, p in zip(labels, per_fold, strict=True)]
-        return {"pooled": headline(ecg_data.aami_metrics(every, np.concatenate(per_fold))),
-                "mean_sd": validation.mean_sd(rows), "rows": rows}
+        pooled = np.concatenate(per_fold)
+        return {"pooled": headline(ecg_data.aami_metrics(every, pooled)), "mean_sd": validation.mean_sd(rows),
+                "rows": rows, "databases": {name: headline(ecg_data.aami_metrics(every[databases == name],
+                                                                                pooled[databases == name]))
+                                            for name in sorted(set(databases.tolist()))}}
 
     ours = summary(cv["predictions"])
+    theirs = {name: summary([p["held-out"] for p in preds]) for name, preds in baseline_preds.items()}
     return {"folds": [{"records": sorted(set(f.records.tolist())), "beats": f.counts(ecg_data.AAMI_CLASSES),
                        **row} for f, row in zip(held_out, ours.pop("rows"), strict=True)],
-            "best_epoch": cv["best_epoch"], "curve": cv["curve"], **ours,
+            "best_epoch": cv["best_epoch"], "curve": cv["curve"], "pooled": ours["pooled"],
+            "mean_sd": ours["mean_sd"],
+            "databases": {name: {"this model": row, **{base: summary_["databases"][name]
+                                                       for base, summary_ in theirs.items()}}
+                          for name, row in ours["databases"].items()},
+            "records": ecg_data.metrics.per_record(every, np.concatenate(cv["predictions"]), records),
             "worst_record": worst_records(held_out, cv["predictions"]),
-            "baselines": {name: {k: v for k, v in summary([p["held-out"] for p in preds]).items() if k != "rows"}
-                          for name, preds in baseline_preds.items()},
+            "baselines": {name: {k: v for k, v in row.items() if k in ("pooled", "mean_sd")}
+                          for name, row in theirs.items()},
             "stress": stress_summary(stress_sets, cv["extras"], baseline_preds),
             "classes_not_in_every_fold": missing}
 
@@ -415,9 +451,10 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
                  tf.TensorSpec((None, cfg.window), tf.float32, name="template"),
                  tf.TensorSpec((None, 2 * k + 1, len(names_rr) + 1), tf.float32, name="rr")]
     meta = {"config": {**dataclasses.asdict(cfg), "context": k}, "source": ecg.source, "metrics": metrics,
+            "databases": ecg.split.get("databases", {}),
             "classes": list(ecg_data.AAMI_CLASSES), "rr_features": [*names_rr, "present"],
-            "input_note": "beats: each beat and its k neighbours on either side (zeros beyond the record), the MLII "
-                          "lead band-passed 0.5-35 Hz and divided by the record's typical R amplitude "
+            "input_note": "beats: each beat and its k neighbours on either side (zeros beyond the record), the "
+                          "MLII-like lead (MLII; SVDB's ECG1) resampled to 360 Hz, band-passed 0.5-35 Hz and divided by the record's typical R amplitude "
                           f"(domain.ecg.extract), {cfg.before} s before to {cfg.after} s after the R peak at "
                           f"{ecg_data.FS} Hz; template: the record's {cfg.template} template beat; rr: "
                           f"domain.ecg.rr_features {names_rr} of each, then 1 where the neighbour exists "
@@ -455,18 +492,40 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     return summary
 
 
+def test_sets(ecg: ECGData) -> dict[str, ecg_data.BeatSet]:
+    """The sets the final model is scored on, once: DS2 (or, with --hold-out, the held-out DS1 records), then every
+    record of each --test-dir folder, named by its database."""
+    main = "held-out DS1 records" if ecg.split["test_is_held_out_ds1"] else "DS2"
+    if ecg.source == "synthetic":  # records generated here carry MIT-BIH's numbers, not its patients
+        main = f"generated records named like {main}"
+    sets = {main: ecg.test} if len(ecg.test) else {}
+    return {**sets, **{f"{name} (every record of --test-dir)": beats for name, beats in ecg.tests.items()}}
+
+
 def evaluate(cfg: Config, model: keras.Model, ecg: ECGData) -> dict | None:
-    """The test split, touched once: AAMI metrics, record-level bootstrap intervals and the baselines' rows; None
-    without a test split (the estimate is then the cross-validation)."""
-    if not len(ecg.test):
+    """The test sets (test_sets), touched once: AAMI metrics of the first (DS2 when present) with record-level
+    bootstrap intervals and the baselines' rows, and under "tests" every set's headline, per-record table,
+    bootstrap intervals and baselines; None without a test set (the estimate is then the cross-validation)."""
+    sets = test_sets(ecg)
+    if not sets:
         return None
-    metrics = score(cfg, model, ecg.test)
-    predicted = metrics.pop("predicted")
-    metrics["bootstrap"] = ecg_data.metrics.record_bootstrap(ecg.test.labels, predicted, ecg.test.records)
-    metrics["baselines"] = baselines(ecg)
-    log.info("test (%s): accuracy %.2f%%, macro F1 (N, S, V, F) %.2f", ecg.split["test"], metrics["accuracy"],
-             metrics["macro_f1_nsvf"])
-    return metrics
+    baseline_preds = baseline_predictions(ecg.train, sets)  # each baseline fitted once on the training records
+    tests = {}
+    for name, beats in sets.items():
+        result = score(cfg, model, beats)
+        predicted = result.pop("predicted")
+        tests[name] = {"metrics": result, "headline": headline(result),
+                       "bootstrap": ecg_data.metrics.record_bootstrap(beats.labels, predicted, beats.records),
+                       "records": ecg_data.metrics.per_record(beats.labels, predicted, beats.records),
+                       "baselines": {base: headline(ecg_data.aami_metrics(beats.labels, preds[name]))
+                                     for base, preds in baseline_preds.items()}}
+        log.info("test (%s): accuracy %.2f%%, macro F1 (N, S, V, F) %.2f, S Se %.1f / +P %.1f", name,
+                 result["accuracy"], result["macro_f1_nsvf"], result["per_class"]["S"]["Se"],
+                 result["per_class"]["S"]["+P"])
+    first = next(iter(sets))
+    return {**tests[first]["metrics"], "test": first, "bootstrap": tests[first]["bootstrap"],
+            "baselines": tests[first]["baselines"],
+            "tests": {name: {k: v for k, v in t.items() if k != "metrics"} for name, t in tests.items()}}
 
 
 def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> dict:

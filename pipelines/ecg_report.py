@@ -78,73 +78,132 @@ def stress_figure(cv: dict):
     return fig
 
 
+def records_table(rows: dict[str, dict], min_beats: int = 0) -> str:
+    """Per-record rows (domain.ecg.metrics.per_record) as a table: the records with at least `min_beats` S or V beats
+    (all with 0), most S beats first."""
+    chosen = {name: row for name, row in rows.items() if max(row["S"], row["V"]) >= min_beats}
+    ordered = dict(sorted(chosen.items(), key=lambda item: (-item[1]["S"], -item[1]["V"], item[0])))
+    return reports.table({name: {k: "-" if v is None else v for k, v in row.items()} for name, row in ordered.items()},
+                         first="record")
+
+
+def databases_section(ecg) -> str:
+    """Which database each training folder held, its rate and the lead each of its records gave."""
+    lines = []
+    for name, info in ecg.split.get("databases", {}).items():
+        leads: dict[str, list[str]] = {}
+        for record, about in ecg.records.items():
+            if about["database"] == name:
+                leads.setdefault(about["lead"], []).append(record.split("/")[-1])
+        used = "; ".join(f"{lead}: {len(names)} records" + (f" ({', '.join(names)})" if len(names) <= 5 else "")
+                         for lead, names in leads.items())
+        lines.append(f"- {info['title']} (`{name}`, {info['fs']:g} Hz, resampled to {record_data.FS} Hz): "
+                     f"{info['records']} records read; lead {used or 'none read'}")
+    for name, records in ecg.split.get("tests", {}).items():
+        lines.append(f"- test folder `{name}`: {len(records)} records, scored once by the final model")
+    return "\n".join(lines)
+
+
+def cv_sections(cfg, ecg, cv: dict, figures: dict, rows: dict) -> dict[str, str]:
+    """The cross-validation's rows (into `rows`), figures and sections."""
+    sections = {}
+    figures["cv_curve"] = cv_figure(cv)
+    rows[f"this model, cross-validation, mean +- sd over {len(cv['folds'])} folds"] = mean_sd_row(cv)
+    rows["this model, cross-validation, pooled held-out beats"] = cv["pooled"]
+    for name, row in cv["baselines"].items():
+        rows[f"{name}, cross-validation, mean +- sd"] = mean_sd_row(row)
+        rows[f"{name}, cross-validation, pooled"] = row["pooled"]
+    if len(cv.get("databases", {})) > 1:
+        sections["Cross-validation by database (pooled held-out beats of each database's records)"] = reports.table(
+            {f"{database} / {model}": row for database, models in cv["databases"].items()
+             for model, row in models.items()}, first="database / model")
+    sections["Cross-validation folds (grouped by record; scores at the chosen epoch)"] = reports.table(
+        {f"fold {i}: {len(f['records'])} records": {k: v for k, v in f.items() if k != "records"}
+         for i, f in enumerate(cv["folds"], start=1)}, first="held-out records") + "\n\n" + "\n".join(
+        f"- fold {i}: {', '.join(f['records'])}" for i, f in enumerate(cv["folds"], start=1))
+    if cv.get("worst_record"):
+        sections["Worst held-out record per class (sensitivity, records with >= 20 beats of the class)"] = \
+            reports.table({k: {"record": r, "Se": v} for k, (r, v) in cv["worst_record"].items()}, first="class")
+    if cv.get("records"):
+        sections["Held-out records with >= 50 S or V beats (the patients that decide S and V; every record's row is "
+                 "in report.json)"] = records_table(cv["records"], min_beats=50)
+    if cv.get("stress"):
+        figures["stress"] = stress_figure(cv)
+        sections["Stress sets (patients and recordings the training records cannot show; the fold models at the "
+                 "chosen epoch, baselines fitted on the same folds)"] = (
+            "The generated sets are scored by each of the fold models (pooled, and the worst fold model); the "
+            "composition set re-scores each fold's held-out records that hold at least 50 S beats with their "
+            "record statistics computed as if S beats were 75% of them (normal beats dropped from the "
+            "statistics only); the resampled set, when the databases' rates differ, is each fold's held-out "
+            "records of the faster database read through the slower rate. The goal: S Se >= 70 where S beats "
+            "exist, at most 2% of normal beats called S or F. The generated 'mixed' set is the control: ordinary "
+            "generated patients, to tell a stress effect from the gap between generated and real beats. A dash: "
+            "the set has no beat of that class.\n\n" + stress_table(cv))
+    databases = ", ".join(ecg.split.get("databases", {})) or "the training folder"
+    sections["Cross-validation protocol"] = (
+        f"Leave-records-out on the {len(ecg.split['train'])} training records ({databases}): "
+        f"{len(cv['folds'])} folds, a record (patient) never in two folds, every fold holding S, V and F beats where "
+        "enough records hold them, each database's records spread evenly over the folds. Each fold's model trains "
+        "on the other records and is scored on its held-out records after every epoch; the final model trains on "
+        "all training records for the epoch count with the best pooled held-out macro F1 (N, S, V, F): epoch "
+        f"{cv['best_epoch']} of {len(cv['curve'])} (curve: {', '.join(f'{v:.1f}' for v in cv['curve'])}). "
+        "Choosing the epoch on the same folds makes the cross-validation figure slightly optimistic. "
+        "Per-fold S, V and F figures rest on few beats (a few records hold most of them), so the pooled row "
+        "is the steadier estimate." + (f" Too few records hold {', '.join(cv['classes_not_in_every_fold'])} for "
+                                       "every fold to hold them." if cv.get("classes_not_in_every_fold") else ""))
+    return sections
+
+
+def test_sections(cfg, metrics: dict, figures: dict, rows: dict) -> dict[str, str]:
+    """Each test set's rows (into `rows`), its bootstrap intervals, per-record table and confusion matrix."""
+    sections = {}
+    for i, (name, test) in enumerate(metrics.get("tests", {}).items()):
+        rows[f"this model ({cfg.rnn}, context {cfg.context}), test: {name}"] = test["headline"]
+        rows.update({f"{base}, test: {name}": row for base, row in test["baselines"].items()})
+        if test.get("bootstrap"):
+            sections[f"Test {name}: 95% record-level bootstrap intervals (records resampled, 1,000 draws)"] = \
+                reports.table({"this model": {k: f"{lo:.1f} - {hi:.1f}" if np.isfinite([lo, hi]).all() else "-"
+                                              for k, (lo, hi) in test["bootstrap"].items()}}, first="model")
+        sections[f"Test {name}: every record (beats per class; Se and +P of S and V, a dash where the record has "
+                 "no such beat or none was called so)"] = records_table(test["records"])
+        if i == 0:
+            confusion = np.array(metrics["confusion"])
+            figures["confusion"] = plots.confusion_figure(confusion, list(record_data.AAMI_CLASSES))
+            sections[f"Confusion matrix on {name} (rows: true, columns: predicted)"] = reports.table(
+                {t: {p: int(confusion[a, b]) for b, p in enumerate(record_data.AAMI_CLASSES)}
+                 for a, t in enumerate(record_data.AAMI_CLASSES)}, first="true")
+    return sections
+
+
 def write_report(cfg, ecg, metrics: dict | None, cv: dict | None, history: dict, timing: dict
                  ) -> dict[str, pathlib.Path]:
-    """report.md/json + PNGs in the run folder: the cross-validation table (mean +- sd over folds and pooled, the
-    baselines on the same folds), the test table (DS2) with record-level bootstrap intervals when there is a test
-    split, the confusion matrix, the published anchors and the timing."""
-    figures, sections, rows = {}, {}, {}
+    """report.md/json + PNGs in the run folder: the databases read, the cross-validation table (mean +- sd over
+    folds and pooled, the baselines on the same folds, each database apart), the test sets (DS2, each --test-dir
+    folder) with record-level bootstrap intervals and a per-record table, the confusion matrix, the published
+    anchors and the timing."""
+    figures, rows = {}, {}
+    sections = {"Databases": databases_section(ecg)}
     if cv:
-        figures["cv_curve"] = cv_figure(cv)
-        rows[f"this model, cross-validation, mean +- sd over {len(cv['folds'])} folds"] = mean_sd_row(cv)
-        rows["this model, cross-validation, pooled held-out beats"] = cv["pooled"]
-        for name, row in cv["baselines"].items():
-            rows[f"{name}, cross-validation, mean +- sd"] = mean_sd_row(row)
-            rows[f"{name}, cross-validation, pooled"] = row["pooled"]
-        sections["Cross-validation folds (grouped by record; scores at the chosen epoch)"] = reports.table(
-            {f"fold {i}: {', '.join(f['records'])}": {k: v for k, v in f.items() if k != "records"}
-             for i, f in enumerate(cv["folds"], start=1)}, first="held-out records")
-        if cv.get("worst_record"):
-            sections["Worst held-out record per class (sensitivity, records with >= 20 beats of the class)"] = \
-                reports.table({k: {"record": r, "Se": v} for k, (r, v) in cv["worst_record"].items()}, first="class")
-        if cv.get("stress"):
-            figures["stress"] = stress_figure(cv)
-            sections["Stress sets (patients DS1 cannot show; the fold models at the chosen epoch, baselines fitted "
-                     "on the same folds)"] = (
-                "The generated sets are scored by each of the fold models (pooled, and the worst fold model); the "
-                "composition set re-scores each fold's held-out records that hold at least 50 S beats with their "
-                "record statistics computed as if S beats were 75% of them (normal beats dropped from the "
-                "statistics only). The goal: S Se >= 70 where S beats exist, at most 2% of normal beats called S "
-                "or F. The generated 'mixed' set is the control: ordinary generated patients, to tell a stress "
-                "effect from the gap between generated and real beats.\n\n" + stress_table(cv))
-        sections["Cross-validation protocol"] = (
-            f"Leave-records-out on the {len(ecg.split['train'])} training records: {len(cv['folds'])} folds, a "
-            "record (patient) never in two folds, every fold holding S, V and F beats. Each fold's model trains on "
-            "the other records and is scored on its held-out records after every epoch; the final model trains on "
-            f"all training records for the epoch count with the best pooled held-out macro F1 (N, S, V, F): epoch "
-            f"{cv['best_epoch']} of {len(cv['curve'])} (curve: {', '.join(f'{v:.1f}' for v in cv['curve'])}). "
-            "Choosing the epoch on the same folds makes the cross-validation figure slightly optimistic. "
-            "Per-fold S, V and F figures rest on few beats (F is concentrated in record 208), so the pooled row "
-            "is the steadier estimate." + (f" Too few records hold {', '.join(cv['classes_not_in_every_fold'])} for "
-                                           "every fold to hold them." if cv.get("classes_not_in_every_fold") else ""))
-    test_name = "held-out DS1 records" if ecg.split["test_is_held_out_ds1"] else "DS2"
+        sections.update(cv_sections(cfg, ecg, cv, figures, rows))
     anchors = metric_data.ANCHORS
     if ecg.source == "synthetic":  # records generated here carry MIT-BIH's numbers, not its patients
-        test_name = f"generated records named like {test_name}"
         anchors = {name: {**row, "comparable": "no: this run's records were generated here"}
                    for name, row in anchors.items()}
     if metrics is not None:
-        confusion = np.array(metrics["confusion"])
-        figures["confusion"] = plots.confusion_figure(confusion, list(record_data.AAMI_CLASSES))
-        rows[f"this model ({cfg.rnn}, context {cfg.context}), test: {test_name}"] = headline(metrics)
-        rows.update({f"{name}, test: {test_name}": row for name, row in metrics.get("baselines", {}).items()})
-        interval = metrics.get("bootstrap", {})
-        if interval:
-            sections["Test: 95% record-level bootstrap intervals (records resampled, 1,000 draws)"] = reports.table(
-                {"this model": {k: f"{lo:.1f} - {hi:.1f}" for k, (lo, hi) in interval.items()}}, first="model")
-        sections["Confusion matrix on the test split (rows: true, columns: predicted)"] = reports.table(
-            {t: {p: int(confusion[i, j]) for j, p in enumerate(record_data.AAMI_CLASSES)}
-             for i, t in enumerate(record_data.AAMI_CLASSES)}, first="true")
+        sections.update(test_sections(cfg, metrics, figures, rows))
     sections["Split (by record, never by beat)"] = "\n".join(
-        f"- {part}: {', '.join(ecg.split[part]) or 'none'} ({len(getattr(ecg, part))} beats "
-        f"{getattr(ecg, part).counts(record_data.AAMI_CLASSES)}, {getattr(ecg, part).dropped} dropped at edges)"
+        f"- {part}: {len(ecg.split[part])} records: {', '.join(ecg.split[part]) or 'none'} ({len(getattr(ecg, part))} "
+        f"beats {getattr(ecg, part).counts(record_data.AAMI_CLASSES)}, {getattr(ecg, part).dropped} dropped at edges)"
         for part in ("train", "validation", "test"))
-    sections["Notes"] = "\n".join(f"- {n}" for n in ecg.notes) or "- none"
+    if ecg.notes:
+        sections["Notes"] = "\n".join(f"- {n}" for n in ecg.notes)
     row = headline(metrics) if metrics is not None else (cv["pooled"] if cv else {})
-    return reports.write(cfg.run_dir, domain=NAME, source=f"{ecg.source} ({ecg.data_dir})",
+    folders = ", ".join(str(folder) for folder in ecg.data_dirs)
+    return reports.write(cfg.run_dir, domain=NAME, source=f"{ecg.source} ({folders})",
                          metrics={**row, **({"per_class": metrics["per_class"]} if metrics else {})},
                          baselines=rows, anchors=anchors, timing=timing, figures=figures,
                          sections=sections, extra={"config": dataclasses.asdict(cfg), "split": ecg.split,
-                                                   "protocol": f"test: {test_name}" if metrics is not None else
+                                                   "records": ecg.records,
+                                                   "protocol": f"test: {metrics['test']}" if metrics is not None else
                                                    "leave-records-out cross-validation (no test split)",
                                                    "cross_validation": cv, "test": metrics, "history": history or {}})

@@ -45,9 +45,10 @@ def _option_type(annotation) -> tuple[dict, str]:
         args = list(typing.get_args(annotation))
     if annotation is bool:
         return {"action": argparse.BooleanOptionalAction}, ""
-    if origin is tuple:
+    if origin is tuple:  # A,B or the option repeated: --data-dir a --data-dir b
         item = args[0] if args else str
-        return {"type": lambda text, item=item: tuple(item(v) for v in text.split(",") if v)}, "A,B,..."
+        return {"type": lambda text, item=item: tuple(item(v) for v in text.split(",") if v),
+                "action": "extend"}, "A,B,..."
     if annotation is float:
         return {"type": finite_float}, "FLOAT"
     if annotation in (int, str):
@@ -124,7 +125,9 @@ def build_parser(config_cls: type, prog: str, description: str = "") -> argparse
     choices = getattr(config_cls, "CHOICES", {})
     for field in dataclasses.fields(config_cls):
         kwargs, metavar = _option_type(hints[field.name])
-        if field.name in choices:
+        if field.name in choices and kwargs.get("action") == "extend":  # checked item by item (check_choices)
+            metavar = "{" + ",".join(choices[field.name]) + "},..."
+        elif field.name in choices:
             kwargs["choices"] = list(choices[field.name])
         elif metavar:
             kwargs["metavar"] = metavar
@@ -132,8 +135,9 @@ def build_parser(config_cls: type, prog: str, description: str = "") -> argparse
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         shown = "''" if shown == "" else shown
         text = texts[field.name]
+        described = f"{text} (default: {shown})" if text else f"(default: {shown})"
         parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=None,
-                            help=f"{text} (default: {shown})" if text else f"(default: {shown})", **kwargs)
+                            help=described.replace("%", "%%"), **kwargs)  # argparse formats help with %
     return parser
 
 
@@ -141,8 +145,13 @@ def check_choices(cfg) -> None:
     """For a Config's __post_init__: every field named in its CHOICES holds one of the listed values (the command
     line lists the same choices)."""
     for name, allowed in getattr(cfg, "CHOICES", {}).items():
-        if getattr(cfg, name) not in allowed:
-            raise ValueError(f"--{name.replace('_', '-')} {getattr(cfg, name)!r}: expected one of {list(allowed)}.")
+        value = getattr(cfg, name)
+        if isinstance(value, tuple):  # a list option: one or more of the choices
+            if not value or any(v not in allowed for v in value):
+                raise ValueError(f"--{name.replace('_', '-')} {','.join(map(str, value)) or repr('')}: expected one "
+                                 f"or more of {list(allowed)}, comma-separated.")
+        elif value not in allowed:
+            raise ValueError(f"--{name.replace('_', '-')} {value!r}: expected one of {list(allowed)}.")
 
 
 def expect(cfg, name: str, ok: bool, expected: str) -> None:
@@ -196,20 +205,23 @@ def parse(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict | 
     try:
         if args.config:
             changes.update(read_config_file(args.config, config_cls))
-        changes.update({f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
-                        if getattr(args, f.name) is not None})
+        changes.update({f.name: tuple(value) if isinstance(value, list) else value
+                        for f in dataclasses.fields(config_cls) if (value := getattr(args, f.name)) is not None})
         cfg = dataclasses.replace(config_cls(), **changes)
         check_data_dir(getattr(cfg, "data_dir", ""))
+        check_data_dir(getattr(cfg, "test_dir", ""), option="--test-dir")
     except (ValueError, TypeError) as error:
         parser.error(str(error))
     return args.command, cfg, args
 
 
-def check_data_dir(data_dir: str) -> None:
-    """A --data-dir that was given must exist: a typo must not fall back to another source (and overwrite a run)."""
-    if data_dir and not os.path.exists(data_dir):
-        raise ValueError(f"--data-dir {data_dir}: no such file or folder; check the path (or leave --data-dir out "
-                         "for the default source).")
+def check_data_dir(data_dir: str | tuple[str, ...], option: str = "--data-dir") -> None:
+    """A --data-dir that was given (one, or several) must exist: a typo must not fall back to another source (and
+    overwrite a run)."""
+    for folder in (data_dir,) if isinstance(data_dir, str) else data_dir:
+        if folder and not os.path.exists(folder):
+            raise ValueError(f"{option} {folder}: no such file or folder; check the path (or leave {option} out "
+                             "for the default).")
 
 
 def setup_logging() -> None:

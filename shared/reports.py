@@ -58,6 +58,8 @@ def checkpoint_metrics(run_dir: str | pathlib.Path) -> dict:
 
 
 def _cell(value) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "-"  # no value (a class with no beat, a ratio of nothing): a dash, never "nan"
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() and 1e4 <= abs(value) < 1e12 else f"{value:.4g}"
     return "" if value is None else str(value)

@@ -40,12 +40,14 @@ def kept(run_dir: str | pathlib.Path) -> dict | None:
 
 
 def grouped_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, *, required: tuple = (),
-                  seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+                  seed: int = 0, strata: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(train positions, test positions)] of `n_folds` folds over whole groups: a group (patient, record,
     speaker) is never in two folds. Groups are dealt out (in an order shuffled by `seed`, so folds are
     reproducible) so that every fold holds each label in `required`: the groups holding the label held by the
     fewest groups go first, each to the fold with the fewest holders of it, then the next label; the remaining
-    groups go to the fold with the fewest items. A clear error names the labels when too few groups hold one."""
+    groups go to the fold with the fewest items. With `strata` (per item, e.g. each record's database), a group
+    goes, among those folds, to the one with the fewest groups of its stratum first, so each stratum is spread
+    evenly. A clear error names the labels when too few groups hold one."""
     labels, groups = np.asarray(labels), np.asarray(groups)
     distinct = np.unique(groups)
     if n_folds < 2 or n_folds > len(distinct):
@@ -53,23 +55,31 @@ def grouped_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, *, requi
     order = np.random.default_rng(seed).permutation(distinct)
     holds = {g: set(np.unique(labels[groups == g]).tolist()) for g in order}
     size = {g: int((groups == g).sum()) for g in order}
+    stratum = {g: 0 for g in order}
+    if strata is not None:
+        first = {g: s for g, s in zip(groups.tolist(), np.asarray(strata).tolist(), strict=True)}
+        stratum = {g: first[g] for g in order}
     holders = {label: [g for g in order if label in holds[g]] for label in required}
     short = {label: len(h) for label, h in holders.items() if len(h) < n_folds}
     if short:
         raise ValueError(f"cross-validation: labels {short} are held by fewer groups than the {n_folds} folds; "
                          "use fewer folds or add groups holding them.")
     fold_of: dict = {}
+
+    def load(f):
+        return sum(size[h] for h, f2 in fold_of.items() if f2 == f)
+
+    def alike(g, f):  # groups of g's stratum already in fold f (0 without strata: the old order)
+        return sum(1 for h, f2 in fold_of.items() if f2 == f and stratum[h] == stratum[g]) if strata is not None else 0
     for label in sorted(required, key=lambda lab: len(holders[lab])):
         for g in holders[label]:
             if g in fold_of:
                 continue
             count = [sum(1 for h in holders[label] if fold_of.get(h) == f) for f in range(n_folds)]
-            load = [sum(size[h] for h, f2 in fold_of.items() if f2 == f) for f in range(n_folds)]
-            fold_of[g] = min(range(n_folds), key=lambda f: (count[f], load[f]))
+            fold_of[g] = min(range(n_folds), key=lambda f: (count[f], alike(g, f), load(f)))
     for g in order:
         if g not in fold_of:
-            load = [sum(size[h] for h, f2 in fold_of.items() if f2 == f) for f in range(n_folds)]
-            fold_of[g] = int(np.argmin(load))
+            fold_of[g] = min(range(n_folds), key=lambda f: (alike(g, f), load(f)))
     fold = np.array([fold_of[g] for g in groups])
     return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(n_folds)]
 

@@ -279,6 +279,20 @@ def composition_augmented(beats: BeatSet, r_index: int, template: str, seed: int
 IRREGULAR = "~irregular"  # the record name suffix of irregular_view copies
 
 
+def mix_records(beats: BeatSet, others: BeatSet, share: float, seed: int) -> BeatSet:
+    """`beats` with `share` of its records that `others` also holds (chosen under `seed`) replaced by their beats in
+    `others`: the same records prepared another way (read through a lower sampling rate, records.through_rate).
+    Each record's beats stay consecutive and in time order."""
+    names = list(dict.fromkeys(beats.records.tolist()))
+    held = set(others.records.tolist())
+    candidates = [name for name in names if name in held]
+    chosen = set(np.random.default_rng(seed).permutation(candidates)[: int(round(share * len(candidates)))].tolist())
+    if not chosen:
+        return beats
+    return BeatSet.concat([others.take(others.records == name) if name in chosen else beats.take(beats.records == name)
+                           for name in names])
+
+
 def context_index(records: np.ndarray, context: int) -> np.ndarray:
     """(n, 2 * context + 1) positions of each beat's neighbours (the beat itself in the middle column), -1 where the
     neighbour lies beyond its record's first or last beat. Needs each record's beats consecutive and in time order

@@ -106,3 +106,22 @@ def record_bootstrap(y_true: np.ndarray, y_pred: np.ndarray, records: np.ndarray
             draws[key].append(row[key])
     tail = 100 * (1 - level) / 2
     return {key: tuple(float(v) for v in np.nanpercentile(values, [tail, 100 - tail])) for key, values in draws.items()}
+
+
+def per_record(y_true: np.ndarray, y_pred: np.ndarray, records: np.ndarray) -> dict[str, dict]:
+    """{record: {"beats", "N", "S", "V", "F", "Q": its beats of each class, "S Se", "S +P", "V Se", "V +P"}}: the
+    table that shows which patients decide a class (S beats gather in a few records). Se is None where the record has
+    no beat of the class, +P where nothing was called it (a dash in a report, never a NaN)."""
+    y_true, y_pred, records = np.asarray(y_true), np.asarray(y_pred), np.asarray(records)
+    out = {}
+    for name in sorted(set(records.tolist())):
+        mine = records == name
+        truth, called = y_true[mine], y_pred[mine]
+        row = {"beats": int(mine.sum()), **{c: int((truth == i).sum()) for i, c in enumerate(AAMI_CLASSES)}}
+        for c in ("S", "V"):
+            i = AAMI_CLASSES.index(c)
+            hits = int(((truth == i) & (called == i)).sum())
+            row[f"{c} Se"] = round(100.0 * hits / (truth == i).sum(), 1) if (truth == i).any() else None
+            row[f"{c} +P"] = round(100.0 * hits / (called == i).sum(), 1) if (called == i).any() else None
+        out[str(name)] = row
+    return out

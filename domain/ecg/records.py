@@ -8,18 +8,18 @@ import pathlib
 
 import numpy as np
 
+from domain.ecg.databases import DS1, DS2, PACED, lead_of, record_names
+
+__all__ = ["AAMI_CLASSES", "AAMI_MAP", "DS1", "DS2", "FS", "PACED", "Record", "aami_class", "from_signal",
+           "read_record", "record_names", "through_rate"]
 log = logging.getLogger(__name__)
 
 FS = 360  # MIT-BIH sampling rate (Hz); other rates are resampled to it
 AAMI_CLASSES = ("N", "S", "V", "F", "Q")
-AAMI_MAP = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
+# AAMI EC57's classes of the MIT-BIH beat symbols. `B` (a bundle branch block beat whose side is unspecified: one
+# beat in SVDB, none in MIT-BIH) is not in EC57's table; it is N, with L and R, the bundle branch block beats it lists.
+AAMI_MAP = {**dict.fromkeys("NLRejB", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
             **dict.fromkeys("/fQ", "Q")}
-# Inter-patient split of de Chazal, O'Dwyer & Reilly (2004); paced records excluded as AAMI recommends.
-DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203", "205",
-       "207", "208", "209", "215", "220", "223", "230")
-DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213", "214", "219",
-       "221", "222", "228", "231", "232", "233", "234")
-PACED = ("102", "104", "107", "217")
 MIN_FS = 100  # below this the QRS complex is not resolved
 
 
@@ -44,12 +44,6 @@ class Record:
     def labels(self) -> np.ndarray:
         """AAMI class index (into AAMI_CLASSES) of every annotated beat."""
         return np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in self.symbols], dtype="int32")
-
-
-def record_names(data_dir: str | pathlib.Path) -> list[str]:
-    """Names of the records (by .hea file) in a folder, sorted."""
-    data_dir = pathlib.Path(data_dir)
-    return sorted(p.stem for p in data_dir.glob("*.hea")) if data_dir.is_dir() else []
 
 
 def _check_files(path: pathlib.Path, annotations: bool) -> None:
@@ -106,9 +100,10 @@ def _declared_fs(path: pathlib.Path) -> tuple[str, float] | None:
     return tokens[2], float(found.group(0)) if found else float("nan")
 
 
-def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fallback: bool = False,
+def read_record(path: str | pathlib.Path, *, lead: str | None = None, first_lead_fallback: bool = False,
                 annotations: bool = True) -> Record:
-    """Read one WFDB record: the `lead` channel found by signal name, resampled to 360 Hz, with its beat annotations.
+    """Read one WFDB record: the `lead` channel found by signal name (default: the MLII-like lead of its database,
+    domain.ecg.databases.lead_of: MLII, or SVDB's ECG1), resampled to 360 Hz, with its beat annotations.
 
     Errors name the record and the fix: missing files, truncated .dat, no such lead (unless `first_lead_fallback`),
     a sampling rate below 100 Hz, a flat line, or more than 1% unreadable (NaN) samples. Fewer NaNs are filled by
@@ -124,14 +119,16 @@ def read_record(path: str | pathlib.Path, *, lead: str = "MLII", first_lead_fall
         header = wfdb.rdheader(str(path))
     except Exception as error:
         raise ValueError(f"ECG record {name}: unreadable header {path}.hea ({error}).") from None
-    if lead in header.sig_name:
-        channel, used = header.sig_name.index(lead), lead
+    wanted = lead or lead_of(header.sig_name, name)
+    if wanted in header.sig_name:
+        channel, used = header.sig_name.index(wanted), wanted
     elif first_lead_fallback:
         channel, used = 0, header.sig_name[0]
-        log.warning("record %s has no %s lead (leads %s); using %s as asked", name, lead, header.sig_name, used)
+        log.warning("record %s has no %s lead (leads %s); using %s as asked", name, lead or "MLII-like",
+                    header.sig_name, used)
     else:
-        raise ValueError(f"ECG record {name} has no {lead} lead (it has {header.sig_name}); it is skipped, or pass "
-                         "--first-lead to use its first lead instead.")
+        raise ValueError(f"ECG record {name} has no {lead or 'MLII'} lead (it has {header.sig_name}); it is skipped, "
+                         "or pass --first-lead to use its first lead instead.")
     declared = _declared_fs(path)
     if declared is not None and declared[1] != float(header.fs or 0):  # wfdb fell back to 250 for a bad field
         raise ValueError(f"ECG record {name}: the header's sampling frequency field {declared[0][:20]!r} is not a rate "
@@ -193,7 +190,24 @@ def from_signal(signal, fs: float, *, name: str = "signal", lead: str = "MLII", 
         signal = scipy.signal.resample_poly(signal, FS, int(round(fs))) if float(fs).is_integer() else \
             scipy.signal.resample(signal, int(round(len(signal) * FS / fs)))
         peaks = np.round(peaks * FS / fs).astype("int64")
-        log.info("record %s: resampled %s Hz -> %d Hz", name, fs, FS)
+        log.debug("record %s: resampled %s Hz -> %d Hz", name, fs, FS)
     inside = (peaks >= 0) & (peaks < len(signal))
     return Record(name, signal, lead, peaks[inside], tuple(np.asarray(symbols, dtype=object)[inside]) if symbols
                   else (), float(fs), int(bad.sum()))
+
+
+def through_rate(record: Record, fs: float) -> Record:
+    """The record as if it had been digitised at `fs` Hz (SVDB's 128) and then read as any record is: the lead
+    resampled 360 -> fs -> 360 Hz (`scipy.signal.resample_poly`, whose anti-aliasing filter band-limits it to fs / 2)
+    and every annotated beat moved to the nearest sample of the fs grid, where annotations made at fs place it.
+    Labels are unchanged. Training mixes such copies of the faster database's records in (so that resolution cannot
+    stand in for a class), and the cross-validation scores them as a stress set."""
+    import scipy.signal
+
+    rate = int(round(fs))
+    down = scipy.signal.resample_poly(record.signal, rate, FS)
+    signal = scipy.signal.resample_poly(down, FS, rate)[: len(record.signal)]
+    peaks = np.round(np.round(record.peaks * rate / FS) * FS / rate).astype("int64")
+    inside = (peaks >= 0) & (peaks < len(signal))
+    return dataclasses.replace(record, signal=signal, peaks=peaks[inside],
+                               symbols=tuple(np.asarray(record.symbols, dtype=object)[inside]), original_fs=float(fs))

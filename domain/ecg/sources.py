@@ -1,5 +1,7 @@
-"""Where MIT-BIH records come from: a local folder, PhysioNet (checked by SHA-256), or the synthetic generator; and
-the beats of the inter-patient split read from them (load_data)."""
+"""Where ECG records come from: local folders (one database each: MIT-BIH, SVDB or any annotated WFDB folder),
+PhysioNet (checked by SHA-256), or the synthetic generator; and the beats of the inter-patient split read from them
+(load_data): MIT-BIH's DS1 and every record of the other databases train, DS2 tests, and each --test-dir folder is
+scored once by the final model."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import numpy as np
 from domain.ecg import beats as beat_data
 from domain.ecg import records as record_data
 from domain.ecg import synthetic
-from domain.ecg.records import DS1, DS2, record_names
+from domain.ecg.databases import KNOWN, MITDB, Database, identify, label, record_names
+from domain.ecg.records import DS1, DS2
 from domain.sources import resolve_auto, sha256
 from shared.progress import progress
 
@@ -22,13 +25,13 @@ log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "local", "download", "synthetic")
 PHYSIONET_HOST = "physionet.org"
-SHA256_URL = "https://physionet.org/files/mitdb/1.0.0/SHA256SUMS.txt"
+DATABASES = tuple(KNOWN)  # the databases --databases may name (their folders: default_data_dir)
 
 
-def default_data_dir() -> pathlib.Path:
-    """$RNN_DATA_DIR/mitdb when RNN_DATA_DIR is set, else data/mitdb (where `download` writes)."""
+def default_data_dir(database: str = MITDB.name) -> pathlib.Path:
+    """$RNN_DATA_DIR/<database> when RNN_DATA_DIR is set, else data/<database> (where `download` writes)."""
     base = os.environ.get("RNN_DATA_DIR")
-    return pathlib.Path(base) / "mitdb" if base else pathlib.Path("data") / "mitdb"
+    return pathlib.Path(base) / database if base else pathlib.Path("data") / database
 
 
 def verify(data_dir: pathlib.Path, sums_text: str, names: list[str]) -> None:
@@ -51,64 +54,104 @@ def verify(data_dir: pathlib.Path, sums_text: str, names: list[str]) -> None:
                                  "removed. Run the download again.")
 
 
-def download(data_dir: pathlib.Path, names: tuple[str, ...] = DS1 + DS2) -> pathlib.Path:
-    """Download records from PhysioNet with wfdb.dl_database and verify them against PhysioNet's SHA256SUMS."""
+def download(data_dir: pathlib.Path, database: Database = MITDB) -> pathlib.Path:
+    """Download a database's records from PhysioNet with wfdb.dl_database and verify them against PhysioNet's
+    SHA256SUMS (MIT-BIH: DS1 and DS2, not the paced records; SVDB: all 78)."""
     import wfdb
 
+    names = list(DS1 + DS2) if database.name == MITDB.name else list(database.records)
     data_dir.mkdir(parents=True, exist_ok=True)
-    wfdb.dl_database("mitdb", str(data_dir), records=list(names), annotators=["atr"])
-    with urllib.request.urlopen(SHA256_URL, timeout=30) as response:
-        verify(data_dir, response.read().decode(), list(names))
-    log.info("downloaded and verified %d MIT-BIH records into %s", len(names), data_dir)
+    wfdb.dl_database(database.name, str(data_dir), records=names, annotators=["atr"])
+    with urllib.request.urlopen(database.sums_url, timeout=30) as response:
+        verify(data_dir, response.read().decode(), names)
+    log.info("downloaded and verified %d %s records into %s", len(names), database.title, data_dir)
     return data_dir
 
 
-def resolve(source: str, data_dir: str | pathlib.Path | None, *, cache_dir: pathlib.Path,
-            synthetic_minutes: float = 5.0, seed: int = 0) -> tuple[str, pathlib.Path]:
-    """(source that ran, folder of WFDB records) for `source` in SOURCES.
+def resolve(source: str, data_dirs: tuple[str, ...] | list[str] = (), *, databases: tuple[str, ...] = DATABASES,
+            cache_dir: pathlib.Path, synthetic_minutes: float = 5.0, seed: int = 0) -> tuple[str, list[pathlib.Path]]:
+    """(source that ran, folders of WFDB records, one database each) for `source` in SOURCES.
 
-    local: records already in data_dir; download: PhysioNet into data_dir; synthetic: generated into cache_dir;
-    auto: local if data_dir holds records, else download if PhysioNet answers within seconds, else synthetic.
+    The folders are `data_dirs` when given, else each of `databases` in its default folder (default_data_dir).
+    local: the folders that hold records (a given folder without records is an error; a default folder that is
+    absent is left out, as long as one is there); download: PhysioNet into the folders (each of `databases` in
+    order); synthetic: generated MIT-BIH-like records in cache_dir; auto: local if a folder holds records, else
+    download if PhysioNet answers within seconds, else synthetic; never synthetic when folders were given.
     """
     if source not in SOURCES:
         raise ValueError(f"ECG source {source!r}: expected one of {list(SOURCES)}.")
-    if data_dir and source in ("auto", "local") and not pathlib.Path(data_dir).exists():
-        raise FileNotFoundError(f"--data-dir {data_dir}: no such folder; check the path (a mistyped folder must not "
-                                "fall back to another source).")
-    data_dir = pathlib.Path(data_dir) if data_dir else default_data_dir()
-    ran = resolve_auto(source, record_names(data_dir), remote="download", host=PHYSIONET_HOST)
+    unknown = [name for name in databases if name not in KNOWN]
+    if unknown:
+        raise ValueError(f"--databases {','.join(databases)}: {unknown[0]!r} is not one of {', '.join(KNOWN)}.")
+    given = [pathlib.Path(d) for d in data_dirs if d]
+    for folder in given:
+        if source in ("auto", "local") and not folder.is_dir():
+            what = "a file, not a folder" if folder.exists() else "no such folder"
+            raise FileNotFoundError(f"--data-dir {folder}: {what}; give a folder of WFDB records (a mistyped folder "
+                                    "must not fall back to another source).")
+    folders = given or [default_data_dir(name) for name in databases]
+    holding = [folder for folder in folders if record_names(folder)]
+    if given and source in ("auto", "local") and len(holding) < len(given):
+        empty = next(folder for folder in given if folder not in holding)
+        raise FileNotFoundError(f"--data-dir {empty}: no WFDB records (.hea files) in it; give folders of annotated "
+                                "records (MIT-BIH, SVDB), or leave --data-dir out for the default source.")
+    ran = resolve_auto(source, holding, remote="download", host=PHYSIONET_HOST)
     if ran == "local":
-        if not record_names(data_dir):
-            raise FileNotFoundError(f"no WFDB records (.hea files) in {data_dir}; pass --data-dir with MIT-BIH records, "
-                                    "or use --source download / --source synthetic.")
-        return "local", data_dir
+        if not holding:
+            raise FileNotFoundError(f"no WFDB records (.hea files) in {', '.join(map(str, folders))}; pass --data-dir "
+                                    "with MIT-BIH records, or use --source download / --source synthetic.")
+        return "local", holding
     if ran == "download":
-        return "download", download(data_dir)
+        targets = [*given, *(default_data_dir(name) for name in databases[len(given):])]
+        return "download", [download(folder, KNOWN[name]) for folder, name in zip(targets, databases, strict=False)]
     if source == "auto":
-        log.info("no records in %s and PhysioNet is unreachable: using synthetic records", data_dir)
+        log.info("no records in %s and PhysioNet is unreachable: using synthetic records",
+                 ", ".join(map(str, folders)))
     out = cache_dir / "synthetic-mitdb"
     synthetic.write_records(out, DS1 + DS2, minutes=synthetic_minutes, seed=seed)
-    return "synthetic", out
+    return "synthetic", [out]
 
 
 @dataclasses.dataclass
 class ECGData:
-    """Beats of the record-disjoint splits (validation empty unless hold_out; test empty without DS2 records),
-    the source that ran and what happened while reading."""
+    """Beats of the record-disjoint splits: train (MIT-BIH's DS1 and every record of the other training databases),
+    validation (empty unless hold_out), test (DS2; empty without DS2 records), `tests` ({database: beats} of each
+    --test-dir folder, scored once by the final model), `resampled` (the training records of the databases sampled
+    faster than the slowest one, read through its rate (records.through_rate); empty when the rates are the same),
+    `records` ({record label: {"database", "lead", "fs"}}: which lead of which database each record gave), the
+    source that ran, its folders, the split and what happened while reading."""
 
     train: beat_data.BeatSet
     validation: beat_data.BeatSet
     test: beat_data.BeatSet
     source: str
-    data_dir: pathlib.Path
+    data_dirs: list[pathlib.Path]
     split: dict
     notes: list[str]
+    tests: dict[str, beat_data.BeatSet] = dataclasses.field(default_factory=dict)
+    resampled: beat_data.BeatSet | None = None
+    records: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def database_of(self, beats: beat_data.BeatSet) -> np.ndarray:
+        """The database name of every beat of `beats` (by its record)."""
+        names = {name: info["database"] for name, info in self.records.items()}
+        return np.array([names.get(r, MITDB.name) for r in beats.records.tolist()], dtype=object)
 
 
-def read_split(cfg, data_dir: pathlib.Path, names: list[str], notes: list[str]) -> beat_data.BeatSet:
-    """The beats of the named records (a record without the lead is skipped with a note, unless cfg.first_lead)."""
-    sets = []
-    for name in progress(names, "reading records", unit="record"):
+def empty_beats(window: int) -> beat_data.BeatSet:
+    return beat_data.BeatSet(np.zeros((0, window), "float32"), np.zeros((0, window), "float32"),
+                             np.zeros((0, len(beat_data.RR_FEATURES)), "float32"), np.zeros(0, "int32"),
+                             np.zeros(0, str), np.zeros(0, "int64"))
+
+
+def read_split(cfg, data_dir: pathlib.Path, names: list[str], notes: list[str], *, database: Database | None = None,
+               records: dict | None = None, through: float = 0.0) -> tuple[beat_data.BeatSet, beat_data.BeatSet]:
+    """(beats of the named records, the same records read through `through` Hz when it is below their rate, else
+    empty). A record without the database's lead is skipped with a note, unless cfg.first_lead; each record goes by
+    databases.label (svdb/800) and its database, lead and rate are added to `records`."""
+    database = database or identify(data_dir)
+    sets, slow = [], []
+    for name in progress(names, f"reading {database.name} records", unit="record"):
         try:
             record = record_data.read_record(data_dir / name, first_lead_fallback=cfg.first_lead)
         except ValueError as error:
@@ -117,39 +160,114 @@ def read_split(cfg, data_dir: pathlib.Path, names: list[str], notes: list[str]) 
             log.warning("%s", error)
             notes.append(str(error))
             continue
-        if record.original_fs != record_data.FS:
+        named = label(database, name)
+        if records is not None:
+            records[named] = {"database": database.name, "lead": record.lead, "fs": record.original_fs}
+        if record.original_fs != record_data.FS and database.name == MITDB.name:
             notes.append(f"record {name} resampled from {record.original_fs:g} Hz to {record_data.FS} Hz")
         if record.repaired_samples:
-            notes.append(f"record {name}: {record.repaired_samples} missing samples interpolated")
-        sets.append(beat_data.extract(record, cfg.before, cfg.after, template=cfg.template))
+            notes.append(f"record {named}: {record.repaired_samples} missing samples interpolated")
+        sets.append(relabel(beat_data.extract(record, cfg.before, cfg.after, template=cfg.template), named))
+        if through and through < record.original_fs:
+            slow.append(relabel(beat_data.extract(record_data.through_rate(record, through), cfg.before, cfg.after,
+                                                  template=cfg.template), named))
     if names and not sets:
         raise ValueError(f"none of the records {names} in {data_dir} could be read; see the messages above.")
-    if not sets:
-        window = cfg.window
-        return beat_data.BeatSet(np.zeros((0, window), "float32"), np.zeros((0, window), "float32"),
-                                np.zeros((0, len(beat_data.RR_FEATURES)), "float32"), np.zeros(0, "int32"),
-                                np.zeros(0, str), np.zeros(0, "int64"))
-    return beat_data.BeatSet.concat(sets)
+    join = lambda parts: beat_data.BeatSet.concat(parts) if parts else empty_beats(cfg.window)  # noqa: E731
+    return join(sets), join(slow)
+
+
+def relabel(beats: beat_data.BeatSet, name: str) -> beat_data.BeatSet:
+    return dataclasses.replace(beats, records=np.full(len(beats), name))
+
+
+def folder_rate(folder: pathlib.Path, database: Database) -> float:
+    """A database's sampling rate: its published one, else its first record's header's."""
+    if database.fs:
+        return database.fs
+    import wfdb
+
+    names = record_names(folder)
+    try:
+        return float(wfdb.rdheader(str(folder / names[0])).fs or 0.0) if names else 0.0
+    except Exception:  # noqa: BLE001 - an unreadable header is reported, with the record named, when it is read
+        return 0.0
 
 
 def load_data(cfg) -> ECGData:
     """Resolve the source, split records inter-patient and extract beats. `cfg`: the ECG pipeline's Config (source,
-    data_dir, run_dir, synthetic_minutes, seed, hold_out, first_lead, before, after, window)."""
-    source, data_dir = resolve(cfg.source, cfg.data_dir or None, cache_dir=pathlib.Path(cfg.run_dir),
-                                                synthetic_minutes=cfg.synthetic_minutes, seed=cfg.seed)
-    available = record_data.record_names(data_dir)
-    split = beat_data.split_records(available, beat_data.VALIDATION if cfg.hold_out else (), hold_out=cfg.hold_out)
+    data_dir, databases, test_dir, mix_rates, run_dir, synthetic_minutes, seed, hold_out, first_lead, before,
+    after, template, window). Every database's records train except MIT-BIH's DS2 (the test) and, with hold_out,
+    MIT-BIH's held-out records."""
+    source, folders = resolve(cfg.source, cfg.data_dir, databases=cfg.databases, cache_dir=pathlib.Path(cfg.run_dir),
+                              synthetic_minutes=cfg.synthetic_minutes, seed=cfg.seed)
     notes = []
-    if split["test_is_held_out_ds1"]:
-        notes.append(f"DS2 records are absent from {data_dir}: testing on held-out DS1 records {split['test']} "
-                     "instead of DS2, so the published DS2 figures are a reference, not a like-for-like comparison.")
-        log.warning("%s", notes[-1])
-    elif not split["test"]:
-        notes.append(f"DS2 records are absent from {data_dir}: no test split. The estimate of performance on new "
-                     "patients is the leave-records-out cross-validation on the training records.")
-        log.warning("%s", notes[-1])
-    sets = {part: read_split(cfg, data_dir, split[part], notes) for part in ("train", "validation", "test")}
+
+    def note(text: str) -> None:
+        notes.append(text)
+        log.warning("%s", text)
+    if source == "local" and not cfg.data_dir:
+        for name in cfg.databases:
+            if default_data_dir(name) not in folders:
+                note(f"the {KNOWN[name].title} is not in {default_data_dir(name)}: trained without it (put its "
+                     "records there, or name the folders with --data-dir).")
+    found = [(folder, identify(folder)) for folder in folders]
+    tests = [(pathlib.Path(folder), identify(folder)) for folder in cfg.test_dir]
+    names = [db.name for _, db in found + tests]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        where = ", ".join(str(folder) for folder, db in found + tests if db.name == twice[0])
+        raise ValueError(f"two folders hold the {twice[0]} records ({where}); each database may train or test, in "
+                         "one folder.")
+    for folder, _ in tests:
+        if not record_names(folder):
+            raise FileNotFoundError(f"--test-dir {folder}: no WFDB records (.hea files) in it; give a folder of "
+                                    "annotated records.")
+    slowest = min(folder_rate(folder, db) or record_data.FS for folder, db in found)
+    split = {"train": [], "validation": [], "test": [], "test_is_held_out_ds1": False, "databases": {}, "tests": {}}
+    parts = {"train": [], "validation": [], "test": []}
+    resampled, records = [], {}
+    for folder, database in found:
+        available = record_names(folder)
+        if database.name == MITDB.name:
+            mine = beat_data.split_records(available, beat_data.VALIDATION if cfg.hold_out else (),
+                                           hold_out=cfg.hold_out)
+            split["test_is_held_out_ds1"] = mine["test_is_held_out_ds1"]
+            if not mine["test"]:
+                note(f"DS2 records are absent from {folder}: no test split. The estimate of performance on "
+                     "new patients is the leave-records-out cross-validation on the training records.")
+            elif mine["test_is_held_out_ds1"]:
+                note(f"DS2 records are absent from {folder}: testing on held-out DS1 records {mine['test']} "
+                     "instead of DS2, so the published DS2 figures are a reference, not a like-for-like "
+                     "comparison.")
+        else:
+            mine = {"train": available, "validation": [], "test": []}
+        through = slowest if cfg.mix_rates else 0.0
+        for part in ("train", "validation", "test"):
+            beats, slow = read_split(cfg, folder, mine[part], notes, database=database, records=records,
+                                     through=through if part == "train" else 0.0)
+            parts[part].append(beats)
+            resampled.append(slow)
+            split[part] += [label(database, name) for name in mine[part]]
+        split["databases"][database.name] = {"title": database.title, "folder": str(folder),
+                                             "records": len(mine["train"]) + len(mine["validation"]) +
+                                             len(mine["test"]), "lead": database.lead,
+                                             "fs": folder_rate(folder, database)}
+    extra = {}
+    for folder, database in tests:
+        extra[database.name], _ = read_split(cfg, folder, record_names(folder), notes, database=database,
+                                             records=records)
+        split["tests"][database.name] = sorted(set(extra[database.name].records.tolist()))
+    sets = {part: beat_data.BeatSet.concat(p) for part, p in parts.items()}
+    slow = beat_data.BeatSet.concat(resampled)
     for part, beats in sets.items():
         log.info("%s: %d records, %d beats %s, %d dropped at record edges", part, len(split[part]), len(beats),
                  beats.counts(record_data.AAMI_CLASSES), beats.dropped)
-    return ECGData(sets["train"], sets["validation"], sets["test"], source, data_dir, split, notes)
+    if len(slow):
+        log.info("training records read through %g Hz as well (mixed into training, scored as a stress set): %d "
+                 "records", slowest, len(set(slow.records.tolist())))
+    for name, beats in extra.items():
+        log.info("test folder %s: %d records, %d beats %s", name, len(split["tests"][name]), len(beats),
+                 beats.counts(record_data.AAMI_CLASSES))
+    return ECGData(sets["train"], sets["validation"], sets["test"], source, folders, split, notes, extra,
+                   slow if len(slow) else None, records)

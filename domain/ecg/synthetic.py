@@ -171,8 +171,10 @@ def stress_records(scenario: str, count: int = 4, minutes: float = 5.0, seed: in
 
 
 def write_records(out_dir: str | pathlib.Path, names: list[str] | tuple[str, ...], *, minutes: float = 5.0,
-                  seed: int = 0) -> list[pathlib.Path]:
-    """Write one WFDB record (format 212, 360 Hz, leads MLII and V1, .atr annotations) per name into out_dir."""
+                  seed: int = 0, fs: int = FS, leads: tuple[str, str] = ("MLII", "V1")) -> list[pathlib.Path]:
+    """Write one WFDB record (format 212, leads MLII and V1 at 360 Hz, .atr annotations) per name into out_dir; or
+    at another rate `fs` with other lead names (fs=128, leads=("ECG1", "ECG2") writes SVDB-like records)."""
+    import scipy.signal
     import wfdb
 
     out_dir = pathlib.Path(out_dir)
@@ -180,8 +182,11 @@ def write_records(out_dir: str | pathlib.Path, names: list[str] | tuple[str, ...
     paths = []
     for name in names:
         signal, peaks, symbols = synthesize(name, minutes, seed)
+        if fs != FS:
+            signal = scipy.signal.resample_poly(signal, fs, FS, axis=0)
+            peaks = np.round(np.asarray(peaks) * fs / FS).astype("int64")
         signal = np.clip(signal, -10.0, 5.0)  # the range of format 212 at gain 200, baseline 1024
-        wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=signal, fmt=["212", "212"],
+        wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=list(leads), p_signal=signal, fmt=["212", "212"],
                     adc_gain=[200.0, 200.0], baseline=[1024, 1024], write_dir=str(out_dir),
                     comments=["synthetic record (rnn-suite ECG generator, McSharry-style Gaussian waves)"])
         wfdb.wrann(name, "atr", np.asarray(peaks, dtype="int64"), symbol=symbols, write_dir=str(out_dir))

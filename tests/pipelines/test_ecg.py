@@ -192,7 +192,7 @@ def test_cross_validation_is_grouped_by_record_and_resumes(quick_run, monkeypatc
     # a finished fold is read back, not trained again (a rerun after an interrupted cross-validation)
     monkeypatch.setattr(ecg, "fit_beats", lambda *a, **k: pytest.fail("a finished fold was trained again"))
     data = ecg.load_data(cfg)
-    assert ecg.cross_validate(cfg, data.train)["curve"] == cv["curve"]
+    assert ecg.cross_validate(cfg, data)["curve"] == cv["curve"]
 
 
 def test_predict_prepares_a_record_as_training_does(quick_run, tmp_path, monkeypatch):
@@ -292,6 +292,61 @@ def test_cross_validation_says_when_too_few_records_hold_a_class(tmp_path):
     cfg = dataclasses.replace(ecg.Config(), **{**ecg.QUICK, "source": "synthetic", "seed": 0, "cv_folds": 5,
                                                "run_dir": str(tmp_path)})
     data = ecg.load_data(cfg)
-    cv = ecg.cross_validate(cfg, data.train)
+    cv = ecg.cross_validate(cfg, data)
     assert len(cv["folds"]) == 5 and [c.split()[0] for c in cv["classes_not_in_every_fold"]] == ["F"]
     assert all(fold["beats"]["S"] > 0 and fold["beats"]["V"] > 0 for fold in cv["folds"])
+
+
+def _databases(root, minutes=1.0):
+    """Generated MIT-BIH-like DS1 + DS2 records (360 Hz, MLII), SVDB-like records (128 Hz, ECG1) and a folder of a
+    user's own records."""
+    ecg_data.synthetic.write_records(root / "mitdb", ecg_data.DS1[:6] + ecg_data.DS2[:2], minutes=minutes, seed=1)
+    ecg_data.synthetic.write_records(root / "svdb", ["800", "802", "803", "805"], minutes=minutes, seed=2, fs=128,
+                                     leads=("ECG1", "ECG2"))
+    ecg_data.synthetic.write_records(root / "other", ["a1", "a2"], minutes=minutes, seed=3)
+    return root
+
+
+def test_several_databases_train_together_and_a_test_folder_is_scored_apart(tmp_path):
+    root = _databases(tmp_path)
+    cfg = dataclasses.replace(ecg.Config(), source="local", data_dir=(str(root / "mitdb"), str(root / "svdb")),
+                              test_dir=(str(root / "other"),), run_dir=str(tmp_path / "run"))
+    data = ecg.load_data(cfg)
+    assert data.split["train"] == [*ecg_data.DS1[:6], "svdb/800", "svdb/802", "svdb/803", "svdb/805"]
+    assert data.split["test"] == list(ecg_data.DS2[:2]) and set(data.tests) == {"other"}
+    assert set(data.train.records.tolist()) == set(data.split["train"])
+    assert {name: info["lead"] for name, info in data.records.items() if name.startswith("svdb")} == \
+        dict.fromkeys(["svdb/800", "svdb/802", "svdb/803", "svdb/805"], "ECG1")
+    assert data.records["101"] == {"database": "mitdb", "lead": "MLII", "fs": 360.0}
+    assert data.split["databases"]["svdb"]["fs"] == 128 and data.split["databases"]["mitdb"]["records"] == 8
+    # the faster database's training records, read through 128 Hz too (half of them swapped in when training)
+    assert sorted(set(data.resampled.records.tolist())) == sorted(ecg_data.DS1[:6])
+    assert list(ecg.test_sets(data)) == ["DS2", "other (every record of --test-dir)"]
+    assert list(data.database_of(data.train)[[0, -1]]) == ["mitdb", "svdb"]
+    alone = ecg.load_data(dataclasses.replace(cfg, data_dir=(str(root / "mitdb"),), test_dir=()))
+    assert alone.resampled is None and "svdb/800" not in alone.split["train"]  # one rate: nothing to mix
+    with pytest.raises(ValueError, match="two folders hold the mitdb records"):
+        ecg.load_data(dataclasses.replace(cfg, test_dir=(str(root / "mitdb"),)))
+
+
+def test_the_default_databases_and_the_options_that_name_folders(tmp_path, monkeypatch, capsys):
+    root = _databases(tmp_path, minutes=0.5)
+    monkeypatch.setenv("RNN_DATA_DIR", str(root))
+    data = ecg.load_data(dataclasses.replace(ecg.Config(), run_dir=str(tmp_path / "run")))
+    assert set(data.split["databases"]) == {"mitdb", "svdb"}  # both, found in $RNN_DATA_DIR by default
+    ds1_only = ecg.load_data(dataclasses.replace(ecg.Config(), databases=("mitdb",), run_dir=str(tmp_path / "run")))
+    assert set(ds1_only.split["databases"]) == {"mitdb"}
+    (root / "svdb").rename(root / "elsewhere")
+    data = ecg.load_data(dataclasses.replace(ecg.Config(), run_dir=str(tmp_path / "run")))
+    assert set(data.split["databases"]) == {"mitdb"} and any("Supraventricular" in n for n in data.notes)
+    # the command line: --data-dir repeated or comma-separated, --databases checked item by item
+    _, cfg, _ = ecg.cli.parse(ecg.Config, ["train", "--data-dir", str(root / "mitdb"), "--data-dir",
+                                           str(root / "other")], prog="ecg")
+    assert cfg.data_dir == (str(root / "mitdb"), str(root / "other"))
+    _, cfg, _ = ecg.cli.parse(ecg.Config, ["train", "--data-dir", f"{root / 'mitdb'},{root / 'other'}"], prog="ecg")
+    assert cfg.data_dir == (str(root / "mitdb"), str(root / "other"))
+    for bad, message in ((["--databases", "mitdb,ptb"], "expected one or more of"),
+                         (["--test-dir", str(root / "nosuch")], "--test-dir")):
+        with pytest.raises(SystemExit) as exit_info:
+            ecg.cli.parse(ecg.Config, ["train", *bad], prog="ecg")
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -121,3 +121,14 @@ def test_paired_rows_are_matched_by_their_held_out_groups():
     assert paired.aligned([{"x": 1}, {"x": 2}], [{"x": 2}, {"x": 1}]) == [0, 1]  # no group field: as given
     with pytest.raises(ValueError, match="other speakers"):
         paired.aligned([{"speakers": "a"}, {"speakers": "z"}, {"speakers": "c"}], reference)
+
+
+def test_strata_are_spread_evenly_over_the_folds():
+    groups = np.repeat([f"g{i}" for i in range(20)], 10)
+    labels = np.zeros(200, int)
+    labels[::7] = 1  # label 1 in most groups
+    strata = np.where(np.isin(groups, [f"g{i}" for i in range(6)]), "small", "large")  # 6 groups of one database
+    folds = validation.grouped_folds(labels, groups, 3, required=(1,), seed=0, strata=strata)
+    small = [len(set(groups[test][strata[test] == "small"])) for _, test in folds]
+    assert sorted(small) == [2, 2, 2]
+    assert all((labels[test] == 1).any() for _, test in folds)  # the required label still in every fold
