@@ -212,6 +212,56 @@ def warp_formants(audio: np.ndarray, factor: float) -> np.ndarray:
     return out[:len(audio)].astype("float32")
 
 
+FAINT_NOISE_DBFS = -50.0  # the faint noise of a quiet room, as the stress sets add it around a word (RMS re full scale)
+
+
+def noise(seconds: float, dbfs: float | None, rng: np.random.Generator) -> np.ndarray:
+    """`seconds` of white noise at `dbfs` (RMS re full scale), or of digital silence for None."""
+    n = int(round(seconds * RATE))
+    if dbfs is None:
+        return np.zeros(n, "float32")
+    return (rng.standard_normal(n) * 10 ** (dbfs / 20)).astype("float32")
+
+
+def surround(audio: np.ndarray, before: float, after: float, dbfs: float | None, rng: np.random.Generator,
+             gain_db: float = 0.0) -> np.ndarray:
+    """The word with `before` and `after` seconds of silence (dbfs None) or of white noise at `dbfs` around it, the
+    noise running under the word too (a room does not stop for the word), the word scaled by `gain_db`; clipped to
+    [-1, 1]. How a person's own recording differs from FSDD's tightly trimmed clips."""
+    word = np.asarray(audio, "float32") * 10 ** (gain_db / 20)
+    head, tail = int(round(before * RATE)), int(round(after * RATE))
+    out = np.concatenate([np.zeros(head, "float32"), word, np.zeros(tail, "float32")])
+    out += noise(len(out) / RATE, dbfs, rng)[:len(out)] if dbfs is not None else 0.0
+    return np.clip(out, -1.0, 1.0).astype("float32")
+
+
+def word_stress(clips: Utterances, seed: int, per_word: int = 5) -> dict[str, Utterances]:
+    """Stress sets of how people record a word (`per_word` clips of each word, seeded): 0.1, 0.3 and 0.5 s of
+    digital silence before and after; the same of faint noise (FAINT_NOISE_DBFS); 0.3 s of faint noise with the
+    word 20 dB quieter, and with the word at full scale; the word at a random place in a 1.5 s window of faint
+    noise."""
+    rng = np.random.default_rng(seed)
+    chosen = sorted(i for word in sorted(set(clips.texts))
+                    for i in rng.permutation([j for j, t in enumerate(clips.texts) if t == word])[:per_word])
+    base = clips.subset(chosen)
+
+    def shifted(a):
+        spare = max(0.0, 1.5 - len(a) / RATE)
+        before = rng.uniform(0, spare)
+        return surround(a, before, spare - before, FAINT_NOISE_DBFS, rng)
+
+    def full_scale(a):
+        return surround(0.99 * a / max(float(np.abs(a).max()), 1e-9), 0.3, 0.3, FAINT_NOISE_DBFS, rng)
+    changes = {**{f"silence {t} s": (lambda a, t=t: surround(a, t, t, None, rng)) for t in (0.1, 0.3, 0.5)},
+               **{f"faint noise {t} s": (lambda a, t=t: surround(a, t, t, FAINT_NOISE_DBFS, rng))
+                  for t in (0.1, 0.3, 0.5)},
+               "faint noise 0.3 s, word 20 dB quieter": lambda a: surround(a, 0.3, 0.3, FAINT_NOISE_DBFS, rng, -20.0),
+               "faint noise 0.3 s, word at full scale": full_scale,
+               "word anywhere in 1.5 s of faint noise": shifted}
+    return {name: Utterances([change(a) for a in base.audio], list(base.texts), list(base.speakers))
+            for name, change in changes.items()}
+
+
 def voice_stress(clips: Utterances, seed: int, per_word: int = 5) -> dict[str, Utterances]:
     """Stress sets from one group's clips for what a few speakers cannot show: `per_word` clips of each word
     (seeded), heard as a new voice or in a new place. Deterministic under the seed:

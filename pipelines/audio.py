@@ -45,6 +45,11 @@ class AudioConfig:
     speed: float = 0.15           # training clips resampled by a random factor in 1 +- speed each epoch (0: off)
     vtlp: float = 0.0             # training spectra stretched along frequency by a random factor in 1 +- vtlp per
                                   # clip: a new vocal tract at the same tempo (Jaitly & Hinton 2013); 0: off
+    surround: float = 0.5         # training clips get up to this many seconds of silence or faint noise (-65 to
+                                  # -40 dBFS) before and after, and a level of -20 to +6 dB, drawn anew each epoch
+                                  # (domain.speech.surround; 0: off): people's recordings are not trimmed to the word
+    endpoint: bool = True         # the model crops each clip to its speech (energy endpoint detection, Endpoint)
+                                  # before the log-mel features: in training, predict and serving alike
     batch_size: int = 32
     epochs: int = 10
     learning_rate: float = 2e-3
@@ -65,6 +70,7 @@ class AudioConfig:
             raise ValueError(f"--speed {self.speed}: expected a fraction in [0, 0.5).")
         if not 0.0 <= self.vtlp < 0.5:
             raise ValueError(f"--vtlp {self.vtlp}: expected a fraction in [0, 0.5).")
+        cli.expect(self, "surround", 0.0 <= self.surround <= 2.0, "0 to 2 seconds")
         if not 0 <= self.cepstra <= self.mels:
             raise ValueError(f"--cepstra {self.cepstra}: expected 0 (log-mel) to --mels {self.mels}.")
         cli.at_least(self, 1, "takes", "mels", "filters")
@@ -216,6 +222,70 @@ def warp_frequency(power: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
     return tf.where((source <= tf.cast(bins - 1, tf.float32))[:, None, :], out, tf.zeros_like(out))
 
 
+SPEECH_RANGE_DB = 30.0  # a 20 ms frame is speech when within this many dB of the clip's loudest frame
+SPEECH_FLOOR_DBFS = -60.0  # and above this level (RMS re full scale)
+ENDPOINT_MARGIN = 0.15  # s of audio kept before the first speech frame and after the last (weak consonants)
+WORD_GAP = 0.3  # s without speech that separate two words
+
+
+def speech_frames(audio: tf.Tensor, rate: int = RATE) -> tuple[tf.Tensor, tf.Tensor, int]:
+    """(speech (batch, frames) bool, clip length in samples (batch,), hop in samples) of right-padded clips: 20 ms
+    frames every 10 ms whose energy is within SPEECH_RANGE_DB of the clip's loudest frame and above
+    SPEECH_FLOOR_DBFS; frames past the clip's last non-zero sample (its padding) are never speech."""
+    audio = tf.cast(audio, tf.float32)
+    size, hop = int(0.02 * rate), int(0.01 * rate)
+    frames = tf.signal.frame(audio, size, hop, pad_end=True)
+    level = 10.0 * tf.math.log(tf.reduce_mean(tf.square(frames), axis=-1) + 1e-12) / np.log(10.0)
+    samples = tf.shape(audio)[1]
+    length = tf.reduce_max(tf.where(tf.abs(audio) > 0, tf.range(1, samples + 1)[None, :], 0), axis=1)
+    inside = tf.range(tf.shape(level)[1])[None, :] * hop < length[:, None]
+    level = tf.where(inside, level, -120.0)
+    loudest = tf.reduce_max(level, axis=1, keepdims=True)
+    speech = inside & (level >= loudest - SPEECH_RANGE_DB) & (level >= SPEECH_FLOOR_DBFS)
+    return speech, length, hop
+
+
+def words_heard(audio: tf.Tensor, rate: int = RATE) -> tf.Tensor:
+    """(batch,) int32: the stretches of speech in each clip that WORD_GAP or more without speech separate (0: no
+    speech; 1: one word, or words run together; 2 or more: separate words)."""
+    speech, _, hop = speech_frames(audio, rate)
+    reach = max(1, int(round(WORD_GAP * rate / hop / 2)))  # speech frames widened by half a gap each side merge
+    merged = tf.nn.max_pool1d(tf.cast(speech, tf.float32)[:, :, None], 2 * reach + 1, 1, "SAME")[:, :, 0] > 0
+    starts = merged & ~tf.pad(merged[:, :-1], [[0, 0], [1, 0]])
+    return tf.reduce_sum(tf.cast(starts, tf.int32), axis=1)
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class Endpoint(keras.layers.Layer):
+    """Right-padded clips (batch, samples) -> each cropped to its speech and moved to the start, right-padded with
+    zeros: from ENDPOINT_MARGIN before the first speech frame (speech_frames) to ENDPOINT_MARGIN after the last. A
+    clip with no speech frame (silence: the export labels it "invalid input") is kept whole, padding included. In training, predict and serving alike, so where the word sits in a
+    recording, and how much silence or faint noise surrounds it, changes little of what the network hears."""
+
+    def __init__(self, rate: int = RATE, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+
+    def call(self, audio):
+        audio = tf.cast(audio, tf.float32)
+        speech, length, hop = speech_frames(audio, self.rate)
+        count = tf.shape(speech)[1]
+        positions = tf.range(count)[None, :]
+        first = tf.reduce_min(tf.where(speech, positions, count), axis=1)
+        last = tf.reduce_max(tf.where(speech, positions, -1), axis=1)
+        found = last >= 0
+        margin = int(ENDPOINT_MARGIN * self.rate)
+        start = tf.where(found, tf.maximum(first * hop - margin, 0), 0)
+        stop = tf.where(found, tf.minimum(last * hop + 2 * hop + margin, length), tf.shape(audio)[1])
+        kept = stop - start
+        index = start[:, None] + tf.range(tf.reduce_max(kept))[None, :]
+        cropped = tf.gather(audio, tf.minimum(index, tf.shape(audio)[1] - 1), batch_dims=1)
+        return tf.where(tf.range(tf.reduce_max(kept))[None, :] < kept[:, None], cropped, 0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
 @keras.saving.register_keras_serializable(package="rnn_suite")
 class SpecAugment(keras.layers.Layer):
     """In training only: one frequency band of up to `freq` mel bins and one stretch of up to `time` frames
@@ -259,19 +329,38 @@ def resample_graph(audio: tf.Tensor, rate: tf.Tensor, target: int = RATE) -> tf.
 
 
 
+SURROUND_DBFS = (-65.0, -40.0)  # the faint noise training puts around a word (a quiet room to a busy one)
+SURROUND_GAIN_DB = (-20.0, 6.0)  # the word's level in training (a distant to a close microphone)
+
+
+def surrounded(audio: np.ndarray, most: float, rng: np.random.Generator) -> np.ndarray:
+    """One training clip as a person might record it (domain.speech.surround): up to `most` seconds before and
+    after, of digital silence or (as often) faint noise at a level in SURROUND_DBFS, the word at a level in
+    SURROUND_GAIN_DB."""
+    before, after = rng.uniform(0, most, 2)
+    dbfs = None if rng.random() < 0.5 else rng.uniform(*SURROUND_DBFS)
+    return audio_data.surround(audio, before, after, dbfs, rng, rng.uniform(*SURROUND_GAIN_DB))
+
+
 def make_dataset(cfg: AudioConfig, clips: audio_data.Utterances, targets: list, target_spec: tf.TensorSpec,
                  shuffle_seed: int | None = None) -> tf.data.Dataset:
     """(audio (batch, samples) float32 right-padded with 0, target) with each clip's target (a class id, or token
     ids padded with 0). Batches are grouped by length so little time is spent on padding. With a `shuffle_seed`
-    (training) and `cfg.speed`, every clip is speed-perturbed by a new random factor each epoch (seeded)."""
-    perturb = shuffle_seed is not None and cfg.speed > 0
+    (training), every clip is speed-perturbed by a new random factor each epoch (cfg.speed) and given new
+    surroundings (cfg.surround: `surrounded`), all seeded."""
+    training = shuffle_seed is not None
+    perturb = training and (cfg.speed > 0 or cfg.surround > 0)
     rng = np.random.default_rng(shuffle_seed)
 
     def examples():
         for audio, target in zip(clips.audio, targets, strict=True):
-            yield (perturb_speed(audio, rng.uniform(1 - cfg.speed, 1 + cfg.speed)) if perturb else audio), target
+            if training and cfg.speed > 0:
+                audio = perturb_speed(audio, rng.uniform(1 - cfg.speed, 1 + cfg.speed))
+            if training and cfg.surround > 0:
+                audio = surrounded(audio, cfg.surround, rng)
+            yield audio, target
     ds = tf.data.Dataset.from_generator(examples, output_signature=(tf.TensorSpec((None,), tf.float32), target_spec))
-    lengths = sorted(len(a) for a in clips.audio)
+    lengths = sorted(len(a) + (int(cfg.surround * RATE) if training else 0) for a in clips.audio)
     boundaries = sorted({lengths[int(q * (len(lengths) - 1))] for q in (0.25, 0.5, 0.75)})
     return shared_data.bucketed(ds, boundaries, cfg.batch_size, shuffle_seed=shuffle_seed, cache=not perturb)
 
@@ -279,12 +368,13 @@ def make_dataset(cfg: AudioConfig, clips: audio_data.Utterances, targets: list, 
 # ----------------------------------------------------------------------------------------- model, inference
 
 def encoder(cfg: AudioConfig, conv2d: bool = False) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """(audio input (batch, samples) at RATE, sequence features (batch, frames / 2, units)): log-mel frames
-    (LogMel), SpecAugment in training, a convolutional front end - conv2d: 2 blocks of 3x3 kernels over time and
+    """(audio input (batch, samples) at RATE, sequence features (batch, frames / 2, units)): with cfg.endpoint the
+    clip cropped to its speech (Endpoint), log-mel frames (LogMel), SpecAugment in training, a convolutional front end - conv2d: 2 blocks of 3x3 kernels over time and
     frequency (shifted formants share filters); else 2 layers of 1D kernels over time - then the RNN spec of cfg.rnn
     returning every step."""
     audio = keras.Input((None,), dtype="float32", name="audio")
-    x = LogMel(RATE, cfg.mels, cfg.normalize, cfg.cepstra, cfg.vtlp, name="log_mel")(audio)
+    x = Endpoint(RATE, name="endpoint")(audio) if cfg.endpoint else audio
+    x = LogMel(RATE, cfg.mels, cfg.normalize, cfg.cepstra, cfg.vtlp, name="log_mel")(x)
     if cfg.spec_augment:
         x = SpecAugment(max(1, (cfg.cepstra or cfg.mels) // 5), 10, name="spec_augment")(x)
     if conv2d:

@@ -28,19 +28,19 @@ def cv_figure(cv: dict):
     """Pooled held-out macro F1 (N, S, V, F) of the cross-validation after each epoch, the chosen epoch marked."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
     epochs = np.arange(1, len(cv["curve"]) + 1)
     ax.plot(epochs, cv["curve"], marker="o", label="this model (pooled held-out records)")
     for i, (name, row) in enumerate(cv["baselines"].items(), start=1):
-        ax.axhline(row["pooled"]["macro F1"], linestyle="--", linewidth=1, label=name, color=f"C{i}")
+        ax.axhline(row["pooled"]["macro F1"], linestyle="--", linewidth=1, label=short_name(name), color=f"C{i}")
     ax.axvline(cv["best_epoch"], color="grey", linewidth=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("macro F1 (N, S, V, F), %")
     ax.set_title(f"Leave-records-out cross-validation ({len(cv['folds'])} folds): epoch {cv['best_epoch']} chosen",
                  fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=7)
     return fig
 
 
@@ -56,25 +56,40 @@ def stress_table(cv: dict) -> str:
     return reports.table(rows, first="stress set / model")
 
 
+def short_name(name: str) -> str:
+    """A stress set's or a model's name short enough for a plot's label (the tables keep the full names)."""
+    for long, short in (("held-out records with >= 50 S beats", "S-rich records, S as 75%"),
+                        ("held-out records of the faster database read at", "records read at"),
+                        ("generated: ", "gen.: "), ("logistic regression (balanced weights), ", "LR, "),
+                        ("RR ratios to the record median", "RR / record median"),
+                        ("RR without the record median", "RR without median"), (" (bundle branch block)", ""),
+                        (", statistics as if S were 75%", ""), ("ordinary patients (control)", "control")):
+        name = name.replace(long, short)
+    return name
+
+
 def stress_figure(cv: dict):
-    """S sensitivity (sets with S beats) and normal beats called S or F, per stress set: this model (pooled over the
-    fold models) beside the baselines."""
+    """S sensitivity (the sets that hold S beats) and normal beats called S or F (every set), per stress set: this
+    model (pooled over the fold models) beside the baselines; horizontal bars, so every label reads whole."""
     from matplotlib.figure import Figure
 
     names = list(cv["stress"])
     models = [m for m in cv["stress"][names[0]] if m != "this model, worst fold"]
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    for ax, key, title in zip(fig.subplots(1, 2), ("S Se", "N called S or F %"),
-                              ("S sensitivity, %", "normal beats called S or F, %"), strict=True):
-        width = 0.8 / len(models)
+    with_s = [n for n in names if cv["stress"][n]["this model"]["S beats"]]
+    fig = Figure(figsize=(12, 1.2 + 0.55 * len(names)), layout="constrained")
+    panels = ((with_s, "S Se", "S sensitivity, % (sets with S beats)"),
+              (names, "N called S or F %", "normal beats called S or F, %"))
+    for ax, (sets, key, title) in zip(fig.subplots(1, 2), panels, strict=True):
+        height = 0.8 / len(models)
         for j, model in enumerate(models):
-            values = np.array([cv["stress"][n][model][key] for n in names], dtype="float64")  # None: no S beat
-            ax.bar(np.arange(len(names)) + j * width, np.nan_to_num(values), width, label=model[:60])
-        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, [n.split(":")[-1][:28] for n in names], fontsize=7,
-                      rotation=15)
+            values = np.array([cv["stress"][n][model][key] for n in sets], dtype="float64")  # None: no such beat
+            ax.barh(np.arange(len(sets)) + j * height, np.nan_to_num(values), height, label=short_name(model),
+                    color=f"C{j}")
+        ax.set_yticks(np.arange(len(sets)) + 0.4 - height / 2, [short_name(n) for n in sets], fontsize=8)
+        ax.invert_yaxis()
         ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=6)
+        ax.grid(alpha=0.3, axis="x")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=len(models), fontsize=8)
     return fig
 
 

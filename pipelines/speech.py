@@ -206,17 +206,20 @@ def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> 
 def export(cfg: Config, model: keras.Model, clips: audio.SpeechData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(audio (batch, samples) float32 in [-1, 1], zero-padded on the right; sample_rate int32
-    scalar, any rate: resampled in the graph) -> label [batch] string + probabilities [batch, classes]. Audio
-    holding NaN or inf, silent, or shorter than 0.1 s is labelled "invalid input" (probabilities NaN), never a
-    word; a rate outside 4-192 kHz or samples beyond +-2 are refused (input_limits)."""
+    scalar, any rate: resampled in the graph) -> label [batch] string + probabilities [batch, classes] + words
+    [batch] int32 (stretches of speech that 0.3 s or more without speech separate: 0 nothing heard, 2 or more
+    several words; audio.words_heard). Audio holding NaN or inf, silent, or shorter than 0.1 s is labelled
+    "invalid input" (probabilities NaN), never a word; a rate outside 4-192 kHz or samples beyond +-2 are refused
+    (input_limits)."""
     names = tf.constant(clips.classes)
 
     def serve(wave, sample_rate):
-        logits = model(audio.resample_graph(wave, sample_rate), training=False)
+        at_rate = audio.resample_graph(wave, sample_rate)
+        logits = model(at_rate, training=False)
         probabilities, label = shared_export.flag_invalid(tf.nn.softmax(logits),
                                                           tf.gather(names, tf.argmax(logits, axis=-1)),
                                                           audio.heard_rows(wave, sample_rate))
-        return {"label": label, "probabilities": probabilities}
+        return {"label": label, "probabilities": probabilities, "words": audio.words_heard(at_rate)}
 
     meta = {"config": cfg, "source": clips.source, "task": "words", "classes": clips.classes,
             "model_sample_rate": audio.RATE, "metrics": metrics, "input_limits": {"serving_default": audio.INPUT_LIMITS}}
@@ -224,12 +227,22 @@ def export(cfg: Config, model: keras.Model, clips: audio.SpeechData, metrics: di
 
 
 def predict(cfg: Config, wav: str | pathlib.Path, model_path: str | pathlib.Path | None = None) -> dict:
-    """The word the exported model (latest by default) hears in a WAV file (any rate; stereo mixed down)."""
+    """The word the exported model (latest by default) hears in a WAV file (any rate; stereo mixed down): the word
+    and its probability, or, when the recording holds no speech or several words apart, that instead."""
     wave, rate = audio_data.read_wav_native(wav)
     out = audio.serve(model_path or shared_export.latest(NAME), [wave], rate, expect=NAME)
     audio.check_heard(out["label"][0], wav)
-    return {"word": out["label"][0].decode(), "probability": round(float(out["probabilities"][0].max()), 4),
-            "seconds": round(len(wave) / rate, 3)}
+    heard = int(out["words"][0]) if "words" in out else 1  # exports before word counting: one word assumed
+    if heard == 0:
+        raise ValueError(f"{wav}: nothing to hear - no stretch of the recording stands out as speech (it is "
+                         "silence or steady noise).")
+    result = {"word": out["label"][0].decode(), "probability": round(float(out["probabilities"][0].max()), 4),
+              "seconds": round(len(wave) / rate, 3)}
+    if heard > 1:
+        return {"heard": f"{heard} words, not one: the word model names one word per recording (its guess for the "
+                         f"whole: {result['word']}); record one word, or transcribe the digits with "
+                         "make predict-transcription", "words": heard, "seconds": result["seconds"]}
+    return result
 
 
 # ------------------------------------------------------------------------------------------------ reporting
@@ -247,7 +260,8 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
     cfg.epochs epochs on the other speakers (and the synthetic voices) and is scored on its unseen speakers after
     every epoch; the epoch count with the best pooled accuracy is the one the final model trains for. The
     log-mel + LR baseline runs on the same folds. The same fold models score stress sets built from their unseen
-    speakers' clips (domain.speech.voice_stress: a longer or shorter vocal tract, noise, a room, a telephone band),
+    speakers' clips (domain.speech.voice_stress: a longer or shorter vocal tract, noise, a room, a telephone band;
+    domain.speech.word_stress: silence or faint noise around the word, its level, its place in a longer window),
     each fold row's "stress: <name>" accuracy. A finished fold is read back from cv/fold-i on a rerun.
 
     Returns {"folds": [per fold: speakers, accuracy, log-mel + LR, stress: ...], "best_epoch", "curve", "mean_sd",
@@ -262,7 +276,8 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
         p = np.asarray(p)
         return 100 * float(np.mean(np.asarray(y) == (p.argmax(axis=-1) if p.ndim == 2 else p)))
 
-    stress = [audio_data.voice_stress(pool.subset(test_index), seed=i) for i, (_, test_index) in enumerate(folds)]
+    stress = [{**audio_data.voice_stress(pool.subset(test_index), seed=i),
+               **audio_data.word_stress(pool.subset(test_index), seed=i)} for i, (_, test_index) in enumerate(folds)]
 
     def fit_fold(i, fit_index, test_index, fold_dir):
         held = pool.subset(test_index)

@@ -157,3 +157,21 @@ def test_voice_stress_sets_are_deterministic_and_keep_the_words():
     hum = speech.Utterances([tone(100, 0.5).astype("float32")] * 2, ["a", "a"], ["s"] * 2)
     cut = speech.voice_stress(hum, seed=0, per_word=1)["telephone band"].audio[0]
     assert np.std(cut[1000:]) < 0.1 * np.std(tone(100, 0.5))  # 100 Hz is below the telephone band
+
+
+def test_words_are_surrounded_as_people_record_them():
+    rng = np.random.default_rng(0)
+    word = tone(400, 0.4).astype("float32")
+    padded = speech.surround(word, 0.3, 0.2, None, rng)
+    assert len(padded) == 2400 + 3200 + 1600 and not padded[:2400].any() and not padded[-1600:].any()
+    np.testing.assert_array_equal(padded[2400:5600], word)
+    noisy = speech.surround(word, 0.3, 0.2, -50.0, rng, gain_db=-20.0)
+    assert 20 * np.log10(np.sqrt(np.mean(noisy[:2400] ** 2))) == pytest.approx(-50.0, abs=1.0)
+    assert np.abs(noisy[2400:5600]).max() == pytest.approx(0.05, abs=0.015)  # 20 dB quieter, noise under it
+    clips = speech.Utterances([word, tone(600, 0.3).astype("float32")] * 3, ["one", "two"] * 3, ["a"] * 6)
+    sets = speech.word_stress(clips, seed=1, per_word=2)
+    assert len(sets) == 9 and all(s.texts == ["one", "two", "one", "two"] for s in sets.values())
+    assert [len(a) for a in sets["silence 0.5 s"].audio] == [3200 + 8000, 2400 + 8000] * 2
+    assert all(len(a) == 12000 for a in sets["word anywhere in 1.5 s of faint noise"].audio)
+    again = speech.word_stress(clips, seed=1, per_word=2)  # seeded: the same sets again
+    assert all(np.array_equal(a, b) for name in sets for a, b in zip(sets[name].audio, again[name].audio, strict=True))

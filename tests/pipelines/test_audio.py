@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -107,3 +108,23 @@ def test_vocal_tract_perturbation_only_in_training():
     np.testing.assert_allclose(layer(wave, training=False), audio.LogMel()(wave, training=False), atol=1e-5)
     assert not np.allclose(layer(wave, training=True), layer(wave, training=False), atol=1e-3)
     assert audio.LogMel.from_config(layer.get_config()).warp == 0.2
+
+
+def test_endpoint_crops_each_clip_to_its_speech_and_counts_words():
+    rng = np.random.default_rng(0)
+    word = (tone(300, 0.4) * np.hanning(3200)).astype("float32")
+    other = (tone(500, 0.3) * np.hanning(2400)).astype("float32")
+    clips = [word, audio_data.surround(word, 0.5, 0.5, None, rng), audio_data.surround(word, 0.5, 0.5, -55.0, rng),
+             np.concatenate([word, np.zeros(4800, "float32"), other]), np.zeros(4000, "float32")]
+    batch = tf.constant(keras.utils.pad_sequences(clips, dtype="float32", padding="post"))
+    cropped = audio.Endpoint()(batch).numpy()
+    lengths = [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in cropped]
+    margin = int(audio.ENDPOINT_MARGIN * audio.RATE)
+    assert lengths[0] <= 3200 and all(abs(n - lengths[0]) <= 2 * margin + 160 for n in lengths[1:3])  # padding gone
+    assert lengths[3] > 3200 + 4800  # both words kept
+    assert cropped.shape[1] == batch.shape[1]  # the silent clip is kept whole (it is "invalid input")
+    np.testing.assert_array_equal(audio.words_heard(batch).numpy(), [1, 1, 1, 2, 0])
+    draws = [audio.surrounded(word, 0.5, np.random.default_rng(k)) for k in range(20)]
+    assert all(word.size <= d.size <= word.size + 8000 for d in draws)
+    silent_edges = [not d[:10].any() for d in draws if d.size > word.size + 200]
+    assert any(silent_edges) and not all(silent_edges)  # digital silence and faint noise, both drawn

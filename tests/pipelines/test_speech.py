@@ -62,6 +62,14 @@ def test_exported_model_takes_raw_audio_and_matches_python(quick_run, tmp_path):
     wav = write_wav(tmp_path / "word.wav", np.repeat(at_16k * 32767, 2), rate=16000, channels=2)
     heard = speech.predict(cfg, wav, path)
     assert heard["word"] == python[0] and heard["seconds"] == pytest.approx(len(clips.audio[0]) / 8000, abs=1e-3)
+    # a word with long silence around it is still one word; two words apart are said to be two, not named as one
+    rng = np.random.default_rng(0)
+    long_silence = write_wav(tmp_path / "quiet.wav", audio_data.surround(clips.audio[0], 1.0, 1.0, -60.0, rng) * 32767)
+    assert speech.predict(cfg, long_silence, path)["word"] in classes
+    pair = np.concatenate([clips.audio[0], np.zeros(6000, "float32"), clips.audio[1]])
+    heard = speech.predict(cfg, write_wav(tmp_path / "two.wav", pair * 32767), path)
+    assert heard["words"] == 2 and "2 words, not one" in heard["heard"] and "word" not in heard
+    assert list(audio.serve(path, [pair, clips.audio[0]])["words"]) == [2, 1]
     (tmp_path / "bad.wav").write_text("RIFF but not really")
     with pytest.raises(ValueError, match="not a readable WAV"):
         speech.predict(cfg, tmp_path / "bad.wav", path)
@@ -125,7 +133,7 @@ def test_cross_validation_holds_each_speaker_out_once_and_never_sees_the_test_sp
     again = speech.cross_validate(cfg, clips)  # finished folds are read back, not retrained
     assert again["curve"] == cv["curve"]
     stress = [k for k in cv["folds"][0] if k.startswith("stress: ")]
-    assert len(stress) == 5 and all(0 <= row[k] <= 100 for row in cv["folds"] for k in stress)
+    assert len(stress) == 14 and all(0 <= row[k] <= 100 for row in cv["folds"] for k in stress)  # voice + word sets
     for row, output in zip(cv["folds"], cv["outputs"], strict=True):  # the probabilities give the row's accuracy
         for metric, (labels, probabilities) in output.items():
             assert np.asarray(probabilities).shape == (len(labels), len(clips.classes))
