@@ -63,13 +63,12 @@ def baseline_predictions(train: beat_data.BeatSet, tests: dict[str, beat_data.Be
     `baseline_features` (a de Chazal-style linear classifier) on each RR input set with balanced class weights,
     fitted on `fit_rows` (Q beats left out: 8 in DS1, a balanced weight of ~1,000 floods the other classes). Each
     is fitted once and predicts every test set (a fold's held-out records, the stress sets)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     rows = fit_rows(train.labels)
     out = {}
