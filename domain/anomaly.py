@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import pathlib
 
 import numpy as np
+
+from domain.sources import data_folder
 
 SOURCES = ("auto", "local", "synthetic")
 PROBATION_FRACTION = 0.15  # NAB: the first 15% of a series (at most 750 points) may be learnt from, never scored
@@ -55,7 +56,8 @@ def probation_length(n: int) -> int:
 
 
 def default_data_dir() -> str:
-    folder = pathlib.Path(os.environ.get("RNN_DATA_DIR", "../shared/data")) / "nab"
+    """The nab folder by the suite's one rule (domain.sources.data_folder), when it holds the data; else ""."""
+    folder = data_folder("nab")
     return str(folder) if (folder / "data").is_dir() else ""
 
 

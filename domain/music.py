@@ -9,10 +9,11 @@ column per piano key from A0 (MIDI note 21) to C8 (108), 1 where the key sounds.
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 
 import numpy as np
+
+from domain.sources import data_folder
 
 SOURCES = ("auto", "local", "synthetic")
 DATASETS = {"jsb": "JSB_Chorales.mat", "nottingham": "Nottingham.mat"}
@@ -41,7 +42,8 @@ class Rolls:
 
 
 def default_data_dir() -> str:
-    folder = pathlib.Path(os.environ.get("RNN_DATA_DIR", "../shared/data")) / "polyphonic"
+    """The polyphonic folder by the suite's one rule (domain.sources.data_folder), when it holds the data; else ""."""
+    folder = data_folder("polyphonic")
     return str(folder) if folder.is_dir() else ""
 
 

@@ -1,10 +1,25 @@
-"""Helpers every data source uses: is a host reachable, what --source auto means, file checksums, CSV reading."""
+"""Helpers every data source uses: where a dataset's folder is, is a host reachable, what --source auto means, file
+checksums, CSV reading."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
 import socket
+
+
+def data_folder(dataset: str) -> pathlib.Path:
+    """The one rule for where a dataset's files are when --data-dir is not given: $RNN_DATA_DIR/<dataset> when
+    RNN_DATA_DIR is set, else data/<dataset> (where the download sources write)."""
+    base = os.environ.get("RNN_DATA_DIR")
+    return pathlib.Path(base) / dataset if base else pathlib.Path("data") / dataset
+
+
+def local_folder(data_dir: str, dataset: str) -> str:
+    """The folder a local source reads: --data-dir when given, else the dataset's folder (data_folder) when it
+    exists, else "" (no local data: --source auto moves on to the next source)."""
+    return data_dir or (str(data_folder(dataset)) if data_folder(dataset).is_dir() else "")
 
 
 def reachable(host: str, timeout: float = 3.0) -> bool:

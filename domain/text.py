@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
-import os
 import pathlib
 import re
 
 import numpy as np
 
-from domain.sources import resolve_auto
+from domain.sources import data_folder, resolve_auto
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,8 @@ def load_local(data_dir: str | pathlib.Path) -> dict[str, Reviews]:
         elif (data_dir / split / "pos").is_dir():
             found[split] = load_aclimdb(data_dir / split)
     if "train" not in found:
-        raise FileNotFoundError(f"no reviews in {data_dir}: expected train.csv (text,label) or train/pos, train/neg.")
+        raise FileNotFoundError(f"no reviews in {data_dir}: expected train.csv (text,label) or train/pos, train/neg; "
+                                "pass --data-dir, or put them in $RNN_DATA_DIR/imdb.")
     return found
 
 
@@ -202,10 +202,9 @@ def resolve(source: str, data_dir: str | pathlib.Path | None) -> str:
     return resolve_auto(source, data_dir and has_local(data_dir), host=TFDS_HOST)
 
 
-def default_data_dir() -> pathlib.Path | None:
-    """$RNN_DATA_DIR/imdb when RNN_DATA_DIR is set."""
-    base = os.environ.get("RNN_DATA_DIR")
-    return pathlib.Path(base) / "imdb" if base else None
+def default_data_dir() -> pathlib.Path:
+    """The imdb folder by the suite's one rule (domain.sources.data_folder)."""
+    return data_folder("imdb")
 
 
 def binary_metrics(labels: np.ndarray, probability: np.ndarray) -> dict:

@@ -105,7 +105,8 @@ def _stratified(clips: video_data.Clips, fraction: float, seed: int) -> tuple[vi
 
 def load_data(cfg: Config) -> ActionData:
     """Clips of the source split 70/15/15 (stratified; ucf101: its own train/test split, validation from train)."""
-    source = domain_sources.resolve_auto(cfg.source, cfg.data_dir)
+    folder = domain_sources.local_folder(cfg.data_dir, "ucf101")
+    source = domain_sources.resolve_auto(cfg.source, folder)
     if source == "tfds":
         rest = video_data.load_tfds("train", cfg.raw_frames, cfg.size, cfg.data_dir or None, cfg.tfds_limit or None)
         test = video_data.load_tfds("test", cfg.raw_frames, cfg.size, cfg.data_dir or None)
@@ -113,10 +114,11 @@ def load_data(cfg: Config) -> ActionData:
         where = "tfds: ucf101 (split 1 train/test)"
     else:
         if source == "local":
-            if not cfg.data_dir:
-                raise FileNotFoundError("--source local needs --data-dir (<action>/<clip>.avi|mp4).")
-            clips, _ = video_data.load_folder(cfg.data_dir, cfg.raw_frames, cfg.size)
-            where = f"local: {cfg.data_dir}"
+            if not folder:
+                raise FileNotFoundError("--source local needs --data-dir (<action>/<clip>.avi|mp4), or put them in "
+                                        "$RNN_DATA_DIR/ucf101.")
+            clips, _ = video_data.load_folder(folder, cfg.raw_frames, cfg.size)
+            where = f"local: {folder}"
         else:
             clips = video_data.generate(cfg.clips, cfg.seed, frames=cfg.raw_frames, size=cfg.size)
             where = (f"synthetic: {cfg.clips} generated clips of {cfg.raw_frames} frames, 8 motions in 4 "

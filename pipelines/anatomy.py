@@ -421,7 +421,7 @@ def stream(*, source: str = "seattle", data_dir: str = "", spec: str = "gru:32",
 
 # ---------------------------------------------------------------------------------------------------- CLI
 
-def main(argv: list[str] | None = None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.anatomy", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("command", choices=("compare", "gradients", "stream"))
     parser.add_argument("--domain", choices=DOMAINS, default="ecg", help="compare: which pipeline")
@@ -436,6 +436,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=50, help="gradients: adding-problem length")
     parser.add_argument("--chunk", type=int, default=30, help="stream: truncated-BPTT chunk (rows)")
     parser.add_argument("--run-dir", help="where the report goes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = build_parser()
     args = parser.parse_args(argv)
     cli.setup_logging()
 

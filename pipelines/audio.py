@@ -110,7 +110,8 @@ def load_utterances(cfg: AudioConfig, validation: bool = True, synthetic_mix: in
     `validation` a random tenth of the other speakers' recordings validates (early stopping); without, they all
     train (a cross-validation picks the epoch count). `synthetic_mix` adds eSpeak NG voices saying the digits
     (that many takes per digit and voice) as `extra` training data (real data only)."""
-    source, notes = domain_sources.resolve_auto(cfg.source, cfg.data_dir), []
+    folder = domain_sources.local_folder(cfg.data_dir, "fsdd")
+    source, notes = domain_sources.resolve_auto(cfg.source, folder), []
     chosen = [s for s in cfg.test_speakers.split(",") if s.strip()]
     if source == "tfds" and cfg.dataset == "speech_commands":
         train = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None)
@@ -119,9 +120,10 @@ def load_utterances(cfg: AudioConfig, validation: bool = True, synthetic_mix: in
         where = "tfds: speech_commands (its own speaker-independent train/validation/test splits)"
     else:
         if source == "local":
-            if not cfg.data_dir:
-                raise FileNotFoundError("--source local needs --data-dir (FSDD recordings or <word>/*.wav).")
-            clips, where = audio_data.load_folder(cfg.data_dir), f"local: {cfg.data_dir}"
+            if not folder:
+                raise FileNotFoundError("--source local needs --data-dir (FSDD recordings or <word>/*.wav), or put "
+                                        "them in $RNN_DATA_DIR/fsdd.")
+            clips, where = audio_data.load_folder(folder), f"local: {folder}"
         elif source == "tfds":
             clips, where = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None), f"tfds: {cfg.dataset}"
         else:

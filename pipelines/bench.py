@@ -322,14 +322,19 @@ def goals(results: list[dict]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--only", default=",".join(PIPELINES), help="comma-separated pipelines")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument("--steps", type=int, default=20, help="training steps timed per pipeline")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each measure (the median is kept)")
+    parser.add_argument("--out", default="BENCHMARKS.md", help="the markdown report (its .json beside it)")
     parser.add_argument("--serving", action="store_true", help="only the serving, ECG analysis and detector figures")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one pipeline, print its JSON
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     if args.serving:

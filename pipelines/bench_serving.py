@@ -5,10 +5,10 @@ analysis of a 30-minute record in process and over HTTP, and the R-peak detector
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import time
 
+from domain.sources import data_folder
 from pipelines import bench
 
 SERVED = ("ecg", "sentiment", "weather")  # the load run's models (the default architectures, on bench data)
@@ -143,8 +143,7 @@ def serving_bench() -> dict:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-    folder = pathlib.Path(os.environ.get("RNN_DATA_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared"
-                                         / "data")) / "mitdb"
+    folder = data_folder("mitdb")
     out["detectors"] = detectors(folder) if folder.is_dir() else {"skipped": f"no MIT-BIH records in {folder}"}
     return out
 

@@ -95,16 +95,18 @@ class CaptionData:
 
 def load_data(cfg: Config) -> CaptionData:
     """Images split 80/10/10 at random under the seed (coco_captions: its train and validation splits)."""
-    source = domain_sources.resolve_auto(cfg.source, cfg.data_dir)
+    folder = domain_sources.local_folder(cfg.data_dir, "captions")
+    source = domain_sources.resolve_auto(cfg.source, folder)
     if source == "tfds":
         rest = scene_data.load_tfds("train", cfg.size, cfg.data_dir or None, cfg.tfds_limit)
         test = scene_data.load_tfds("val", cfg.size, cfg.data_dir or None, max(100, cfg.tfds_limit // 10))
         where = "tfds: coco_captions"
     else:
         if source == "local":
-            if not cfg.data_dir:
-                raise FileNotFoundError("--source local needs --data-dir (images + captions.txt).")
-            images, where = scene_data.load_folder(cfg.data_dir, cfg.size), f"local: {cfg.data_dir}"
+            if not folder:
+                raise FileNotFoundError("--source local needs --data-dir (images + captions.txt), or put them in "
+                                        "$RNN_DATA_DIR/captions.")
+            images, where = scene_data.load_folder(folder, cfg.size), f"local: {folder}"
         else:
             images = scene_data.generate(cfg.scenes, cfg.seed, cfg.size)
             where = f"synthetic: {cfg.scenes} generated two-object scenes, 3 phrasings per image"

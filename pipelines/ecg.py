@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from domain import ecg as ecg_data
 from domain.ecg import analysis, stress
-from domain.ecg.analysis import DETECTORS, model_inputs, strip_figure
+from domain.ecg.analysis import DETECTORS, model_inputs, record_figure
 from domain.ecg.baselines import BASELINES, baseline_predictions, class_weights, headline
 from domain.ecg.sources import ECGData
 from pipelines import ecg_report
@@ -66,6 +66,9 @@ class Config:
     class_weighting: str = "sqrt"   # none | balanced (capped at 50) | sqrt (its square root); Q never up-weighted
     first_lead: bool = False        # use a record's first lead when it has no MLII (else skip the record)
     detector: str = "neurokit"      # predict's R-peak detector: neurokit (NeuroKit2, fast) | xqrs (wfdb)
+    at: float = -1.0                # predict: also draw the strip that starts this many seconds into the record
+                                    # (-1: only the strips around the first S, V and F beats)
+    seconds: float = 10.0           # predict: the length of each strip drawn
     synthetic_minutes: float = 5.0  # length of each generated record (source synthetic)
     batch_size: int = 256
     epochs: int = 6                 # the most epochs; the cross-validation picks how many the final model trains
@@ -95,6 +98,8 @@ class Config:
         if not 0 <= self.context <= 20:
             raise ValueError(f"--context {self.context}: expected 0 (per-beat model) to 20 beats on each side.")
         cli.expect(self, "cv_folds", self.cv_folds == 0 or self.cv_folds >= 2, "0 (no cross-validation) or at least 2")
+        cli.expect(self, "at", self.at == -1.0 or self.at >= 0, "-1 (none) or a time in seconds, at least 0")
+        cli.expect(self, "seconds", 2.0 <= self.seconds <= 60.0, "2 to 60 seconds")
         if self.synthetic_minutes < 0.5:
             raise ValueError(f"--synthetic-minutes {self.synthetic_minutes}: need at least 0.5 minutes per record.")
         training.check_options(self.batch_size, self.epochs, self.learning_rate)
@@ -462,18 +467,34 @@ def export(cfg: Config, model: keras.Model, ecg: ECGData, metrics: dict,
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=signature, metadata=meta, root=root)
 
 
+def find_record(cfg: Config, given: str | pathlib.Path) -> pathlib.Path:
+    """The WFDB record predict reads: `given` as a path (with or without .hea/.dat/.atr), or, when no such record
+    is there, a record of that name in the data folders (--data-dir, else each of --databases' default folder)."""
+    path = pathlib.Path(given)
+    path = path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
+    if path.with_suffix(".hea").exists() or path.is_absolute():
+        return path
+    folders = [pathlib.Path(d) for d in cfg.data_dir] or [ecg_data.sources.default_data_dir(d) for d in cfg.databases]
+    for candidate in [folder / path.name for folder in folders] + [folder.parent / path for folder in folders]:
+        if candidate.with_suffix(".hea").exists():  # 208 in a data folder, or svdb/865 as the reports name it
+            return candidate
+    raise FileNotFoundError(f"ECG record {given}: no {path.name}.hea here nor in {', '.join(map(str, folders))}; give "
+                            "the record's path (RECORD=path/to/record, without extension) or the folder that holds it "
+                            "(--data-dir).")
+
+
 def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | pathlib.Path | None = None,
             out_dir: str | pathlib.Path | None = None) -> dict:
-    """Classify every beat of a WFDB record without reading its annotations (domain.ecg.analysis.analyze). Writes predict.json (the
-    summary and every beat), beats.csv and <record>.rnn (analysis.write_beats) and a PNG strip (beats coloured by class)
-    into out_dir (default
-    <run_dir>/predict/<record>) and returns the summary: beats per class, ventricular ectopy burden, and agreement
-    with the record's annotations when it has any."""
+    """Classify every beat of a WFDB record without reading its annotations (domain.ecg.analysis.analyze). Writes
+    predict.json (the summary and every beat), beats.csv and <record>.rnn (analysis.write_beats) and predict.png (the
+    heart rate over the whole record with the ectopic beats marked, and strips around the first S, V and F beats
+    and at cfg.at, with the annotations' labels when the record has them: analysis.record_figure) into out_dir
+    (default <run_dir>/predict/<record>) and returns the summary: beats per class, ventricular ectopy burden, and
+    agreement with the record's annotations when it has any."""
     start = time.perf_counter()
-    record_path = pathlib.Path(record_path)
+    record_path = find_record(cfg, record_path)
     model_path = pathlib.Path(model_path) if model_path else shared_export.latest(NAME)
     served, meta = shared_export.load(model_path, NAME)
-    record_path = record_path.with_suffix("") if record_path.suffix in (".hea", ".dat", ".atr") else record_path
     annotated = record_path.with_suffix(".atr").exists()
     # read once; the annotations (when present) are used only afterwards, to report agreement
     record = ecg_data.read_record(record_path, first_lead_fallback=cfg.first_lead, annotations=annotated)
@@ -483,12 +504,14 @@ def predict(cfg: Config, record_path: str | pathlib.Path, model_path: str | path
     out_dir = pathlib.Path(out_dir) if out_dir else pathlib.Path(cfg.run_dir) / "predict" / record_path.name
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "predict.json").write_text(json.dumps(reports.plain({**summary, "beats": beats}), indent=2) + "\n")
-    predicted = np.array([ecg_data.AAMI_CLASSES.index(b["class"]) for b in beats], dtype="int64")
+    predicted = np.array([ecg_data.AAMI_CLASSES.index(b["class"]) if b["class"] in ecg_data.AAMI_CLASSES else 4
+                          for b in beats], dtype="int64")
     peaks = np.array([round(b["time_s"] * ecg_data.FS) for b in beats], dtype="int64")
     analysis.write_beats(out_dir, record.name, beats, peaks)
-    strip_figure(record.signal, peaks, predicted).savefig(out_dir / "predict_strip.png", dpi=100)
+    record_figure(record, peaks, predicted, annotated=annotated, at=None if cfg.at < 0 else cfg.at,
+                  seconds=cfg.seconds).savefig(out_dir / "predict.png", dpi=90)
     log.info("predicted %s: %s in %.2f s; written to %s: predict.json, beats.csv, %s.rnn (WFDB annotations), "
-             "predict_strip.png", record.name, summary["beats_per_class"], summary["seconds"], out_dir, record.name)
+             "predict.png", record.name, summary["beats_per_class"], summary["seconds"], out_dir, record.name)
     return summary
 
 

@@ -99,11 +99,7 @@ class IcuData:
 
 
 def _folder(cfg: Config) -> pathlib.Path:
-    import os
-
-    if cfg.data_dir:
-        return pathlib.Path(cfg.data_dir)
-    return pathlib.Path(os.environ.get("RNN_DATA_DIR", "data")) / "physionet2012"
+    return pathlib.Path(cfg.data_dir) if cfg.data_dir else domain_sources.data_folder("physionet2012")
 
 
 def load_data(cfg: Config) -> IcuData:

@@ -123,8 +123,6 @@ def load_data(cfg: Config) -> SentimentData:
         rest, test = text_data.split(corpus, cfg.test_fraction, cfg.seed)
         where = f"synthetic negation corpus ({cfg.synthetic_reviews} reviews, seed {cfg.seed})"
     else:
-        if source == "local" and not data_dir:
-            raise FileNotFoundError("--source local needs --data-dir (a folder with train.csv or aclImdb train/).")
         found = text_data.load_tfds() if source == "tfds" else text_data.load_local(data_dir)
         where = "TFDS imdb_reviews" if source == "tfds" else f"local {data_dir}"
         if "test" in found:

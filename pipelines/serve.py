@@ -148,7 +148,7 @@ def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: lis
                                             Route("/", page), Route("/v1/ecg/records", listing)])
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.serve", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8501, help="TF Serving's REST port by default")
@@ -158,6 +158,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="a folder of WFDB records the ECG page lists (default: $RNN_DATA_DIR/mitdb if present)")
     parser.add_argument("--max-body-mb", type=cli.finite_float, default=serving.MAX_BODY_BYTES / 2**20,
                         help="largest request body accepted (MiB)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     cli.setup_logging()
 

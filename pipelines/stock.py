@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import pathlib
 import sys
 from typing import ClassVar
@@ -71,8 +70,7 @@ QUICK = {"source": "msft", "rnn": "gru:8", "epochs": 1}
 
 
 def load_data(cfg: Config) -> stock_data.Bars:
-    folder = cfg.data_dir or (pathlib.Path(os.environ["RNN_DATA_DIR"]) / "stocks" if "RNN_DATA_DIR" in os.environ
-                              else "")
+    folder = cfg.data_dir or domain_sources.data_folder("stocks")
     source = domain_sources.resolve_auto(cfg.source, folder and pathlib.Path(folder).exists(), remote=None,
                                          offline="msft")
     if source == "msft":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import pathlib
 import sys
 import time
@@ -117,7 +116,7 @@ class Corpus:
 
 
 def load_data(cfg: Config) -> Corpus:
-    default = pathlib.Path(os.environ.get("RNN_DATA_DIR", "../shared/data")) / "tinyshakespeare"
+    default = domain_sources.data_folder("tinyshakespeare")
     folder = cfg.data_dir or (str(default) if (default / text_data.FILE).exists() else "")
     source = domain_sources.resolve_auto(cfg.source, bool(folder), remote="download",
                                          host="raw.githubusercontent.com", offline="bundled")

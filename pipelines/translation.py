@@ -123,16 +123,17 @@ def load_data(cfg: Config) -> TranslationData:
     stopping), 5% test and the rest training. With a test file (cfg.test_file, or test.tsv beside a local train.tsv)
     the test split is that file, every pair of every length, and the source pairs split 95/5 into training and
     validation. Pairs too long for --max-length are left out of training later (make_datasets), counted."""
-    folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else None
-    source = domain_sources.resolve_auto(cfg.source, folder and (folder / "train.tsv").exists(), remote="download",
+    folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else domain_sources.data_folder("fra-eng")
+    source = domain_sources.resolve_auto(cfg.source, (folder / "train.tsv").exists(), remote="download",
                                          host="www.manythings.org", offline="numbers")
     if source == "numbers":
         pairs = pair_data.number_pairs(cfg.max_pairs or NUMBER_PAIRS, cfg.seed)
         where = f"numbers: num2words English -> French ({len(pairs)} pairs)"
     else:
-        if source == "local" and not folder:
-            raise FileNotFoundError("--source local needs --data-dir (a folder with train.tsv).")
-        path = folder / "train.tsv" if source == "local" else pair_data.download(folder or pathlib.Path("data") / "fra-eng")
+        if source == "local" and not (folder / "train.tsv").exists():
+            raise FileNotFoundError(f"--source local: no train.tsv in {folder}; pass --data-dir (a folder with "
+                                    "train.tsv), or put it in $RNN_DATA_DIR/fra-eng.")
+        path = folder / "train.tsv" if source == "local" else pair_data.download(folder)
         pairs = pair_data.load_tsv(path)
         where = f"{source}: {path}"
     order = np.random.default_rng(cfg.seed).permutation(len(pairs))[: cfg.max_pairs or None]

@@ -82,7 +82,7 @@ QUICK = {"source": "seattle", "rnn": "gru:8", "epochs": 1}
 
 def load_data(cfg: Config) -> weather_data.WeatherSeries:
     """The hourly series of the configured source (see domain.weather)."""
-    folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else pathlib.Path("data") / "jena"
+    folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else domain_sources.data_folder("jena")
     source = domain_sources.resolve_auto(cfg.source, (folder / weather_data.JENA_FILE).exists(), remote="jena",
                                          offline="seattle")
     if source == "seattle":

@@ -141,6 +141,13 @@ def build_parser(config_cls: type, prog: str, description: str = "") -> argparse
     return parser
 
 
+def shown(value) -> str:
+    """A value as a one-line message shows it: as it is when printable, else as Python writes it (newlines and
+    control characters escaped), so a message never breaks over lines."""
+    text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def check_choices(cfg) -> None:
     """For a Config's __post_init__: every field named in its CHOICES holds one of the listed values (the command
     line lists the same choices)."""
@@ -148,8 +155,8 @@ def check_choices(cfg) -> None:
         value = getattr(cfg, name)
         if isinstance(value, tuple):  # a list option: one or more of the choices
             if not value or any(v not in allowed for v in value):
-                raise ValueError(f"--{name.replace('_', '-')} {','.join(map(str, value)) or repr('')}: expected one "
-                                 f"or more of {list(allowed)}, comma-separated.")
+                raise ValueError(f"--{name.replace('_', '-')} {shown(value) or repr('')}: expected one or more of "
+                                 f"{list(allowed)}, comma-separated.")
         elif value not in allowed:
             raise ValueError(f"--{name.replace('_', '-')} {value!r}: expected one of {list(allowed)}.")
 
@@ -198,10 +205,13 @@ def read_config_file(path: str, config_cls: type) -> dict:
 def parse(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict | None = None,
           description: str = "") -> tuple[str, object, argparse.Namespace]:
     """(command, Config, namespace) from argv: defaults, then --quick, then --config FILE, then the options given.
-    A bad option or a value the Config rejects exits with a one-line message (argparse's usage error, exit 2)."""
+    --quick's generated source gives way to a --data-dir that is given (the tiny model on the data named). A bad
+    option or a value the Config rejects exits with a one-line message (argparse's usage error, exit 2)."""
     parser = build_parser(config_cls, prog, description)
     args = parser.parse_args(argv)
     changes = dict(quick or {}) if args.quick else {}
+    if args.quick and getattr(args, "data_dir", None) and getattr(args, "source", None) is None:
+        changes.pop("source", None)  # --quick with --data-dir: the data given, in the quick configuration
     try:
         if args.config:
             changes.update(read_config_file(args.config, config_cls))
@@ -220,8 +230,8 @@ def check_data_dir(data_dir: str | tuple[str, ...], option: str = "--data-dir") 
     overwrite a run)."""
     for folder in (data_dir,) if isinstance(data_dir, str) else data_dir:
         if folder and not os.path.exists(folder):
-            raise ValueError(f"{option} {folder}: no such file or folder; check the path (or leave {option} out "
-                             "for the default).")
+            raise ValueError(f"{option} {shown(folder)}: no such file or folder; check the path (or leave {option} "
+                             "out for the default).")
 
 
 def setup_logging() -> None:

@@ -17,9 +17,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def real_data_dir(name: str) -> pathlib.Path:
-    """../shared/data/<name> (or $RNN_DATA_DIR/<name>); skips the test with the reason when it is absent."""
-    base = pathlib.Path(os.environ.get("RNN_DATA_DIR", ROOT.parent / "shared" / "data"))
-    path = base / name
+    """$RNN_DATA_DIR/<name> (the suite's one rule for data folders); skips the test with the reason when it is
+    absent."""
+    if not os.environ.get("RNN_DATA_DIR"):
+        pytest.skip(f"real data: RNN_DATA_DIR is not set; set it to the folder holding {name}/")
+    path = pathlib.Path(os.environ["RNN_DATA_DIR"]) / name
     if not path.is_dir():
         pytest.skip(f"real data {path} is absent; set RNN_DATA_DIR to the folder holding {name}/")
     return path

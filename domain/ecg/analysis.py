@@ -106,27 +106,85 @@ def heart_rate_warning(bpm: float | None, header_fs: float) -> str | None:
             "the lead may be wrong; do not trust these classes.")
 
 
-def strip_figure(signal: np.ndarray, peaks: np.ndarray, predicted: np.ndarray, seconds: float = 20.0):
-    """The first `seconds` of the lead that hold a non-N beat if any, with each beat marked by its class colour."""
+COLOURS = {"N": "tab:green", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:gray"}
+STRIP_SECONDS = 10.0
+
+
+def strips_to_show(peaks: np.ndarray, predicted: np.ndarray, at: float | None = None,
+                   seconds: float = STRIP_SECONDS) -> list[tuple[str, float]]:
+    """[(title, start in seconds)] of the strips a person wants from a long record: the one asked for (`at`), then
+    one around the first beat called S, V and F each (the classes a reader looks for), else the first seconds."""
+    wanted = [] if at is None else [(f"from {at:g} s (--at)", float(at))]
+    for letter in ("S", "V", "F"):
+        found = np.flatnonzero(predicted == record_data.AAMI_CLASSES.index(letter))
+        if not len(found):
+            continue
+        title, start = f"first beat called {letter} ({len(found)} in the record)", max(0.0, peaks[found[0]] /
+                                                                                      record_data.FS - seconds / 2)
+        near = [i for i, (_, other) in enumerate(wanted) if abs(other - start) < seconds / 2]
+        if near:  # one strip shows both
+            wanted[near[0]] = (f"{wanted[near[0]][0]}; {title}", wanted[near[0]][1])
+        else:
+            wanted.append((title, start))
+    return wanted or [("the first seconds (no beat called S, V or F)", 0.0)]
+
+
+def record_figure(record: record_data.Record, peaks: np.ndarray, predicted: np.ndarray, *, annotated: bool = False,
+                  at: float | None = None, seconds: float = STRIP_SECONDS):
+    """What predict shows of a whole record: the heart rate over the record with every beat called S, V or F marked
+    in its lane (where the ectopic beats are), then strips of `seconds` (strips_to_show: the one --at asks for and
+    one around the first beat of each ectopic class) with each beat's class above the trace and, for an annotated
+    record, the cardiologists' label below it (ringed where they differ)."""
     from matplotlib.figure import Figure
 
-    colours = {"N": "tab:green", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:gray"}
-    abnormal = np.flatnonzero(predicted != 0)
-    centre = peaks[abnormal[0]] if len(abnormal) else (peaks[0] if len(peaks) else 0)
-    start = max(0, int(centre - seconds * record_data.FS / 2))
-    stop = min(len(signal), start + int(seconds * record_data.FS))
-    fig = Figure(figsize=(14, 3), layout="constrained")
-    ax = fig.add_subplot()
-    t = np.arange(start, stop) / record_data.FS
-    ax.plot(t, signal[start:stop], color="black", linewidth=0.7)
-    for peak, label in zip(peaks, predicted, strict=True):
-        if start <= peak < stop:
-            letter = record_data.AAMI_CLASSES[label]
-            ax.axvspan(peak / record_data.FS - 0.1, peak / record_data.FS + 0.1, color=colours[letter], alpha=0.25)
-            ax.text(peak / record_data.FS, ax.get_ylim()[1], letter, ha="center", va="top", color=colours[letter])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("mV")
-    ax.set_title("Beats classified by the exported model (N green, S orange, V red, F purple, Q grey)")
+    strips = strips_to_show(peaks, predicted, at, seconds)
+    minutes = len(record.signal) / record_data.FS / 60
+    fig = Figure(figsize=(14, 3.2 + 2.3 * len(strips)), layout="constrained")
+    axes = fig.subplots(1 + len(strips), 1, gridspec_kw={"height_ratios": [1.4] + [1] * len(strips)})
+    overview = axes[0]
+    times = peaks / record_data.FS / 60
+    top = 100.0
+    if len(peaks) > 1:
+        rate = 60.0 / np.clip(np.diff(peaks) / record_data.FS, 0.2, 5.0)
+        overview.plot(times[1:], rate, color="black", linewidth=0.5, label="heart rate (bpm)")
+        top = float(rate.max())
+    for lane, letter in enumerate(("F", "V", "S"), start=1):  # a lane each above the heart rate
+        chosen = predicted == record_data.AAMI_CLASSES.index(letter)
+        overview.plot(times[chosen], np.full(int(chosen.sum()), top * (1 + 0.09 * lane)), "|",
+                      color=COLOURS[letter], markersize=8, label=f"{letter}: {int(chosen.sum())} beats")
+    overview.set_ylim(0, top * 1.36)
+    overview.set_xlim(0, minutes)
+    overview.set_xlabel("minutes")
+    overview.set_ylabel("bpm")
+    overview.legend(fontsize=8, loc="lower right", ncol=4)
+    counts = ", ".join(f"{c} {int((predicted == i).sum())}" for i, c in enumerate(record_data.AAMI_CLASSES))
+    overview.set_title(f"Record {record.name} ({record.lead}, {minutes:.1f} min): {len(predicted)} beats classified "
+                       f"by the exported model ({counts})", fontsize=10)
+    reference = dict(zip(record.peaks.tolist(), record.symbols, strict=True)) if annotated else {}
+    for ax, (title, start) in zip(axes[1:], strips, strict=True):
+        first = int(start * record_data.FS)
+        stop = min(len(record.signal), first + int(seconds * record_data.FS))
+        t = np.arange(first, stop) / record_data.FS
+        ax.plot(t, record.signal[first:stop], color="black", linewidth=0.7)
+        low, high = ax.get_ylim()
+        ax.set_ylim(low - 0.25 * (high - low), high + 0.2 * (high - low))
+        for peak, label in zip(peaks, predicted, strict=True):
+            if first <= peak < stop:
+                letter = record_data.AAMI_CLASSES[label]
+                ax.text(peak / record_data.FS, high + 0.08 * (high - low), letter, ha="center", fontsize=9,
+                        color=COLOURS[letter], weight="bold")
+        for peak, symbol in reference.items():
+            if first <= peak < stop:
+                truth = record_data.AAMI_MAP[symbol]
+                near = np.abs(peaks - peak) <= 0.15 * record_data.FS  # no classified beat near: not a disagreement
+                differs = near.any() and record_data.AAMI_CLASSES[predicted[near][0]] != truth
+                ax.text(peak / record_data.FS, low - 0.15 * (high - low), truth, ha="center", fontsize=8,
+                        color="dimgray", bbox={"boxstyle": "circle", "fc": "none", "ec": "red"} if differs else None)
+        ax.set_xlim(first / record_data.FS, first / record_data.FS + seconds)
+        ax.set_ylabel("mV")
+        ax.set_title(f"{title}: {first / record_data.FS:.1f}-{stop / record_data.FS:.1f} s; model's class above"
+                     + ("; the annotation's below, ringed where it differs" if reference else ""), fontsize=9)
+    axes[-1].set_xlabel("seconds")
     return fig
 
 

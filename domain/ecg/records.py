@@ -51,7 +51,7 @@ def _check_files(path: pathlib.Path, annotations: bool) -> None:
     missing = [path.with_suffix(s).name for s in needed if not path.with_suffix(s).exists()]
     if missing:
         raise FileNotFoundError(f"ECG record {path.name} in {path.parent}: missing {', '.join(missing)}; a WFDB record "
-                                "needs .hea + .dat (+ .atr for labels). Re-download it or pass --data-dir.")
+                                "needs .hea + .dat (+ .atr for labels): check the path, or download the record again.")
 
 
 def _read_beats(path: pathlib.Path, n_samples: int, fs: float) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import pathlib
 import urllib.request
 
@@ -18,7 +17,7 @@ from domain.ecg import records as record_data
 from domain.ecg import synthetic
 from domain.ecg.databases import KNOWN, MITDB, Database, identify, label, record_names
 from domain.ecg.records import DS1, DS2
-from domain.sources import resolve_auto, sha256
+from domain.sources import data_folder, resolve_auto, sha256
 from shared.progress import progress
 
 log = logging.getLogger(__name__)
@@ -29,9 +28,9 @@ DATABASES = tuple(KNOWN)  # the databases --databases may name (their folders: d
 
 
 def default_data_dir(database: str = MITDB.name) -> pathlib.Path:
-    """$RNN_DATA_DIR/<database> when RNN_DATA_DIR is set, else data/<database> (where `download` writes)."""
-    base = os.environ.get("RNN_DATA_DIR")
-    return pathlib.Path(base) / database if base else pathlib.Path("data") / database
+    """A database's folder by the suite's one rule (domain.sources.data_folder: $RNN_DATA_DIR/<database>, else
+    data/<database>, where `download` writes)."""
+    return data_folder(database)
 
 
 def verify(data_dir: pathlib.Path, sums_text: str, names: list[str]) -> None:

@@ -8,7 +8,7 @@ import wfdb
 
 from domain import ecg
 from domain import sources as domain_sources
-from domain.ecg import beats, databases, metrics, records, sources, synthetic
+from domain.ecg import analysis, beats, databases, metrics, records, sources, synthetic
 from tests.conftest import real_data_dir
 
 
@@ -472,3 +472,16 @@ def test_real_mitdb_records_read_through_128_hz_keep_their_inputs():
         assert np.median(correlation) > 0.96 and np.percentile(correlation, 1) > 0.94, name
         assert np.abs(fast.beats - slow.beats).mean() < 0.15 * np.abs(fast.beats).mean(), name
         assert np.abs(fast.rr - slow.rr)[:, beats.COLUMN["pre_rr_s"]].max() <= 2 / 128 + 1e-6
+
+
+def test_predict_shows_the_strip_asked_for_and_one_around_the_first_beat_of_each_ectopic_class():
+    peaks = np.arange(10, 1000) * 360
+    predicted = np.zeros(len(peaks), int)
+    predicted[[100, 101, 500]] = [2, 3, 1]  # V at 110 s, F at 111 s (one strip shows both), S at 510 s
+    strips = analysis.strips_to_show(peaks, predicted, at=300.0, seconds=10.0)
+    assert [start for _, start in strips] == [300.0, 505.0, 105.0]
+    assert "called V" in strips[2][0] and "called F" in strips[2][0] and "(--at)" in strips[0][0]
+    assert analysis.strips_to_show(peaks, np.zeros(len(peaks), int))[0][1] == 0.0  # no ectopic beat: the start
+    record = ecg.Record("x", np.sin(np.arange(1000 * 360) / 50.0), "MLII", peaks[:5], ("N", "V", "N", "N", "A"), 360.0)
+    figure = analysis.record_figure(record, peaks, predicted, annotated=True, at=300.0)
+    assert len(figure.axes) == 4 and "Record x" in figure.axes[0].get_title()

@@ -87,7 +87,7 @@ def test_predict_classifies_a_record_without_its_annotations(quick_run, tmp_path
     assert sum(summary["beats_per_class"].values()) == summary["classified_beats"]
     assert 0 <= summary["ventricular_ectopy_burden_percent"] <= 100
     assert "classification_vs_annotations" in summary
-    assert (tmp_path / "out" / "predict_strip.png").exists() and (tmp_path / "out" / "predict.json").exists()
+    assert (tmp_path / "out" / "predict.png").exists() and (tmp_path / "out" / "predict.json").exists()
     import csv
 
     import wfdb
@@ -105,6 +105,13 @@ def test_predict_classifies_a_record_without_its_annotations(quick_run, tmp_path
     bare = ecg.predict(cfg, tmp_path / "bare" / "119", model)
     assert "detection" not in bare and bare["beats_per_class"] == summary["beats_per_class"]
     assert bare["warning"] == analysis.GENERATED_WARNING  # the quick model was trained on generated records: said loudly
+    # a record named by itself is found in the data folder (RECORD=119 DATA_DIR=...), or the message names where
+    # it looked and how to point at it
+    by_name = ecg.predict(dataclasses.replace(cfg, data_dir=(str(tmp_path / "bare"),), at=30.0), "119", model,
+                          out_dir=tmp_path / "named")
+    assert by_name["beats_per_class"] == summary["beats_per_class"] and (tmp_path / "named" / "predict.png").exists()
+    with pytest.raises(FileNotFoundError, match="no 404.hea here nor in .*bare.*--data-dir"):
+        ecg.find_record(dataclasses.replace(cfg, data_dir=(str(tmp_path / "bare"),)), "404")
     assert analysis.heart_rate_warning(75.0, 360) is None
     assert "(100 Hz)" in analysis.heart_rate_warning(21.0, 100) and analysis.heart_rate_warning(None, 360)  # no beats found
 

@@ -192,7 +192,8 @@ def test_local_source_without_a_folder_is_refused_before_any_download(monkeypatc
         raise AssertionError("must not download")
 
     monkeypatch.setattr(translation.pair_data, "download", no_download)
-    with pytest.raises(FileNotFoundError, match="needs --data-dir"):
+    monkeypatch.delenv("RNN_DATA_DIR", raising=False)
+    with pytest.raises(FileNotFoundError, match="no train.tsv in data/fra-eng; pass --data-dir"):
         translation.load_data(dataclasses.replace(translation.Config(), source="local"))
 
 

@@ -1,3 +1,4 @@
+import argparse
 import dataclasses
 import importlib
 import json
@@ -353,3 +354,64 @@ def test_run_hands_trains_estimate_to_summary_and_report_in_memory(tmp_path):
     validation.keep(Small().run_dir, {"best_epoch": 4})  # what a real train keeps for the later commands
     pipeline.evaluate_checkpoint(fake, Small())
     assert seen["summary"][-1] == seen["report"][-1] == {"best_epoch": 4}
+
+
+def _shown(parser, printed: str) -> None:
+    """Every option of `parser` and the words of its help text appear in the help `printed`."""
+    flat = "".join(printed.split())  # argparse wraps lines, also after hyphens: compare without any space
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        assert all(option in flat for option in action.option_strings), action.option_strings
+        words = (action.help or "").replace("%%", "%").split(" (default")[0]
+        assert "".join(words.split())[:60] in flat, (action.option_strings, words)
+
+
+@pytest.mark.parametrize("domain", pipeline.PIPELINES)
+def test_the_help_of_every_pipeline_and_command_shows_every_option(domain, capsys):
+    """`python -m pipelines.<domain> [command] --help` and `rnn-suite <domain> [command] --help`, in process: help
+    never breaks (a % in an option's comment once did) and shows every option with its text."""
+    from pipelines import __main__ as suite
+
+    module = importlib.import_module(f"pipelines.{domain}")
+    parser = cli.build_parser(module.Config, f"python -m pipelines.{domain}")
+    for argv in (["--help"], *([command, "--help"] for command in cli.COMMANDS)):
+        for run in (lambda argv=argv: pipeline.main(module, argv), lambda argv=argv: suite.main([domain, *argv])):
+            with pytest.raises(SystemExit) as exit_info:
+                run()
+            assert exit_info.value.code == 0
+            _shown(parser, capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("tool", ["paired", "anatomy", "bench", "serve"])
+def test_the_help_of_every_tool_shows_every_option(tool, capsys):
+    from pipelines import __main__ as suite
+
+    module = importlib.import_module(f"pipelines.{tool}")
+    for run in (lambda: module.main(["--help"]), lambda: suite.main([tool, "--help"])):
+        with pytest.raises(SystemExit) as exit_info:
+            run()
+        assert exit_info.value.code == 0
+        _shown(module.build_parser(), capsys.readouterr().out)
+    suite.main(["--help"])
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in (*pipeline.PIPELINES, *suite.TOOLS))
+
+
+@pytest.mark.parametrize("domain", pipeline.PIPELINES)
+def test_quick_keeps_the_data_folder_it_is_given(domain, tmp_path):
+    """--quick's generated source gives way to a --data-dir given with it (make train-x QUICK=1 DATA_DIR=...);
+    an explicit --source still wins."""
+    module = importlib.import_module(f"pipelines.{domain}")
+    if "data_dir" not in {f.name for f in dataclasses.fields(module.Config)}:
+        pytest.skip(f"{domain} has no --data-dir")
+    _, cfg, _ = cli.parse(module.Config, ["train", "--quick", "--data-dir", str(tmp_path)], prog=domain,
+                          quick=module.QUICK)
+    assert cfg.source == module.Config().source and cfg.source != module.QUICK["source"]
+    assert cfg.epochs == module.QUICK.get("epochs", cfg.epochs)  # the rest of the quick configuration stays
+    _, cfg, _ = cli.parse(module.Config, ["train", "--quick", "--data-dir", str(tmp_path), "--source", "synthetic"]
+                          if "synthetic" in module.Config.CHOICES.get("source", ()) else
+                          ["train", "--quick", "--data-dir", str(tmp_path), "--source", module.QUICK["source"]],
+                          prog=domain, quick=module.QUICK)
+    assert cfg.source == (module.QUICK["source"] if "synthetic" not in module.Config.CHOICES.get("source", ())
+                          else "synthetic")
