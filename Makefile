@@ -34,7 +34,7 @@ ANATOMY_OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(
 	$(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 COMPARED := ecg sentiment weather
 
-.PHONY: help setup lock browser test test-fast render-notebooks bench serve lint clean notebook tensorboard gradients stream paired $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
+.PHONY: help setup lock browser test test-fast bundle-ecg render-notebooks bench serve lint clean notebook tensorboard gradients stream paired $(addprefix compare-,$(COMPARED)) $(addprefix train-,$(DOMAINS)) $(addprefix evaluate-,$(DOMAINS)) \
 	$(addprefix export-,$(DOMAINS)) $(addprefix predict-,$(DOMAINS))
 
 help: ## list the targets
@@ -74,6 +74,11 @@ bench: setup ## measure every pipeline's training/input/serving speed and memory
 
 serve: setup ## serve saved_models/ over HTTP with TF Serving's REST API + POST /v1/ecg:analyze (docs/serving.md)
 	$(PY) -m pipelines.serve --port $(or $(PORT),8501) $(if $(MODELS),--models $(MODELS)) $(ARGS)
+
+bundle-ecg: setup ## rebuild the real ECG model shipped in saved_models/ecg/0 from MIT-BIH DS1 + SVDB ($$RNN_DATA_DIR, or DATA_DIR=mitdb,svdb folders): the default recipe and its cross-validation, then its calls on records 208 and svdb/865 kept beside it (checks.jsonl) for the test that it still serves them
+	$(PY) -m pipelines.ecg train --source local --run-dir runs/ecg-bundle --restart --as-version 0 $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(PY) -m pipelines.ecg predict --model saved_models/ecg/0 --run-dir runs/ecg-bundle --json $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
+	  --input 208 svdb/865 > saved_models/ecg/0/checks.jsonl
 
 render-notebooks: setup ## run every notebook and save it with its outputs (figures, tables) in docs/notebooks/ (NAMES="00_tour_ecg weather" for some)
 	$(PY) docs/render_notebooks.py $(NAMES)

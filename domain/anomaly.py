@@ -95,6 +95,35 @@ def window_indices(timestamps: np.ndarray, windows: list) -> list[tuple[int, int
     return out
 
 
+def own_windows(path: str | pathlib.Path, timestamps: np.ndarray) -> tuple[str, list[tuple[int, int]] | None]:
+    """(NAB name, labelled windows as index ranges) of a CSV that lies in NAB's layout (<root>/data/<category>/
+    <file>.csv beside <root>/labels/combined_windows.json); (its file name, None) elsewhere or when the labels do
+    not name it."""
+    import json
+
+    path = pathlib.Path(path).resolve()
+    for root in path.parents:
+        labels = root / "labels" / "combined_windows.json"
+        if labels.exists() and path.parent.parent == root / "data":
+            name = f"{path.parent.name}/{path.name}"
+            windows = json.loads(labels.read_text())
+            return name, window_indices(timestamps, windows[name]) if name in windows else None
+    return path.name, None
+
+
+def events(flagged: np.ndarray, score: np.ndarray, gap: int = 1) -> list[tuple[int, int, int]]:
+    """Flagged points grouped into events: (first, last, peak) index of each run of flagged points that `gap` or
+    fewer unflagged points separate; peak is the point of the highest score in it."""
+    flagged = np.asarray(flagged, dtype="int64")
+    if not len(flagged):
+        return []
+    breaks = np.flatnonzero(np.diff(flagged) > gap + 1)
+    out = []
+    for run in np.split(flagged, breaks + 1):
+        out.append((int(run[0]), int(run[-1]), int(run[np.argmax(score[run])])))
+    return out
+
+
 def load_folder(root: str | pathlib.Path) -> Corpus:
     """Every `data/<category>/*.csv` of a folder in NAB's layout, with `labels/combined_windows.json` when it is
     there (without it the series are unlabelled: scores can be computed, not judged). A series that cannot be used

@@ -15,6 +15,7 @@ Notebook:
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import logging
 import pathlib
@@ -242,9 +243,11 @@ def export(cfg: Config, model: keras.Model, corpus: nab.Corpus, headline: dict,
 
 
 def predict(cfg: Config, given: str, model_path: str | pathlib.Path | None = None) -> dict:
-    """The anomalous points of a CSV series (timestamp,value): the exported forecaster's errors, each point scored
-    against its own past errors (nab.likelihood), flagged at the threshold chosen when the model was trained (NAB's
-    standard-profile sweep on the training series; the label-free one when they had no labels); a plot beside."""
+    """The anomalies of a CSV series (timestamp,value): the exported forecaster's errors, each point scored against
+    its own past errors (nab.likelihood), flagged at the threshold chosen when the model was trained (NAB's
+    standard-profile sweep on the training series; the label-free one when they had no labels), and grouped into
+    events (nab.events: start, end, peak score). Beside the run folder: <series>.csv (every event) and <series>.png
+    (the series over time, the events marked, NAB's labelled windows shaded when the file lies in NAB's layout)."""
     series = nab.read_series(given)
     path = model_path or shared_export.latest(NAME)
     served, meta = shared_export.load(path, NAME)
@@ -258,33 +261,54 @@ def predict(cfg: Config, given: str, model_path: str | pathlib.Path | None = Non
     score = nab.likelihood(error)
     threshold = meta.get("threshold") or float(nab.tail_score(cfg.alarm_tail))
     flagged = np.flatnonzero((score >= threshold) & (np.arange(len(score)) >= series.probation))
+    name, labelled = nab.own_windows(given, series.timestamps)
+    series = dataclasses.replace(series, name=name, windows=labelled or [])
+
+    def stamp(i):
+        return str(np.datetime_as_string(series.timestamps[i], unit="s"))
+    found = [{"start": stamp(a), "end": stamp(b), "peak": stamp(p), "peak_score": round(float(score[p]), 6),
+              "points": int(((flagged >= a) & (flagged <= b)).sum()),
+              **({"in a labelled window": any(left <= p <= right for left, right in labelled)} if labelled is not None
+                 else {})} for a, b, p in nab.events(flagged, score)]
     folder = pathlib.Path(cfg.run_dir) / "predicted"
     folder.mkdir(parents=True, exist_ok=True)
-    plot = folder / f"{pathlib.Path(given).stem}.png"
-    series_figure(series, score, flagged, threshold).savefig(plot, dpi=110)
-    stamps = [str(np.datetime_as_string(series.timestamps[i], unit="s")) for i in flagged]
-    return {"anomalies": len(flagged), "first": stamps[:20], "threshold": round(float(threshold), 6),
-            "skipped_rows": series.skipped_rows, "plot": str(plot)}
+    stem = pathlib.Path(given).stem
+    table = folder / f"{stem}.csv"
+    with table.open("w", newline="") as file:
+        writer = csv.DictWriter(file, ["start", "end", "peak", "peak_score", "points", "in a labelled window"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(found)
+    plot = folder / f"{stem}.png"
+    series_figure(series, score, flagged, threshold, labelled is not None).savefig(plot, dpi=110)
+    return {"series": name, "events": len(found), "flagged_points": int(len(flagged)),
+            "threshold": round(float(threshold), 6), "labelled_windows": None if labelled is None else len(labelled),
+            "skipped_rows": series.skipped_rows, "events_csv": str(table), "plot": str(plot), "every_event": found}
 
 
 # ------------------------------------------------------------------------------------------------ reporting
 
-def series_figure(series: nab.Series, score: np.ndarray, flagged: np.ndarray, threshold: float):
+def series_figure(series: nab.Series, score: np.ndarray, flagged: np.ndarray, threshold: float,
+                  labelled: bool = True):
+    """The series and its anomaly score over time: NAB's labelled windows shaded (when the series has labels), the
+    flagged points red, the probationary period (never scored) before the dotted line."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 4.5))
+    fig = Figure(figsize=(11, 5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    top.plot(series.values, lw=0.7, color="tab:blue")
-    for left, right in series.windows:
-        top.axvspan(left, right, color="tab:orange", alpha=0.2)
-    top.scatter(flagged, series.values[flagged], color="tab:red", s=12, zorder=3, label="flagged")
-    top.axvline(series.probation, color="grey", ls=":", lw=1)
-    top.set_title(f"{series.name}: labelled windows shaded, flagged points red, probation left of the dotted line")
-    bottom.plot(score, lw=0.6, color="tab:purple")
+    times = series.timestamps
+    top.plot(times, series.values, lw=0.7, color="tab:blue", label="value")
+    for k, (left, right) in enumerate(series.windows):
+        top.axvspan(times[left], times[right], color="tab:orange", alpha=0.25, label="labelled window" if not k else None)
+    top.scatter(times[flagged], series.values[flagged], color="tab:red", s=12, zorder=3, label="flagged")
+    top.axvline(times[min(series.probation, len(times) - 1)], color="grey", ls=":", lw=1, label="end of probation")
+    top.legend(fontsize=7, loc="upper left")
+    shaded = ("labelled windows shaded" if series.windows else "no labelled window") if labelled else "no labels"
+    top.set_title(f"{series.name}: {len(flagged)} points flagged ({shaded})", fontsize=10)
+    bottom.plot(times, score, lw=0.6, color="tab:purple")
     bottom.axhline(threshold, color="tab:red", lw=0.8, ls="--")
     bottom.set_ylabel("anomaly score")
-    bottom.set_xlabel("point")
-    fig.tight_layout()
+    bottom.set_xlabel("time")
     return fig
 
 
@@ -299,10 +323,9 @@ def write_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None,
         "scored. Scores are normalised so the null detector is 0 and a perfect one 100; each profile's threshold "
         "is NAB's sweep over the whole corpus (as on NAB's scoreboard). Event-level figures count a window once and "
         "each run of consecutive false alarms once (no point adjustment)."),
-        "Notes": "\n".join(f"- {n}" for n in corpus.notes) or "- none"}
-    if not generated and len(corpus.series) < 58:
-        sections["Notes"] += (f"\n- {len(corpus.series)} of NAB's 58 series: the scoreboard's figures are for the "
-                              "full benchmark and are for scale only")
+        **reports.notes([*corpus.notes, "" if generated or len(corpus.series) >= 58 else
+                         f"{len(corpus.series)} of NAB's 58 series: the scoreboard's figures are for the "
+                         "full benchmark and are for scale only"])}
     figures, table, baselines = {}, {}, {}
     if metrics:
         for name, row in {**metrics["detectors"], f"{RNN}, label-free threshold (tail {cfg.alarm_tail:g})":

@@ -126,6 +126,9 @@ CARD = {  # the model card written beside every export (shared.pipeline.model_ca
             "Data Commons Attribution License 1.0; split inter-patient (de Chazal et al. 2004: DS1 and SVDB train, "
             "DS2 tests); or records generated here (offline).",
     "generated": ("synthetic",),
+    "real": "For real records use the model trained on MIT-BIH and SVDB that ships with the project: make "
+            "predict-ecg RECORD=path/to/record MODEL=saved_models/ecg/0 (or train on them: make train-ecg "
+            "DATA_DIR=path/to/mitdb,path/to/svdb).",
 }
 
 MIXED_SHARE = 0.5  # the share of the faster database's training records read through the slower rate (mix_rates)

@@ -210,8 +210,7 @@ def write_report(cfg, ecg, metrics: dict | None, cv: dict | None, history: dict,
         f"- {part}: {len(ecg.split[part])} records: {', '.join(ecg.split[part]) or 'none'} ({len(getattr(ecg, part))} "
         f"beats {getattr(ecg, part).counts(record_data.AAMI_CLASSES)}, {getattr(ecg, part).dropped} dropped at edges)"
         for part in ("train", "validation", "test"))
-    if ecg.notes:
-        sections["Notes"] = "\n".join(f"- {n}" for n in ecg.notes)
+    sections.update(reports.notes(ecg.notes))
     row = headline(metrics) if metrics is not None else (cv["pooled"] if cv else {})
     folders = ", ".join(str(folder) for folder in ecg.data_dirs)
     return reports.write(cfg.run_dir, domain=NAME, source=f"{ecg.source} ({folders})",

@@ -296,8 +296,8 @@ def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
                         "are for scale only.")),
         "Metric": "Negative log-likelihood in nats per time step: the Bernoulli log-likelihood summed over the 88 "
                   "keys, each step of each piece weighted the same (the papers' metric).",
-        "Notes": "\n".join([f"- {rolls.skipped} empty pieces skipped"] if rolls.skipped else ["- none"])
-                 + ("\n- generated pieces: no published figure applies" if generated else "")}
+        **reports.notes([f"{rolls.skipped} empty pieces skipped" if rolls.skipped else "",
+                         "generated pieces: no published figure applies" if generated else ""])}
     metrics_out = {split: {name: row["NLL nats/step"] for name, row in rows.items()},
                    **({"validation": {k: v for k, v in metrics["validation"].items() if k != "steps"}}
                       if split == "test" else {})}

@@ -336,7 +336,7 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict,
                 "Protocol": "Validation is a tenth of the training reviews: the checkpoint and early stopping read "
                             "its accuracy, and the options were chosen on it. The test reviews are scored once, "
                             "at the end; the baseline is fitted on the same training reviews.",
-                "Notes": "\n".join(f"- {n}" for n in reviews.notes) or "- none"}
+                **reports.notes(reviews.notes)}
     if "validation accuracy" in metrics:
         sections["Averaged RNNs (validation reviews)"] = "\n".join(
             ["| network | validation accuracy |", "|---|---:|",

@@ -6,12 +6,13 @@ raw signal.
     POST /v1/ecg:analyze   {"signal": [mV, ...], "sampling_rate": 360}              one raw lead
                            {"record": {"hea": {"b64": ...}, "dat": {"b64": ...}}}   or a WFDB record (.hea + .dat,
                                                                                    optionally "atr")
-                           {"listed": "100"}                                        or a record of --records
+                           {"listed": "100"}                                        or a record the server lists
         -> every detected beat (time_s, class, probabilities) and the summary `make predict-ecg` prints
            (domain.ecg.analysis.analyze: one implementation for both); with annotations, the agreement with them;
            with "include_signal": true, the lead at 360 Hz (signal_mV, fs) and the reference beats, for drawing.
     GET  /                 the ECG page (pipelines/ecg_page.html): pick or upload a record, scroll its beats
-    GET  /v1/ecg/records   {"records": [...]}: the records of --records (default $RNN_DATA_DIR/mitdb when present)
+    GET  /v1/ecg/records   {"records": [...]}: the records of --records (default: the MIT-BIH and SVDB folders of
+                           $RNN_DATA_DIR, when they hold records), and "why" when there are none
 """
 
 from __future__ import annotations
@@ -31,14 +32,38 @@ log = logging.getLogger(__name__)
 PAGE = pathlib.Path(__file__).with_name("ecg_page.html")
 
 
-def listed_records(folder: pathlib.Path | None) -> list[str]:
-    from domain.ecg import records
+def listed_records(folders: list[pathlib.Path]) -> dict[str, pathlib.Path]:
+    """{name: record path} of the records in `folders`, named as the reports name them (101, svdb/800)."""
+    from domain.ecg import databases
 
-    return records.record_names(folder) if folder else []
+    out = {}
+    for folder in folders:
+        database = databases.identify(folder)
+        out.update({databases.label(database, name): folder / name for name in databases.record_names(folder)})
+    return out
 
 
-def analyze_ecg(repository: serving.Repository, body: dict, folder: pathlib.Path | None = None) -> dict:
-    """POST /v1/ecg:analyze, in process (the route runs it in a thread); `folder` holds the listed records."""
+def record_folders(given: str | None) -> list[pathlib.Path]:
+    """The folders whose records the page lists: --records (comma-separated), else the ECG pipeline's default
+    database folders (domain.ecg.sources.default_data_dir: $RNN_DATA_DIR/mitdb and /svdb) that hold records."""
+    from domain.ecg import sources
+
+    if given:
+        return [pathlib.Path(folder) for folder in given.split(",") if folder]
+    return [folder for folder in map(sources.default_data_dir, sources.DATABASES) if listed_records([folder])]
+
+
+def why_none_listed(folders: list[pathlib.Path]) -> str:
+    """Why the page lists no record, and how to list some."""
+    from domain.ecg import sources
+
+    where = ", ".join(map(str, folders)) or " and ".join(str(sources.default_data_dir(d)) for d in sources.DATABASES)
+    return (f"no WFDB record in {where}: start the server with the records' folder (make serve ARGS='--records "
+            "path/to/mitdb'), or set RNN_DATA_DIR to the folder holding mitdb/ and svdb/; or upload a record below")
+
+
+def analyze_ecg(repository: serving.Repository, body: dict, folders: list[pathlib.Path] = ()) -> dict:
+    """POST /v1/ecg:analyze, in process (the route runs it in a thread); `folders` hold the listed records."""
     import numpy as np
     import tensorflow as tf
 
@@ -56,12 +81,14 @@ def analyze_ecg(repository: serving.Repository, body: dict, folder: pathlib.Path
     try:
         annotated = False
         if "listed" in body:
-            name = body["listed"]
-            if not isinstance(name, str) or name not in listed_records(folder):
-                raise serving.RequestError(404, f"no listed record {str(name)[:40]!r} (GET /v1/ecg/records lists "
-                                                "them)")
-            annotated = (folder / f"{name}.atr").exists()
-            record = records.read_record(folder / name, first_lead_fallback=first_lead, annotations=annotated)
+            name, listed = body["listed"], listed_records(list(folders))
+            if not isinstance(name, str):
+                raise serving.RequestError(400, f'"listed" {str(name)[:40]}: a record\'s name is a string, e.g. '
+                                                '"101" (GET /v1/ecg/records lists them)')
+            if name not in listed:
+                raise serving.RequestError(404, f"no listed record {name[:40]!r} (GET /v1/ecg/records lists them)")
+            annotated = listed[name].with_suffix(".atr").exists()
+            record = records.read_record(listed[name], first_lead_fallback=first_lead, annotations=annotated)
         elif "signal" in body:
             rate = body.get("sampling_rate")
             if isinstance(rate, bool) or not isinstance(rate, (int, float)):
@@ -113,35 +140,27 @@ def _wfdb_record(files, first_lead: bool):
                                    annotations="atr" in files)
 
 
-def default_records() -> pathlib.Path | None:
-    """The ECG pipeline's own default records folder (domain.ecg.sources.default_data_dir: $RNN_DATA_DIR/mitdb)
-    when it holds records, else None."""
-    from domain.ecg import sources
-
-    folder = sources.default_data_dir()
-    return folder if listed_records(folder) else None
-
-
 def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: list[str] | None = None,
                max_body_bytes: int = serving.MAX_BODY_BYTES, records: str | pathlib.Path | None = None):
     """The TF Serving routes over `root`, POST /v1/ecg:analyze, the ECG page at / and the records of `records`
-    (a folder of WFDB records the page lists; None: none)."""
+    (folders of WFDB records the page lists, comma-separated; None: the default folders, record_folders)."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
     repository = serving.Repository(root, names)
-    folder = pathlib.Path(records) if records else None
+    folders = record_folders(str(records) if records else None)
 
     async def analyze(request):
         body = await serving.read_json(request, max_body_bytes)
-        return JSONResponse(await run_in_threadpool(analyze_ecg, repository, body, folder))
+        return JSONResponse(await run_in_threadpool(analyze_ecg, repository, body, folders))
 
     async def page(request):
         return HTMLResponse(PAGE.read_text())
 
     async def listing(request):
-        return JSONResponse({"records": listed_records(folder)})
+        names = list(listed_records(folders))
+        return JSONResponse({"records": names, **({} if names else {"why": why_none_listed(folders)})})
 
     return serving.create_app(root, names, max_body_bytes=max_body_bytes, repository=repository,
                               extra_routes=[Route("/v1/ecg:analyze", analyze, methods=["POST"]),
@@ -155,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default="", help="comma-separated model names to serve (default: all)")
     parser.add_argument("--root", default=shared_export.DEFAULT_ROOT, help="the exported models' folder")
     parser.add_argument("--records", default=None,
-                        help="a folder of WFDB records the ECG page lists (default: $RNN_DATA_DIR/mitdb if present)")
+                        help="folders of WFDB records the ECG page lists, comma-separated (default: "
+                             "$RNN_DATA_DIR/mitdb and $RNN_DATA_DIR/svdb, those that hold records)")
     parser.add_argument("--max-body-mb", type=cli.finite_float, default=serving.MAX_BODY_BYTES / 2**20,
                         help="largest request body accepted (MiB)")
     return parser
@@ -178,14 +198,16 @@ def main(argv: list[str] | None = None) -> None:
         if not pathlib.Path(args.root).is_dir():
             raise FileNotFoundError(f"--root {args.root}: no such folder; train or export a model first "
                                     "(make train-ecg).")
-        records = args.records or default_records()
-        if records and not pathlib.Path(records).is_dir():
-            raise FileNotFoundError(f"--records {records}: no such folder of WFDB records.")
-        app = create_app(args.root, names, int(args.max_body_mb * 2**20), records)
+        folders = record_folders(args.records)
+        missing = [folder for folder in folders if not folder.is_dir()]
+        if missing:
+            raise FileNotFoundError(f"--records {missing[0]}: no such folder of WFDB records.")
+        app = create_app(args.root, names, int(args.max_body_mb * 2**20), args.records)
         served = app.state.repository.models()
-        log.info("serving %s from %s on http://%s:%d (the ECG page: http://%s:%d/, %d records listed)",
-                 ", ".join(served) or "no model yet", args.root, args.host, args.port, args.host, args.port,
-                 len(listed_records(pathlib.Path(records) if records else None)))
+        listed = len(listed_records(folders))
+        log.info("serving %s from %s on http://%s:%d (the ECG page: http://%s:%d/, %d records listed%s)",
+                 ", ".join(served) or "no model yet", args.root, args.host, args.port, args.host, args.port, listed,
+                 "" if listed else f": {why_none_listed(folders)}")
         uvicorn.Server(serving.server_config(app, args.host, args.port)).run()
 
     cli.run_guarded(serve)

@@ -239,7 +239,7 @@ def write_report(cfg: Config, data: TranscriptionData, metrics: dict | None,
         sections["Data"] = metrics["data"]
     else:
         sections["Test"] = "No test speakers (--test-speakers): nothing held out to measure the error rates on."
-    sections["Notes"] = "\n".join(f"- {n}" for n in data.notes) or "- none"
+    sections.update(reports.notes(data.notes))
     reports.write(cfg.run_dir, domain=NAME, source=data.source, metrics=table.get("greedy", {}), baselines=table,
                   anchors=ANCHORS, timing=timing, figures={}, sections=sections,
                   extra={"config": dataclasses.asdict(cfg)})

@@ -468,7 +468,7 @@ def write_report(cfg: Config, pairs: TranslationData, metrics: dict,
                   baselines=scores, anchors=ANCHORS, timing=timing,
                   figures={"attention": attention_figure(metrics["attention"])},
                   sections={"Examples": examples, "By length": length_table,
-                            "Notes": "\n".join(f"- {n}" for n in pairs.notes) or "- none"},
+                            **reports.notes(pairs.notes)},
                   extra={"config": dataclasses.asdict(cfg), "by_length": rows, "sacrebleu": pair_data.signatures()})
 
 

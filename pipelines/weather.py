@@ -235,7 +235,7 @@ def write_report(cfg: Config, series, metrics: dict,
                          baselines={k: v for k, v in table.items()}, anchors=anchors, timing=timing,
                          figures={"forecast_vs_actual": figure},
                          sections={"Task": task, "Verdict": verdict,
-                                   "Notes": "\n".join(f"- {n}" for n in series.notes) or "- none"},
+                                   **reports.notes(series.notes)},
                          extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_persistence": dm})
 
 

@@ -113,6 +113,9 @@ def build_parser(config_cls: type, prog: str, description: str = "") -> argparse
     parser.add_argument("--json", action="store_true",
                         help="predict: print one JSON object per input instead of text for people")
     parser.add_argument("--model", help="evaluate/predict: a SavedModel version folder (default: the latest)")
+    parser.add_argument("--as-version", type=int, metavar="N",
+                        help="train/export: export as version N of the model, replacing it (default: the next "
+                             "version; 0 is the model shipped inside the project, which any later version supersedes)")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"),
                         help="tf.distribute strategy for train/evaluate: mirrored = all local GPUs (else logical "
                              "CPUs), multiworker = the hosts in TF_CONFIG; the batch size is per replica "
@@ -209,6 +212,8 @@ def parse(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict | 
     option or a value the Config rejects exits with a one-line message (argparse's usage error, exit 2)."""
     parser = build_parser(config_cls, prog, description)
     args = parser.parse_args(argv)
+    if args.as_version is not None and args.as_version < 0:
+        parser.error(f"--as-version {args.as_version}: expected a version number, 0 or more.")
     changes = dict(quick or {}) if args.quick else {}
     if args.quick and getattr(args, "data_dir", None) and getattr(args, "source", None) is None:
         changes.pop("source", None)  # --quick with --data-dir: the data given, in the quick configuration
@@ -331,6 +336,8 @@ def describe(result) -> str:
     def value(v):
         if isinstance(v, dict):
             return " ".join(f"{k}={value(x)}" for k, x in v.items())
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):  # rows: one line each
+            return "".join(f"\n  - {value(x)}" for x in v)
         return f"{v:.4g}" if isinstance(v, float) else str(v)
     parts = [f"{k}: {value(v)}" for k, v in result.items()]
     flat = all(not isinstance(v, dict | list) for v in result.values()) and sum(map(len, parts)) < 100

@@ -67,6 +67,25 @@ def latest(name: str, root: str | pathlib.Path = DEFAULT_ROOT) -> pathlib.Path:
     return pathlib.Path(root) / name / str(found[-1])
 
 
+def pin(path: str | pathlib.Path, version: int) -> pathlib.Path:
+    """Move an exported version folder to version `version` of the same model (e.g. 0: the model shipped inside
+    the project, which any version trained later supersedes), replacing what was there; the metadata says the new
+    number. The old folder is renamed aside before the new one takes its place, so a crash leaves one of them."""
+    path = pathlib.Path(path)
+    target = path.parent / str(int(version))
+    if target == path:
+        return path
+    meta = json.loads((path / "metadata.json").read_text())
+    meta["version"] = int(version)
+    (path / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
+    aside = path.parent / f".old-{version}-{uuid.uuid4().hex[:8]}"
+    if target.exists():
+        os.rename(target, aside)
+    os.rename(path, target)
+    shutil.rmtree(aside, ignore_errors=True)
+    return target
+
+
 def load(path: str | pathlib.Path, expect: str | tuple[str, ...] = ()) -> tuple[object, dict]:
     """(SavedModel, metadata) of one version folder: `loaded.signatures["serving_default"](**inputs)`. With
     `expect` (the export names a pipeline serves), another pipeline's model is refused by name; a folder whose

@@ -84,9 +84,10 @@ def contract_problems(pipeline: types.ModuleType) -> list[str]:
 
 
 def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT,
-        verbose: int | str = "auto") -> dict:
+        verbose: int | str = "auto", version: int | None = None) -> dict:
     """The whole story, the same for every pipeline: seed -> data -> model -> train -> test split once ->
-    export -> report. Returns the headline figures and the exported version's path."""
+    export -> report. Returns the headline figures and the exported version's path (version `version` when
+    given, replacing it: --as-version)."""
     import keras
 
     start = time.perf_counter()
@@ -100,8 +101,16 @@ def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = share
     pipeline.write_report(cfg, data, metrics, {**history.timing, "run_seconds": round(time.perf_counter() - start, 1)},
                           estimate)
     path = pipeline.export(cfg, model, data, headline, export_root)
+    path = shared_export.pin(path, version) if version is not None else path
     model_card(pipeline, cfg, path)
     log.info("%s: %s", pipeline.NAME, json.dumps(reports.rounded(headline), default=str))
+    source = str(getattr(data, "source", ""))
+    if any(source.lower().startswith(g) for g in pipeline.CARD.get("generated", ())):
+        caveat = (f"these figures are on data generated here ({source.split(' ')[0]}), not on real recordings: they "
+                  "show the pipeline works, nothing more. " + pipeline.CARD.get("real", f"Train on the real dataset "
+                                                                              f"(docs/{pipeline.NAME}.md)."))
+        log.warning("%s", caveat)
+        return {**headline, "export": str(path), "caveat": caveat}
     return {**headline, "export": str(path)}
 
 
@@ -119,11 +128,12 @@ def evaluate_checkpoint(pipeline: types.ModuleType, cfg) -> dict:
     return pipeline.summary(cfg, metrics, estimate)
 
 
-def export_checkpoint(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT
-                      ) -> dict:
+def export_checkpoint(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT,
+                      version: int | None = None) -> dict:
     """`export`: the run folder's best checkpoint as a new SavedModel version, carrying the metrics of its report."""
     data = pipeline.load_data(cfg)
     path = pipeline.export(cfg, pipeline.load_trained(cfg), data, reports.checkpoint_metrics(cfg.run_dir), export_root)
+    path = shared_export.pin(path, version) if version is not None else path
     model_card(pipeline, cfg, path)
     return {"export": str(path)}
 
@@ -197,7 +207,7 @@ def main(pipeline: types.ModuleType, argv: list[str] | None = None) -> object:
     doc = (pipeline.__doc__ or pipeline.NAME).split("\n\n")[0]
     return cli.main(pipeline.Config, argv, prog=f"python -m pipelines.{pipeline.NAME}", quick=pipeline.QUICK,
                     description=doc,
-                    commands={"train": lambda cfg, args: run(pipeline, cfg),
+                    commands={"train": lambda cfg, args: run(pipeline, cfg, version=args.as_version),
                               "evaluate": lambda cfg, args: evaluate_checkpoint(pipeline, cfg),
-                              "export": lambda cfg, args: export_checkpoint(pipeline, cfg),
+                              "export": lambda cfg, args: export_checkpoint(pipeline, cfg, version=args.as_version),
                               "predict": lambda cfg, args: predict(pipeline, cfg, args)})

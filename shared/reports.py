@@ -65,6 +65,13 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def notes(lines: list[str]) -> dict[str, str]:
+    """A report's "Notes" section from what happened while reading and training: {} when nothing did (no section
+    saying "none" that a later line contradicts)."""
+    lines = [line for line in lines if line]
+    return {"Notes": "\n".join(f"- {line}" for line in lines)} if lines else {}
+
+
 def table(rows: dict[str, dict], *, first: str = "") -> str:
     """A markdown table: one row per key of `rows`, one column per key seen in any row's dict."""
     columns: list[str] = []
@@ -116,6 +123,8 @@ def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dic
     md += ["## Timing", "", table({k: {"value": v} for k, v in timing.items()}, first="measure"), ""]
     for heading, text in (sections or {}).items():
         md += [f"## {heading}", "", text, ""]
+    if any("| - |" in text for text in md):
+        md += ["A dash in a table: no value (a class with no beat or no call, a ratio of nothing).", ""]
     pictures = [p.name for p in paths.values() if p.suffix == ".png"]
     curves = [run_dir / "training_curves.png", *sorted(run_dir.glob("*/training_curves.png"))]
     pictures += [p.relative_to(run_dir).as_posix() for p in curves

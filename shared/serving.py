@@ -30,6 +30,7 @@ import pathlib
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -358,6 +359,29 @@ def _depth(value, limit: int = MAX_NESTING) -> int:
     return deepest
 
 
+class RequestLog:
+    """ASGI middleware: one log line per HTTP request, `METHOD path status milliseconds` (the server's access log;
+    bodies are never logged)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [0]
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            log.info("%s %s %d %.1f ms", scope["method"], scope["path"][:200], status[0],
+                     1000 * (time.perf_counter() - start))
+
+
 def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: list[str] | None = None, *,
                max_body_bytes: int = MAX_BODY_BYTES, extra_routes: list | None = None,
                repository: Repository | None = None):
@@ -403,8 +427,10 @@ def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: lis
         return JSONResponse({"error": f"internal error ({type(error).__name__}); the server keeps running"},
                             status_code=500)
 
+    from starlette.middleware import Middleware
+
     app = Starlette(routes=[Route("/v1/models/{path:path}", models, methods=["GET", "POST"]), *(extra_routes or [])],
-                    exception_handlers={RequestError: refused, Exception: failed})
+                    exception_handlers={RequestError: refused, Exception: failed}, middleware=[Middleware(RequestLog)])
     app.state.repository = repository
     app.state.max_body_bytes = max_body_bytes
     return app

@@ -95,6 +95,38 @@ def in_process(root, name: str, inputs: dict) -> dict:
     return {k: v.numpy() for k, v in out.items()}
 
 
+def doc_curls() -> list[list[str]]:
+    """The words of each curl line of docs/serving.md's "Every endpoint with curl" block."""
+    text = (ROOT / "docs" / "serving.md").read_text()
+    block = text.split("### Every endpoint with curl", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line.split("  #")[0]) for line in block.splitlines() if line.startswith("curl ")]
+
+
+@pytest.mark.slow
+def test_every_curl_of_the_doc_is_answered(exported, tmp_path, caplog):
+    """Each endpoint's curl line, as the doc writes it, sent to a live server (one listing generated records): a 200
+    and the answer the endpoint documents; the server logs one line per request."""
+    synthetic.write_records(tmp_path / "records", ["208"], minutes=1, seed=2)
+    curls = doc_curls()
+    paths = {next(w for w in words if "localhost:8501" in w).split("localhost:8501", 1)[1] for words in curls}
+    assert paths == {"/v1/models/sentiment", "/v1/models/sentiment/metadata", "/v1/models/sentiment:predict",
+                     "/v1/ecg/records", "/v1/ecg:analyze", "/"}  # every endpoint has its line
+    caplog.set_level("INFO", logger="shared.serving")
+    with running(serve.create_app(exported / "saved_models", records=tmp_path / "records")) as url:
+        for words in curls:
+            address = next(w for w in words if "localhost:8501" in w).replace("localhost:8501", url)
+            body = words[words.index("-d") + 1] if "-d" in words else None
+            answer = requests.request("POST" if "-X" in words else "GET", address, data=body, timeout=120)
+            assert answer.status_code == 200, (words, answer.text[:300])
+            if address.endswith("/"):
+                assert "<canvas" in answer.text
+            else:
+                assert answer.json(), words
+    logged = [r.getMessage() for r in caplog.records if r.name == "shared.serving"]
+    assert any(line.startswith("POST /v1/ecg:analyze 200 ") and line.endswith(" ms") for line in logged)
+    assert len([line for line in logged if " 200 " in line]) >= len(curls)
+
+
 @pytest.mark.slow
 def test_every_documented_request_is_answered_as_the_signature_answers(server):
     url, root = server
@@ -395,8 +427,20 @@ def test_the_ecg_page_shows_a_records_beats_in_a_real_browser(exported, tmp_path
                                  timeout=120).json()
         assert len(expected["signal_mV"]) == 2 * 60 * 360 and expected["classification_vs_annotations"]
         assert requests.post(url + "/v1/ecg:analyze", json={"listed": "../201"}, timeout=60).status_code == 404
-        done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=60000",
-                               "--dump-dom", f"{url}/?record=201&at=30"], capture_output=True, text=True, timeout=180)
+        named = requests.post(url + "/v1/ecg:analyze", json={"listed": 201}, timeout=60)  # a number, not a name
+        assert named.status_code == 400 and "is a string" in named.json()["error"]
+
+        def page(address):
+            return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                                   "--virtual-time-budget=60000", "--dump-dom", f"{url}/{address}"],
+                                  capture_output=True, text=True, timeout=180)
+        done, second, plain = page("?record=201&at=30"), page("?record=205"), page("")
+    for dom, record in ((second.stdout, "205"), (plain.stdout, "201")):  # the address's record, else the first
+        state = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', re.search(r'<div id="summary"[^>]*>', dom).group(0)))
+        assert state["record"] == record and f'<option selected="">{record}</option>' in dom
+    with running(serve.create_app(exported / "saved_models", records=tmp_path)) as url:  # a folder without records
+        listing = requests.get(url + "/v1/ecg/records", timeout=60).json()
+        assert listing["records"] == [] and "--records" in listing["why"] and "RNN_DATA_DIR" in listing["why"]
     dom = done.stdout
     summary = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', re.search(r'<div id="summary"[^>]*>', dom).group(0)))
     assert summary["state"] == "drawn", (summary, done.stderr[-500:])

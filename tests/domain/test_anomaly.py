@@ -106,3 +106,25 @@ def test_nab_folder_is_read_with_windows_as_indices(tmp_path):
     assert series.name == "real/a.csv" and len(series.values) == 36 and series.skipped_rows == 1
     assert series.windows == [(12, 18)] and corpus.labelled
     assert any("skipped real/b.csv" in n for n in corpus.notes) and any("1 unreadable rows" in n for n in corpus.notes)
+
+
+def test_flagged_points_group_into_events_with_their_peak():
+    score = np.zeros(20)
+    score[[3, 4, 5, 9, 15, 17]] = [0.5, 0.9, 0.6, 0.7, 0.8, 0.95]
+    assert anomaly.events(np.array([3, 4, 5, 9, 15, 17]), score) == [(3, 5, 4), (9, 9, 9), (15, 17, 17)]  # 16 bridges
+    assert anomaly.events(np.array([], int), score) == []
+    assert anomaly.events(np.array([15, 17]), score, gap=0) == [(15, 15, 15), (17, 17, 17)]
+
+
+def test_a_csv_in_nabs_layout_finds_its_labelled_windows(tmp_path):
+    import json
+
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "combined_windows.json").write_text(json.dumps({"cat/a.csv": [["2020-01-01 00:10:00",
+                                                                                         "2020-01-01 00:20:00"]]}))
+    stamps = np.array(["2020-01-01T00:00", "2020-01-01T00:10", "2020-01-01T00:20", "2020-01-01T00:30"],
+                      dtype="datetime64[ns]")
+    assert anomaly.own_windows(tmp_path / "data" / "cat" / "a.csv", stamps) == ("cat/a.csv", [(1, 2)])
+    assert anomaly.own_windows(tmp_path / "data" / "cat" / "b.csv", stamps) == ("cat/b.csv", None)  # not labelled
+    assert anomaly.own_windows(tmp_path / "elsewhere.csv", stamps) == ("elsewhere.csv", None)

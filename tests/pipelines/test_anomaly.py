@@ -1,3 +1,4 @@
+import csv
 import dataclasses
 import json
 
@@ -49,8 +50,23 @@ def test_served_window_score_and_predict_on_a_csv(quick_run, tmp_path):
     values[1200] += 15
     pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(tmp_path / "s.csv", index=False)
     found = anomaly.predict(dataclasses.replace(cfg, run_dir=str(tmp_path / "run")), str(tmp_path / "s.csv"), path)
-    assert "2024-01-05T04:00:00" in found["first"]  # point 1200, five minutes apart
-    assert found["anomalies"] < 40 and (tmp_path / "run" / "predicted" / "s.png").exists()
+    peaks = [event["peak"] for event in found["every_event"]]
+    assert "2024-01-05T04:00:00" in peaks  # point 1200, five minutes apart: one event, its peak there
+    assert found["events"] == len(peaks) <= found["flagged_points"] < 40 and found["labelled_windows"] is None
+    assert (tmp_path / "run" / "predicted" / "s.png").exists()
+    rows = list(csv.DictReader((tmp_path / "run" / "predicted" / "s.csv").open()))
+    assert [row["peak"] for row in rows] == peaks  # the file holds every event
+    # in NAB's layout the labelled windows are found and each event says whether it fell in one
+    nab_root = tmp_path / "nab"
+    (nab_root / "data" / "demo").mkdir(parents=True)
+    (nab_root / "labels").mkdir()
+    (tmp_path / "s.csv").rename(nab_root / "data" / "demo" / "s.csv")
+    (nab_root / "labels" / "combined_windows.json").write_text(json.dumps(
+        {"demo/s.csv": [["2024-01-05 03:00:00", "2024-01-05 05:00:00"]]}))
+    labelled = anomaly.predict(dataclasses.replace(cfg, run_dir=str(tmp_path / "run")),
+                               str(nab_root / "data" / "demo" / "s.csv"), path)
+    assert labelled["series"] == "demo/s.csv" and labelled["labelled_windows"] == 1
+    assert [e["in a labelled window"] for e in labelled["every_event"] if e["peak"] == "2024-01-05T04:00:00"] == [True]
     with pytest.raises(ValueError, match="give at least"):
         pd.DataFrame({"timestamp": stamps[:20], "value": values[:20]}).to_csv(tmp_path / "short.csv", index=False)
         anomaly.predict(cfg, str(tmp_path / "short.csv"), path)

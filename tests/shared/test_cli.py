@@ -182,6 +182,8 @@ def test_describe_results_for_people():
     assert cli.describe({"label": "positive", "p": 0.93125}) == "label: positive  p: 0.9313"
     assert cli.describe({"record": "100", "beats": {"N": 3, "V": 1}}) == "record: 100\nbeats: N=3 V=1"
     assert cli.describe("le chat") == "le chat"
+    assert cli.describe({"events": 2, "every_event": [{"start": "a", "peak": 0.9}, {"start": "b", "peak": 0.5}]}) \
+        == "events: 2\nevery_event: \n  - start=a peak=0.9\n  - start=b peak=0.5"  # rows, one line each
 
 
 def test_predict_runs_once_per_input_and_prints_text_or_json(capsys):

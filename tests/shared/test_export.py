@@ -169,3 +169,17 @@ def test_served_values_keep_the_exports_limits_and_integers_are_never_wrapped(tm
         assert refused.value.status == 400
     assert export.limit_problems({"length": [3, 12]}, {"length": {"max": 10}}, options=True) == \
         ["--length = 12 is outside [-inf, 10]"]
+
+
+def test_a_version_pinned_to_0_ships_with_the_project_and_any_later_version_supersedes_it(tmp_path):
+    model = _model()
+    first = export.save(model, "demo", root=tmp_path, metadata={"source": "real"})
+    shipped = export.pin(first, 0)
+    assert shipped == tmp_path / "demo" / "0" and not first.exists()
+    assert json.loads((shipped / "metadata.json").read_text())["version"] == 0
+    assert export.latest("demo", tmp_path) == shipped and export.load(shipped)[1]["source"] == "real"
+    again = export.pin(export.save(model, "demo", root=tmp_path, metadata={"source": "newer"}), 0)  # replaced
+    assert export.versions(tmp_path / "demo") == [0] and export.load(again)[1]["source"] == "newer"
+    assert not [p for p in (tmp_path / "demo").iterdir() if p.name.startswith(".")]  # nothing left aside
+    trained = export.save(model, "demo", root=tmp_path)
+    assert trained.name == "1" and export.latest("demo", tmp_path) == trained
