@@ -251,13 +251,48 @@ def machine() -> dict:
             "keras": keras.__version__, "gpus": len(tf.config.list_physical_devices("GPU"))}
 
 
-def write(results: list[dict], info: dict, out: pathlib.Path, serving: dict | None = None) -> None:
+STARTUP = {"--help": ["--help"], "a usage error (--epochs 0)": ["train", "--epochs", "0"],
+           "predict without an input": ["predict"]}
+STARTUP_GOAL_S = 2.0  # what a person waits for help, a usage error or a missing input
+
+
+def startup_times(repeats: int = 3, names: tuple[str, ...] = PIPELINES,
+                  tools: tuple[str, ...] = ("bench", "paired", "serve", "anatomy")) -> dict:
+    """{command: {case: median seconds}}: each pipeline's command line answering --help, a usage error and a predict
+    without input (STARTUP), and each tool's --help, each a fresh `python -m` process (`repeats` runs)."""
+    out = {}
+    cases = [(name, case, ["-m", f"pipelines.{name}", *argv]) for name in names for case, argv in STARTUP.items()]
+    cases += [(tool, "--help", ["-m", f"pipelines.{tool}", "--help"]) for tool in tools]
+    for name, case, argv in progress.progress(cases, "start-up", unit="command"):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, *argv], capture_output=True, timeout=300)
+            times.append(time.perf_counter() - start)
+        out.setdefault(name, {})[case] = round(float(sorted(times)[len(times) // 2]), 2)
+    return out
+
+
+def startup_lines(startup: dict) -> list[str]:
+    """The start-up section of BENCHMARKS.md."""
+    cases = list(STARTUP)
+    slow = [f"{n} {c} {t} s" for n, row in startup.items() for c, t in row.items() if t > STARTUP_GOAL_S]
+    return ["", "## Start-up (`make bench ARGS=--startup`)", "",
+            f"Seconds until a command answers, median of 3 fresh processes (goal: under {STARTUP_GOAL_S:g} s; the "
+            "options are read before TensorFlow loads). " + ("Met by every command." if not slow else
+                                                            "Over the goal: " + ", ".join(slow) + "."), "",
+            "| command | " + " | ".join(cases) + " |", "|---" * (len(cases) + 1) + "|",
+            *[f"| {n} | " + " | ".join(str(row.get(c, "-")) for c in cases) + " |" for n, row in startup.items()]]
+
+
+def write(results: list[dict], info: dict, out: pathlib.Path, serving: dict | None = None,
+          startup: dict | None = None) -> None:
     """BENCHMARKS.json and BENCHMARKS.md: the table, the performance goals checked against it, and the serving
-    figures (kept from the last --serving run)."""
+    and start-up figures (kept from the last --serving and --startup runs)."""
     from pipelines import bench_serving
 
-    out.with_suffix(".json").write_text(json.dumps({"machine": info, "results": results, "serving": serving},
-                                                   indent=2) + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"machine": info, "results": results, "serving": serving,
+                                                    "startup": startup}, indent=2) + "\n")
     columns = ["pipeline", "measured", "batch", "rnn", "cudnn_eligible", "batch_shapes", "train_samples_per_s_jit_off",
                "train_samples_per_s_jit_on", "faster_jit", "default_jit", "step_alone_ms", "step_with_input_ms",
                "input_wait_fraction", "input_only_batches_per_s", "serve_b1_p50_ms", "serve_b1_p99_ms",
@@ -278,6 +313,7 @@ def write(results: list[dict], info: dict, out: pathlib.Path, serving: dict | No
         "no GPU figures: cuDNN eligibility above is read from the layers' own settings (every LSTM/GRU here keeps "
         "the cuDNN defaults), and mixed precision is tested for its dtype policy on CPU only."]
     lines += bench_serving.serving_lines(serving) if serving else []
+    lines += startup_lines(startup) if startup else []
     out.write_text("\n".join(lines) + "\n")
 
 
@@ -329,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each measure (the median is kept)")
     parser.add_argument("--out", default="BENCHMARKS.md", help="the markdown report (its .json beside it)")
     parser.add_argument("--serving", action="store_true", help="only the serving, ECG analysis and detector figures")
+    parser.add_argument("--startup", action="store_true", help="only the start-up figures: how fast each command "
+                                                               "answers --help, a usage error and a missing input")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one pipeline, print its JSON
     return parser
 
@@ -337,13 +375,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
+    previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     if args.serving:
         from pipelines import bench_serving
 
-        previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
         serving = bench_serving.serving_bench()
         print(json.dumps(serving, indent=2))
-        write(previous.get("results", []), machine(), out, serving)
+        write(previous.get("results", []), machine(), out, serving, previous.get("startup"))
+        return
+    if args.startup:
+        startup = startup_times()
+        print(json.dumps(startup, indent=2))
+        write(previous.get("results", []), machine(), out, previous.get("serving"), startup)
         return
     if args.one:
         print("BENCH " + json.dumps(bench_one(args.one, args.steps, args.repeats)))
@@ -361,11 +404,10 @@ def main(argv: list[str] | None = None) -> None:
             results.append({**json.loads(line[len("BENCH "):]), "measured": time.strftime("%Y-%m-%d %H:%M")})
         print(json.dumps(results[-1]), flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     ran = {r["pipeline"] for r in results}  # keep the rows of pipelines not measured in this run
     kept = [r for r in previous.get("results", []) if r.get("pipeline") not in ran]
     results = sorted(kept + results, key=lambda r: PIPELINES.index(r["pipeline"]) if r["pipeline"] in PIPELINES else 99)
-    write(results, machine(), out, previous.get("serving"))
+    write(results, machine(), out, previous.get("serving"), previous.get("startup"))
 
 
 if __name__ == "__main__":

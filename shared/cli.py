@@ -171,6 +171,14 @@ def expect(cfg, name: str, ok: bool, expected: str) -> None:
         raise ValueError(f"--{name.replace('_', '-')} {getattr(cfg, name)!r}: expected {expected}.")
 
 
+def check_training(cfg, batch: str = "batch_size") -> None:
+    """The training options every pipeline Config checks in __post_init__ (once, here): the batch size (or the
+    field named `batch`), the epochs and the learning rate, each refused alone with its option named."""
+    expect(cfg, batch, getattr(cfg, batch) >= 1, "at least 1")
+    expect(cfg, "epochs", cfg.epochs >= 1, "at least 1")
+    expect(cfg, "learning_rate", 0 < cfg.learning_rate < float("inf"), "a positive number")  # NaN fails too
+
+
 def at_least(cfg, minimum: float, *names: str, why: str = "") -> None:
     """`expect` each of `names` >= minimum (`why` is added to the message)."""
     for name in names:
@@ -406,14 +414,21 @@ def die_with_make() -> None:
 
 
 def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, description: str,
-         commands: dict[str, Callable]) -> object:
+         commands: dict[str, Callable], predict_input: str = "an input") -> object:
     """A pipeline's command line: parse argv into its Config, set up logging, run commands[command](cfg, args)
     guarded (clear one-line errors), log the JSON-able result and return it. train and evaluate hold the run
-    folder's lock (not under multiworker, where the workers share one command line)."""
+    folder's lock (not under multiworker, where the workers share one command line). Help, usage errors and a
+    predict without input answer before TensorFlow loads."""
     import json
 
-    logical_cpus_from_env()
     command, cfg, args = parse(config_cls, argv, prog=prog, quick=quick, description=description)
+    if command == "predict" and not args.input:
+        print(f"error: predict needs {predict_input} (or --input ...).", file=sys.stderr)
+        sys.exit(1)
+    from shared.startup import quiet_tensorflow
+
+    quiet_tensorflow()  # the work starts: TensorFlow loads now, without its C++ start-up notices
+    logical_cpus_from_env()
     setup_logging()
     die_with_make()
     log = logging.getLogger(prog.split()[-1])

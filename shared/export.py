@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared import layers, reports, training
+from shared import layers, reports, specs, training
 
 log = logging.getLogger(__name__)
 
@@ -185,34 +185,6 @@ def graph_error(error: Exception) -> str:
     return (lines[0] if lines else type(error).__name__)[:300]
 
 
-def limit_problems(values: dict, limits: dict, options: bool = False) -> list[str]:
-    """What breaks `limits` ({input: {"min", "max", "why"}}: the ranges a signature's values must keep, the same
-    as the command line's options; export metadata "input_limits" per signature) in `values` ({input: number or
-    array}), one line each naming the input (as a command-line option with `options`), the range and the value.
-    "min"/"max" are numbers, or lists along the input's last axis (a range per feature). The server refuses a
-    request with them; a pipeline's Config or predict checks the same limits."""
-    problems = []
-    for name, limit in limits.items():
-        if name not in values:
-            continue
-        array = np.asarray(values[name], dtype=float)
-        low = np.asarray(limit.get("min", -np.inf), dtype=float)
-        high = np.asarray(limit.get("max", np.inf), dtype=float)
-        try:
-            low, high = np.broadcast_to(low, array.shape), np.broadcast_to(high, array.shape)
-        except ValueError:
-            continue  # a shape the signature refuses anyway, with its own message
-        bad = np.flatnonzero(((array < low) | (array > high)).reshape(-1))
-        if bad.size:
-            i = bad[0]
-            shown = f"--{name.replace('_', '-')}" if options else f"input {name!r}"
-            per_feature = np.ndim(limit.get("min", 0)) or np.ndim(limit.get("max", 0))
-            where = f" (feature {np.unravel_index(i, array.shape)[-1]})" if per_feature else ""
-            problems.append(f"{shown}{where} = {array.reshape(-1)[i]:g} is outside [{low.reshape(-1)[i]:g}, "
-                            f"{high.reshape(-1)[i]:g}]" + (f" ({limit['why']})" if limit.get("why") else ""))
-    return problems
-
-
 def training_range(values: np.ndarray, margin: float = 3.0) -> dict:
     """The plausible range of a served input per feature (last axis), from the training rows: their min and max
     widened by `margin` times their span on each side - a value beyond anything seen still passes, garbage (1e30,
@@ -228,7 +200,7 @@ def training_range(values: np.ndarray, margin: float = 3.0) -> dict:
 def refuse_outside(meta: dict, values: dict, signature: str = "serving_default") -> None:
     """The command line's copy of the server's check: a ValueError naming the first input outside the export's
     "input_limits" for `signature` (nothing when the export has none)."""
-    for problem in limit_problems(values, (meta.get("input_limits") or {}).get(signature, {})):
+    for problem in specs.limit_problems(values, (meta.get("input_limits") or {}).get(signature, {})):
         raise ValueError(problem + "; the model was not trained on anything like it.")
 
 

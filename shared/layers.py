@@ -14,93 +14,14 @@ The five types: simple RNN (`simple:32`), LSTM (`lstm:64`), GRU (`gru:64`), bidi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
-import re
 from collections.abc import Iterator
 
 import keras
 
+from shared.specs import KINDS, RNNSpec, parse_spec  # noqa: F401 - the spec, parsed without TensorFlow
+
 _RNN_LAYERS = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
-KINDS = tuple(sorted(_RNN_LAYERS))
-_SPEC_RE = re.compile(r"^(?P<bi>bi)?(?P<kind>[a-z]+):(?P<units>[0-9x,]+)(?::(?P<dropout>[0-9.]+))?$")
-
-
-@dataclasses.dataclass(frozen=True)
-class RNNSpec:
-    """What recurrent stack to build.
-
-    kind: "simple" | "lstm" | "gru"; units: units of each layer, bottom to top (depth = len(units));
-    bidirectional: wrap every layer in `Bidirectional` (concatenated outputs);
-    dropout: input dropout of every layer (cuDNN-compatible; recurrent dropout is deliberately absent);
-    return_sequences: whether the top layer returns the whole sequence (lower layers always do).
-    """
-
-    kind: str = "lstm"
-    units: tuple[int, ...] = (64,)
-    bidirectional: bool = False
-    dropout: float = 0.0
-    return_sequences: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in _RNN_LAYERS:
-            raise ValueError(
-                f"RNNSpec(kind={self.kind!r}): expected one of {list(KINDS)}; "
-                "for a custom cell build keras.layers.RNN directly."
-            )
-        if isinstance(self.units, int):
-            object.__setattr__(self, "units", (self.units,))
-        units = tuple(self.units)
-        object.__setattr__(self, "units", units)
-        if not units or any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in units):
-            raise ValueError(f"RNNSpec(units={units!r}): need one or more positive integers, e.g. (64,) or (128, 64).")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"RNNSpec(dropout={self.dropout!r}): expected 0 <= dropout < 1.")
-
-    @property
-    def depth(self) -> int:
-        return len(self.units)
-
-    @property
-    def output_units(self) -> int:
-        """Features of the top layer's output (doubled when bidirectional)."""
-        return self.units[-1] * (2 if self.bidirectional else 1)
-
-    def __str__(self) -> str:
-        if len(set(self.units)) == 1:
-            units = f"{self.units[0]}" + (f"x{self.depth}" if self.depth > 1 else "")
-        else:
-            units = ",".join(str(u) for u in self.units)
-        text = f"{'bi' if self.bidirectional else ''}{self.kind}:{units}"
-        return text + (f":{self.dropout:g}" if self.dropout else "")
-
-
-def parse_spec(text: str, *, return_sequences: bool = False) -> RNNSpec:
-    """Parse the compact command-line form, e.g. "lstm:64", "bigru:128x2", "simple:32", "lstm:128,64:0.2".
-
-    `str(parse_spec(s))` gives the canonical form back; `parse_spec(str(spec)) == spec`.
-    """
-    match = _SPEC_RE.match(text.strip().lower()) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(
-            f"RNN spec {text!r} is not of the form [bi]KIND:UNITS[xDEPTH][:DROPOUT] with KIND in {list(KINDS)}; "
-            "examples: 'lstm:64', 'bigru:128x2', 'simple:32', 'lstm:128,64', 'bilstm:64x2:0.2'."
-        )
-    units_text = match["units"]
-    try:
-        if "x" in units_text:
-            size, depth = units_text.split("x")
-            units = (int(size),) * int(depth)
-        else:
-            units = tuple(int(u) for u in units_text.split(","))
-        dropout = float(match["dropout"]) if match["dropout"] else 0.0
-    except ValueError:
-        raise ValueError(
-            f"RNN spec {text!r}: units must be 'N', 'NxDEPTH' or 'N,N,...' and dropout a number; e.g. 'bigru:128x2:0.2'."
-        ) from None
-    if "x" in units_text and len(units) == 0:
-        raise ValueError(f"RNN spec {text!r}: depth must be at least 1.")
-    return RNNSpec(match["kind"], units, bool(match["bi"]), dropout, return_sequences)
 
 
 def cudnn_eligible(spec: RNNSpec) -> bool:

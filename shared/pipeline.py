@@ -38,7 +38,6 @@ import time
 import types
 
 from shared import cli, reports, validation
-from shared import export as shared_export
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +82,14 @@ def contract_problems(pipeline: types.ModuleType) -> list[str]:
     return problems
 
 
-def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT,
+def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path | None = None,
         verbose: int | str = "auto", version: int | None = None) -> dict:
     """The whole story, the same for every pipeline: seed -> data -> model -> train -> test split once ->
     export -> report. Returns the headline figures and the exported version's path (version `version` when
-    given, replacing it: --as-version)."""
+    given, replacing it: --as-version); `export_root` defaults to saved_models/."""
     import keras
+
+    from shared import export as shared_export  # TensorFlow loads when the work starts, not for --help
 
     start = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
@@ -100,7 +101,7 @@ def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = share
     headline = pipeline.summary(cfg, metrics, estimate)
     pipeline.write_report(cfg, data, metrics, {**history.timing, "run_seconds": round(time.perf_counter() - start, 1)},
                           estimate)
-    path = pipeline.export(cfg, model, data, headline, export_root)
+    path = pipeline.export(cfg, model, data, headline, export_root or shared_export.DEFAULT_ROOT)
     path = shared_export.pin(path, version) if version is not None else path
     model_card(pipeline, cfg, path)
     log.info("%s: %s", pipeline.NAME, json.dumps(reports.rounded(headline), default=str))
@@ -128,11 +129,14 @@ def evaluate_checkpoint(pipeline: types.ModuleType, cfg) -> dict:
     return pipeline.summary(cfg, metrics, estimate)
 
 
-def export_checkpoint(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path = shared_export.DEFAULT_ROOT,
+def export_checkpoint(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path | None = None,
                       version: int | None = None) -> dict:
     """`export`: the run folder's best checkpoint as a new SavedModel version, carrying the metrics of its report."""
     data = pipeline.load_data(cfg)
-    path = pipeline.export(cfg, pipeline.load_trained(cfg), data, reports.checkpoint_metrics(cfg.run_dir), export_root)
+    from shared import export as shared_export
+
+    path = pipeline.export(cfg, pipeline.load_trained(cfg), data, reports.checkpoint_metrics(cfg.run_dir),
+                           export_root or shared_export.DEFAULT_ROOT)
     path = shared_export.pin(path, version) if version is not None else path
     model_card(pipeline, cfg, path)
     return {"export": str(path)}
@@ -149,6 +153,8 @@ def _code_version() -> str:
             return f"git {done.stdout.strip()}"
     except OSError:
         pass
+    from shared import export as shared_export
+
     return f"rnn-suite {shared_export.package_versions().get('rnn-suite', 'unknown')}"
 
 
@@ -198,16 +204,23 @@ def predict(pipeline: types.ModuleType, cfg, args) -> object:
 
 
 def main(pipeline: types.ModuleType, argv: list[str] | None = None) -> object:
-    """`python -m pipelines.<domain> train|evaluate|export|predict [options]` for any pipeline module (one that
-    breaks the contract is refused before any work, naming what it lacks)."""
-    problems = contract_problems(pipeline)
-    if problems:
-        raise SystemExit(f"error: pipeline {getattr(pipeline, 'NAME', pipeline.__name__)} breaks the contract of "
-                         f"shared/pipeline.py: {'; '.join(problems)}.")
+    """`python -m pipelines.<domain> train|evaluate|export|predict [options]` for any pipeline package. The options
+    are read first, from the package's Config alone (help and usage errors answer before TensorFlow loads); a
+    pipeline that breaks the contract is refused before any work, naming what it lacks."""
     doc = (pipeline.__doc__ or pipeline.NAME).split("\n\n")[0]
+
+    def checked(command):
+        def call(cfg, args):
+            problems = contract_problems(pipeline)
+            if problems:
+                raise SystemExit(f"error: pipeline {getattr(pipeline, 'NAME', pipeline.__name__)} breaks the contract "
+                                 f"of shared/pipeline.py: {'; '.join(problems)}.")
+            return command(cfg, args)
+        return call
     return cli.main(pipeline.Config, argv, prog=f"python -m pipelines.{pipeline.NAME}", quick=pipeline.QUICK,
-                    description=doc,
-                    commands={"train": lambda cfg, args: run(pipeline, cfg, version=args.as_version),
-                              "evaluate": lambda cfg, args: evaluate_checkpoint(pipeline, cfg),
-                              "export": lambda cfg, args: export_checkpoint(pipeline, cfg, version=args.as_version),
-                              "predict": lambda cfg, args: predict(pipeline, cfg, args)})
+                    description=doc, predict_input=getattr(pipeline, "PREDICT_INPUT", "an input"),
+                    commands={"train": checked(lambda cfg, args: run(pipeline, cfg, version=args.as_version)),
+                              "evaluate": checked(lambda cfg, args: evaluate_checkpoint(pipeline, cfg)),
+                              "export": checked(lambda cfg, args: export_checkpoint(pipeline, cfg,
+                                                                                      version=args.as_version)),
+                              "predict": checked(lambda cfg, args: predict(pipeline, cfg, args))})

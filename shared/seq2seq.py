@@ -18,10 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared import decoding, layers
+from shared import decoding, layers, specs
 from shared.text import END, START, normalize  # noqa: F401  (seq2seq.normalize: the same text form)
 
-KINDS = ("gru", "lstm")
+KINDS = specs.DECODER_KINDS  # shared.specs: known without TensorFlow
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")

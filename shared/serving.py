@@ -11,7 +11,7 @@ one is never seen); a version that fails to load is reported and the newest one 
 {"error": "..."} with 400 (bad request), 404 (unknown model or version), 408 (body too slow), 413 (body too large),
 never a stack trace or a path of the server. Model names and versions are checked against a strict pattern, so no
 request reaches a path outside the root. Work per request is bounded: the body's size, depth and arrival time, each
-model's input limits (shared.export.limit_problems), connections at once, and a connection that never finishes its
+model's input limits (shared.specs.limit_problems), connections at once, and a connection that never finishes its
 request line and headers is closed (`server_config`).
 
 Notebook:
@@ -36,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 
 from shared import export as shared_export
+from shared import specs as value_specs
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def predict(repository: Repository, name: str, body: dict, version: str | None =
     signature_name, fn = _signature(loaded, name, body.get("signature_name") if isinstance(body, dict) else None)
     specs = fn.structured_input_signature[1]
     arrays, rows = _inputs(body, specs)
-    for problem in shared_export.limit_problems(arrays, meta.get("input_limits", {}).get(signature_name, {})):
+    for problem in value_specs.limit_problems(arrays, meta.get("input_limits", {}).get(signature_name, {})):
         raise RequestError(400, problem)
     batches = {k: len(v) for k, v in arrays.items() if specs[k].shape.rank}
     if len(set(batches.values())) > 1:

@@ -131,13 +131,6 @@ def worker() -> tuple[bool, int]:
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
 
 
-def check_options(batch_size: int, epochs: int, learning_rate: float) -> None:
-    """The training options every pipeline Config checks in __post_init__, with the option names of the CLI."""
-    if batch_size < 1 or epochs < 1 or not 0 < learning_rate < float("inf"):  # NaN fails too
-        raise ValueError(f"need --batch-size >= 1, --epochs >= 1 and --learning-rate > 0; got {batch_size}, {epochs}, "
-                         f"{learning_rate}.")
-
-
 def optimizer(learning_rate: float, *, clipnorm: float | None = None, clipvalue: float | None = None,
               name: str = "adam") -> keras.optimizers.Optimizer:
     """Adam (or SGD with momentum 0.9: `name="sgd"`) with optional gradient clipping: by the norm of each

@@ -9,7 +9,7 @@ import tensorflow as tf
 from scipy.signal import resample as scipy_resample
 
 from domain import speech as audio_data
-from pipelines import audio
+from pipelines.audio import features as audio
 from tests.domain.test_speech import tone
 
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from domain import music as music_data
 from pipelines import music
-from shared import export, pipeline
+from shared import export, pipeline, specs
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_served_sampler_is_seeded_bounded_and_writes_midi(quick_run, tmp_path):
     np.testing.assert_array_equal(greedy["continuation"], tf.cast(greedy["probabilities"] >= 0.5, tf.float32))
     assert run(length=0)["continuation"].shape == (1, 0, music_data.KEYS)
     assert run(first=tf.zeros((2, 0, music_data.KEYS)), length=4)["continuation"].shape == (2, 4, music_data.KEYS)
-    assert export.limit_problems({"length": 5000}, meta["input_limits"]["serving_default"])  # the server refuses it
+    assert specs.limit_problems({"length": 5000}, meta["input_limits"]["serving_default"])  # the server refuses it
     music_data.to_midi(primer.numpy()[0], tmp_path / "primer.mid")
     out = music.predict(dataclasses.replace(cfg, run_dir=str(tmp_path / "run")), str(tmp_path / "primer.mid"), path)
     assert out["primer_steps"] == 8 and out["generated_steps"] == 12

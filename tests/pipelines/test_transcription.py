@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from domain import speech as audio_data
-from pipelines import audio, transcription
+from pipelines import transcription
+from pipelines.audio import features as audio
 from shared import export, pipeline
 from tests.conftest import run_quick
 

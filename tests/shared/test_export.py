@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from shared import export, layers
+from shared import export, layers, specs
 
 
 def _model():
@@ -167,7 +167,7 @@ def test_served_values_keep_the_exports_limits_and_integers_are_never_wrapped(tm
         with pytest.raises(serving.RequestError, match=re.escape(says)) as refused:
             ask(length)
         assert refused.value.status == 400
-    assert export.limit_problems({"length": [3, 12]}, {"length": {"max": 10}}, options=True) == \
+    assert specs.limit_problems({"length": [3, 12]}, {"length": {"max": 10}}, options=True) == \
         ["--length = 12 is outside [-inf, 10]"]
 
 

@@ -160,11 +160,23 @@ def test_options_are_checked():
 
 
 def test_learning_rates_that_are_not_numbers_are_refused():
+    import dataclasses
+
+    from shared import cli
+
+    @dataclasses.dataclass
+    class Options:
+        batch_size: int = 32
+        epochs: int = 5
+        learning_rate: float = 1e-3
+
     for rate in (float("nan"), float("inf"), 0.0):
-        with pytest.raises(ValueError, match="learning.rate"):
-            training.check_options(32, 5, rate)
+        with pytest.raises(ValueError, match="--learning-rate .*expected a positive number"):
+            cli.check_training(Options(learning_rate=rate))
         with pytest.raises(ValueError, match="learning_rate"):
             training.optimizer(rate)
+    with pytest.raises(ValueError, match="--batch-size 0: expected at least 1"):
+        cli.check_training(Options(batch_size=0))
 
 
 def test_diverged_training_stops_with_a_clear_error_and_no_checkpoint_of_nan(tmp_path):

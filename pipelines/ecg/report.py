@@ -1,4 +1,4 @@
-"""The ECG pipeline's report (pipelines/ecg.py's write_report): the cross-validation table (mean +- sd over folds
+"""The ECG pipeline's report (pipelines/ecg/stages.py's write_report): the cross-validation table (mean +- sd over folds
 and pooled, the baselines on the same folds), the test table with bootstrap intervals, the confusion matrix, the
 anchors and the timing."""
 

@@ -1,22 +1,11 @@
-"""Spoken word recognition from raw waveforms: a recording of one word -> its label. Audio -> log-mel spectrogram
-(tf.signal, inside the model) -> SpecAugment in training -> 2D convolutional front end -> bidirectional GRU ->
-mean and max over time -> a softmax over the words; leave-speakers-out cross-validation picks the epoch count.
-(Digit sequences -> text with CTC is the transcription pipeline; both share pipelines.audio.)
-
-Notebook:
-    cfg = dataclasses.replace(speech.Config(), source="synthetic", epochs=3, cv_folds=0)
-    clips = speech.load_data(cfg); model = speech.build_model(cfg, clips)
-    speech.train(cfg, model, clips); speech.evaluate(cfg, model, clips)["accuracy"]
-    (or the whole story: shared.pipeline.run(speech, cfg))
-"""
+"""The stages of the speech pipeline (pipelines.speech holds its options and the story): data -> datasets -> model ->
+training -> evaluation -> export -> predict -> report."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import pathlib
-import sys
-from typing import ClassVar
 
 import keras
 import numpy as np
@@ -24,50 +13,13 @@ import tensorflow as tf
 from scipy.special import softmax
 
 from domain import speech as audio_data
-from pipelines import audio
-from shared import cli, layers, pipeline, plots, reports, training, validation
+from pipelines.audio import features as audio
+from pipelines.speech import NAME, Config
 from shared import export as shared_export
+from shared import layers, plots, reports, training, validation
 
 log = logging.getLogger(__name__)
-NAME = "speech"
-PREDICT_INPUT = "a recording: make predict-speech WAV=path.wav"
-TEST_SPLIT = "train and evaluate with --test-speakers (speakers held out of training)"
 CLASSES_FILE = "classes.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class Config(audio.AudioConfig):
-    cv_folds: int = 4             # leave-speakers-out cross-validation over the training speakers (folds of whole
-                                  # speakers; FSDD's 4 speakers: one each) choosing the epoch count; 0: off
-    synthetic_mix: int = 10       # local/TFDS digits: eSpeak NG takes per digit and voice added to training
-    front: str = "conv2d"         # conv2d (2 blocks of 3x3 kernels over time and frequency) | conv1d (over time)
-    epochs: int = 10              # the most epochs; with cv_folds the cross-validation picks the count (else
-                                  # early stopping on validation clips)
-    members: int = 2              # word models averaged in the delivered model, each trained alone from its own
-                                  # seed (seed + k); the cross-validation scores single models
-
-    CHOICES: ClassVar[dict] = {**audio.AudioConfig.CHOICES, "front": ("conv1d", "conv2d")}
-
-    def __post_init__(self):
-        super().__post_init__()
-        cli.expect(self, "cv_folds", self.cv_folds == 0 or self.cv_folds >= 2, "0 (no cross-validation) or at least 2")
-        cli.at_least(self, 0, "synthetic_mix")
-        if self.members < 1:
-            raise ValueError(f"--members {self.members}: expected at least 1 (word models averaged).")
-
-
-CARD = {  # the model card written beside every export (shared.pipeline.model_card)
-    "use": "Isolated spoken-word recognition (the digits, or the Speech Commands words) and a worked example of a "
-           "convolutional-recurrent audio classifier.",
-    "not for": "Speaker identification, continuous speech, or voices and microphones far from the training data; "
-               "the cross-validation by speaker shows how it holds on new voices.",
-    "data": "Free Spoken Digit Dataset (CC BY-SA 4.0) or Speech Commands (CC BY 4.0) through TFDS or local WAV files, "
-            "split by speaker; or utterances synthesized here with eSpeak NG (offline).",
-    "generated": ("synthetic",),
-}
-
-QUICK = {"source": "synthetic", "takes": 3, "rnn": "bigru:24", "filters": 24, "mels": 32, "schedule": "constant",
-         "epochs": 12, "learning_rate": 4e-3, "cv_folds": 0, "members": 1}
 
 
 def load_data(cfg: Config) -> audio.SpeechData:
@@ -357,6 +309,3 @@ def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None,
                   anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
                   extra={"config": dataclasses.asdict(cfg), "classes": clips.classes, "cv": cv})
 
-
-if __name__ == "__main__":
-    pipeline.main(sys.modules[__name__])

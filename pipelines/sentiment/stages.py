@@ -1,20 +1,11 @@
-"""Sentiment analysis: review text -> TextVectorization -> Embedding(mask_zero) -> bidirectional LSTM ->
-P(positive), served from raw strings; beside it a TF-IDF + logistic regression baseline on the same split.
-
-Notebook:
-    cfg = dataclasses.replace(sentiment.Config(), source="synthetic", epochs=2)
-    data = sentiment.load_data(cfg); model = sentiment.build_model(cfg, data); sentiment.train(cfg, model, data)
-    metrics = sentiment.evaluate(cfg, model, data); sentiment.classify(["not a good film"], model_path)
-    (or the whole story: shared.pipeline.run(sentiment, cfg))
-"""
+"""The stages of the sentiment pipeline (pipelines.sentiment holds its options and the story): data -> datasets -> model ->
+training -> evaluation -> export -> predict -> report."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import pathlib
-import sys
-from typing import ClassVar
 
 import keras
 import numpy as np
@@ -22,74 +13,13 @@ import tensorflow as tf
 
 from domain import text as text_data
 from domain.text import binary_metrics
-from shared import cli, data, layers, pipeline, plots, reports, training
+from pipelines.sentiment import NAME, Config
+from shared import cli, data, layers, plots, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
-NAME = "sentiment"
 LABELS = ("negative", "positive")
 NO_WORDS = "no words"  # the served label of a text without a single word
-POOLINGS = ("meanmax", "last")
-PREDICT_INPUT = 'a text: make predict-sentiment TEXT="a review" (or INPUT=@review.txt for a file)'
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    source: str = "auto"          # auto | local | tfds | synthetic (the generated negation corpus)
-    data_dir: str = ""            # train.csv/test.csv or aclImdb train/, test/; default $RNN_DATA_DIR/imdb
-    rnn: str = "bilstm:128"       # RNN spec (shared.layers)
-    vocab_size: int = 30_000      # TextVectorization vocabulary, adapted on training text only
-    embed_dim: int = 128          # word embedding size
-    bigram_buckets: int = 0       # > 0: each word's embedding plus one of its hashed (previous, this) word pair
-    pooling: str = "meanmax"      # meanmax: mean and max over all RNN states | last: the final state only
-    embed_dropout: float = 0.3    # SpatialDropout1D on the embeddings (whole embedding channels dropped)
-    segment: int = 50             # > 0: the RNN reads each review as consecutive segments of this many words and the
-                                  # pooling spans them all (Johnson & Zhang 2016); 0: the review as one sequence
-    dropout: float = 0.5          # dropout on the pooled states, before the output
-    members: int = 3              # RNNs averaged: each trained alone from its own seed (seed + k) with its own early
-                                  # stopping; the model's probability is their mean
-    synthetic_reviews: int = 8000  # size of the generated corpus (source synthetic)
-    test_fraction: float = 0.2    # held out when the source has no test split (the local IMDB train.csv here)
-    batch_size: int = 64
-    epochs: int = 10              # early stopping (patience 2 on validation accuracy) usually ends sooner
-    learning_rate: float = 2e-3
-    seed: int = 1337
-    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
-    run_dir: str = "runs/sentiment"
-
-    CHOICES: ClassVar[dict] = {"source": text_data.SOURCES, "pooling": POOLINGS}  # the command line lists these
-
-    def __post_init__(self):
-        layers.parse_spec(self.rnn)
-        cli.check_choices(self)
-        cli.expect(self, "embed_dropout", 0.0 <= self.embed_dropout < 1.0, "a fraction in [0, 1)")
-        cli.at_least(self, 0, "bigram_buckets")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"--dropout {self.dropout}: expected a fraction in [0, 1).")
-        if self.segment < 0 or (self.segment and self.pooling != "meanmax"):
-            raise ValueError(f"--segment {self.segment}: expected 0 (off) or a word count >= 1, with --pooling meanmax.")
-        if self.members < 1:
-            raise ValueError(f"--members {self.members}: expected at least 1 (RNNs averaged).")
-        cli.at_least(self, 3, "vocab_size")
-        cli.at_least(self, 1, "embed_dim")
-        cli.at_least(self, 20, "synthetic_reviews")
-        if not 0.0 < self.test_fraction < 0.9:
-            raise ValueError(f"--test-fraction {self.test_fraction}: expected a fraction between 0 and 0.9.")
-        training.check_options(self.batch_size, self.epochs, self.learning_rate)
-
-
-CARD = {  # the model card written beside every export (shared.pipeline.model_card)
-    "use": "Positive/negative polarity of an English movie review, and a worked example of a recurrent text "
-           "classifier served string to string.",
-    "not for": "Other languages or domains without re-training and measuring; moderation or any decision about a "
-               "person; texts of mixed or neutral sentiment (it has only two classes).",
-    "data": "IMDB Large Movie Review Dataset (Maas et al. 2011; 25k training and 25k test reviews, for research), "
-            "through TFDS or a local aclImdb folder; or reviews generated here (offline).",
-    "generated": ("synthetic",),
-}
-
-QUICK = {"source": "synthetic", "synthetic_reviews": 600, "rnn": "bigru:8", "vocab_size": 200, "embed_dim": 8, "epochs": 2,
-         "members": 2}
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -347,6 +277,3 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict,
                          anchors=anchors, timing=timing, figures=figures, sections=sections,
                          extra={"config": dataclasses.asdict(cfg), "confusion": metrics["confusion"]})
 
-
-if __name__ == "__main__":
-    pipeline.main(sys.modules[__name__])

@@ -1,15 +1,5 @@
-"""Machine translation: English -> French with an RNN encoder-decoder and attention. SentencePiece subwords of
-each language (learned on the training pairs) -> bidirectional GRU encoder -> GRU decoder with additive (Bahdanau)
-attention over the encoder states, teacher forcing on length-bucketed batches and a loss averaged over real tokens;
-greedy and beam-search decoding inside one graph; exported so that a string goes in and a string comes out.
-
-Notebook:
-    cfg = dataclasses.replace(translation.Config(), source="numbers", epochs=3)
-    pairs = translation.load_data(cfg); net = translation.build_model(cfg, pairs)
-    translation.train(cfg, net, pairs); translation.translate(net, ["ninety-seven"])
-    translation.translation_function(cfg, net)(tf.constant(["ninety-seven"]), tf.constant(4))  # beam 4, in graph
-    (or the whole story: shared.pipeline.run(translation, cfg))
-"""
+"""The stages of the translation pipeline (pipelines.translation holds its options and the story): data -> datasets -> model ->
+training -> evaluation -> export -> predict -> report."""
 
 from __future__ import annotations
 
@@ -17,8 +7,6 @@ import base64
 import dataclasses
 import logging
 import pathlib
-import sys
-from typing import ClassVar
 
 import keras
 import numpy as np
@@ -27,76 +15,23 @@ import tensorflow as tf
 from domain import sources as domain_sources
 from domain import translation as pair_data
 from domain.translation import bleu_chrf
-from shared import cli, data, decoding, layers, pipeline, progress, reports, seq2seq, training
+from pipelines.translation import NAME, Config
+from shared import cli, data, decoding, layers, progress, reports, seq2seq, training
 from shared import export as shared_export
 from shared.subwords import Subwords
 
 log = logging.getLogger(__name__)
-NAME = "translation"
 START, END = seq2seq.START, seq2seq.END
 START_ID, END_ID = pair_data.SPECIAL_IDS["bos_id"], pair_data.SPECIAL_IDS["eos_id"]
 masked_token_loss = seq2seq.masked_token_loss  # the loss over real target tokens (shared with captioning)
 standardize_sentence = seq2seq.standardize_sentence  # text standardization before the subword models
 SUBWORDS_FILE = "subwords.json"
-PREDICT_INPUT = 'a sentence: make predict-translation TEXT="..." (or INPUT=@file.txt for a file)'
 NUMBER_PAIRS = 60_000  # the generated corpus's size when --max-pairs is 0
 BUCKETS = [6, 9, 12, 16, 24, 40]
 NO_WORDS = "a text is empty or has no letters or digits to translate (punctuation and emoji are dropped); send words"
 NOTHING_SENT = "no text to translate; send at least one"
 OTHER_SCRIPT = ("a text is mostly in characters this model never saw in training (another alphabet or language?); "
                 "it translates English")  # source subword lengths at which training batches are split (shared.data.bucketed)
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    source: str = "auto"         # auto | local (--data-dir with train.tsv) | download (manythings) | numbers
-    data_dir: str = ""
-    test_file: str = ""          # held-out pairs (English<TAB>French), all lengths, scored once and never used for any
-                                 # choice; default: test.tsv beside train.tsv when there is one, else 5% of the pairs
-    rnn: str = "bigru:128"       # encoder (shared.layers spec)
-    decoder: str = "gru"         # gru | lstm: the attentive decoder's cell, one layer of `units` (shared.seq2seq)
-    units: int = 256             # decoder and attention size
-    embed_dim: int = 128         # subword embedding size (both languages)
-    vocab_size: int = 8000       # SentencePiece subwords per language, learned on the training pairs only
-    max_length: int = 96         # subwords per sentence: longer training pairs are left out (counted), longer inputs
-                                 # cut; the longest fra-eng pair has 54 (English) and 79 (French)
-    max_pairs: int = 0           # pairs used, 0: all (the number corpus then generates 60,000)
-    beam_width: int = 4          # serving_default's beam width (the report scores greedy and beam)
-    label_smoothing: float = 0.0 # share of the target's probability spread over the vocabulary; 0.1 was not a
-                                 # clear gain on validation (docs/translation.md)
-    batch_size: int = 64
-    epochs: int = 8              # all of fra-eng's pairs fit 8 epochs in under an hour on 2 CPU cores
-    learning_rate: float = 2e-3
-    seed: int = 1337
-    jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
-    run_dir: str = "runs/translation"
-
-    CHOICES: ClassVar[dict] = {"source": pair_data.SOURCES, "decoder": seq2seq.KINDS}  # the command line lists these
-
-    def __post_init__(self):
-        layers.parse_spec(self.rnn)
-        cli.check_choices(self)
-        cli.at_least(self, 1, "units", "embed_dim", "beam_width")
-        cli.at_least(self, 300, "vocab_size", why=" (the 256 byte pieces and a few more)")
-        cli.at_least(self, 4, "max_length")
-        cli.expect(self, "label_smoothing", 0.0 <= self.label_smoothing < 1.0, "a fraction in [0, 1)")
-        cli.expect(self, "max_pairs", self.max_pairs == 0 or self.max_pairs >= 20, "0 (all) or at least 20 pairs")
-        training.check_options(self.batch_size, self.epochs, self.learning_rate)
-
-
-CARD = {  # the model card written beside every export (shared.pipeline.model_card)
-    "use": "English to French translation of short everyday sentences, and a worked example of an attentional "
-           "recurrent encoder-decoder served string to string.",
-    "not for": "Long, technical or formal text, or any use where a wrong translation matters: the training "
-               "sentences are short Tatoeba sentences.",
-    "data": "Tatoeba English-French pairs packaged by manythings.org/anki (CC BY 2.0 FR: 'www.manythings.org/anki "
-            "and tatoeba.org'), or English number phrases and their French translations generated with num2words "
-            "(offline).",
-    "generated": ("numbers",),
-}
-
-QUICK = {"source": "numbers", "rnn": "bigru:32", "units": 64, "embed_dim": 32, "max_pairs": 3000, "epochs": 2,
-         "beam_width": 2, "max_length": 24}
 
 
 @dataclasses.dataclass
@@ -471,6 +406,3 @@ def write_report(cfg: Config, pairs: TranslationData, metrics: dict,
                             **reports.notes(pairs.notes)},
                   extra={"config": dataclasses.asdict(cfg), "by_length": rows, "sacrebleu": pair_data.signatures()})
 
-
-if __name__ == "__main__":
-    pipeline.main(sys.modules[__name__])

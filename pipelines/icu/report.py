@@ -1,4 +1,4 @@
-"""The ICU pipeline's report (pipelines/icu.py's write_report): the cross-validation table with the baselines on the
+"""The ICU pipeline's report (pipelines/icu/stages.py's write_report): the cross-validation table with the baselines on the
 same folds and a verdict, the test table, the reliability figure, what cleaning removed and what the reader skipped,
 the published anchors."""
 

@@ -1,20 +1,11 @@
-"""Stock forecasting: daily OHLCV bars -> windows of return features -> LSTM -> the next-day (or n-day) log
-return, judged against the random walk (MASE, directional accuracy, Diebold-Mariano); exported for TF Serving.
-
-Notebook:
-    cfg = dataclasses.replace(stock.Config(), source="msft", epochs=2)
-    bars = stock.load_data(cfg); model = stock.build_model(cfg, bars)
-    stock.train(cfg, model, bars); metrics = stock.evaluate(cfg, model, bars)
-    (or the whole story: shared.pipeline.run(stock, cfg))
-"""
+"""The stages of the stock pipeline (pipelines.stock holds its options and the story): data -> datasets -> model ->
+training -> evaluation -> export -> predict -> report."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import pathlib
-import sys
-from typing import ClassVar
 
 import keras
 import numpy as np
@@ -22,51 +13,12 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import stock as stock_data
-from shared import cli, data, layers, pipeline, reports, timeseries, training
+from pipelines.stock import NAME, Config
+from shared import data, layers, reports, timeseries, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
-NAME = "stock"
-PREDICT_INPUT = "a CSV: make predict-stock INPUT=path/to/bars.csv[.gz] ARGS=--ticker=AAPL"
 AR_LAGS = 5
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    source: str = "auto"        # auto | local (--data-dir file or folder) | msft (bundled in pmdarima)
-    data_dir: str = ""          # a daily OHLCV .csv/.csv.gz or a folder holding one; default $RNN_DATA_DIR/stocks
-    ticker: str = ""            # which ticker of a multi-ticker file (required then), e.g. AAPL
-    rnn: str = "lstm:32"          # RNN spec [bi]KIND:UNITS[xDEPTH][:DROPOUT] (shared.layers)
-    past: int = 30              # trading days per window
-    days: int = 1               # forecast the log return over the next `days` trading days (1 or 5, say)
-    batch_size: int = 64
-    epochs: int = 30
-    learning_rate: float = 1e-3
-    seed: int = 1337
-    jit_compile: bool = True  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
-    run_dir: str = "runs/stock"
-
-    CHOICES: ClassVar[dict] = {"source": stock_data.SOURCES}  # the command line lists these
-
-    def __post_init__(self):
-        layers.parse_spec(self.rnn)
-        cli.check_choices(self)
-        cli.at_least(self, 2, "past")
-        cli.at_least(self, 1, "days")
-        training.check_options(self.batch_size, self.epochs, self.learning_rate)
-
-
-CARD = {  # the model card written beside every export (shared.pipeline.model_card)
-    "use": "Teaching: how a recurrent forecaster compares with the random walk on daily returns, with the "
-           "Diebold-Mariano test.",
-    "not for": "Trading or investment advice: daily returns are close to unpredictable and the report shows whether "
-               "the model beats the random walk at all.",
-    "data": "Daily Microsoft bars 1986-2017 bundled in pmdarima, or a local CSV of daily bars (e.g. the S&P 500 "
-            "2013-2018 set; check its terms); split by time.",
-    "generated": (),
-}
-
-QUICK = {"source": "msft", "rnn": "gru:8", "epochs": 1}
 
 
 def load_data(cfg: Config) -> stock_data.Bars:
@@ -235,6 +187,3 @@ def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict,
                          extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_random_walk": dm,
                                 "direction_binomial_p": metrics["direction_binomial_p"]})
 
-
-if __name__ == "__main__":
-    pipeline.main(sys.modules[__name__])
