@@ -46,10 +46,13 @@ help: ## list the targets
 setup: $(STAMP) ## create .venv with python3 and install the suite (-e .[dev]) at the tested versions (constraints.txt)
 
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $@
+	@test -x $(PY) || { echo "setup: creating the virtual environment $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "setup: updating pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "setup: installing the suite and its dependencies at the tested versions (constraints.txt: TensorFlow, Keras, ... about 2 GB, a few minutes the first time)"
+	@$(PY) -m pip install --quiet --progress-bar off -c constraints.txt -e '.[dev]'
+	@touch $@
+	@echo "setup: done; .venv/bin/rnn-suite --help lists the pipelines, make help the targets"
 
 lock: ## refresh constraints.txt from .venv after upgrading and testing (pip freeze: the versions the tests passed with)
 	@echo "# The package versions the test suite passed with (make lock writes it from .venv: pip freeze)." > constraints.txt

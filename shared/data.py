@@ -13,17 +13,49 @@ import numpy as np
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The epoch training is in, set by shared.training.fit as each epoch begins. Seeded shuffles and augmentations key
+# their draws to it (shuffled, epoch_rng), so epoch k reads its examples in the same order, with the same
+# variations, whether the run got there uninterrupted or resumed at epoch k after a kill.
+EPOCH = tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch")
+
+
+def epoch_seed(seed: int) -> tf.Tensor:
+    """A scalar seed for this epoch's draws of a dataset seeded with `seed` (read when an epoch's iteration starts)."""
+    return tf.constant(seed, tf.int64) * 1_000_003 + EPOCH.read_value()
+
+
+def shuffled(ds: tf.data.Dataset, seed: int, buffer: int = 10_000) -> tf.data.Dataset:
+    """`ds` in a new order each epoch, that order a function of (seed, the epoch: EPOCH) alone."""
+    def one_epoch(_):
+        return ds.shuffle(buffer, seed=epoch_seed(seed), reshuffle_each_iteration=False)
+    return tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(one_epoch)
+
+
+def epoch_seeds(seed: int) -> tf.data.Dataset:
+    """An endless stream of seed pairs (int64 [2]) for stateless random ops (tf.random.stateless_*), one per element
+    zipped beside it: element i of epoch e gets (seed and e mixed, i), so each epoch varies and a resumed epoch
+    draws the same."""
+    def one_epoch(_):
+        mixed = epoch_seed(seed)
+        return tf.data.Dataset.range(2**62).map(lambda i: tf.stack([mixed, i]))
+    return tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(one_epoch)
+
+
+def epoch_rng(seed: int) -> np.random.Generator:
+    """A NumPy generator for this epoch's draws (e.g. a Python generator's perturbations), a function of (seed,
+    the epoch: EPOCH) alone."""
+    return np.random.default_rng([seed, int(EPOCH.numpy())])
 
 
 def _cache_shuffle(ds: tf.data.Dataset, cache: bool, seed: int | None, buffer: int) -> tf.data.Dataset:
-    """Cache, then shuffle when a seed is given (reshuffled each epoch, the same order for the same seed)."""
+    """Cache, then shuffle when a seed is given (a new order each epoch, keyed to the seed and the epoch)."""
     ds = ds.cache() if cache else ds
-    return ds if seed is None else ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds if seed is None else shuffled(ds, seed, buffer)
 
 
 def batched(ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: int | None = None,
             shuffle_buffer: int = 10_000, cache: bool = True, drop_remainder: bool = False) -> tf.data.Dataset:
-    """cache -> shuffle (only when a seed is given; reshuffled each epoch, same order for the same seed)
+    """cache -> shuffle (only when a seed is given; a new order each epoch, the same for the same seed and epoch)
     -> batch -> prefetch. Elements keep their structure; batches add a leading (batch,) dimension."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: expected a positive integer.")

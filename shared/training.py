@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared import layers, plots
+from shared import data, layers, plots
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,14 @@ class _Timer(keras.callbacks.Callback):
         if self._last is not None:
             self.epoch_seconds.append(self._last - self._start)
             self.steps.append(self._steps)
+
+
+class _EpochClock(keras.callbacks.Callback):
+    """Tells the datasets which epoch begins (shared.data.EPOCH), so their seeded orders and variations are those
+    of that epoch, whether the run got there uninterrupted or resumed there."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        data.EPOCH.assign(epoch)
 
 
 class EpochScores(keras.callbacks.Callback):
@@ -322,7 +330,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
                                                  save_best_only=early_stopping)
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode, patience=patience,
                                           restore_best_weights=True) if early_stopping else None
-    backup = EpochBackup(run_dir / "backup", history_csv, checkpoint, early)
+    backup = EpochBackup(run_dir / "backup", history_csv, checkpoint, early, scorers)
     resuming = backup.latest() is not None
     run_options = {**(options or {}), "weight shapes": [list(w.shape) for w in model.weights], "epochs": epochs,
                    "learning_rate": learning_rate, "seed": seed, "monitor": monitor, "patience": patience,
@@ -333,6 +341,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset |
     timer = _Timer()
     standard = [
         backup.restore,  # first: puts the last finished epoch back before the logger opens history.csv
+        _EpochClock(),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         checkpoint,
         *([early] if early_stopping else []),
@@ -385,13 +394,22 @@ class EpochBackup(keras.callbacks.Callback):
     epoch to resume from, never the weights of one epoch with the history or best model of another. `restore` (a
     callback placed before the others) puts it all back when a run starts again: weights, optimizer, the epoch to
     start from, history.csv (without a row of an epoch that did not finish), best.keras and the memory of the
-    checkpoint and early stopping; early stopping's best weights come back from best.keras. A finished run removes
-    the folder. (Keras's BackupAndRestore saves weights and epoch number one after the other, and nothing else.)"""
+    checkpoint and early stopping; early stopping's best weights come back from best.keras. The random state
+    save_weights leaves out is kept too (random_state.npz): every seed generator's state (dropout and the other
+    keras.random draws advance it each step) and the held-out predictions of every epoch the `scorers` kept
+    (EpochScores), so a resumed run draws, and later chooses its epoch, exactly as the uninterrupted run would; the
+    datasets key their order to the epoch (shared.data.EPOCH). A finished run removes the folder. (Keras's
+    BackupAndRestore saves weights and epoch number one after the other, and nothing else.)"""
 
-    def __init__(self, folder: pathlib.Path, history_csv: pathlib.Path, checkpoint, early):
+    def __init__(self, folder: pathlib.Path, history_csv: pathlib.Path, checkpoint, early, scorers: Sequence = ()):
         super().__init__()
         self.folder, self.history_csv, self.checkpoint, self.early = folder, history_csv, checkpoint, early
+        self.scorers = [s for s in scorers if isinstance(s, EpochScores)]
         self.restore = _Restore(self)
+
+    def seed_states(self) -> list:
+        """The model's seed generator state variables (what model.save_weights leaves out), in a fixed order."""
+        return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
     def latest(self) -> pathlib.Path | None:
         """The newest complete epoch folder (a temporary one left by a kill does not count)."""
@@ -430,6 +448,10 @@ class EpochBackup(keras.callbacks.Callback):
         if self.early is not None:
             state.update(best=number(self.early.best), best_epoch=self.early.best_epoch, wait=self.early.wait)
         (temporary / "state.json").write_text(json.dumps(state))
+        arrays = {f"seed_{i}": v.numpy() for i, v in enumerate(self.seed_states())}
+        arrays.update({f"scores_{j}_{e}": p for j, scorer in enumerate(self.scorers)
+                       for e, p in enumerate(scorer.predictions)})
+        np.savez(temporary / "random_state.npz", **arrays)
         os.replace(temporary, self.folder / name)
         for old in self.folder.iterdir():
             if old.name != name:
@@ -465,6 +487,13 @@ class _Restore(keras.callbacks.Callback):
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)  # its variables must exist to be loaded
         self.model.load_weights(latest / "model.weights.h5")
+        if (latest / "random_state.npz").exists():
+            with np.load(latest / "random_state.npz") as arrays:
+                for i, variable in enumerate(backup.seed_states()):
+                    variable.assign(arrays[f"seed_{i}"])
+                for j, scorer in enumerate(backup.scorers):
+                    scorer.predictions = [arrays[f"scores_{j}_{e}"] for e in range(len(
+                        [k for k in arrays.files if k.startswith(f"scores_{j}_")]))]
         state = json.loads((latest / "state.json").read_text())
         # what Keras's own BackupAndRestore sets: fit starts there (past the end when early stopping had ended it)
         self.model._initial_epoch = 2**31 - 1 if state.get("stopped") else state["epoch"]

@@ -83,8 +83,8 @@ def make_dataset(cfg: Config, clips: video_data.Clips, training: bool = False) -
     """(frames uint8 (batch, frames, size, size, 3), label): frames sampled per clip in a parallel map, and in
     training a random brightness and contrast per clip (no flips: they would turn 'left' into 'right'), applied
     to whole batches at once (measured: per-clip float work in the map made training wait for input). Training
-    randomness is stateless, seeded from streams of cfg.seed that differ each epoch: the same seed gives the same
-    batches (and metrics) however the parallel maps interleave."""
+    randomness is stateless, seeded from streams of cfg.seed and the epoch (shared.data.epoch_seeds): the same seed
+    gives the same batches (and metrics) however the parallel maps interleave, and a resumed epoch the same again."""
     def augment(frames, labels, seed):
         x = tf.cast(frames, tf.float32)
         per_clip = [tf.shape(x)[0], 1, 1, 1, 1]
@@ -93,15 +93,15 @@ def make_dataset(cfg: Config, clips: video_data.Clips, training: bool = False) -
         shift = tf.random.stateless_uniform(per_clip, tf.stack([seed, tf.constant(2, tf.int64)]), -20.0, 20.0)
         return tf.cast(tf.clip_by_value((x - mean) * gain + mean + shift, 0, 255), tf.uint8), labels
 
-    def seeds(stream: int) -> tf.data.Dataset:
-        return tf.data.Dataset.random(seed=cfg.seed + stream, rerandomize_each_iteration=True)
+    def seeds(stream: int) -> tf.data.Dataset:  # one int64 per element, drawn anew each epoch (and a resumed
+        return shared_data.epoch_seeds(cfg.seed + stream).map(lambda pair: pair[0] * 7919 + pair[1])  # one alike)
 
     ds = tf.data.Dataset.from_tensor_slices((clips.videos, clips.labels.astype("int32"))).cache()
     if not training:
         ds = ds.map(lambda video, label: (sample_frames(video, cfg.frames), label),
                     num_parallel_calls=shared_data.AUTOTUNE).batch(cfg.batch_size)
         return ds.prefetch(shared_data.AUTOTUNE)
-    ds = ds.shuffle(len(clips), seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = shared_data.shuffled(ds, cfg.seed, len(clips))
     ds = tf.data.Dataset.zip(ds, seeds(1)).map(
         lambda item, seed: (sample_frames(item[0], cfg.frames, seed), item[1]),
         num_parallel_calls=shared_data.AUTOTUNE).batch(cfg.batch_size)

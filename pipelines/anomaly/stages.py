@@ -15,6 +15,7 @@ import tensorflow as tf
 from domain import anomaly as nab
 from domain import sources as domain_sources
 from pipelines.anomaly import NAME, Config
+from shared import data as shared_data
 from shared import export as shared_export
 from shared import layers, reports, training
 
@@ -82,7 +83,8 @@ def train(cfg: Config, model: keras.Model, corpus: nab.Corpus, verbose: int | st
     z = ((y[:, None] - mean) / sd).astype("float32")
     order = np.random.default_rng(cfg.seed).permutation(len(x))
     held, kept = order[:max(1, len(x) // 10)], order[max(1, len(x) // 10):]
-    train_ds = tf.data.Dataset.from_tensor_slices((x[kept], z[kept])).shuffle(len(kept), seed=cfg.seed).batch(cfg.batch_size)
+    train_ds = shared_data.shuffled(tf.data.Dataset.from_tensor_slices((x[kept], z[kept])), cfg.seed, len(kept)).batch(
+        cfg.batch_size)
     val_ds = tf.data.Dataset.from_tensor_slices((x[held], z[held])).batch(cfg.batch_size)
     log.info("training windows: %d from the probationary periods of %d series", len(x), len(corpus.series))
     return training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose), loss="huber",

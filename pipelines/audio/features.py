@@ -125,6 +125,8 @@ class LogMel(keras.layers.Layer):
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"LogMel normalize={normalize!r}: expected one of {list(NORMALIZATIONS)}.")
         self.rate, self.mels, self.normalize, self.cepstra, self.warp = rate, mels, normalize, cepstra, warp
+        # the warp's draws: its state is kept with each epoch's backup, so a resumed run draws as before
+        self.seed_generator = keras.random.SeedGenerator() if warp else None
         self.frame, self.step = int(0.025 * rate), int(0.010 * rate)
         self.fft = 1 << (self.frame - 1).bit_length()
 
@@ -133,7 +135,8 @@ class LogMel(keras.layers.Layer):
         stft = tf.signal.stft(audio, self.frame, self.step, self.fft, pad_end=True)
         power = tf.square(tf.abs(stft))
         if training and self.warp:
-            power = warp_frequency(power, tf.random.uniform((tf.shape(power)[0],), 1 - self.warp, 1 + self.warp))
+            factor = keras.random.uniform((tf.shape(power)[0],), 1 - self.warp, 1 + self.warp, seed=self.seed_generator)
+            power = warp_frequency(power, factor)
         matrix = tf.signal.linear_to_mel_weight_matrix(self.mels, self.fft // 2 + 1, self.rate, 20.0, self.rate / 2)
         log_mel = tf.math.log(tf.tensordot(power, matrix, 1) + 1e-10)
         floor = 8.0 * np.log(10.0)  # 80 dB in natural-log power units
@@ -242,6 +245,7 @@ class SpecAugment(keras.layers.Layer):
     def __init__(self, freq: int = 8, time: int = 10, **kwargs):
         super().__init__(**kwargs)
         self.freq, self.time = freq, time
+        self.seed_generator = keras.random.SeedGenerator()  # kept with each epoch's backup, as dropout's is
 
     def call(self, x, training=None):
         if not training:
@@ -250,9 +254,9 @@ class SpecAugment(keras.layers.Layer):
         batch, frames, bins = shape[0], shape[1], shape[2]
 
         def band(size, width):
-            w = tf.random.uniform((batch, 1), 0, width + 1, dtype=tf.int32)
+            w = keras.random.randint((batch, 1), 0, width + 1, dtype="int32", seed=self.seed_generator)
             room = tf.cast(tf.maximum(size - w + 1, 1), tf.float32)
-            start = tf.cast(tf.random.uniform((batch, 1)) * room, tf.int32)
+            start = tf.cast(keras.random.uniform((batch, 1), seed=self.seed_generator) * room, tf.int32)
             pos = tf.range(size)[None, :]
             return (pos >= start) & (pos < start + w)
         masked = band(bins, self.freq)[:, None, :] | band(frames, self.time)[:, :, None]
@@ -294,12 +298,12 @@ def make_dataset(cfg: AudioConfig, clips: audio_data.Utterances, targets: list, 
     """(audio (batch, samples) float32 right-padded with 0, target) with each clip's target (a class id, or token
     ids padded with 0). Batches are grouped by length so little time is spent on padding. With a `shuffle_seed`
     (training), every clip is speed-perturbed by a new random factor each epoch (cfg.speed) and given new
-    surroundings (cfg.surround: `surrounded`), all seeded."""
+    surroundings (cfg.surround: `surrounded`), drawn from the seed and the epoch (shared.data.epoch_rng)."""
     training = shuffle_seed is not None
     perturb = training and (cfg.speed > 0 or cfg.surround > 0)
-    rng = np.random.default_rng(shuffle_seed)
 
     def examples():
+        rng = shared_data.epoch_rng(shuffle_seed) if training else None  # this epoch's draws (a resumed one alike)
         for audio, target in zip(clips.audio, targets, strict=True):
             if training and cfg.speed > 0:
                 audio = perturb_speed(audio, rng.uniform(1 - cfg.speed, 1 + cfg.speed))

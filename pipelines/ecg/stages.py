@@ -95,8 +95,7 @@ def make_dataset(cfg: Config, beats: ecg_data.BeatSet, training: bool = False,
         return data.batched(ds, cfg.batch_size)
     if not cfg.augment:
         return data.batched(ds, cfg.batch_size, shuffle_seed=cfg.seed)
-    seeds = tf.data.Dataset.random(seed=cfg.seed).batch(2)
-    ds = tf.data.Dataset.zip((ds.cache().shuffle(10_000, seed=cfg.seed), seeds))
+    ds = tf.data.Dataset.zip((data.shuffled(ds.cache(), cfg.seed), data.epoch_seeds(cfg.seed)))
     ds = ds.map(lambda element, seed: augment(*element, seed), num_parallel_calls=tf.data.AUTOTUNE)
     return data.batched(ds, cfg.batch_size, cache=False)
 

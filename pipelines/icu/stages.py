@@ -16,6 +16,7 @@ from domain import icu as icu_data
 from domain import sources as domain_sources
 from pipelines.icu import NAME, TEST_SPLIT, Config
 from pipelines.icu import report as icu_report
+from shared import data as shared_data
 from shared import export as shared_export
 from shared import layers, training, validation
 
@@ -126,7 +127,7 @@ def make_dataset(cfg: Config, values, mask, died=None, shuffle_seed: int | None 
     inputs = {"values": values, "mask": mask}
     ds = tf.data.Dataset.from_tensor_slices((inputs, died.astype("float32")) if died is not None else inputs)
     if shuffle_seed is not None:
-        ds = ds.shuffle(len(values), seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = shared_data.shuffled(ds, shuffle_seed, len(values))
     return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
