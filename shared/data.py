@@ -8,25 +8,40 @@ Notebook:
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
-# The epoch training is in, set by shared.training.fit as each epoch begins. Seeded shuffles and augmentations key
-# their draws to it (shuffled, epoch_rng), so epoch k reads its examples in the same order, with the same
-# variations, whether the run got there uninterrupted or resumed at epoch k after a kill.
-EPOCH = tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch")
+
+
+@functools.cache
+def epoch() -> tf.Variable:
+    """The epoch training is in (int64 scalar variable), set by shared.training.fit as each epoch begins. Seeded
+    shuffles and augmentations key their draws to it (shuffled, epoch_seeds, epoch_rng), so epoch k reads its
+    examples in the same order, with the same variations, whether the run got there uninterrupted or resumed at
+    epoch k after a kill. Made on first use, not on import: a multi-worker strategy must configure TensorFlow
+    before anything starts it."""
+    with tf.init_scope():
+        return tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch")
+
+
+_GRAPH_SEED = 87654321  # TensorFlow's default graph-level seed
 
 
 def epoch_seed(seed: int) -> tf.Tensor:
     """A scalar seed for this epoch's draws of a dataset seeded with `seed` (read when an epoch's iteration starts)."""
-    return tf.constant(seed, tf.int64) * 1_000_003 + EPOCH.read_value()
+    return tf.constant(seed, tf.int64) * 1_000_003 + epoch().read_value()
 
 
 def shuffled(ds: tf.data.Dataset, seed: int, buffer: int = 10_000) -> tf.data.Dataset:
-    """`ds` in a new order each epoch, that order a function of (seed, the epoch: EPOCH) alone."""
+    """`ds` in a new order each epoch, that order a function of (seed, the epoch: epoch()) alone."""
     def one_epoch(_):
+        # The traced function's own graph-level seed, fixed: the order then does not depend on a global seed a
+        # caller may have set, and a global seed of 0 does not make tf.data compare the tensor seed in Python.
+        tf.compat.v1.set_random_seed(_GRAPH_SEED)
         return ds.shuffle(buffer, seed=epoch_seed(seed), reshuffle_each_iteration=False)
     return tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(one_epoch)
 
@@ -43,8 +58,8 @@ def epoch_seeds(seed: int) -> tf.data.Dataset:
 
 def epoch_rng(seed: int) -> np.random.Generator:
     """A NumPy generator for this epoch's draws (e.g. a Python generator's perturbations), a function of (seed,
-    the epoch: EPOCH) alone."""
-    return np.random.default_rng([seed, int(EPOCH.numpy())])
+    the epoch: epoch()) alone."""
+    return np.random.default_rng([seed, int(epoch().numpy())])
 
 
 def _cache_shuffle(ds: tf.data.Dataset, cache: bool, seed: int | None, buffer: int) -> tf.data.Dataset:

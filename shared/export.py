@@ -176,10 +176,14 @@ def graph_error(error: Exception) -> str:
     """The line of a TensorFlow error a client can use: an export's own check (tf.debugging.assert_*: "assertion
     failed: [message]"), else the first line that is not TensorFlow's framing ("Graph execution error:", node
     names, stack notes)."""
-    text = str(error)
-    found = re.search(r"assertion failed: \[([^\]]*)\]", text)
-    if found:
-        return found.group(1).strip().rstrip(".")[:300]
+    text = str(error).replace("\\'", "'")  # TensorFlow escapes the quotes of a check's message
+    start = text.find("assertion failed: [")
+    if start >= 0:  # the check's message: up to its matching bracket (it may hold a range "[0, 10]" itself)
+        depth, at = 0, start + len("assertion failed: ")
+        for end in range(at, len(text)):
+            depth += {"[": 1, "]": -1}.get(text[end], 0)
+            if depth == 0:
+                return text[at + 1:end].strip().rstrip(".")[:300]
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(
         ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ", "Op:"))]
     return (lines[0] if lines else type(error).__name__)[:300]
@@ -204,6 +208,42 @@ def refuse_outside(meta: dict, values: dict, signature: str = "serving_default")
         raise ValueError(problem + "; the model was not trained on anything like it.")
 
 
+def limit_checks(limits: dict, inputs: dict[str, tf.Tensor]) -> list:
+    """Inside a serving function: one check per input named in `limits` ({input: {"min", "max", "why"}}: the
+    export's input_limits, scalars or a range per feature along the last axis), refusing the request
+    (InvalidArgument "assertion failed: [input 'window' = 1e+30 is outside ...]", one line) when a value is outside
+    its range or not a number. The graph holds them, so a model served by TF Serving refuses what this suite's
+    server refuses, with the same words."""
+    checks = []
+    for name, limit in limits.items():
+        if name not in inputs:
+            continue
+        x = tf.reshape(tf.cast(inputs[name], tf.float64), [-1, *([tf.shape(inputs[name])[-1]]
+                                                                   if inputs[name].shape.rank else [1])])
+        low = tf.constant(np.asarray(limit.get("min", -np.inf), dtype=float), tf.float64)
+        high = tf.constant(np.asarray(limit.get("max", np.inf), dtype=float), tf.float64)
+        ok = tf.reshape((x >= low) & (x <= high), [-1])  # NaN fails both
+        first_bad = tf.concat([tf.boolean_mask(tf.reshape(x, [-1]), ~ok), tf.constant([np.nan], tf.float64)], 0)[0]
+        per_feature = np.ndim(limit.get("min", 0)) or np.ndim(limit.get("max", 0))
+        bounds = ("each feature's range (metadata.json input_limits)" if per_feature else
+                  f"[{float(limit.get('min', -np.inf)):.10g}, {float(limit.get('max', np.inf)):.10g}]")
+        why = f" ({limit['why']})" if limit.get("why") else ""
+        shown = tf.strings.as_string(tf.cast(first_bad, tf.float32), shortest=True)  # 1e+30, as the server says it
+        text = tf.strings.join([f"input '{name}' = ", shown, f" is outside {bounds}{why}"])
+        checks.append(tf.debugging.Assert(tf.reduce_all(ok), [text], summarize=1))
+    return checks
+
+
+def _checked(serve_fn: Callable, input_signature: list, limits: dict) -> Callable:
+    """`serve_fn` with limit_checks on its inputs (named by the signature's TensorSpecs) run before it."""
+    def serve(*args):
+        named = {spec.name: value for spec, value in zip(tf.nest.flatten(input_signature), tf.nest.flatten(args),
+                                                        strict=True)}
+        with tf.control_dependencies(limit_checks(limits, named)):
+            return tf.nest.map_structure(tf.identity, serve_fn(*args))
+    return serve
+
+
 def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,
          metadata: dict | None = None, root: str | pathlib.Path = DEFAULT_ROOT,
          also_track: tuple = (), extra_endpoints: dict | None = None) -> pathlib.Path:
@@ -215,7 +255,8 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
     temporary folder and renamed into place only when complete, so a crash leaves no partial version.
     `also_track`: layers the serving function uses besides the model (e.g. vectorizers kept outside it).
     `extra_endpoints`: {name: (fn, input_signature)}, more signatures beside serving_default (e.g. pixels beside
-    encoded bytes).
+    encoded bytes). The metadata's "input_limits" ({signature: {input: range}}) become checks inside those
+    signatures (limit_checks): a value outside its range is refused by the graph itself.
     Under a multi-worker strategy every worker exports (as TF's multi-worker guide asks), but only the chief
     writes under `root`; the others write to a private temporary folder.
     """
@@ -231,6 +272,11 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
     tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
     if serve_fn is None:
         serve_fn, input_signature = default_endpoint(model)
+    limits = ((metadata or {}).get("input_limits") or {})
+    if limits.get("serving_default"):  # the graph refuses what the server refuses (TF Serving has only the graph)
+        serve_fn = _checked(serve_fn, input_signature, limits["serving_default"])
+    extra_endpoints = {key: (_checked(fn, signature, limits[key]) if limits.get(key) else fn, signature)
+                       for key, (fn, signature) in (extra_endpoints or {}).items()}
     try:
         with layers.cudnn_disabled(model):
             archive = keras.export.ExportArchive()

@@ -167,11 +167,11 @@ class _Timer(keras.callbacks.Callback):
 
 
 class _EpochClock(keras.callbacks.Callback):
-    """Tells the datasets which epoch begins (shared.data.EPOCH), so their seeded orders and variations are those
+    """Tells the datasets which epoch begins (shared.data.epoch()), so their seeded orders and variations are those
     of that epoch, whether the run got there uninterrupted or resumed there."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        data.EPOCH.assign(epoch)
+        data.epoch().assign(epoch)
 
 
 class EpochScores(keras.callbacks.Callback):
@@ -398,7 +398,7 @@ class EpochBackup(keras.callbacks.Callback):
     save_weights leaves out is kept too (random_state.npz): every seed generator's state (dropout and the other
     keras.random draws advance it each step) and the held-out predictions of every epoch the `scorers` kept
     (EpochScores), so a resumed run draws, and later chooses its epoch, exactly as the uninterrupted run would; the
-    datasets key their order to the epoch (shared.data.EPOCH). A finished run removes the folder. (Keras's
+    datasets key their order to the epoch (shared.data.epoch()). A finished run removes the folder. (Keras's
     BackupAndRestore saves weights and epoch number one after the other, and nothing else.)"""
 
     def __init__(self, folder: pathlib.Path, history_csv: pathlib.Path, checkpoint, early, scorers: Sequence = ()):

@@ -62,14 +62,14 @@ def test_training_batches_are_perturbed_anew_each_epoch_under_the_seed():
     cfg = dataclasses.replace(audio.AudioConfig(), batch_size=6, speed=0.2)
     classes = list(audio_data.DIGITS)
 
-    def epochs(seed):  # two epochs, as training.fit tells the datasets which epoch it is in (shared.data.EPOCH)
+    def epochs(seed):  # two epochs, as training.fit tells the datasets which epoch it is in (shared.data.epoch())
         ds = audio.make_dataset(cfg, clips, [classes.index(t) for t in clips.texts], tf.TensorSpec((), tf.int32),
                                 shuffle_seed=seed)
         out = []
         for epoch in range(2):
-            shared_data.EPOCH.assign(epoch)
+            shared_data.epoch().assign(epoch)
             out.append([(b[0].numpy(), b[1].numpy()) for b in ds])
-        shared_data.EPOCH.assign(0)
+        shared_data.epoch().assign(0)
         return out
     first, second = epochs(5), epochs(5)
     for (a, la), (b, lb) in zip(first[0], second[0], strict=True):

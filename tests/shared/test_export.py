@@ -183,3 +183,29 @@ def test_a_version_pinned_to_0_ships_with_the_project_and_any_later_version_supe
     assert not [p for p in (tmp_path / "demo").iterdir() if p.name.startswith(".")]  # nothing left aside
     trained = export.save(model, "demo", root=tmp_path)
     assert trained.name == "1" and export.latest("demo", tmp_path) == trained
+
+
+def test_the_exported_graph_refuses_what_its_limits_refuse_with_the_servers_words(tmp_path):
+    """A model served by TF Serving has only its graph: the input_limits of the metadata are checks inside it."""
+    x = keras.Input((3,), name="window")
+    model = keras.Model(x, keras.layers.Dense(1)(x))
+
+    def serve(window, rate):
+        return {"y": model(window)[:, 0] * tf.cast(rate, tf.float32)}
+    limits = {"window": {"min": [0.0, -1.0, -5.0], "max": [1.0, 1.0, 5.0]},
+              "rate": {"min": 4000, "max": 192000, "why": "a speech recording's rate in Hz"}}
+    path = export.save(model, "checked", serve_fn=serve, root=tmp_path, metadata={"input_limits": {
+        "serving_default": limits}}, input_signature=[tf.TensorSpec((None, 3), tf.float32, name="window"),
+                                                     tf.TensorSpec((), tf.int32, name="rate")])
+    served, _ = export.load(path)
+    call = served.signatures["serving_default"]
+    assert call(window=tf.constant([[0.5, 0.0, 4.0]]), rate=tf.constant(8000))["y"].shape == (1,)
+    assert call(window=tf.zeros((0, 3)), rate=tf.constant(8000))["y"].shape == (0,)  # an empty batch is no error
+    for window, rate, says in (([[0.5, 0.0, 1e30]], 8000, "input 'window' = 1e+30 is outside each feature's range "
+                                                            "(metadata.json input_limits)"),
+                               ([[0.5, float("nan"), 0.0]], 8000, "input 'window' = nan is outside"),
+                               ([[0.5, 0.0, 0.0]], 1, "input 'rate' = 1 is outside [4000, 192000] (a speech "
+                                                      "recording's rate in Hz)")):
+        with pytest.raises(tf.errors.InvalidArgumentError) as refused:
+            call(window=tf.constant(window, tf.float32), rate=tf.constant(rate))
+        assert export.graph_error(refused.value).startswith(says), export.graph_error(refused.value)
