@@ -17,7 +17,6 @@ import logging
 import os
 import pathlib
 import platform
-import re
 import shutil
 import tempfile
 import time
