@@ -43,7 +43,9 @@ def shuffled(ds: tf.data.Dataset, seed: int, buffer: int = 10_000) -> tf.data.Da
         # caller may have set, and a global seed of 0 does not make tf.data compare the tensor seed in Python.
         tf.compat.v1.set_random_seed(_GRAPH_SEED)
         return ds.shuffle(buffer, seed=epoch_seed(seed), reshuffle_each_iteration=False)
-    return tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(one_epoch)
+    out = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(one_epoch)
+    size = int(ds.cardinality())  # flat_map hides it; a known size keeps steps per epoch and throughput known
+    return out.apply(tf.data.experimental.assert_cardinality(size)) if size >= 0 else out
 
 
 def epoch_seeds(seed: int) -> tf.data.Dataset:

@@ -20,6 +20,24 @@ def test_batched_shuffle_is_seeded_and_complete():
     assert not np.array_equal(first, other)
     np.testing.assert_array_equal(plain, np.arange(50))
     assert [len(b) for b in _values(data.batched(ds, 8))][-1] == 2
+    assert int(data.batched(ds, 8, shuffle_seed=3).cardinality()) == 7  # steps per epoch stay known
+
+
+def test_the_shuffled_order_is_a_function_of_the_seed_and_the_epoch_only():
+    ds = tf.data.Dataset.range(40)
+    tf.random.set_seed(0)  # a global seed (0 once broke the shuffle) does not change the order
+    first = [np.array(list(data.shuffled(ds, 5).as_numpy_iterator())) for _ in range(2)]
+    tf.random.set_seed(123)
+    data.epoch().assign(1)
+    try:
+        second = np.array(list(data.shuffled(ds, 5).as_numpy_iterator()))
+        data.epoch().assign(0)
+        again = np.array(list(data.shuffled(ds, 5).as_numpy_iterator()))
+    finally:
+        data.epoch().assign(0)
+    np.testing.assert_array_equal(first[0], first[1])  # iterating again within an epoch: the same order
+    np.testing.assert_array_equal(first[0], again)
+    assert not np.array_equal(first[0], second) and sorted(second.tolist()) == list(range(40))
 
 
 def _ragged(lengths):
