@@ -40,15 +40,23 @@ def sha256(path: str | pathlib.Path) -> str:
 
 
 def resolve_auto(source: str, local: object, *, remote: str | None = "tfds", host: str = "storage.googleapis.com",
-                 offline: str = "synthetic") -> str:
+                 offline: str = "synthetic", given: str | pathlib.Path = "") -> str:
     """What --source auto means, the same rule in every pipeline: the local data when there is some (`local`: the
     pipeline's own test, e.g. a given --data-dir or a file found in it), else the `remote` source when its
-    download `host` answers within seconds, else the `offline` default that needs nothing. Any other source is
-    returned as it is."""
+    download `host` answers within seconds, else the `offline` default that needs nothing. A folder the user
+    named (`given`: --data-dir) that holds no data is refused: a mistyped path must not train on generated or
+    downloaded data. Any other source is returned as it is."""
     if source != "auto":
         return source
     if local:
         return "local"
+    if given:
+        path = pathlib.Path(given)
+        what = ("no such file or folder" if not path.exists() else
+                "a file, not the folder that holds the dataset" if path.is_file() else "it does not hold the dataset")
+        raise FileNotFoundError(f"--data-dir {given}: {what}; give the folder holding the dataset's files, or choose "
+                                "the source with --source (auto never falls back to other data when a folder is "
+                                "named).")
     return remote if remote and reachable(host) else offline
 
 

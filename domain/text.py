@@ -199,7 +199,7 @@ def resolve(source: str, data_dir: str | pathlib.Path | None) -> str:
     within seconds, else synthetic."""
     if source not in SOURCES:
         raise ValueError(f"sentiment source {source!r}: expected one of {list(SOURCES)}.")
-    return resolve_auto(source, data_dir and has_local(data_dir), host=TFDS_HOST)
+    return resolve_auto(source, data_dir and has_local(data_dir), host=TFDS_HOST, given=data_dir or "")
 
 
 def default_data_dir() -> pathlib.Path:

@@ -217,12 +217,14 @@ def limit_checks(limits: dict, inputs: dict[str, tf.Tensor]) -> list:
     for name, limit in limits.items():
         if name not in inputs:
             continue
-        x = tf.reshape(tf.cast(inputs[name], tf.float64), [-1, *([tf.shape(inputs[name])[-1]]
-                                                                   if inputs[name].shape.rank else [1])])
-        low = tf.constant(np.asarray(limit.get("min", -np.inf), dtype=float), tf.float64)
-        high = tf.constant(np.asarray(limit.get("max", np.inf), dtype=float), tf.float64)
+        # compared in the input's own float type (a float32 1e-6 is not below a limit of 1e-6), integers as float64
+        dtype = inputs[name].dtype if inputs[name].dtype.is_floating else tf.float64
+        x = tf.reshape(tf.cast(inputs[name], dtype), [-1, *([tf.shape(inputs[name])[-1]]
+                                                            if inputs[name].shape.rank else [1])])
+        low = tf.constant(np.asarray(limit.get("min", -np.inf), dtype=float), dtype)
+        high = tf.constant(np.asarray(limit.get("max", np.inf), dtype=float), dtype)
         ok = tf.reshape((x >= low) & (x <= high), [-1])  # NaN fails both
-        first_bad = tf.concat([tf.boolean_mask(tf.reshape(x, [-1]), ~ok), tf.constant([np.nan], tf.float64)], 0)[0]
+        first_bad = tf.concat([tf.boolean_mask(tf.reshape(x, [-1]), ~ok), tf.constant([np.nan], dtype)], 0)[0]
         per_feature = np.ndim(limit.get("min", 0)) or np.ndim(limit.get("max", 0))
         bounds = ("each feature's range (metadata.json input_limits)" if per_feature else
                   f"[{float(limit.get('min', -np.inf)):.10g}, {float(limit.get('max', np.inf)):.10g}]")
@@ -233,14 +235,18 @@ def limit_checks(limits: dict, inputs: dict[str, tf.Tensor]) -> list:
     return checks
 
 
-def _checked(serve_fn: Callable, input_signature: list, limits: dict) -> Callable:
-    """`serve_fn` with limit_checks on its inputs (named by the signature's TensorSpecs) run before it."""
+def _checked(serve_fn: Callable, input_signature: list | None, limits: dict) -> Callable:
+    """`serve_fn` with limit_checks on its inputs (named by the signature's TensorSpecs) run before it; a
+    tf.function given without `input_signature` stays a tf.function with its own."""
+    own = input_signature is None
+    input_signature = getattr(serve_fn, "input_signature", None) if own else input_signature
+
     def serve(*args):
         named = {spec.name: value for spec, value in zip(tf.nest.flatten(input_signature), tf.nest.flatten(args),
                                                         strict=True)}
         with tf.control_dependencies(limit_checks(limits, named)):
             return tf.nest.map_structure(tf.identity, serve_fn(*args))
-    return serve
+    return tf.function(serve, input_signature=input_signature) if own else serve
 
 
 def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,

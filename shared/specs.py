@@ -121,6 +121,6 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
             shown = f"--{name.replace('_', '-')}" if options else f"input {name!r}"
             per_feature = np.ndim(limit.get("min", 0)) or np.ndim(limit.get("max", 0))
             where = f" (feature {np.unravel_index(i, array.shape)[-1]})" if per_feature else ""
-            problems.append(f"{shown}{where} = {array.reshape(-1)[i]:g} is outside [{low.reshape(-1)[i]:g}, "
-                            f"{high.reshape(-1)[i]:g}]" + (f" ({limit['why']})" if limit.get("why") else ""))
+            problems.append(f"{shown}{where} = {array.reshape(-1)[i]:.10g} is outside [{low.reshape(-1)[i]:.10g}, "
+                            f"{high.reshape(-1)[i]:.10g}]" + (f" ({limit['why']})" if limit.get("why") else ""))
     return problems

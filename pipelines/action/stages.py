@@ -43,7 +43,7 @@ def _stratified(clips: video_data.Clips, fraction: float, seed: int) -> tuple[vi
 def load_data(cfg: Config) -> ActionData:
     """Clips of the source split 70/15/15 (stratified; ucf101: its own train/test split, validation from train)."""
     folder = domain_sources.local_folder(cfg.data_dir, "ucf101")
-    source = domain_sources.resolve_auto(cfg.source, folder)
+    source = domain_sources.resolve_auto(cfg.source, folder, given=cfg.data_dir)
     if source == "tfds":
         rest = video_data.load_tfds("train", cfg.raw_frames, cfg.size, cfg.data_dir or None, cfg.tfds_limit or None)
         test = video_data.load_tfds("test", cfg.raw_frames, cfg.size, cfg.data_dir or None)

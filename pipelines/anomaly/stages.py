@@ -25,7 +25,7 @@ RNN = "GRU forecaster + anomaly likelihood"
 
 def load_data(cfg: Config) -> nab.Corpus:
     folder = cfg.data_dir or nab.default_data_dir()
-    source = domain_sources.resolve_auto(cfg.source, bool(folder), remote=None)
+    source = domain_sources.resolve_auto(cfg.source, bool(folder), remote=None, given=cfg.data_dir)
     if source == "local":
         if not folder:
             raise FileNotFoundError("--source local needs --data-dir (a folder in NAB's layout: data/, labels/).")

@@ -57,7 +57,7 @@ def load_utterances(cfg: AudioConfig, validation: bool = True, synthetic_mix: in
     train (a cross-validation picks the epoch count). `synthetic_mix` adds eSpeak NG voices saying the digits
     (that many takes per digit and voice) as `extra` training data (real data only)."""
     folder = domain_sources.local_folder(cfg.data_dir, "fsdd")
-    source, notes = domain_sources.resolve_auto(cfg.source, folder), []
+    source, notes = domain_sources.resolve_auto(cfg.source, folder, given=cfg.data_dir), []
     chosen = [s for s in cfg.test_speakers.split(",") if s.strip()]
     if source == "tfds" and cfg.dataset == "speech_commands":
         train = audio_data.load_tfds(cfg.dataset, "train", cfg.data_dir or None)

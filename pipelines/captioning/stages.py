@@ -37,7 +37,7 @@ class CaptionData:
 def load_data(cfg: Config) -> CaptionData:
     """Images split 80/10/10 at random under the seed (coco_captions: its train and validation splits)."""
     folder = domain_sources.local_folder(cfg.data_dir, "captions")
-    source = domain_sources.resolve_auto(cfg.source, folder)
+    source = domain_sources.resolve_auto(cfg.source, folder, given=cfg.data_dir)
     if source == "tfds":
         rest = scene_data.load_tfds("train", cfg.size, cfg.data_dir or None, cfg.tfds_limit)
         test = scene_data.load_tfds("val", cfg.size, cfg.data_dir or None, max(100, cfg.tfds_limit // 10))

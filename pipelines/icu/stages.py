@@ -44,7 +44,7 @@ def load_data(cfg: Config) -> IcuData:
     """The training stays of the configured source, and the --test-dir stays when given."""
     folder = _folder(cfg)
     source = domain_sources.resolve_auto(cfg.source, any(folder.glob("Outcomes-*.txt")), remote="download",
-                                         host="physionet.org")
+                                         host="physionet.org", given=cfg.data_dir)
     if source == "synthetic":
         generated = icu_data.generate(pathlib.Path(cfg.run_dir) / "synthetic", cfg.synthetic_stays, cfg.seed)
         train = icu_data.read_folder(generated, f"synthetic ({cfg.synthetic_stays} stays generated here)")

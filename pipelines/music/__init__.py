@@ -26,7 +26,8 @@ MAX_LENGTH = 1024  # steps one request may generate (each step re-reads the piec
 
 
 LIMITS = {"length": {"min": 0, "max": MAX_LENGTH, "why": "steps to generate per request"},
-          "temperature": {"min": 0, "max": 10, "why": "0 keeps each key whose probability is at least 0.5"}}
+          "temperature": {"min": 0, "max": 10, "why": "0 keeps each key whose probability is at least 0.5"},
+          "primer": {"min": 0, "max": 1, "why": "a piano roll: 1 where a key sounds, 0 where it does not"}}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,8 @@ def load_data(cfg: Config) -> music_data.Rolls:
     folder = cfg.data_dir or music_data.default_data_dir()
     path = pathlib.Path(folder) / music_data.DATASETS[cfg.dataset] if folder and pathlib.Path(folder).is_dir() \
         else pathlib.Path(folder)
-    source = domain_sources.resolve_auto(cfg.source, bool(folder) and path.is_file(), remote=None)
+    source = domain_sources.resolve_auto(cfg.source, bool(folder) and path.is_file(), remote=None,
+                                         given=cfg.data_dir)
     if source == "local":
         if not path.is_file():
             raise FileNotFoundError(f"--data-dir {folder or '(none)'}: no {music_data.DATASETS[cfg.dataset]} there; "

@@ -24,7 +24,7 @@ AR_LAGS = 5
 def load_data(cfg: Config) -> stock_data.Bars:
     folder = cfg.data_dir or domain_sources.data_folder("stocks")
     source = domain_sources.resolve_auto(cfg.source, folder and pathlib.Path(folder).exists(), remote=None,
-                                         offline="msft")
+                                         offline="msft", given=cfg.data_dir)
     if source == "msft":
         bars = stock_data.load_msft()
     else:

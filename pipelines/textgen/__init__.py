@@ -50,7 +50,7 @@ class Config:
         if spec.bidirectional:
             raise ValueError(f"--rnn {self.rnn}: a language model reads left to right; use gru:512 or lstm:512.")
         cli.check_choices(self)
-        for name in ("embed_dim", "streams", "chunk", "ngram", "length"):
+        for name in ("embed_dim", "streams", "chunk", "ngram"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected at least 1.")
         for problem in specs.limit_problems(dataclasses.asdict(self), LIMITS, options=True):
@@ -63,9 +63,10 @@ class Config:
 # what a generation request may ask (the command line's options and the served signature's inputs alike): bounded
 # work per request (a length of 10^8 would hold the server for minutes and gigabytes)
 MAX_LENGTH = 10_000
+MAX_PROMPT = 10_000  # prompt characters one request may hold (each is a recurrent step before generation starts)
 
 
-LIMITS = {"length": {"min": 0, "max": MAX_LENGTH, "why": "characters to generate per request"},
+LIMITS = {"length": {"min": 1, "max": MAX_LENGTH, "why": "characters to generate per request"},
           "temperature": {"min": 0, "max": 100, "why": "0 is greedy"},
           "top_k": {"min": 0, "max": 1_000_000, "why": "0 keeps every character"},
           "top_p": {"min": 1e-6, "max": 1, "why": "a probability mass above 0"}}

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import textgen as text_data
-from pipelines.textgen import LIMITS, NAME, Config
+from pipelines.textgen import LIMITS, MAX_PROMPT, NAME, Config
 from shared import cli, layers, reports, streaming, training
 from shared import export as shared_export
 
@@ -45,7 +45,7 @@ def load_data(cfg: Config) -> Corpus:
     default = domain_sources.data_folder("tinyshakespeare")
     folder = cfg.data_dir or (str(default) if (default / text_data.FILE).exists() else "")
     source = domain_sources.resolve_auto(cfg.source, bool(folder), remote="download",
-                                         host="raw.githubusercontent.com", offline="bundled")
+                                         host="raw.githubusercontent.com", offline="bundled", given=cfg.data_dir)
     loaded = text_data.load_text(source, folder, cache_dir=pathlib.Path(cfg.data_dir or "data") / "textgen")
     train, validation = text_data.split(loaded.text)
     cut = int(len(train) * STOP_FRACTION)  # early stopping watches the start, so the model trains on the text next
@@ -219,6 +219,11 @@ class Generator(tf.Module):
                                   tf.TensorSpec((), tf.int32, name="seed")])
     def generate(self, prompt, length, temperature, top_k, top_p, seed):
         chars = tf.strings.unicode_split(prompt, "UTF-8", errors="replace")
+        longest = tf.reduce_max(tf.concat([chars.row_lengths(), [0]], 0))
+        with tf.control_dependencies([tf.debugging.Assert(longest <= MAX_PROMPT, [tf.strings.join([
+                "input 'prompt' holds ", tf.strings.as_string(longest), f" characters; at most {MAX_PROMPT} per "
+                "request (each is a step of the network: bounded work); send the end of a longer text"])])]):
+            chars = tf.identity(chars)
         ids = self.table.lookup(chars)
         unknown = tf.reduce_sum(tf.cast(ids == 0, tf.int32), axis=1)
         ids = tf.ragged.boolean_mask(ids, ids > 0)  # characters outside the vocabulary are left out (counted)
@@ -269,6 +274,9 @@ def predict(cfg: Config, prompt: str, model_path: str | pathlib.Path | None = No
     and seed."""
     served, _ = shared_export.load(model_path or shared_export.latest(NAME), NAME)
     prompt = cli.text_input(prompt)
+    if len(prompt) > MAX_PROMPT:
+        raise ValueError(f"the prompt holds {len(prompt)} characters; at most {MAX_PROMPT} per request (each is a "
+                         "step of the network: bounded work); give the end of a longer text.")
     out = served.signatures["serving_default"](
         prompt=tf.constant([prompt]), length=tf.constant(cfg.length), temperature=tf.constant(cfg.temperature),
         top_k=tf.constant(cfg.top_k), top_p=tf.constant(cfg.top_p), seed=tf.constant(cfg.sample_seed))

@@ -60,7 +60,7 @@ def load_data(cfg: Config) -> TranslationData:
     validation. Pairs too long for --max-length are left out of training later (make_datasets), counted."""
     folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else domain_sources.data_folder("fra-eng")
     source = domain_sources.resolve_auto(cfg.source, (folder / "train.tsv").exists(), remote="download",
-                                         host="www.manythings.org", offline="numbers")
+                                         host="www.manythings.org", offline="numbers", given=cfg.data_dir)
     if source == "numbers":
         pairs = pair_data.number_pairs(cfg.max_pairs or NUMBER_PAIRS, cfg.seed)
         where = f"numbers: num2words English -> French ({len(pairs)} pairs)"

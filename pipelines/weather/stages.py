@@ -25,7 +25,7 @@ def load_data(cfg: Config) -> weather_data.WeatherSeries:
     """The hourly series of the configured source (see domain.weather)."""
     folder = pathlib.Path(cfg.data_dir) if cfg.data_dir else domain_sources.data_folder("jena")
     source = domain_sources.resolve_auto(cfg.source, (folder / weather_data.JENA_FILE).exists(), remote="jena",
-                                         offline="seattle")
+                                         offline="seattle", given=cfg.data_dir)
     if source == "seattle":
         series = weather_data.load_seattle()
     elif source == "local":

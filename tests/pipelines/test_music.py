@@ -52,6 +52,8 @@ def test_served_sampler_is_seeded_bounded_and_writes_midi(quick_run, tmp_path):
     assert run(length=0)["continuation"].shape == (1, 0, music_data.KEYS)
     assert run(first=tf.zeros((2, 0, music_data.KEYS)), length=4)["continuation"].shape == (2, 4, music_data.KEYS)
     assert specs.limit_problems({"length": 5000}, meta["input_limits"]["serving_default"])  # the server refuses it
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"primer.' = 5 is outside \[0, 1\]"):
+        run(first=primer * 5)  # not a piano roll: the graph refuses it (documented 0/1)
     music_data.to_midi(primer.numpy()[0], tmp_path / "primer.mid")
     out = music.predict(dataclasses.replace(cfg, run_dir=str(tmp_path / "run")), str(tmp_path / "primer.mid"), path)
     assert out["primer_steps"] == 8 and out["generated_steps"] == 12

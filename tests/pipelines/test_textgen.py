@@ -66,7 +66,12 @@ def test_prompts_outside_the_vocabulary_and_empty_prompts(quick_run, tmp_path):
     served, _ = export.load(result["export"], "textgen")
     texts, unknown = _generate(served, ["日本語 def", "", "\U0001f600"], length=10)
     assert unknown == [3, 0, 1] and all(len(t) == 10 for t in texts)
-    assert _generate(served, ["abc"], length=0)[0] == [""]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"length\\?' = 0 is outside \[1, 10000\]"):
+        _generate(served, ["abc"], length=0)  # the graph refuses what the command line refuses
+    with pytest.raises(tf.errors.InvalidArgumentError, match="prompt.' holds 10001 characters; at most 10000"):
+        _generate(served, ["x", "é" * 10_001], length=1)  # bounded work per request, counted in characters
+    with pytest.raises(ValueError, match="the prompt holds 10001 characters"):
+        textgen.predict(cfg, "a" * 10_001, result["export"])
     (tmp_path / "prompt.txt").write_text("class Foo")
     out = textgen.predict(dataclasses.replace(cfg, length=12), f"@{tmp_path / 'prompt.txt'}", result["export"])
     assert out["prompt"] == "class Foo" and len(out["text"]) == 12
@@ -91,7 +96,8 @@ def test_bad_options_are_refused():
     for bad in ({"rnn": "bigru:8"}, {"top_p": 0.0}, {"temperature": -1.0}, {"minutes": 0.0}, {"streams": 0}):
         with pytest.raises(ValueError):
             dataclasses.replace(textgen.Config(), **bad)
-    for bad, says in (({"length": 100_000_000}, "--length = 1e+08 is outside [0, 10000]"),
-                      ({"top_p": 5.0}, "--top-p = 5 is outside"), ({"top_k": -3}, "--top-k = -3 is outside")):
+    for bad, says in (({"length": 0}, "--length = 0 is outside [1, 10000]"), ({"length": 100_000_000}, "--length = 100000000 is outside [1, 10000]"),
+                      ({"top_p": 5.0}, "--top-p = 5 is outside"), ({"top_k": -3}, "--top-k = -3 is outside"),
+                      ({"temperature": 100.0001}, "--temperature = 100.0001 is outside [0, 100]")):
         with pytest.raises(ValueError, match=re.escape(says)):
             dataclasses.replace(textgen.Config(), **bad)

@@ -4,6 +4,7 @@ import importlib
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -437,3 +438,18 @@ def test_quick_keeps_the_data_folder_it_is_given(domain, tmp_path):
                           prog=domain, quick=module.QUICK)
     assert cfg.source == (module.QUICK["source"] if "synthetic" not in module.Config.CHOICES.get("source", ())
                           else "synthetic")
+
+
+@pytest.mark.parametrize("domain", pipeline.PIPELINES)
+def test_auto_source_refuses_a_data_folder_that_holds_no_data(domain, tmp_path):
+    """--source auto with a --data-dir that is a file (or an empty folder) stops with one line naming it: it never
+    trains on generated data instead (and never exports over the last real model)."""
+    module = importlib.import_module(f"pipelines.{domain}")
+    if "auto" not in module.Config.CHOICES.get("source", ()):
+        pytest.skip(f"{domain} has no --source auto")
+    given = tmp_path / "notes.txt"
+    given.write_text("not a dataset\n")
+    folders = (str(given),) if isinstance(module.Config().data_dir, tuple) else str(given)
+    cfg = dataclasses.replace(module.Config(), data_dir=folders, run_dir=str(tmp_path / "run"))
+    with pytest.raises((FileNotFoundError, ValueError), match=re.escape(str(given))):
+        module.load_data(cfg)
