@@ -9,7 +9,9 @@ raw signal.
                            {"listed": "100"}                                        or a record the server lists
         -> every detected beat (time_s, class, probabilities) and the summary `make predict-ecg` prints
            (domain.ecg.analysis.analyze: one implementation for both); with annotations, the agreement with them;
-           with "include_signal": true, the lead at 360 Hz (signal_mV, fs) and the reference beats, for drawing.
+           with "include_signal": true, the lead at 360 Hz (signal_mV, fs) and the reference beats, for drawing;
+           "first_lead": true reads a record without an MLII lead on its first lead. A field of the wrong type
+           (e.g. "include_signal": "yes") is refused (400).
     GET  /                 the ECG page (pipelines/ecg_page.html): pick or upload a record, scroll its beats
     GET  /v1/ecg/records   {"records": [...]}: the records of --records (default: the MIT-BIH and SVDB folders of
                            $RNN_DATA_DIR, when they hold records), and "why" when there are none
@@ -18,6 +20,7 @@ raw signal.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import pathlib
 import sys
@@ -73,11 +76,15 @@ def analyze_ecg(repository: serving.Repository, body: dict, folders: list[pathli
     if len(kinds) != 1:
         raise serving.RequestError(400, 'send {"signal": [...], "sampling_rate": Hz}, {"record": {"hea": {"b64": '
                                         '...}, "dat": {"b64": ...}}} or {"listed": "<record>"}, one of the three')
+    for field, kind, what in (("include_signal", bool, "true or false"), ("first_lead", bool, "true or false"),
+                              ("detector", str, "a detector's name"), ("version", (str, int), "a version number")):
+        if field in body and (not isinstance(body[field], kind) or (kind is not bool and isinstance(body[field], bool))):
+            raise serving.RequestError(400, f'"{field}" must be {what}, not {json.dumps(body[field])[:40]}')
     detector = body.get("detector", "neurokit")
     if detector not in DETECTORS:
         raise serving.RequestError(400, f"detector {str(detector)[:40]!r}: expected one of {', '.join(DETECTORS)}")
     loaded, meta, version = repository.get("ecg", body.get("version"))
-    first_lead = bool((meta.get("config") or {}).get("first_lead", False))
+    first_lead = body.get("first_lead", bool((meta.get("config") or {}).get("first_lead", False)))
     try:
         annotated = False
         if "listed" in body:
@@ -100,7 +107,7 @@ def analyze_ecg(repository: serving.Repository, body: dict, folders: list[pathli
             annotated = isinstance(body["record"], dict) and "atr" in body["record"]
         result = analysis.analyze(record, shared_export.caller(loaded), meta, detector, annotated)
     except ValueError as error:  # the record's own checks: too short, flat, mostly missing, bad header
-        raise serving.RequestError(400, str(error)) from None
+        raise serving.RequestError(400, str(error).replace("pass --first-lead", 'send "first_lead": true')) from None
     result = reports.plain(result)  # JSON-safe: an agreement metric of a class the record lacks is NaN -> null
     if body.get("include_signal") is True:  # what the page draws: the lead as the model read it, and the reference
         result["fs"], result["signal_mV"] = records.FS, np.round(record.signal, 3).tolist()

@@ -87,9 +87,20 @@ def record_summary(record, peaks: np.ndarray, beat_peaks: np.ndarray, predicted:
                "ventricular_ectopy_burden_percent": round(100 * counts["V"] / max(1, len(predicted)), 2),
                "mean_heart_rate_bpm": round(60.0 / float(np.mean(np.diff(peaks)) / record_data.FS), 1)
                if len(peaks) > 1 else None}
-    warning = heart_rate_warning(summary["mean_heart_rate_bpm"], record.original_fs)
-    if warning:
-        summary["warning"] = warning
+    warnings = [w for w in (heart_rate_warning(summary["mean_heart_rate_bpm"], record.original_fs),
+                            clipping_warning(record.clipped_fraction)) if w]
+    if annotated and len(record.peaks):
+        # agreement only where the annotations reach: an .atr that stops early would count every later beat as a
+        # false detection
+        covered = float(record.peaks.max() + 2 * record_data.FS)
+        if covered < len(record.signal) - 10 * record_data.FS:
+            warnings.append(f"the annotations stop at {record.peaks.max() / record_data.FS:.0f} s of the record's "
+                            f"{len(record.signal) / record_data.FS:.0f} s: the agreement below covers that part only "
+                            "(is the .atr file cut short?)")
+        peaks, beat_keep = peaks[peaks <= covered], beat_peaks <= covered
+        beat_peaks, predicted = beat_peaks[beat_keep], predicted[beat_keep]
+    if warnings:
+        summary["warning"] = "; ".join(warnings)
     if annotated:
         summary["detection"] = metric_data.detection_agreement(record.peaks, peaks)
         ref_idx, det_idx = metric_data.match_beats(record.peaks, beat_peaks)
@@ -101,10 +112,22 @@ def record_summary(record, peaks: np.ndarray, beat_peaks: np.ndarray, predicted:
 def heart_rate_warning(bpm: float | None, header_fs: float) -> str | None:
     """A loud warning when the detected mean heart rate is not a human one (25-250 bpm): a header's wrong sampling
     rate or a non-ECG lead. (It cannot catch every lie: XQRS's refractory period keeps rates below ~200 bpm.)"""
-    if bpm is not None and 25 <= bpm <= 250:
+    if bpm is None:
+        return ("fewer than two beats were detected, so there is no heart rate: the lead may not be an ECG, or the "
+                "header's sampling rate or gain may be wrong; do not trust these classes.")
+    if 25 <= bpm <= 250:
         return None
     return (f"detected heart rate {bpm} bpm is outside 25-250 bpm: the header's sampling rate ({header_fs:g} Hz) or "
             "the lead may be wrong; do not trust these classes.")
+
+
+def clipping_warning(fraction: float) -> str | None:
+    """A warning when more than 0.5% of the samples sit flat at the signal's extremes (records.clipped_fraction):
+    clipped R waves change the beats' shapes the model reads."""
+    if fraction <= 0.005:
+        return None
+    return (f"{100 * fraction:.1f}% of the samples sit flat at the signal's highest or lowest value: the recording "
+            "looks clipped (saturated); beat shapes are cut off and the classes may be wrong.")
 
 
 COLOURS = {"N": "tab:green", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:gray"}

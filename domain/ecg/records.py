@@ -39,6 +39,7 @@ class Record:
     symbols: tuple[str, ...]
     original_fs: float
     repaired_samples: int = 0
+    clipped_fraction: float = 0.0  # share of samples held at the signal's extreme values (a saturated amplifier)
 
     @property
     def labels(self) -> np.ndarray:
@@ -184,7 +185,9 @@ def from_signal(signal, fs: float, *, name: str = "signal", lead: str = "MLII", 
         good = np.flatnonzero(~bad)
         signal[bad] = np.interp(np.flatnonzero(bad), good, signal[good])
     if np.nanstd(signal) < 1e-3:
-        raise ValueError(f"ECG record {name}: the {lead} lead is a flat line (std < 0.001 mV); no beats can be read.")
+        raise ValueError(f"ECG record {name}: the {lead} lead is a flat line (std < 0.001 mV); no beats can be read. "
+                         "If the recording is not flat, the header's gain (ADC units per mV) is far too large.")
+    clipped = clipped_fraction(signal)
     peaks = np.zeros(0, "int64") if peaks is None else np.asarray(peaks, dtype="int64")
     if fs != FS:
         signal = scipy.signal.resample_poly(signal, FS, int(round(fs))) if float(fs).is_integer() else \
@@ -193,7 +196,17 @@ def from_signal(signal, fs: float, *, name: str = "signal", lead: str = "MLII", 
         log.debug("record %s: resampled %s Hz -> %d Hz", name, fs, FS)
     inside = (peaks >= 0) & (peaks < len(signal))
     return Record(name, signal, lead, peaks[inside], tuple(np.asarray(symbols, dtype=object)[inside]) if symbols
-                  else (), float(fs), int(bad.sum()))
+                  else (), float(fs), int(bad.sum()), clipped)
+
+
+def clipped_fraction(signal: np.ndarray, run: int = 3) -> float:
+    """The share of samples that sit at the signal's own maximum or minimum in runs of at least `run` samples: a
+    saturated amplifier or a full-scale ADC flattens every tall R wave at one value (a real peak touches it once)."""
+    at_edge = (signal >= signal.max()) | (signal <= signal.min())
+    padded = np.concatenate([[0], at_edge.astype("int8"), [0]])
+    starts, ends = np.flatnonzero(np.diff(padded) == 1), np.flatnonzero(np.diff(padded) == -1)
+    lengths = ends - starts
+    return float(lengths[lengths >= run].sum() / len(signal))
 
 
 def through_rate(record: Record, fs: float) -> Record:

@@ -429,6 +429,21 @@ def test_the_ecg_page_shows_a_records_beats_in_a_real_browser(exported, tmp_path
         assert requests.post(url + "/v1/ecg:analyze", json={"listed": "../201"}, timeout=60).status_code == 404
         named = requests.post(url + "/v1/ecg:analyze", json={"listed": 201}, timeout=60)  # a number, not a name
         assert named.status_code == 400 and "is a string" in named.json()["error"]
+        typed = requests.post(url + "/v1/ecg:analyze", json={"listed": "201", "include_signal": "yes"}, timeout=60)
+        assert typed.status_code == 400 and typed.json()["error"] == '"include_signal" must be true or false, not "yes"'
+        # a record without an MLII lead: the message speaks of the request's field, and the field works
+        import wfdb
+
+        signal = records.read_record(tmp_path / "records" / "205", annotations=False).signal
+        wfdb.wrsamp("v1", fs=360, units=["mV"], sig_name=["V1"], p_signal=signal[:, None], fmt=["16"],
+                    write_dir=str((tmp_path / "upload").mkdir() or tmp_path / "upload"))
+        upload = {k: {"b64": base64.b64encode((tmp_path / "upload" / f"v1.{k}").read_bytes()).decode()}
+                  for k in ("hea", "dat")}
+        refused = requests.post(url + "/v1/ecg:analyze", json={"record": upload}, timeout=60)
+        assert refused.status_code == 400 and 'send "first_lead": true' in refused.json()["error"]
+        assert "--first-lead" not in refused.json()["error"]
+        taken = requests.post(url + "/v1/ecg:analyze", json={"record": upload, "first_lead": True}, timeout=120)
+        assert taken.status_code == 200 and taken.json()["classified_beats"] > 100
 
         def page(address):
             return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",

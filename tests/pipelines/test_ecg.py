@@ -116,6 +116,30 @@ def test_predict_classifies_a_record_without_its_annotations(quick_run, tmp_path
     assert "(100 Hz)" in analysis.heart_rate_warning(21.0, 100) and analysis.heart_rate_warning(None, 360)  # no beats found
 
 
+def test_predict_warns_of_clipping_and_of_annotations_that_stop_early(quick_run, tmp_path):
+    import wfdb
+
+    cfg, root, _ = quick_run
+    model = export.latest("ecg", root / "saved_models")
+    ecg_data.synthetic.write_records(tmp_path, ["119"], minutes=2, seed=9)
+    whole = ecg.predict(cfg, tmp_path / "119", model)
+    assert "clipped" not in whole["warning"] and "annotations stop" not in whole["warning"]
+    # the .atr cut at 50 s: said, and the agreement covers the annotated part only (no flood of false detections)
+    notes = wfdb.rdann(str(tmp_path / "119"), "atr")
+    kept = notes.sample < 50 * 360
+    wfdb.wrann("119", "atr", notes.sample[kept], np.array(notes.symbol)[kept], write_dir=str(tmp_path))
+    cut = ecg.predict(cfg, tmp_path / "119", model)
+    assert "the annotations stop at 50 s of the record's 120 s" in cut["warning"]
+    assert cut["detection"]["+P"] > 95 and cut["detection"]["Se"] > 95
+    # a saturated amplifier: every R wave flattened at one value
+    signal = ecg_data.read_record(tmp_path / "119").signal
+    clipped = np.minimum(signal, np.percentile(signal, 99.0))
+    wfdb.wrsamp("clip", fs=360, units=["mV"], sig_name=["MLII"], p_signal=clipped[:, None], fmt=["16"],
+                write_dir=str(tmp_path))
+    assert "looks clipped" in ecg.predict(cfg, tmp_path / "clip", model)["warning"]
+    assert ecg_data.records.clipped_fraction(signal) < 0.005  # the real shape is not
+
+
 def test_rnn_beats_the_majority_baseline_on_synthetic_beats(quick_run):
     """V beats are premature and wide in the synthetic records: the trained RNN must find them."""
     cfg, root, result = quick_run
