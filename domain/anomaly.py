@@ -37,6 +37,7 @@ class Series:
     values: np.ndarray
     windows: list[tuple[int, int]]
     skipped_rows: int = 0
+    notes: tuple[str, ...] = ()  # what reading changed: rows re-sorted into time order, repeated timestamps
 
     @property
     def probation(self) -> int:
@@ -77,9 +78,17 @@ def read_series(path: str | pathlib.Path, name: str | None = None) -> Series:
     usable = stamps.notna() & values.notna() & np.isfinite(values.astype(float))
     if usable.sum() < 10:
         raise ValueError(f"{path}: {int(usable.sum())} usable rows; need at least 10 (timestamp,value).")
-    order = np.argsort(stamps[usable].to_numpy(), kind="stable")
-    return Series(name or path.name, stamps[usable].to_numpy()[order], values[usable].to_numpy(float)[order], [],
-                  int((~usable).sum()))
+    times = stamps[usable].to_numpy()
+    order = np.argsort(times, kind="stable")
+    notes = []
+    backward = int((np.diff(times) < np.timedelta64(0)).sum())
+    if backward:
+        notes.append(f"time goes back {backward} time(s) in the file: its rows were put in time order")
+    repeated = int((np.diff(times[order]) == np.timedelta64(0)).sum())
+    if repeated:
+        notes.append(f"{repeated} row(s) repeat an earlier timestamp: each is kept as a point of its own")
+    return Series(name or path.name, times[order], values[usable].to_numpy(float)[order], [],
+                  int((~usable).sum()), tuple(notes))
 
 
 def window_indices(timestamps: np.ndarray, windows: list) -> list[tuple[int, int]]:

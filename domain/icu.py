@@ -139,6 +139,8 @@ def parse_stay(text: str, name: str = "stay") -> Stay:
                              "order.")
         previous = t
         try:
+            if "_" in value_text:  # Python reads 1_000 as a number; a CSV number has no digit separators
+                raise ValueError
             value = float(value_text)
         except ValueError:
             raise ValueError(f"{where}: {parameter} value {value_text!r} is not a number.") from None
@@ -146,6 +148,9 @@ def parse_stay(text: str, name: str = "stay") -> Stay:
             raise ValueError(f"{where}: {parameter} value {value_text!r} is not a finite number (at most "
                              f"{FLOAT32_MAX:.3g} in magnitude).")
         if parameter == "RecordID":
+            if record_id is not None and int(value) != record_id:
+                raise ValueError(f"{where}: a second RecordID ({int(value)}, after {record_id}); one file holds one "
+                                 "stay.")
             record_id = int(value)
             continue
         if not parameter:

@@ -200,9 +200,20 @@ def predict(cfg: Config, given: str, model_path: str | pathlib.Path | None = Non
     if len(series.values) <= window + 10:
         raise ValueError(f"{given}: {len(series.values)} rows; the model reads {window} past values, so give at least "
                          f"{window + 11}.")
-    stacked = np.lib.stride_tricks.sliding_window_view(series.values.astype("float32"), window + 1)
+    # The forecaster reads each window in its own mean and spread, so the series may be moved and scaled first: in
+    # float64, to the median and a robust spread, with points beyond 1e6 spreads held there - a value like 1e300
+    # would overflow float32 to inf and never be flagged; held at 1e6 spreads it stays the most extreme point.
+    center = float(np.median(series.values))
+    spread = float(np.median(np.abs(series.values - center))) * 1.4826 or float(np.std(series.values)) or 1.0
+    unit = (series.values - center) / spread
+    held = int((np.abs(unit) > 1e6).sum())
+    notes = [*series.notes, *([f"{held} value(s) lie beyond a million times the series' spread; the model read them "
+                               "as that far (they are among the most extreme points)"] if held else [])]
+    for note in notes:
+        log.warning("%s: %s", given, note)
+    stacked = np.lib.stride_tricks.sliding_window_view(np.clip(unit, -1e6, 1e6).astype("float32"), window + 1)
     error = np.zeros(len(series.values))
-    error[window:] = served.signatures["serving_default"](values=tf.constant(stacked))["error"].numpy()
+    error[window:] = served.signatures["serving_default"](values=tf.constant(stacked))["error"].numpy() * spread
     score = nab.likelihood(error)
     threshold = meta.get("threshold") or float(nab.tail_score(cfg.alarm_tail))
     flagged = np.flatnonzero((score >= threshold) & (np.arange(len(score)) >= series.probation))
@@ -228,7 +239,8 @@ def predict(cfg: Config, given: str, model_path: str | pathlib.Path | None = Non
     series_figure(series, score, flagged, threshold, labelled is not None).savefig(plot, dpi=110)
     return {"series": name, "events": len(found), "flagged_points": int(len(flagged)),
             "threshold": round(float(threshold), 6), "labelled_windows": None if labelled is None else len(labelled),
-            "skipped_rows": series.skipped_rows, "events_csv": str(table), "plot": str(plot), "every_event": found}
+            "skipped_rows": series.skipped_rows, "notes": notes, "events_csv": str(table), "plot": str(plot),
+            "every_event": found}
 
 
 # ------------------------------------------------------------------------------------------------ reporting

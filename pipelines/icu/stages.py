@@ -258,14 +258,19 @@ def export(cfg: Config, model: keras.Model, data: IcuData, metrics: dict,
     [1] int32: observations left out (unknown variable, time outside 0-48 h), removed [1] int32: known ones that
     cleaning removed (outside the physiological limits, as in training), measurements [1] int32: time-series
     observations that reached the model (0: the probability rests on the descriptors alone, or on nothing). A
-    value that is NaN or inf gives a NaN probability, never a confident answer."""
+    value that is NaN or inf gives a NaN probability, never a confident answer; a stay with no known observation
+    is refused, as the command line refuses it."""
     import tensorflow.experimental.numpy as tnp
 
     series = tf.constant([icu_data.VARIABLES.index(v) for v in icu_data.SERIES], tf.int32)
 
     def serve(minutes, variable, value):
-        match = tf.equal(variable[:, None], NAMES[None, :])
+        match = tf.equal(tf.strings.strip(variable)[:, None], NAMES[None, :])  # " HR " is HR, as in a stay file
         known = tf.reduce_any(match, axis=1) & (minutes >= 0) & (minutes <= 60.0 * HOURS)
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_any(known), [
+                "no observation of a known variable within 0-48 h: nothing to predict from (variables are the "
+                "challenge's names, e.g. HR, Age; minutes since ICU admission)"])]):
+            known = tf.identity(known)
         index = tf.cast(tf.argmax(tf.cast(match, tf.int32), axis=1), tf.int32)
         used_index, used_value = tf.boolean_mask(index, known), tf.boolean_mask(value, known)
         grid_values, grid_mask = to_grid(tf.boolean_mask(minutes, known), used_index, used_value)

@@ -30,6 +30,8 @@ def test_a_stay_is_read_with_unknown_descriptors_left_out():
     ("Time,Parameter,Value\n5 min,HR,80\n", "is not hh:mm"),
     ("Time,Parameter,Value\n00:00,RecordID,3\n00:00,Age,-1\n", "neither a measurement nor a descriptor"),
     ("Time,Parameter,Value\n00:05,HR\n", "is not Time,Parameter,Value"),
+    ("Time,Parameter,Value\n00:05,HR,1_000\n", "HR value '1_000' is not a number"),  # a Python literal, not CSV
+    ("Time,Parameter,Value\n00:00,RecordID,3\n00:00,RecordID,4\n00:05,HR,80\n", "a second RecordID (4, after 3)"),
 ])
 def test_bad_stays_are_refused_with_the_line_named(text, says):
     with pytest.raises(ValueError, match="stay.txt") as error:

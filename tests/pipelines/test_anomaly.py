@@ -58,6 +58,16 @@ def test_served_window_score_and_predict_on_a_csv(quick_run, tmp_path):
     assert (tmp_path / "run" / "predicted" / "s.png").exists()
     rows = list(csv.DictReader((tmp_path / "run" / "predicted" / "s.csv").open()))
     assert [row["peak"] for row in rows] == peaks  # the file holds every event
+    # a value that overflows float32 is still the most extreme point; rows out of time order and a repeated
+    # timestamp are read, and said
+    wild = pd.DataFrame({"timestamp": stamps, "value": values})
+    wild.loc[1200, "value"] = 1e300
+    wild = pd.concat([wild.iloc[[1, 0]], wild.iloc[2:], wild.iloc[[700]]])
+    wild.to_csv(tmp_path / "wild.csv", index=False)
+    odd = anomaly.predict(dataclasses.replace(cfg, run_dir=str(tmp_path / "run")), str(tmp_path / "wild.csv"), path)
+    assert [e for e in odd["every_event"] if e["start"] <= spike <= e["end"]]
+    assert any("time goes back 2 time(s)" in n for n in odd["notes"]) and any("1 row(s) repeat" in n for n in odd["notes"])
+    assert any("beyond a million times" in n for n in odd["notes"]) and not found["notes"]
     # in NAB's layout the labelled windows are found and each event says whether it fell in one
     nab_root = tmp_path / "nab"
     (nab_root / "data" / "demo").mkdir(parents=True)

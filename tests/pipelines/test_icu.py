@@ -71,6 +71,10 @@ def test_the_served_model_takes_raw_observations_and_matches_the_keras_model(qui
     assert out["removed"].numpy().tolist() == [1] and out["measurements"].numpy().tolist() == [0]
     out = sig(minutes=tf.constant([10.0]), variable=tf.constant(["HR"]), value=tf.constant([float("nan")]))
     assert np.isnan(out["probability"].numpy()[0])
+    spaced = sig(minutes=tf.constant([10.0]), variable=tf.constant([" HR "]), value=tf.constant([80.0]))
+    assert spaced["ignored"].numpy().tolist() == [0]  # " HR " is HR, as the command line reads a stay file
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no observation of a known variable"):
+        sig(minutes=tf.constant([10.0]), variable=tf.constant(["Pulse"]), value=tf.constant([80.0]))
     assert meta["research_only"] and meta["variables"][0] == "Albumin"
 
 
