@@ -217,6 +217,11 @@ def limit_checks(limits: dict, inputs: dict[str, tf.Tensor]) -> list:
     for name, limit in limits.items():
         if name not in inputs:
             continue
+        if limit.get("utf8"):  # a text input: transcoding replaces invalid UTF-8, so valid text comes back unchanged
+            flat = tf.reshape(inputs[name], [-1])
+            same = tf.equal(tf.strings.unicode_transcode(flat, "UTF-8", "UTF-8", errors="replace"), flat)
+            checks.append(tf.debugging.Assert(tf.reduce_all(same), [f"input '{name}' is not UTF-8 text; {limit['why']}"]))
+            continue
         # compared in the input's own float type (a float32 1e-6 is not below a limit of 1e-6), integers as float64
         dtype = inputs[name].dtype if inputs[name].dtype.is_floating else tf.float64
         x = tf.reshape(tf.cast(inputs[name], dtype), [-1, *([tf.shape(inputs[name])[-1]]

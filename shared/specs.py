@@ -108,6 +108,12 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
     for name, limit in limits.items():
         if name not in values:
             continue
+        if limit.get("utf8"):  # a text input: every string UTF-8
+            for item in np.asarray(values[name], dtype=object).reshape(-1):
+                if isinstance(item, bytes) and not _is_utf8(item):
+                    problems.append(f"input {name!r} is not UTF-8 text ({item[:12]!r}...); {limit['why']}")
+                    break
+            continue
         array = np.asarray(values[name], dtype=float)
         low = np.asarray(limit.get("min", -np.inf), dtype=float)
         high = np.asarray(limit.get("max", np.inf), dtype=float)
@@ -124,3 +130,14 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
             problems.append(f"{shown}{where} = {array.reshape(-1)[i]:.10g} is outside [{low.reshape(-1)[i]:.10g}, "
                             f"{high.reshape(-1)[i]:.10g}]" + (f" ({limit['why']})" if limit.get("why") else ""))
     return problems
+
+
+UTF8 = {"utf8": True, "why": "send text encoded as UTF-8"}  # input_limits of a text input
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -14,7 +14,7 @@ import tensorflow as tf
 from domain import text as text_data
 from domain.text import binary_metrics
 from pipelines.sentiment import NAME, Config
-from shared import cli, data, layers, plots, reports, training
+from shared import cli, data, layers, plots, reports, specs, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,8 @@ def export(cfg: Config, model: keras.Model, reviews: SentimentData, metrics: dic
         return {"positive_probability": tf.where(has_words, probability, float("nan")), "label": label}
 
     meta = {"config": cfg, "source": reviews.source, "metrics": metrics,
-            "labels": list(LABELS), "max_words": text_data.MAX_WORDS}
+            "labels": list(LABELS), "max_words": text_data.MAX_WORDS,
+            "input_limits": {"serving_default": {"text": specs.UTF8}}}
     return shared_export.save(model, NAME, serve_fn=serve, input_signature=[tf.TensorSpec((None,), tf.string,
                               name="text")], metadata=meta, root=root)
 

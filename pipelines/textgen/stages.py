@@ -16,7 +16,7 @@ import tensorflow as tf
 from domain import sources as domain_sources
 from domain import textgen as text_data
 from pipelines.textgen import LIMITS, MAX_PROMPT, NAME, Config
-from shared import cli, layers, reports, streaming, training
+from shared import cli, layers, reports, specs, streaming, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,8 @@ def export(cfg: Config, model: keras.Model, corpus: Corpus, metrics: dict,
     [batch, vocab], state: streaming one character at a time."""
     generator = Generator(model, corpus.vocab)
     meta = {"config": cfg, "source": corpus.source, "metrics": metrics, "vocabulary": corpus.vocab,
-            "state_size": sum(generator.sizes), "input_limits": {"serving_default": LIMITS}}
+            "state_size": sum(generator.sizes), "input_limits": {"serving_default": {**LIMITS, "prompt": specs.UTF8},
+                                                                 "step": {"char": specs.UTF8}}}
     return shared_export.save(generator.step_net, NAME, serve_fn=generator.generate, metadata=meta, root=root,
                               also_track=(generator,), extra_endpoints={"step": (generator.step, None)})
 

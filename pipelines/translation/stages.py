@@ -16,7 +16,7 @@ from domain import sources as domain_sources
 from domain import translation as pair_data
 from domain.translation import bleu_chrf
 from pipelines.translation import NAME, Config
-from shared import cli, data, decoding, layers, progress, reports, seq2seq, training
+from shared import cli, data, decoding, layers, progress, reports, seq2seq, specs, training
 from shared import export as shared_export
 from shared.subwords import Subwords
 
@@ -330,7 +330,8 @@ def export(cfg: Config, net: Seq2Seq, pairs: TranslationData, metrics: dict,
     def serve(text):
         return {"translation": translate(text, tf.constant(cfg.beam_width, tf.int32))["translation"]}
 
-    meta = {"config": cfg, "source": pairs.source, "metrics": metrics, "alphabet": alphabet}
+    meta = {"config": cfg, "source": pairs.source, "metrics": metrics, "alphabet": alphabet,
+            "input_limits": {"serving_default": {"text": specs.UTF8}, "translate": {"text": specs.UTF8}}}
     return shared_export.save(net.model, NAME, serve_fn=serve, also_track=translate.tracked,
                               input_signature=[tf.TensorSpec((None,), tf.string, name="text")], metadata=meta,
                               root=root, extra_endpoints={"translate": (translate, None)})

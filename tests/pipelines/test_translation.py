@@ -68,6 +68,10 @@ def test_the_model_server_serves_both_signatures(quick_run):
     assert out["translation"] == translation.translate_served(texts, export.latest("translation", root / "saved_models"),
                                                               beam_width=1)
     assert all(p <= 0 for p in out["log_probability"])
+    for body in ({"instances": [{"b64": "//6AIGdvb2Q="}]},  # bytes that are not UTF-8, in both signatures
+                 {"signature_name": "translate", "inputs": {"text": [{"b64": "//6AIGdvb2Q="}], "beam_width": 1}}):
+        with pytest.raises(serving.RequestError, match="input 'text' is not UTF-8 text"):
+            serving.predict(repository, "translation", body)
 
 
 def quick_run_net(cfg):
