@@ -84,6 +84,9 @@ def from_frame(frame, ticker: str, source: str, where: str) -> Bars:
         notes.append(f"{where} {ticker}: {int((complete & ~consistent).sum())} rows whose high/low do not bound "
                      "open and close (high < low included) dropped")
     keep = complete & consistent
+    if not keep.any():
+        raise ValueError(f"{where} ({ticker}): no usable row: " + "; ".join(n.split(": ", 1)[-1] for n in notes)
+                         + ". Check the columns' order and values (high >= open, close >= low > 0).")
     dates = dates.to_numpy().astype("datetime64[D]")[keep]
     _check(dates, f"{where} ({ticker})")
     close = values[keep, 3]

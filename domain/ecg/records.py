@@ -101,6 +101,9 @@ def _declared_fs(path: pathlib.Path) -> tuple[str, float] | None:
     return tokens[2], float(found.group(0)) if found else float("nan")
 
 
+_FORMAT_BYTES = {"212": 1.5, "16": 2, "80": 1}  # bytes per sample of the WFDB formats ECG databases use
+
+
 def read_record(path: str | pathlib.Path, *, lead: str | None = None, first_lead_fallback: bool = False,
                 annotations: bool = True) -> Record:
     """Read one WFDB record: the `lead` channel found by signal name (default: the MLII-like lead of its database,
@@ -144,6 +147,13 @@ def read_record(path: str | pathlib.Path, *, lead: str | None = None, first_lead
         expected_bytes = header.sig_len * header.n_sig * 3 // 2
     elif fmt == "16" and header.sig_len:
         expected_bytes = header.sig_len * header.n_sig * 2
+    if expected_bytes is not None and abs(dat.stat().st_size - expected_bytes) > 2:
+        fits = [other for other, size in _FORMAT_BYTES.items() if other != fmt and
+                abs(dat.stat().st_size - header.sig_len * header.n_sig * size) <= 2]
+        if fits:
+            raise ValueError(f"ECG record {name}: its header says format {fmt}, but {dat.name}'s size "
+                             f"({dat.stat().st_size} bytes) fits format {fits[0]} for {header.n_sig} signal(s) x "
+                             f"{header.sig_len} samples; fix the format field of the .hea file.")
     if expected_bytes is not None and dat.stat().st_size < expected_bytes:
         raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
                          f"{header.sig_len} samples ({expected_bytes} bytes); the file is truncated. Re-download it.")

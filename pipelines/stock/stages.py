@@ -35,7 +35,7 @@ def load_data(cfg: Config) -> stock_data.Bars:
         log.warning("%s", note)
     if len(bars.dates) < 3 * (cfg.past + cfg.days) + 10:
         raise ValueError(f"{bars.ticker}: {len(bars.dates)} trading days are too few for windows of {cfg.past} days "
-                         "split into train, validation and test.")
+                         "split into train, validation and test" + "".join(f"; {n}" for n in bars.notes) + ".")
     log.info("%s %s: %d trading days %s .. %s", bars.source, bars.ticker, len(bars.dates), bars.dates[0],
              bars.dates[-1])
     return bars
@@ -149,7 +149,8 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
     past, days = meta["config"]["past"], meta["config"]["days"]
     table, _ = stock_data.features(bars)
     if len(table) - 1 < past:
-        raise ValueError(f"{csv_path}: {len(table)} trading days; the model needs at least {past + 1}.")
+        raise ValueError(f"{csv_path}: {len(table)} trading days; the model needs at least {past + 1}"
+                         + "".join(f"; {n}" for n in bars.notes) + ".")
     window = table[-past:][None]
     shared_export.refuse_outside(meta, {"window": window})
     log_return = float(served.signatures["serving_default"](window=tf.constant(window))["log_return"].numpy()[0])

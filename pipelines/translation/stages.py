@@ -215,21 +215,26 @@ def translation_function(cfg: Config, net: Seq2Seq, alphabet: str = "") -> tf.ty
     def translate(text, beam_width):
         whole = net.source.ids(text, source_tokenizer)
         ids = whole[:, : cfg.max_length]
-        # clear refusals instead of an encoder or a beam search failing deep in the graph (a server shows these)
-        checks = [tf.debugging.assert_positive(tf.size(text), message=NOTHING_SENT),
-                  tf.debugging.assert_positive(ids.row_lengths(), message=NO_WORDS),
-                  tf.debugging.assert_less_equal(whole.row_lengths(), tf.constant(cfg.max_length, tf.int64),
-                                                 message=f"a text is longer than {cfg.max_length} subwords, the "
-                                                         "longest this model translates; send one sentence at a time"),
-                  tf.debugging.assert_greater_equal(beam_width, 1, message="beam_width must be at least 1 (1 is "
-                                                                           "greedy)")]
+        # clear refusals instead of an encoder or a beam search failing deep in the graph (a server shows these),
+        # in order: what is wrong with the request as a whole (nothing sent, the width, another script) before its
+        # length in subwords (a text in another script is long in subwords because it is in another script)
+        first = [tf.debugging.assert_positive(tf.size(text), message=NOTHING_SENT),
+                 tf.debugging.assert_greater_equal(beam_width, 1, message="beam_width must be at least 1 (1 is "
+                                                                          "greedy)")]
         if seen:  # at most half of a text's characters unseen in training (accents and rare letters pass)
             standard = standardize_sentence(text)
             unseen = tf.strings.length(tf.strings.regex_replace(standard, seen, ""), unit="UTF8_CHAR")
             total = tf.strings.length(tf.strings.regex_replace(standard, r"\s", ""), unit="UTF8_CHAR")
-            checks.append(tf.debugging.assert_less_equal(2 * unseen, total, message=OTHER_SCRIPT))
-        with tf.control_dependencies(checks):  # before the encoder, which fails on an empty row otherwise
+            first.append(tf.debugging.assert_less_equal(2 * unseen, total, message=OTHER_SCRIPT))
+        with tf.control_dependencies(first):
+            then = [tf.debugging.assert_positive(ids.row_lengths(), message=NO_WORDS),
+                    tf.debugging.assert_less_equal(whole.row_lengths(), tf.constant(cfg.max_length, tf.int64),
+                                                   message=f"a text is longer than {cfg.max_length} subwords, the "
+                                                           "longest this model translates; send one sentence at a "
+                                                           "time")]
+        with tf.control_dependencies(then):  # before the encoder and the search, which fail obscurely otherwise
             tokens = tf.identity(ids.to_tensor())
+            beam_width = tf.identity(beam_width)
         keys, state = encoder(tokens)
         out, lengths, scores = decoding.beam_search_graph(
             step_fn, (keys, tf.not_equal(tokens, 0), *[state] * n_states), start=START_ID, end=END_ID,

@@ -304,6 +304,14 @@ def test_a_header_that_does_not_describe_its_data_file_is_refused(tmp_path):
         records.read_record(tmp_path / "100")
 
 
+def test_a_header_that_names_the_wrong_format_says_so(tmp_path):
+    _write(tmp_path, "310", _ecg_like(3600), fmt="212")
+    header = tmp_path / "310.hea"
+    header.write_text(header.read_text().replace(" 212 ", " 16 "))
+    with pytest.raises(ValueError, match=r"310: its header says format 16, but 310\.dat's size .* fits format 212"):
+        records.read_record(tmp_path / "310")
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda atr: atr.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()),
      r"100\.atr"),

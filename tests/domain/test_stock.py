@@ -79,6 +79,10 @@ def test_prices_that_cannot_be_and_bars_that_contradict_themselves(tmp_path):
         stock.load_csv(tmp_path / "spike.csv")
     bars = stock.load_csv(tmp_path / "upside.csv")
     assert len(bars.dates) == 9 and "1 rows whose high/low do not bound open and close" in bars.notes[0]
+    swapped = [",".join([d[0], d[1], d[3], d[2], *d[4:]]) for d in (r.split(",") for r in rows)]
+    (tmp_path / "swapped.csv").write_text("\n".join([HEADER, *swapped]) + "\n")  # every row: high < low
+    with pytest.raises(ValueError, match="no usable row: 10 rows whose high/low do not bound open and close"):
+        stock.load_csv(tmp_path / "swapped.csv")
 
 
 def test_bundled_msft():

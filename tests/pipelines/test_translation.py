@@ -46,11 +46,17 @@ def test_exported_model_translates_raw_strings_like_python_decoding(quick_run):
         translation.translate_served(["  "], path)
     # out of what the model knows: refused by the export itself, naming why (they were translated as if English)
     for text, words in [("?! ...", "no letters or digits"), ("你好世界", "never saw in training"),
-                        ("привет мир", "never saw in training"), ("seven " * 200, "longer than")]:
+                        ("привет мир", "never saw in training"), ("seven " * 200, "longer than"),
+                        # short, but many subwords because every character is unknown: the script is the reason
+                        ("नमस्ते दुनिया, आप कैसे हैं? मैं ठीक हूँ", "never saw in training"),
+                        ("مرحبا بالعالم كيف حالك اليوم يا صديقي", "never saw in training")]:
         with pytest.raises(ValueError, match=words):
             translation.translate_served([text], path)
     with pytest.raises(ValueError, match="beam width 0"):
         translation.translate_served(["seven"], path, beam_width=0)
+    signature = export.load(path, "translation")[0].signatures["translate"]  # the graph itself, as a server sees it
+    with pytest.raises(tf.errors.InvalidArgumentError, match="beam_width must be at least 1"):
+        signature(text=tf.constant(["seven"]), beam_width=tf.constant(-1))
 
 
 def test_the_model_server_serves_both_signatures(quick_run):
