@@ -240,16 +240,29 @@ def limit_checks(limits: dict, inputs: dict[str, tf.Tensor]) -> list:
     return checks
 
 
+def batch_checks(inputs: dict[str, tf.Tensor]) -> list:
+    """Inside a serving function: the inputs that hold rows (rank >= 1) hold the same number of them, refused in
+    one line naming two that differ (else an op deep in the graph fails with its own words)."""
+    rowed = [(name, tensor) for name, tensor in inputs.items() if tensor.shape.rank]
+    checks = []
+    for (first, a), (other, b) in zip(rowed, rowed[1:], strict=False):
+        rows_a, rows_b = tf.shape(a)[0], tf.shape(b)[0]
+        text = tf.strings.join([f"inputs '{first}' and '{other}' hold ", tf.strings.as_string(rows_a), " and ",
+                                tf.strings.as_string(rows_b), " rows; send one row of each per example"])
+        checks.append(tf.debugging.Assert(tf.equal(rows_a, rows_b), [text]))
+    return checks
+
+
 def _checked(serve_fn: Callable, input_signature: list | None, limits: dict) -> Callable:
-    """`serve_fn` with limit_checks on its inputs (named by the signature's TensorSpecs) run before it; a
-    tf.function given without `input_signature` stays a tf.function with its own."""
+    """`serve_fn` with batch_checks and limit_checks on its inputs (named by the signature's TensorSpecs) run
+    before it; a tf.function given without `input_signature` stays a tf.function with its own."""
     own = input_signature is None
     input_signature = getattr(serve_fn, "input_signature", None) if own else input_signature
 
     def serve(*args):
         named = {spec.name: value for spec, value in zip(tf.nest.flatten(input_signature), tf.nest.flatten(args),
                                                         strict=True)}
-        with tf.control_dependencies(limit_checks(limits, named)):
+        with tf.control_dependencies(batch_checks(named) + limit_checks(limits, named)):
             return tf.nest.map_structure(tf.identity, serve_fn(*args))
     return tf.function(serve, input_signature=input_signature) if own else serve
 
@@ -283,9 +296,9 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
     if serve_fn is None:
         serve_fn, input_signature = default_endpoint(model)
     limits = ((metadata or {}).get("input_limits") or {})
-    if limits.get("serving_default"):  # the graph refuses what the server refuses (TF Serving has only the graph)
-        serve_fn = _checked(serve_fn, input_signature, limits["serving_default"])
-    extra_endpoints = {key: (_checked(fn, signature, limits[key]) if limits.get(key) else fn, signature)
+    # the graph refuses what the server refuses (TF Serving has only the graph)
+    serve_fn = _checked(serve_fn, input_signature, limits.get("serving_default") or {})
+    extra_endpoints = {key: (_checked(fn, signature, limits.get(key) or {}), signature)
                        for key, (fn, signature) in (extra_endpoints or {}).items()}
     try:
         with layers.cudnn_disabled(model):

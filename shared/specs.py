@@ -121,7 +121,8 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
             low, high = np.broadcast_to(low, array.shape), np.broadcast_to(high, array.shape)
         except ValueError:
             continue  # a shape the signature refuses anyway, with its own message
-        bad = np.flatnonzero(((array < low) | (array > high)).reshape(-1))
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero((~((array >= low) & (array <= high))).reshape(-1))  # NaN is outside every range
         if bad.size:
             i = bad[0]
             shown = f"--{name.replace('_', '-')}" if options else f"input {name!r}"

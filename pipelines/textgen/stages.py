@@ -250,6 +250,11 @@ class Generator(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="char"),
                                   tf.TensorSpec((None, None), tf.float32, name="state")])
     def step(self, char, state):
+        size = sum(self.sizes)
+        with tf.control_dependencies([tf.debugging.Assert(tf.equal(tf.shape(state)[1], size), [tf.strings.join([
+                "input 'state' has ", tf.strings.as_string(tf.shape(state)[1]), f" columns; the state of this model has "
+                f"{size} (metadata state_size): start from zeros of that size and send back the state it returns"])])]):
+            state = tf.identity(state)
         ids = self.table.lookup(tf.strings.substr(char, 0, 1, unit="UTF8_CHAR"))[:, None]
         states = tf.split(state, self.sizes, axis=1)
         logits, states = self._run(ids, tf.ones_like(ids, tf.bool), states)

@@ -9,7 +9,7 @@ from scipy.signal import resample as scipy_resample
 from domain import speech as audio_data
 from pipelines import speech
 from pipelines.audio import features as audio
-from shared import export, pipeline, serving
+from shared import export, pipeline, serving, specs
 from tests.conftest import real_data_dir, run_quick
 from tests.domain.test_speech import write_wav
 
@@ -40,10 +40,10 @@ def test_exported_model_takes_raw_audio_and_matches_python(quick_run, tmp_path):
     assert [s.decode() for s in served["label"]] == python
     np.testing.assert_allclose(served["probabilities"].sum(axis=1), 1.0, atol=1e-5)
     broken = [clips.audio[0].copy(), clips.audio[1]]
-    broken[0][100] = np.nan  # a NaN sample: no word
-    served = audio.serve(path, broken)
-    assert [s.decode() for s in served["label"]] == ["invalid input", python[1]]
-    assert np.isnan(served["probabilities"][0]).all()
+    broken[0][100] = np.nan  # a NaN sample: refused by the graph, in the server's words
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"audio.+ = nan is outside \[-2, 2\]"):
+        audio.serve(path, broken)
+    assert specs.limit_problems({"audio": np.array(broken[0])}, export.load(path)[1]["input_limits"]["serving_default"])
     # no word is heard in silence, in one sample or in a twentieth of a second (each got a word before)
     quiet = [np.zeros(8000, "float32"), np.array([0.5], "float32"), clips.audio[1][:400], 1e-5 * clips.audio[1]]
     served = audio.serve(path, [*quiet, clips.audio[1]])

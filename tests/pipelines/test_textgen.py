@@ -59,6 +59,10 @@ def test_served_generation_is_seeded_greedy_matches_the_step_signature_and_top_k
         chosen += vocab[int(np.argmax(probabilities))]
         out = step(char=tf.constant([chosen[-1]]), state=out["state"])
     assert chosen == greedy
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"has 3 columns; the state of this model has {meta['state_size']}"):
+        step(char=tf.constant(["a"]), state=tf.zeros([1, 3]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="inputs .+char.+ and .+state.+ hold 2 and 1 rows"):
+        step(char=tf.constant(["a", "b"]), state=tf.zeros([1, meta["state_size"]]))
 
 
 def test_prompts_outside_the_vocabulary_and_empty_prompts(quick_run, tmp_path):

@@ -32,7 +32,9 @@ def test_quick_run_reports_baselines_and_exports(quick_run, tmp_path):
     import keras
 
     model = keras.models.load_model(root / "run" / "best.keras")
-    window = np.random.default_rng(0).normal(10, 5, size=(3, 5, len(meta["features"]))).astype("float32")
+    limits = meta["input_limits"]["serving_default"]["window"]  # windows inside the range the graph accepts
+    low, high = np.array(limits["min"]), np.array(limits["max"])
+    window = (low + (high - low) * np.random.default_rng(0).uniform(0.35, 0.65, size=(3, 5, len(low)))).astype("float32")
     out = served.signatures["serving_default"](window=tf.constant(window))["forecast"].numpy()
     np.testing.assert_allclose(out, model.predict(window, verbose=0), rtol=1e-4, atol=1e-4)
     # predict from the last window of a daily CSV in the Seattle layout
