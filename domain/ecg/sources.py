@@ -248,7 +248,7 @@ def load_data(cfg) -> ECGData:
             parts[part].append(beats)
             resampled.append(slow)
             split[part] += [label(database, name) for name in mine[part]]
-        split["databases"][database.name] = {"title": database.title, "folder": str(folder),
+        split["databases"][database.name] = {"title": database.title, "folder": folder.name,
                                              "records": len(mine["train"]) + len(mine["validation"]) +
                                              len(mine["test"]), "lead": database.lead,
                                              "fs": folder_rate(folder, database)}

@@ -212,7 +212,7 @@ def write_report(cfg, ecg, metrics: dict | None, cv: dict | None, history: dict,
         for part in ("train", "validation", "test"))
     sections.update(reports.notes(ecg.notes))
     row = headline(metrics) if metrics is not None else (cv["pooled"] if cv else {})
-    folders = ", ".join(str(folder) for folder in ecg.data_dirs)
+    folders = ", ".join(pathlib.Path(folder).name for folder in ecg.data_dirs)  # names, not this machine's paths
     return reports.write(cfg.run_dir, domain=NAME, source=f"{ecg.source} ({folders})",
                          metrics={**row, **({"per_class": metrics["per_class"]} if metrics else {})},
                          baselines=rows, anchors=anchors, timing=timing, figures=figures,
