@@ -36,7 +36,7 @@ def baseline_features(beats: beat_data.BeatSet, rr_inputs: str) -> np.ndarray:
 
 
 # {name: (class weighting, RR inputs)}: logistic regression on both input sets, so a change of representation
-# cannot hide behind its baseline (issue 17's ratios to the record median; the earlier RR in seconds)
+# cannot hide behind its baseline (the earlier ratios to the record median; the RR in seconds before them)
 BASELINES = {"majority (all N)": (None, None),
              "logistic regression (balanced weights), RR ratios to the record median": ("balanced", "relative"),
              "logistic regression (balanced weights), RR in seconds": ("balanced", "seconds"),

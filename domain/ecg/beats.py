@@ -15,7 +15,7 @@ RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "median_rr_s", "sinus_rr_s
                "pre_rr_record", "post_rr_record", "local_rr_record",  # over the record's median RR
                "pre_rr_sinus", "post_rr_sinus", "local_rr_sinus")  # over the record's sinus reference RR
 RR_INPUTS = {
-    # issue 17's inputs: ratios only, the reference being the record's median (fails when ectopy is the majority)
+    # the earlier inputs: ratios only, the reference being the record's median (fails when ectopy is the majority)
     "relative": ("pre_rr_local", "post_rr_local", "pre_rr_record", "post_rr_record", "local_rr_record",
                  "post_pre_ratio"),
     # the inputs before it: seconds and the local ratios (de Chazal et al. 2004)

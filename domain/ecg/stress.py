@@ -62,6 +62,6 @@ def row(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 
 def passes(result: dict[str, float], min_s_se: float = 70.0, max_false_alarms: float = 2.0) -> bool:
-    """The issue's goal on a stress set: S Se >= 70 where it has S beats, no more than 2% of N beats called S or F."""
+    """The goal on a stress set: S Se >= 70 where it has S beats, no more than 2% of N beats called S or F."""
     s_ok = not result["S beats"] or result["S Se"] >= min_s_se
     return bool(s_ok and not result["N called S or F %"] > max_false_alarms)

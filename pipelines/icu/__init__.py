@@ -36,7 +36,7 @@ class Config:
     test_dir: str = ""          # held-out stays in the same format: the test split, touched once by evaluate
     synthetic_stays: int = 1500  # stays generated for --source synthetic
     architecture: str = "grud"  # grud: decay imputation, mask and time since seen + chart statistics | gru: a
-                                # plain GRU on forward-filled hourly values (the comparison)
+                                # plain GRU on forward-filled hourly values (the comparison GRU-D is measured against)
     rnn: str = "gru:32"         # chosen by the cross-validation on set A with dropout 0.5 (docs/icu.md: variants)
     dropout: float = 0.5        # dropout on the features the output layer reads (recurrent state and statistics)
     batch_size: int = 64

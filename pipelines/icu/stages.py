@@ -115,7 +115,7 @@ def build_network(cfg: Config, mean: np.ndarray, sd: np.ndarray) -> keras.Model:
         state = layers.apply_rnn(x, cfg.rnn)
         chart = layers.MaskedStatistics(name="chart_statistics")([z, mask])
         state = keras.layers.Concatenate()([state, keras.layers.Dense(32, activation="relu", name="chart")(chart)])
-    else:  # forward fill only: the plain GRU the issue compares with
+    else:  # forward fill only: the plain GRU GRU-D is compared with
         x = layers.DecayImpute(decay=False, name="forward_fill")([z, mask])
         state = layers.apply_rnn(x, cfg.rnn)
     logit = keras.layers.Dense(1, name="logit")(keras.layers.Dropout(cfg.dropout)(state))
