@@ -63,7 +63,7 @@ def _reviews(texts: list[str], labels: list[int], where: str) -> Reviews:
 
 
 def load_csv(path: str | pathlib.Path) -> Reviews:
-    """A UTF-8 CSV with a header holding `text` and `label` (0/1) columns (the layout of ../shared/data/imdb)."""
+    """A UTF-8 CSV with a header holding `text` and `label` (0/1) columns (the layout of $RNN_DATA_DIR/imdb)."""
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"review file {path} not found; pass --data-dir with train.csv or the aclImdb folders.")

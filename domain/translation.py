@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "local", "download", "numbers")
 # manythings.org republishes fra-eng.zip as Tatoeba grows, so its own address has no fixed checksum: the download is
-# its 2019-04-07 release (167,130 pairs; the one ../shared/data/fra-eng was cut from), pinned at a commit of a public
+# its 2019-04-07 release (167,130 pairs; the one $RNN_DATA_DIR/fra-eng was cut from), pinned at a commit of a public
 # GitHub copy, and checked against that release's SHA-256.
 ANKI_URL = ("https://raw.githubusercontent.com/modelexlab/data/adddaf33ac35572bcfeb421efec29435e7ea9332/"
             "fra-eng.zip")

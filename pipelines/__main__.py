@@ -1,6 +1,6 @@
 """`rnn-suite <pipeline> <command> [options]` (the console entry point; also `python -m pipelines ...`):
 
-    rnn-suite ecg train --data-dir ../shared/data/mitdb      (= python -m pipelines.ecg train ...)
+    rnn-suite ecg train --data-dir $RNN_DATA_DIR/mitdb      (= python -m pipelines.ecg train ...)
     rnn-suite sentiment predict --input "a fine film"
     rnn-suite paired speech --setting "name=--vtlp 0.1"      (the tools: paired, anatomy, bench, serve)
 """

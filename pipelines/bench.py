@@ -309,8 +309,8 @@ def write(results: list[dict], info: dict, out: pathlib.Path, serving: dict | No
     for r in results:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
     lines += ["", "## Performance goals", ""] + goals(results) + [
-        "", "## GPU", "", "No GPU was lent to this project's sessions (the `device` tool reported none), so there are "
-        "no GPU figures: cuDNN eligibility above is read from the layers' own settings (every LSTM/GRU here keeps "
+        "", "## GPU", "", "These figures come from a machine without a GPU (gpus 0 above), so there are no GPU "
+        "figures: cuDNN eligibility above is read from the layers' own settings (every LSTM/GRU here keeps "
         "the cuDNN defaults), and mixed precision is tested for its dtype policy on CPU only."]
     lines += bench_serving.serving_lines(serving) if serving else []
     lines += startup_lines(startup) if startup else []

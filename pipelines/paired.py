@@ -1,6 +1,6 @@
 """Paired comparison of settings on a pipeline's own grouped cross-validation, over several seeds.
 
-    python -m pipelines.paired speech --base "--data-dir ../shared/data/fsdd" --seeds 1337,1 \\
+    python -m pipelines.paired speech --base "--data-dir $RNN_DATA_DIR/fsdd" --seeds 1337,1 \\
         --setting "no eSpeak voices=--synthetic-mix 0" --setting "peak scaling=--normalize peak" --metric accuracy
 
 (`make paired DOMAIN=speech ARGS='...'`.) With few groups (FSDD's four speakers, DS1's records) one fold swings a
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=OPTIONS",
                         help="a setting to compare with the reference, e.g. 'no eSpeak=--synthetic-mix 0' (repeat)")
     parser.add_argument("--base", default="", help="options for every run, the reference included "
-                                                   "(e.g. '--data-dir ../shared/data/fsdd')")
+                                                   "(e.g. '--data-dir $RNN_DATA_DIR/fsdd')")
     parser.add_argument("--seeds", default="1337,1", help="comma-separated seeds (default: 1337,1)")
     parser.add_argument("--metric", action="append", default=[],
                         help="a per-fold metric of cross_validate's rows (repeat; default: accuracy)")
