@@ -106,7 +106,7 @@ def serving_bench() -> dict:
     while not server.started:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
-    out = {"load": [], "note": "server and clients share this machine's cores; one request = one example"}
+    out = {"load": [], "note": "server and clients share the machine's cores; one request = one example"}
     try:
         for name in SERVED:
             _load(url, f"/v1/models/{name}:predict", bodies[name], 2, 5)  # warm-up: load and trace
