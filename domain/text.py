@@ -194,12 +194,12 @@ def negation_corpus(n: int, seed: int) -> Reviews:
     return Reviews(texts, np.asarray(labels, dtype="int32"))
 
 
-def resolve(source: str, data_dir: str | pathlib.Path | None) -> str:
+def resolve(source: str, data_dir: str | pathlib.Path | None, given: str | pathlib.Path = "") -> str:
     """The source that will run: auto = local if data_dir holds reviews, else tfds if its download host answers
-    within seconds, else synthetic."""
+    within seconds, else synthetic; a folder the user named (`given`, --data-dir) without reviews is refused."""
     if source not in SOURCES:
         raise ValueError(f"sentiment source {source!r}: expected one of {list(SOURCES)}.")
-    return resolve_auto(source, data_dir and has_local(data_dir), host=TFDS_HOST, given=data_dir or "")
+    return resolve_auto(source, data_dir and has_local(data_dir), host=TFDS_HOST, given=given)
 
 
 def default_data_dir() -> pathlib.Path:

@@ -46,7 +46,7 @@ class SentimentData:
 def load_data(cfg: Config) -> SentimentData:
     """Train / validation / test reviews from the source; validation is 10% of the training reviews."""
     data_dir = cfg.data_dir or text_data.default_data_dir()
-    source = text_data.resolve(cfg.source, data_dir)
+    source = text_data.resolve(cfg.source, data_dir, given=cfg.data_dir)
     notes = []
     if source == "synthetic":
         corpus = text_data.negation_corpus(cfg.synthetic_reviews, cfg.seed)

@@ -88,6 +88,8 @@ def test_split_is_stratified_disjoint_and_seeded():
 def test_resolve_sources(monkeypatch, tmp_path):
     monkeypatch.setattr(domain_sources, "reachable", lambda host: False)  # the one home of --source auto
     assert text.resolve("auto", tmp_path) == "synthetic"
+    with pytest.raises(FileNotFoundError, match="does not hold the dataset"):  # a folder the user named
+        text.resolve("auto", tmp_path, given=tmp_path)
     monkeypatch.setattr(domain_sources, "reachable", lambda host: host == text.TFDS_HOST)
     assert text.resolve("auto", None) == "tfds"
     with pytest.raises(ValueError, match="expected one of"):
