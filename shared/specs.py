@@ -114,7 +114,8 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
                     problems.append(f"input {name!r} is not UTF-8 text ({item[:12]!r}...); {limit['why']}")
                     break
             continue
-        array = np.asarray(values[name], dtype=float)
+        given = np.asarray(values[name])
+        array = given.astype(float)
         low = np.asarray(limit.get("min", -np.inf), dtype=float)
         high = np.asarray(limit.get("max", np.inf), dtype=float)
         try:
@@ -128,7 +129,7 @@ def limit_problems(values: dict, limits: dict, options: bool = False) -> list[st
             shown = f"--{name.replace('_', '-')}" if options else f"input {name!r}"
             per_feature = np.ndim(limit.get("min", 0)) or np.ndim(limit.get("max", 0))
             where = f" (feature {np.unravel_index(i, array.shape)[-1]})" if per_feature else ""
-            problems.append(f"{shown}{where} = {array.reshape(-1)[i]:.10g} is outside [{low.reshape(-1)[i]:.10g}, "
+            problems.append(f"{shown}{where} = {_number(given.reshape(-1)[i])} is outside [{low.reshape(-1)[i]:.10g}, "
                             f"{high.reshape(-1)[i]:.10g}]" + (f" ({limit['why']})" if limit.get("why") else ""))
     return problems
 
@@ -142,3 +143,9 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _number(value) -> str:
+    """A value as its own precision says it: float32 to 7 significant digits (1e+30, not 1.000000015e+30), other
+    numbers to 10 (100.0001, not 100)."""
+    return f"{float(value):.7g}" if np.asarray(value).dtype == np.float32 else f"{float(value):.10g}"

@@ -21,7 +21,7 @@ import requests
 import tensorflow as tf
 
 from domain.ecg import analysis, records, synthetic
-from pipelines import ecg, sentiment, serve, weather
+from pipelines import ecg, music, sentiment, serve, textgen, weather
 from shared import export, serving
 from tests.conftest import ROOT, real_data_dir, run_quick
 
@@ -43,6 +43,8 @@ def exported(tmp_path_factory):
     run_quick(weather, root)
     run_quick(sentiment, root)
     run_quick(ecg, root)
+    run_quick(textgen, root)
+    run_quick(music, root)
     return root
 
 
@@ -477,3 +479,41 @@ def test_inputs_with_different_batch_sizes_are_named(exported):
     inputs = {k: np.zeros([2 if k == "beats" else 1, *s.shape.as_list()[1:]]).tolist() for k, s in specs.items()}
     with pytest.raises(serving.RequestError, match=r"batch sizes differ \(beats 2, .*1\)"):
         serving.predict(repository, "ecg", {"inputs": inputs})
+
+
+def doc_refusals() -> list[tuple[str, dict, str]]:
+    """(model, inputs, answer) of each row of docs/serving.md's table of what each model refuses."""
+    text = (ROOT / "docs" / "serving.md").read_text().split("<!-- refusals -->", 1)[1].split("<!-- /refusals -->")[0]
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| `")]
+    return [(model.strip("| `"), json.loads(inputs.strip("`")), answer.rstrip(" |")) for model, inputs, answer in rows]
+
+
+@pytest.mark.slow
+def test_every_refusal_of_the_doc_is_the_servers_and_the_graphs(exported):
+    """Each row of the table, sent to `make serve`'s predict and to the exported signature itself (what TF Serving
+    runs): refused (400) with the documented words by both, or answered with the documented flag."""
+    repository = serving.Repository(exported / "saved_models")
+    rows = doc_refusals()
+    assert {model for model, _, _ in rows} == {"weather", "sentiment", "ecg", "textgen", "music"}
+    for model, inputs, answer in rows:
+        loaded, _, _ = repository.get(model)
+        specs = loaded.signatures["serving_default"].structured_input_signature[1]
+        body = {}
+        for name, spec in specs.items():  # a number stands for the whole input, one example in its shape
+            value = inputs[name]
+            if isinstance(value, (int, float)) and spec.shape.rank:
+                shape = [1, *[d or 3 for d in spec.shape.as_list()[1:]]]
+                value = np.full(shape, value, dtype=spec.dtype.as_numpy_dtype).tolist()
+            body[name] = value
+        said = re.search(r"`([^`]*)`", answer).group(1)
+        if answer.startswith("400"):
+            with pytest.raises(serving.RequestError) as refused:
+                serving.predict(repository, model, {"inputs": body})
+            assert refused.value.status == 400 and said in str(refused.value), (model, str(refused.value))
+            with pytest.raises(tf.errors.InvalidArgumentError) as graph:
+                loaded.signatures["serving_default"](**{k: tf.constant(serving.as_array(k, v, specs[k]))
+                                                        for k, v in body.items()})
+            assert said in export.graph_error(graph.value), (model, export.graph_error(graph.value))
+        else:
+            out = serving.predict(repository, model, {"inputs": body})["outputs"]
+            assert said.strip('"') in json.dumps(out), (model, out)
