@@ -25,10 +25,13 @@ import logging
 import pathlib
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from domain.ecg.analysis import DETECTORS
-from shared import cli, reports, serving
-from shared import export as shared_export
+from shared import cli, specs
+
+if TYPE_CHECKING:
+    from shared import serving
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ def analyze_ecg(repository: serving.Repository, body: dict, folders: list[pathli
     import tensorflow as tf
 
     from domain.ecg import analysis, records
+    from shared import export as shared_export
+    from shared import reports, serving
 
     kinds = [k for k in ("signal", "record", "listed") if isinstance(body, dict) and k in body]
     if len(kinds) != 1:
@@ -119,6 +124,7 @@ def analyze_ecg(repository: serving.Repository, body: dict, folders: list[pathli
 
 def _wfdb_record(files, first_lead: bool):
     from domain.ecg import records
+    from shared import serving
 
     if not isinstance(files, dict) or not {"hea", "dat"} <= set(files) or set(files) - {"hea", "dat", "atr"}:
         raise serving.RequestError(400, '"record" must hold "hea" and "dat" (and optionally "atr"), each '
@@ -147,13 +153,15 @@ def _wfdb_record(files, first_lead: bool):
                                    annotations="atr" in files)
 
 
-def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: list[str] | None = None,
-               max_body_bytes: int = serving.MAX_BODY_BYTES, records: str | pathlib.Path | None = None):
+def create_app(root: str | pathlib.Path = specs.SAVED_MODELS, names: list[str] | None = None,
+               max_body_bytes: int = specs.MAX_BODY_BYTES, records: str | pathlib.Path | None = None):
     """The TF Serving routes over `root`, POST /v1/ecg:analyze, the ECG page at / and the records of `records`
     (folders of WFDB records the page lists, comma-separated; None: the default folders, record_folders)."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
+
+    from shared import serving
 
     repository = serving.Repository(root, names)
     folders = record_folders(str(records) if records else None)
@@ -179,11 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8501, help="TF Serving's REST port by default")
     parser.add_argument("--models", default="", help="comma-separated model names to serve (default: all)")
-    parser.add_argument("--root", default=shared_export.DEFAULT_ROOT, help="the exported models' folder")
+    parser.add_argument("--root", default=specs.SAVED_MODELS, help="the exported models' folder")
     parser.add_argument("--records", default=None,
                         help="folders of WFDB records the ECG page lists, comma-separated (default: "
                              "$RNN_DATA_DIR/mitdb and $RNN_DATA_DIR/svdb, those that hold records)")
-    parser.add_argument("--max-body-mb", type=cli.finite_float, default=serving.MAX_BODY_BYTES / 2**20,
+    parser.add_argument("--max-body-mb", type=cli.finite_float, default=specs.MAX_BODY_BYTES / 2**20,
                         help="largest request body accepted (MiB)")
     return parser
 
@@ -195,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def serve():
         import uvicorn
+
+        from shared import serving
 
         names = [n for n in args.models.split(",") if n] or None
         bad = [n for n in names or [] if not serving.NAME.fullmatch(n)]

@@ -32,7 +32,7 @@ from shared import layers, reports, specs, training
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROOT = "saved_models"
+DEFAULT_ROOT = specs.SAVED_MODELS
 CUDNN_OPS = ("CudnnRNN", "CudnnRNNV2", "CudnnRNNV3", "CudnnRNNBackprop", "CudnnRNNBackpropV2", "CudnnRNNBackpropV3")
 
 

@@ -45,7 +45,7 @@ VERSION = re.compile(r"[0-9]{1,18}")
 MODEL_PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                         r"(?P<verb>/metadata|:predict|:classify|:regress)?")
 METHODS = {":classify": "classification", ":regress": "regression"}  # TF Serving's other REST verbs
-MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_BODY_BYTES = value_specs.MAX_BODY_BYTES
 BODY_TIMEOUT_S = 30.0  # a request body not received in full by then is refused (408): a stalled client holds nothing
 MAX_CONCURRENT = 64  # connections and requests at once (uvicorn's limit_concurrency); beyond, 503 at once
 MAX_NESTING = 64  # JSON nested deeper than this is refused (400) before it reaches NumPy or the recursion limit

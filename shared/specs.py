@@ -149,3 +149,9 @@ def _number(value) -> str:
     """A value as its own precision says it: float32 to 7 significant digits (1e+30, not 1.000000015e+30), other
     numbers to 10 (100.0001, not 100)."""
     return f"{float(value):.7g}" if np.asarray(value).dtype == np.float32 else f"{float(value):.10g}"
+
+
+# Where exports go and how large a request body may be: read by the command lines before TensorFlow loads (the
+# server's --help answers at once), used by shared.export and shared.serving.
+SAVED_MODELS = "saved_models"
+MAX_BODY_BYTES = 32 * 1024 * 1024

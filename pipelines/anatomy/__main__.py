@@ -1,0 +1,3 @@
+from pipelines.anatomy import main
+
+main()
