@@ -517,3 +517,29 @@ def test_every_refusal_of_the_doc_is_the_servers_and_the_graphs(exported):
         else:
             out = serving.predict(repository, model, {"inputs": body})["outputs"]
             assert said.strip('"') in json.dumps(out), (model, out)
+
+
+@pytest.mark.slow
+def test_the_server_answers_others_while_it_works_on_the_largest_allowed_request(exported):
+    """Bounded work per request (textgen: a prompt of at most MAX_PROMPT characters, at most MAX_LENGTH generated),
+    and while one client's largest allowed request runs, another client's small one is answered first."""
+    big = {"inputs": {"prompt": ["a" * textgen.MAX_PROMPT], "length": textgen.MAX_LENGTH, "temperature": 1.0,
+                      "top_k": 0, "top_p": 1.0, "seed": 0}}
+    finished = {}
+    with running(serve.create_app(exported / "saved_models")) as url:
+        def send_big():
+            answer = requests.post(url + "/v1/models/textgen:predict", json=big, timeout=900)
+            finished["big"] = (time.monotonic(), answer.status_code, answer.json())
+        worker = threading.Thread(target=send_big)
+        worker.start()
+        time.sleep(1.0)  # the large request is in the model by now (its 20,000 recurrent steps take far longer)
+        small = requests.post(url + "/v1/models/sentiment:predict", json={"instances": [{"text": "good"}]},
+                              timeout=900)
+        small_done = time.monotonic()
+        worker.join(timeout=900)
+        over = dict(big["inputs"], prompt=["a" * (textgen.MAX_PROMPT + 1)])
+        refused = requests.post(url + "/v1/models/textgen:predict", json={"inputs": over}, timeout=60)
+    assert small.status_code == 200 and finished["big"][1] == 200, finished.get("big")
+    assert small_done < finished["big"][0]  # answered while the largest request was still at work
+    assert len(finished["big"][2]["outputs"]["text"][0]) == textgen.MAX_LENGTH
+    assert refused.status_code == 400 and "at most 10000 per request" in refused.json()["error"]
