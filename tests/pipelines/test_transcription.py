@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from domain import speech as audio_data
 from pipelines import transcription
@@ -33,9 +34,11 @@ def test_exported_model_takes_raw_audio_and_matches_python(quick_run):
     path = export.latest("transcription", root / "saved_models")
     assert [t.decode() for t in audio.serve(path, sequence.audio)["text"]] == python_text
     broken = [clips.audio[0].copy(), clips.audio[1]]
-    broken[0][100] = np.nan  # a NaN sample: no transcript
-    text = audio.serve(path, broken)["text"]
-    assert text[0].decode() == "invalid input" and text[1].decode() != "invalid input"
+    broken[0][100] = np.nan  # a NaN sample: refused by the graph, as the server refuses it
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"audio.+ = nan is outside \[-2, 2\]"):
+        audio.serve(path, broken)
+    quiet = audio.serve(path, [np.zeros(8000, "float32"), clips.audio[1]])["text"]  # silence: flagged, not refused
+    assert quiet[0].decode() == "invalid input" and quiet[1].decode() != "invalid input"
     with pytest.raises(ValueError, match="speech"):  # the word model's export is not a transcriber
         export.load(path, "speech")
 
