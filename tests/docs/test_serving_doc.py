@@ -266,6 +266,25 @@ def test_ecg_analysis_of_a_generated_record_and_its_bad_inputs(server, tmp_path)
                                                         ).decode()}, "dat": {"b64": "AAAA"}}}
     bad = requests.post(url + "/v1/ecg:analyze", json=broken, timeout=60)
     assert bad.status_code == 400 and tempfile.gettempdir() not in bad.text, bad.text  # no path of the server
+    flat = requests.post(url + "/v1/ecg:analyze", json={"signal": [0.0] * 3600, "sampling_rate": 360}, timeout=60)
+    assert "the header's gain (ADC units per mV) is far too large" in flat.json()["error"]  # a cause, not just "flat"
+    typed = requests.post(url + "/v1/ecg:analyze", json={"signal": [0.1] * 3600, "sampling_rate": 360,
+                                                         "include_signal": "yes"}, timeout=60)
+    assert typed.status_code == 400 and typed.json()["error"] == '"include_signal" must be true or false, not "yes"'
+    # a record without an MLII lead: the message speaks of the request's field, and the field works
+    import wfdb
+
+    signal = records.read_record(tmp_path / "201", annotations=False).signal
+    (tmp_path / "upload").mkdir()
+    wfdb.wrsamp("v1", fs=360, units=["mV"], sig_name=["V1"], p_signal=signal[:, None], fmt=["16"],
+                write_dir=str(tmp_path / "upload"))
+    upload = {k: {"b64": base64.b64encode((tmp_path / "upload" / f"v1.{k}").read_bytes()).decode()}
+              for k in ("hea", "dat")}
+    refused = requests.post(url + "/v1/ecg:analyze", json={"record": upload}, timeout=60)
+    assert refused.status_code == 400 and 'send "first_lead": true' in refused.json()["error"]
+    assert "--first-lead" not in refused.json()["error"]
+    taken = requests.post(url + "/v1/ecg:analyze", json={"record": upload, "first_lead": True}, timeout=120)
+    assert taken.status_code == 200 and taken.json()["classified_beats"] > 100
 
 
 @pytest.mark.slow
@@ -431,21 +450,6 @@ def test_the_ecg_page_shows_a_records_beats_in_a_real_browser(exported, tmp_path
         assert requests.post(url + "/v1/ecg:analyze", json={"listed": "../201"}, timeout=60).status_code == 404
         named = requests.post(url + "/v1/ecg:analyze", json={"listed": 201}, timeout=60)  # a number, not a name
         assert named.status_code == 400 and "is a string" in named.json()["error"]
-        typed = requests.post(url + "/v1/ecg:analyze", json={"listed": "201", "include_signal": "yes"}, timeout=60)
-        assert typed.status_code == 400 and typed.json()["error"] == '"include_signal" must be true or false, not "yes"'
-        # a record without an MLII lead: the message speaks of the request's field, and the field works
-        import wfdb
-
-        signal = records.read_record(tmp_path / "records" / "205", annotations=False).signal
-        wfdb.wrsamp("v1", fs=360, units=["mV"], sig_name=["V1"], p_signal=signal[:, None], fmt=["16"],
-                    write_dir=str((tmp_path / "upload").mkdir() or tmp_path / "upload"))
-        upload = {k: {"b64": base64.b64encode((tmp_path / "upload" / f"v1.{k}").read_bytes()).decode()}
-                  for k in ("hea", "dat")}
-        refused = requests.post(url + "/v1/ecg:analyze", json={"record": upload}, timeout=60)
-        assert refused.status_code == 400 and 'send "first_lead": true' in refused.json()["error"]
-        assert "--first-lead" not in refused.json()["error"]
-        taken = requests.post(url + "/v1/ecg:analyze", json={"record": upload, "first_lead": True}, timeout=120)
-        assert taken.status_code == 200 and taken.json()["classified_beats"] > 100
 
         def page(address):
             return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
