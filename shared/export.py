@@ -226,25 +226,21 @@ def limit_checks(limits: dict, inputs: dict[str, tf.Tensor]) -> list:
         dtype = inputs[name].dtype if inputs[name].dtype.is_floating else tf.float64
         x = tf.reshape(tf.cast(inputs[name], dtype), [-1, *([tf.shape(inputs[name])[-1]]
                                                             if inputs[name].shape.rank else [1])])
-        low = tf.constant(np.asarray(limit.get("min", -np.inf), dtype=float), dtype)
-        high = tf.constant(np.asarray(limit.get("max", np.inf), dtype=float), dtype)
-        ok = tf.reshape((x >= low) & (x <= high), [-1])  # NaN fails both
+        lows, highs = np.broadcast_arrays(np.asarray(limit.get("min", -np.inf), dtype=float),
+                                          np.asarray(limit.get("max", np.inf), dtype=float))  # scalars or per feature
+        ok = tf.reshape((x >= tf.constant(lows, dtype)) & (x <= tf.constant(highs, dtype)), [-1])  # NaN fails both
         first = tf.concat([tf.cast(tf.where(~ok)[:, 0], tf.int32), [0]], 0)[0]  # the first bad value's index
         first_bad = tf.concat([tf.reshape(x, [-1]), tf.constant([np.nan], dtype)], 0)[first]  # (an empty batch)
-        per_feature = np.ndim(limit.get("min", 0)) or np.ndim(limit.get("max", 0))
         why = f" ({limit['why']})" if limit.get("why") else ""
         shown = tf.strings.as_string(tf.cast(first_bad, tf.float32), shortest=True)  # 1e+30, as the server says it
-        if per_feature:  # "(feature 3) = 1e+30 is outside [-162.3, 216.4]", as the server says it
+        if lows.ndim:  # "(feature 3) = 1e+30 is outside [-162.3, 216.4]", as the server says it
             feature = first % tf.shape(x)[1]
-            lows = np.broadcast_to(np.asarray(limit.get("min", -np.inf), dtype=float), [len(np.atleast_1d(
-                limit.get("min", limit.get("max"))))])
-            highs = np.broadcast_to(np.asarray(limit.get("max", np.inf), dtype=float), lows.shape)
             bound = [tf.gather(tf.constant([f"{v:.10g}" for v in edge]), feature) for edge in (lows, highs)]
             text = tf.strings.join([f"input '{name}' (feature ", tf.strings.as_string(feature), ") = ", shown,
                                     " is outside [", bound[0], ", ", bound[1], f"]{why}"])
         else:
-            bounds = f"[{float(limit.get('min', -np.inf)):.10g}, {float(limit.get('max', np.inf)):.10g}]"
-            text = tf.strings.join([f"input '{name}' = ", shown, f" is outside {bounds}{why}"])
+            text = tf.strings.join([f"input '{name}' = ", shown, f" is outside [{float(lows):.10g}, "
+                                    f"{float(highs):.10g}]{why}"])
         checks.append(tf.debugging.Assert(tf.reduce_all(ok), [text], summarize=1))
     return checks
 
