@@ -73,10 +73,10 @@ test-fast: setup ## the inner loop: the tests not marked slow (no training runs,
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
 bench: setup ## measure every pipeline's training/input/serving speed and memory -> BENCHMARKS.md (+ .json)
-	$(PY) -m pipelines.bench $(ARGS)
+	$(PY) -m tools.bench $(ARGS)
 
 serve: setup ## serve saved_models/ over HTTP with TF Serving's REST API + POST /v1/ecg:analyze (docs/serving.md)
-	$(PY) -m pipelines.serve --port $(or $(PORT),8501) $(if $(MODELS),--models $(MODELS)) $(ARGS)
+	$(PY) -m tools.serve --port $(or $(PORT),8501) $(if $(MODELS),--models $(MODELS)) $(ARGS)
 
 bundle-ecg: setup ## rebuild the real ECG model shipped in saved_models/ecg/0 from MIT-BIH DS1 + SVDB ($$RNN_DATA_DIR, or DATA_DIR=mitdb,svdb folders): the default recipe and its cross-validation, then its calls on records 208 and svdb/865 kept beside it (checks.jsonl) for the test that it still serves them
 	$(PY) -m pipelines.ecg train --source local --run-dir runs/ecg-bundle --restart --as-version 0 $(if $(DATA_DIR),--data-dir $(DATA_DIR))
@@ -101,16 +101,16 @@ clean: ## remove runs/, exported models and caches (keeps .venv)
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 $(addprefix compare-,$(COMPARED)): compare-%: setup ## the five RNN types on ecg, sentiment or weather -> runs/compare-<domain>/ (SEEDS=1,2 EPOCHS=)
-	$(PY) -m pipelines.anatomy compare --domain $* $(ANATOMY_OPTS)
+	$(PY) -m tools.anatomy compare --domain $* $(ANATOMY_OPTS)
 
 paired: setup ## settings compared fold by fold over seeds on a grouped CV (DOMAIN=speech|ecg, SEEDS=, ARGS="--setting 'name=--option value' ...") -> runs/paired-<domain>/
-	$(PY) -m pipelines.paired $(or $(DOMAIN),speech) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATA_DIR),--base "--data-dir $(DATA_DIR)") $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
+	$(PY) -m tools.paired $(or $(DOMAIN),speech) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATA_DIR),--base "--data-dir $(DATA_DIR)") $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(ARGS)
 
 gradients: setup ## ||dL/dh_t|| through time per cell type, and gradient clipping -> runs/gradients/
-	$(PY) -m pipelines.anatomy gradients $(ANATOMY_OPTS)
+	$(PY) -m tools.anatomy gradients $(ANATOMY_OPTS)
 
 stream: setup ## truncated-BPTT weather forecaster served chunk by chunk with carried state -> runs/stream/
-	$(PY) -m pipelines.anatomy stream $(ANATOMY_OPTS)
+	$(PY) -m tools.anatomy stream $(ANATOMY_OPTS)
 
 $(addprefix train-,$(DOMAINS)): train-%: setup ## train, evaluate, report and export in one go
 	$(PY) -m pipelines.$* train $(OPTS)

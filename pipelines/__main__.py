@@ -2,7 +2,7 @@
 
     rnn-suite ecg train --data-dir $RNN_DATA_DIR/mitdb      (= python -m pipelines.ecg train ...)
     rnn-suite sentiment predict --input "a fine film"
-    rnn-suite paired speech --setting "name=--vtlp 0.1"      (the tools: paired, anatomy, bench, serve)
+    rnn-suite paired speech --setting "name=--vtlp 0.1"      (the tools: paired, anatomy, bench, serve; python -m tools.paired ...)
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> object:
         print(f"error: rnn-suite {name!r}: expected a pipeline ({', '.join(pipeline.PIPELINES)}) or a tool "
               f"({', '.join(TOOLS)}).", file=sys.stderr)
         raise SystemExit(2)
-    module = importlib.import_module(f"pipelines.{name}")
-    return module.main(rest) if name in TOOLS else pipeline.main(module, rest)
+    if name in TOOLS:
+        return importlib.import_module(f"tools.{name}").main(rest)
+    return pipeline.main(importlib.import_module(f"pipelines.{name}"), rest)
 
 
 if __name__ == "__main__":

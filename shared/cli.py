@@ -286,17 +286,17 @@ def _run_distributed(command: str, cfg, args, fn: Callable) -> object:
     writes the run folder and saved_models/; worker i writes to <run_dir>/worker-i and a temporary export."""
     import keras
 
-    from shared import training
+    from shared import distribution
 
     keras.mixed_precision.set_dtype_policy("float32" if args.mixed_precision == "off" else args.mixed_precision)
     if command not in ("train", "evaluate") or args.strategy == "default":
         return fn(cfg, args)
-    strategy = training.get_strategy(args.strategy)
+    strategy = distribution.get_strategy(args.strategy)
     replicas = strategy.num_replicas_in_sync
     if replicas > 1 and hasattr(cfg, "batch_size"):
         cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size * replicas)
     with strategy.scope():
-        chief, task = training.worker()
+        chief, task = distribution.worker()
         if not chief and hasattr(cfg, "run_dir"):  # every worker trains; only the chief writes the run folder
             cfg = dataclasses.replace(cfg, run_dir=f"{cfg.run_dir}/worker-{task}")
         logging.getLogger(__name__).info("strategy %s: %d replicas, global batch %s, %s", args.strategy, replicas,
@@ -440,10 +440,10 @@ def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, de
         if command in ("train", "evaluate") and run_dir and args.strategy != "multiworker":
             run_guarded(lambda: stack.enter_context(run_lock(run_dir)))
         if command == "train" and args.restart and run_dir:
-            from shared import training
+            from shared import checkpoints
 
             log.info("--restart: removed %d interrupted-run backups under %s",
-                     len(training.remove_backups(run_dir)), run_dir)
+                     len(checkpoints.remove_backups(run_dir)), run_dir)
         result = run_guarded(lambda: _run_distributed(command, cfg, args, commands[command]))
     from shared import reports
 

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared import layers, reports, specs, training
+from shared import distribution, layers, reports, specs
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def latest(name: str, root: str | pathlib.Path = DEFAULT_ROOT) -> pathlib.Path:
     found = versions(pathlib.Path(root) / name)
     if not found:
         raise FileNotFoundError(f"no exported model under {pathlib.Path(root) / name}; "
-                                f"run 'make train-{name}' (or 'make export-{name}') first.")
+                                f"run 'rnn-suite {name} train' (or 'rnn-suite {name} export') first.")
     return pathlib.Path(root) / name / str(found[-1])
 
 
@@ -116,7 +116,7 @@ def _load_outside_strategy(path: pathlib.Path):
     ops (SentencePiece in the translation export) must be registered before a graph that holds them loads."""
     import tensorflow_text  # noqa: F401 - registers the ops
 
-    return training.outside_strategy(tf.saved_model.load, str(path))
+    return distribution.outside_strategy(tf.saved_model.load, str(path))
 
 
 def caller(served, signature: str = "serving_default") -> Callable[..., dict[str, np.ndarray]]:
@@ -288,7 +288,7 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
     Under a multi-worker strategy every worker exports (as TF's multi-worker guide asks), but only the chief
     writes under `root`; the others write to a private temporary folder.
     """
-    chief, task = training.worker()
+    chief, task = distribution.worker()
     if not chief:
         root = tempfile.mkdtemp(prefix=f"rnn-{name}-worker-{task}-")
         log.info("worker %d is not the chief: its export goes to %s", task, root)

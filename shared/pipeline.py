@@ -1,32 +1,21 @@
 """The one driver of every pipeline: the run story and the train / evaluate / export / predict commands, written
-once on top of the contract that each `pipelines/<domain>.py` module follows (plain functions, no base class):
+once on top of the contract each `pipelines/<domain>` package follows: the `Pipeline` protocol below (plain module
+functions, no base class; `contract_problems` checks a package against it before any work).
 
-    NAME                                   the domain: make targets, saved_models/<NAME>/, the report's title
-    Config, QUICK                          frozen dataclass of options (with seed and run_dir); --quick's changes
-    PREDICT_INPUT                          how predict's input is given, for the message when it is missing
-    CARD                                   the model card's words: {"use", "not for", "data", "generated": the
-                                           source names that mean data generated here}
-    load_data(cfg) -> data                 the pipeline's own data object; data.source names the source that ran
-    build_model(cfg, data) -> model        a keras.Model, or the pipeline's wrapper around one
-    train(cfg, model, data, verbose) -> keras.callbacks.History  (history.timing: train_seconds, ...; and
-                                           history.estimate: what train estimated on the training data, below)
-    evaluate(cfg, model, data) -> metrics  the test split, touched once; None when the data has no test split
-                                           (then TEST_SPLIT, where defined, says how to get one)
-    summary(cfg, metrics, estimate) -> dict   the headline figures: run()'s result, the log line, the export metadata
-    export(cfg, model, data, headline, root) -> path of the new SavedModel version
-    write_report(cfg, data, metrics, timing, estimate)
-    load_trained(cfg) -> model             the run folder's best checkpoint
-    predict(cfg, given, model_path) -> result   one raw input (a path or a text) through the exported model
+The driver owns training: a pipeline describes its fit as a `training.Plan` (model, datasets, loss, the task's
+choices) and the driver runs `training.fit`, which returns a `training.TrainResult` (history, timing, estimate).
+A pipeline whose training is more than one fit (grouped cross-validation first, averaged members, several networks)
+says so by defining the one hook `train(cfg, model, data, verbose) -> TrainResult` (`TrainsItself`); it still fits
+through `training.fit`, and its `plan` is the fit that ships (what the benchmarks and the anatomy measure).
 
-A pipeline that estimates on its training data first (grouped cross-validation: folds, the chosen epoch, the
-baselines on the same folds) does so in `train` and hands it on as `history.estimate`; `run` passes it to `summary`
-and `write_report` in memory (None for a pipeline without one). `train` also keeps it in the run folder
-(shared.validation.keep) for the later commands only: `evaluate` on a checkpoint reads it back from there.
+    data -> model -> plan -> fit (TrainResult) -> test split once -> report -> export -> model card -> serve
 
 Notebook:
     from pipelines import weather
     from shared import pipeline
     result = pipeline.run(weather, dataclasses.replace(weather.Config(), epochs=2))
+    # or step by step: data = weather.load_data(cfg); model = weather.build_model(cfg, data)
+    #                  trained = pipeline.train(weather, cfg, model, data); weather.evaluate(cfg, model, data)
 """
 
 from __future__ import annotations
@@ -36,17 +25,73 @@ import logging
 import pathlib
 import time
 import types
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from shared import cli, reports, validation
+
+if TYPE_CHECKING:
+    import keras
+
+    from shared import training
 
 log = logging.getLogger(__name__)
 
 # the one list of pipelines: the Makefile's DOMAINS (a test keeps them equal), make bench, the contract test
 PIPELINES = ("ecg", "sentiment", "weather", "stock", "translation", "speech", "transcription", "action", "captioning",
              "textgen", "icu", "music", "anomaly")
-# each function of the contract above and the positional arguments the driver passes it
-FUNCTIONS = {"load_data": 1, "build_model": 2, "train": 4, "evaluate": 3, "summary": 3, "export": 5, "write_report": 5,
-             "load_trained": 1, "predict": 3}
+
+
+class Pipeline(Protocol):
+    """What a pipeline package holds (its module attributes; `model` is a keras.Model, or a wrapper holding the
+    trained keras.Model under `.model` beside what serving needs, such as vocabularies)."""
+
+    NAME: ClassVar[str]            # the domain: make targets, saved_models/<NAME>/, the report's title
+    Config: ClassVar[type]         # frozen dataclass of options (seed, run_dir, epochs, ...): the command line
+    QUICK: ClassVar[dict]          # --quick's changes to Config (seconds, for tests)
+    PREDICT_INPUT: ClassVar[str]   # how predict's input is given, for the message when it is missing
+    CARD: ClassVar[dict]           # the model card's words: use, not for, data, generated (source names)
+
+    def load_data(self, cfg) -> Any:
+        """The pipeline's own data object; data.source names the source that ran."""
+
+    def build_model(self, cfg, data) -> Any:
+        """A keras.Model, or a wrapper holding one under `.model`."""
+
+    def plan(self, cfg, model, data) -> training.Plan:
+        """The fit that trains the model that ships: its datasets, loss and choices."""
+
+    def evaluate(self, cfg, model, data) -> dict | None:
+        """The test split's metrics, touched once; None when the data has no test split (TEST_SPLIT says how)."""
+
+    def summary(self, cfg, metrics, estimate) -> dict:
+        """The headline figures: run()'s result, the log line, the export's metadata."""
+
+    def export(self, cfg, model, data, headline, root) -> pathlib.Path:
+        """A new SavedModel version under root/NAME; returns its path."""
+
+    def write_report(self, cfg, data, metrics, timing, estimate) -> None:
+        """report.md, report.json and the figures in the run folder."""
+
+    def load_trained(self, cfg) -> Any:
+        """The run folder's best checkpoint, as build_model's kind of object."""
+
+    def predict(self, cfg, given, model_path) -> object:
+        """One raw input (a path or a text) through the exported model."""
+
+
+@runtime_checkable
+class TrainsItself(Protocol):
+    """The one hook: training that is more than one fit. It returns what `training.fit` would, with the estimate on
+    the training data (grouped cross-validation) in `estimate`, and keeps that estimate in the run folder
+    (shared.validation.keep) for the later commands."""
+
+    def train(self, cfg, model, data, verbose) -> training.TrainResult: ...
+
+
+# each function of the protocol and the positional arguments the driver passes it
+FUNCTIONS = {name: len(getattr(Pipeline, name).__code__.co_varnames[:getattr(Pipeline, name).__code__.co_argcount]) - 1
+             for name in ("load_data", "build_model", "plan", "evaluate", "summary", "export", "write_report",
+                          "load_trained", "predict")}
 CONFIG_FIELDS = ("seed", "run_dir", "epochs", "learning_rate", "jit_compile")  # what training.Settings.of reads
 CARD_KEYS = ("use", "not for", "data", "generated")
 
@@ -58,8 +103,7 @@ def contract_problems(pipeline: types.ModuleType) -> list[str]:
     import dataclasses
     import inspect
 
-    problems = [f"no {name}" for name in ("NAME", "Config", "QUICK", "PREDICT_INPUT", "CARD")
-                if not hasattr(pipeline, name)]
+    problems = [f"no {name}" for name in Pipeline.__annotations__ if not hasattr(pipeline, name)]
     for name, count in FUNCTIONS.items():
         function = getattr(pipeline, name, None)
         if not callable(function):
@@ -79,7 +123,28 @@ def contract_problems(pipeline: types.ModuleType) -> list[str]:
                      for name, text in cli.field_help(config).items() if not text] if fields else []
     card = getattr(pipeline, "CARD", {})
     problems += [f"CARD has no {key!r}" for key in CARD_KEYS if key not in card]
+    hook = getattr(pipeline, "train", None)
+    if hook is not None:
+        try:
+            inspect.signature(hook).bind(*range(4))
+        except TypeError:
+            problems.append(f"train{inspect.signature(hook)}: the driver passes 4 positional arguments")
     return problems
+
+
+def train(pipeline: types.ModuleType, cfg, model, data, verbose: int | str = "auto") -> training.TrainResult:
+    """Training, owned here: the pipeline's plan through `training.fit`, or its `train` hook (TrainsItself) when its
+    training is more than one fit."""
+    from shared import training
+
+    if isinstance(pipeline, TrainsItself):
+        return pipeline.train(cfg, model, data, verbose)
+    return training.fit(pipeline.plan(cfg, model, data), training.Settings.of(cfg, verbose=verbose))
+
+
+def keras_model(model) -> keras.Model:
+    """The keras.Model of build_model's object (itself, or the wrapper's `.model`)."""
+    return getattr(model, "model", model)
 
 
 def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path | None = None,
@@ -95,12 +160,11 @@ def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path | None 
     keras.utils.set_random_seed(cfg.seed)
     data = pipeline.load_data(cfg)
     model = pipeline.build_model(cfg, data)
-    history = pipeline.train(cfg, model, data, verbose=verbose)
+    trained = train(pipeline, cfg, model, data, verbose)
     metrics = pipeline.evaluate(cfg, model, data)
-    estimate = getattr(history, "estimate", None)
-    headline = pipeline.summary(cfg, metrics, estimate)
-    pipeline.write_report(cfg, data, metrics, {**history.timing, "run_seconds": round(time.perf_counter() - start, 1)},
-                          estimate)
+    headline = pipeline.summary(cfg, metrics, trained.estimate)
+    pipeline.write_report(cfg, data, metrics, {**trained.timing, "run_seconds": round(time.perf_counter() - start, 1)},
+                          trained.estimate)
     path = pipeline.export(cfg, model, data, headline, export_root or shared_export.DEFAULT_ROOT)
     path = shared_export.pin(path, version) if version is not None else path
     model_card(pipeline, cfg, path)

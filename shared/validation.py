@@ -25,10 +25,10 @@ CV_FILE = "cross_validation.json"  # in the run folder: a pipeline's train write
 def keep(run_dir: str | pathlib.Path, cv: dict | None) -> None:
     """Record a run's cross-validation in its folder (atomically, so `evaluate` on the checkpoint keeps it), or,
     for a run without one, remove an earlier run's file: it does not describe this run."""
-    from shared import reports, training
+    from shared import checkpoints, reports
 
     if cv:
-        training.save_beside_checkpoint(run_dir, CV_FILE, reports.plain(cv))
+        checkpoints.save_beside_checkpoint(run_dir, CV_FILE, reports.plain(cv))
     else:
         (pathlib.Path(run_dir) / CV_FILE).unlink(missing_ok=True)
 

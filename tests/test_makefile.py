@@ -32,8 +32,8 @@ def test_make_variables_become_pipeline_options():
 def test_every_domain_in_the_makefile_has_a_pipeline_module():
     text = (ROOT / "Makefile").read_text()
     domains = re.search(r"^DOMAINS := (.+)$", text, re.M).group(1).split()
-    from pipelines import bench
     from shared import pipeline
+    from tools import bench
 
     assert domains == list(pipeline.PIPELINES) == list(bench.PIPELINES)  # the one list, and bench measures it
     for domain in domains:
@@ -47,11 +47,11 @@ def test_make_tensorboard_reads_the_run_folders():
 
 
 def test_make_paired_passes_the_domain_seeds_data_and_settings():
-    from pipelines import paired
+    from tools import paired
 
     out = dry_run("paired", "DOMAIN=speech", "SEEDS=1,2", "DATA_DIR=data/fsdd", "ARGS=--setting 'no voices=--synthetic-mix 0'")
-    argv = shlex.split(next(line for line in out.splitlines() if "-m pipelines.paired" in line))
-    args = paired.build_parser().parse_args(argv[argv.index("pipelines.paired") + 1:])
+    argv = shlex.split(next(line for line in out.splitlines() if "-m tools.paired" in line))
+    args = paired.build_parser().parse_args(argv[argv.index("tools.paired") + 1:])
     assert (args.domain, args.seeds, shlex.split(args.base)) == ("speech", "1,2", ["--data-dir", "data/fsdd"])
     assert paired.parse_setting(args.setting[0]) == ("no voices", ["--synthetic-mix", "0"])
 

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 GENERATED_WARNING = ("this model was trained on generated records, not on real ECGs: its classes of a real record mean "
                      "nothing; use the model trained on MIT-BIH and SVDB that ships with the project "
-                     "(MODEL=saved_models/ecg/0), or train on them (make train-ecg DATA_DIR=path/to/mitdb,path/to/svdb).")
+                     "(saved_models/ecg/0), or train on them (rnn-suite ecg train --data-dir path/to/mitdb "
+                     "--data-dir path/to/svdb).")
 # an export's beat window when its metadata predates a field (an earlier model read RR ratios to the record median)
 OLD_WINDOW = {"before": 0.25, "after": 0.45, "template": "median", "context": 0, "rr_inputs": "relative"}
 ANNOTATION_SYMBOLS = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}  # an AAMI class as a MIT-BIH beat symbol

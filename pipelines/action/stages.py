@@ -15,9 +15,9 @@ import tensorflow as tf
 from domain import action as video_data
 from domain import sources as domain_sources
 from pipelines.action import NAME, Config
+from shared import checkpoints, layers, plots, reports, training
 from shared import data as shared_data
 from shared import export as shared_export
-from shared import layers, plots, reports, training
 
 log = logging.getLogger(__name__)
 
@@ -159,27 +159,31 @@ def build_network(cfg: Config, kind: str, n_classes: int) -> keras.Model:
     return keras.Model(frames, logits, name=f"action_{kind}")
 
 
-def train(cfg: Config, models: dict[str, keras.Model], clips: ActionData, verbose: int | str = "auto",
-          **fit_options) -> keras.callbacks.History:
-    """Each network in its own run folder <run_dir>/<kind>; the first network's History, with every network's
+def train(cfg: Config, models: dict[str, keras.Model], clips: ActionData, verbose: int | str = "auto"
+          ) -> training.TrainResult:
+    """Each network in its own run folder <run_dir>/<kind>; the first network's result, with every network's
     timing and the peak memory in its timing."""
     timing, first = {}, None
     for kind, model in models.items():
-        history = train_network(cfg, model, kind, clips, verbose=verbose, **fit_options)
-        timing[f"{kind} training clips/s"] = history.timing.get("samples_per_second")
-        timing[f"{kind} train_seconds"] = history.timing.get("train_seconds")
-        first = first or history
-    first.timing = {**timing, "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    return first
+        result = training.fit(network_plan(cfg, model, clips), training.Settings.of(
+            cfg, run_dir=pathlib.Path(cfg.run_dir) / kind, verbose=verbose))
+        timing[f"{kind} training clips/s"] = result.timing.get("samples_per_second")
+        timing[f"{kind} train_seconds"] = result.timing.get("train_seconds")
+        first = first or result
+    return dataclasses.replace(first, timing={
+        **timing, "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
 
 
-def train_network(cfg: Config, model: keras.Model, kind: str, clips: ActionData, verbose: int | str = "auto",
-                  **fit_options) -> keras.callbacks.History:
-    """One network into <run_dir>/<kind>, early stopping on the validation clips."""
-    return training.fit(model, make_dataset(cfg, clips.train, training=True), make_dataset(cfg, clips.validation),
-                        training.Settings.of(cfg, run_dir=pathlib.Path(cfg.run_dir) / kind, verbose=verbose),
-                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                        patience=6, samples_per_epoch=len(clips.train), **fit_options)
+def plan(cfg: Config, models: dict[str, keras.Model], clips: ActionData) -> training.Plan:
+    """The exported network's fit (the first of cfg.models)."""
+    return network_plan(cfg, models[cfg.model_list[0]], clips)
+
+
+def network_plan(cfg: Config, model: keras.Model, clips: ActionData) -> training.Plan:
+    """One network, early stopping on the validation clips."""
+    return training.Plan(model, make_dataset(cfg, clips.train, training=True), make_dataset(cfg, clips.validation),
+                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                         patience=6, rates={"samples": len(clips.train)})
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -199,7 +203,7 @@ def summary(cfg: Config, results: dict, estimate: dict | None = None) -> dict:
 
 
 def load_trained(cfg: Config) -> dict[str, keras.Model]:
-    return {kind: training.load_checkpoint(pathlib.Path(cfg.run_dir) / kind, NAME) for kind in cfg.model_list}
+    return {kind: checkpoints.load_checkpoint(pathlib.Path(cfg.run_dir) / kind, NAME) for kind in cfg.model_list}
 
 
 def score(model: keras.Model, cfg: Config, test: video_data.Clips) -> dict:

@@ -9,7 +9,7 @@ F1, beside the null, random, windowed Gaussian and persistence-forecast detector
 Notebook:
     cfg = dataclasses.replace(anomaly.Config(), source="synthetic", epochs=3)
     corpus = anomaly.load_data(cfg); model = anomaly.build_model(cfg, corpus)
-    anomaly.train(cfg, model, corpus); anomaly.evaluate(cfg, model, corpus)["detectors"]
+    shared.pipeline.train(anomaly, cfg, model, corpus); anomaly.evaluate(cfg, model, corpus)["detectors"]
     (or the whole story: shared.pipeline.run(anomaly, cfg)); anomaly.predict(cfg, "series.csv")
 """
 

@@ -15,9 +15,9 @@ import tensorflow as tf
 from domain import anomaly as nab
 from domain import sources as domain_sources
 from pipelines.anomaly import NAME, Config
+from shared import checkpoints, layers, reports, training
 from shared import data as shared_data
 from shared import export as shared_export
-from shared import layers, reports, training
 
 log = logging.getLogger(__name__)
 RNN = "GRU forecaster + anomaly likelihood"
@@ -74,7 +74,7 @@ def windows_of(values: np.ndarray, window: int, end: int | None = None) -> tuple
     return np.lib.stride_tricks.sliding_window_view(values[:-1], window), values[window:]
 
 
-def train(cfg: Config, model: keras.Model, corpus: nab.Corpus, verbose: int | str = "auto") -> keras.callbacks.History:
+def plan(cfg: Config, model: keras.Model, corpus: nab.Corpus) -> training.Plan:
     """Every series' probationary period (no labels, nothing after it): forecast the next value in the window's
     units; early stopping on a random tenth of those windows."""
     inputs, targets = zip(*(windows_of(s.values, cfg.window, s.probation) for s in corpus.series), strict=True)
@@ -87,8 +87,7 @@ def train(cfg: Config, model: keras.Model, corpus: nab.Corpus, verbose: int | st
         cfg.batch_size)
     val_ds = tf.data.Dataset.from_tensor_slices((x[held], z[held])).batch(cfg.batch_size)
     log.info("training windows: %d from the probationary periods of %d series", len(x), len(corpus.series))
-    return training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose), loss="huber",
-                        patience=4, clipnorm=1.0, samples_per_epoch=len(kept))
+    return training.Plan(model, train_ds, val_ds, loss="huber", patience=4, clipnorm=1.0, rates={"samples": len(kept)})
 
 
 def errors(model: keras.Model, values: np.ndarray, window: int, scaled: bool = False) -> np.ndarray:
@@ -161,7 +160,7 @@ def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> 
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 # ------------------------------------------------------------------------------------------ export, predict

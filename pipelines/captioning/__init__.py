@@ -5,7 +5,8 @@ with translation (shared.seq2seq, shared.decoding); exported so that image bytes
 Notebook:
     cfg = dataclasses.replace(captioning.Config(), scenes=1000, epochs=3)
     data = captioning.load_data(cfg); net = captioning.build_model(cfg, data)
-    captioning.train(cfg, net, data); captioning.Describer(net, cfg.max_length).greedy(data.test.images[:4])
+    shared.pipeline.train(captioning, cfg, net, data)
+    captioning.Describer(net, cfg.max_length).greedy(data.test.images[:4])
     (or the whole story: shared.pipeline.run(captioning, cfg))
 """
 

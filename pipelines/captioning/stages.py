@@ -15,9 +15,9 @@ from domain import captioning as scene_data
 from domain import sources as domain_sources
 from domain.captioning import ANCHORS, bleu, fact_scores
 from pipelines.captioning import NAME, Config
+from shared import checkpoints, progress, reports, seq2seq, training
 from shared import data as shared_data
 from shared import export as shared_export
-from shared import progress, reports, seq2seq, training
 
 log = logging.getLogger(__name__)
 START, END = seq2seq.START, seq2seq.END
@@ -142,19 +142,17 @@ def make_datasets(cfg: Config, net: Captioner, data: CaptionData) -> tuple[tf.da
 
 def load_trained(cfg: Config) -> Captioner:
     """The best checkpoint of cfg.run_dir with the vocabulary it was trained on."""
-    model = training.load_checkpoint(cfg.run_dir, NAME)
-    vocabulary = training.load_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, NAME)
+    model = checkpoints.load_checkpoint(cfg.run_dir, NAME)
+    vocabulary = checkpoints.load_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, NAME)
     return Captioner(model, seq2seq.vectorizer(cfg.vocab_size, cfg.max_length + 1, "caption_vectorizer", vocabulary))
 
 
-def train(cfg: Config, net: Captioner, data: CaptionData, verbose: int | str = "auto",
-          **fit_options) -> keras.callbacks.History:
+def plan(cfg: Config, net: Captioner, data: CaptionData) -> training.Plan:
     log.info("model: %d parameters; vocabulary %d", net.model.count_params(), net.vectorizer.vocabulary_size())
     train_ds, val_ds = make_datasets(cfg, net, data)
-    training.save_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, net.vectorizer.get_vocabulary())
+    checkpoints.save_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, net.vectorizer.get_vocabulary())
     n = sum(len(c) for c in data.train.captions)
-    return training.fit(net.model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose),
-                        loss=seq2seq.masked_token_loss, clipnorm=1.0, patience=4, samples_per_epoch=n, **fit_options)
+    return training.Plan(net.model, train_ds, val_ds, loss=seq2seq.masked_token_loss, clipnorm=1.0, patience=4, rates={"samples": n})
 
 
 # ------------------------------------------------------------------------------------------------- decoding

@@ -4,7 +4,7 @@ AAMI classes (N, S, V, F, Q), evaluated inter-patient (de Chazal et al. 2004) an
 Notebook:
     cfg = dataclasses.replace(ecg.Config(), source="synthetic", epochs=1)
     data = ecg.load_data(cfg); model = ecg.build_model(cfg, data)
-    history = ecg.train(cfg, model, data)       # cross-validation on the training records, then the final model
+    trained = shared.pipeline.train(ecg, cfg, model, data)  # cross-validation on the training records, then the final model
     metrics = ecg.evaluate(cfg, model, data); summary = ecg.predict(cfg, "data/mitdb/119")
     (or the whole story: shared.pipeline.run(ecg, cfg))
 """

@@ -20,7 +20,7 @@ from domain.ecg.baselines import BASELINES, baseline_predictions, class_weights,
 from domain.ecg.sources import ECGData
 from pipelines.ecg import NAME, Config
 from pipelines.ecg import report as ecg_report
-from shared import data, layers, reports, training, validation
+from shared import checkpoints, data, layers, reports, training, validation
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -155,10 +155,10 @@ def aami_scores(inputs: dict, labels: np.ndarray, prefix: str = "val_") -> train
         lambda y, p: ecg_data.aami_metrics(y, p)["macro_f1_nsvf"], f"{prefix}macro_f1")
 
 
-def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "auto") -> keras.callbacks.History:
+def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "auto") -> training.TrainResult:
     """Leave-records-out cross-validation on the training records first (cfg.cv_folds; written to the run folder's
     cross_validation.json), then `model` on all training records for the epoch count it chose; the
-    cross-validation is handed on as history.estimate."""
+    cross-validation is the result's estimate."""
     start = time.perf_counter()
     cv = cross_validate(cfg, ecg, verbose=verbose) if cfg.cv_folds else None
     validation.keep(cfg.run_dir, cv)
@@ -166,34 +166,37 @@ def train(cfg: Config, model: keras.Model, ecg: ECGData, verbose: int | str = "a
         log.info("cross-validation: pooled %s; epoch %d chosen", json.dumps(
             {k: round(v, 1) for k, v in cv["pooled"].items()}), cv["best_epoch"])
     cv_seconds = time.perf_counter() - start
-    history = fit_beats(cfg, model, ecg.train, validation=ecg.validation, epochs=cv["best_epoch"] if cv else None,
-                        verbose=verbose, resampled=ecg.resampled)
+    result = training.fit(plan(cfg, model, ecg), training.Settings.of(
+        cfg, epochs=cv["best_epoch"] if cv else cfg.epochs, verbose=verbose))
     if cv:  # the model that ships, on the generated stress sets (the fold models' figures are in cv["stress"])
         cv["final_model_stress"] = {name: stress.row(s.labels, classify(cfg, model, s)) for name, s in
                                     stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed).items()}
         validation.keep(cfg.run_dir, cv)
-    history.timing["cross_validation_seconds"] = round(cv_seconds, 1) if cv else 0.0
-    history.estimate = cv
-    return history
+    return dataclasses.replace(result, estimate=cv, timing={
+        **result.timing, "cross_validation_seconds": round(cv_seconds, 1) if cv else 0.0})
 
 
-def fit_beats(cfg: Config, model: keras.Model, train_beats: ecg_data.BeatSet,
-              validation: ecg_data.BeatSet | None = None, epochs: int | None = None,
-              scorers: tuple = (), verbose: int | str = "auto", resampled: ecg_data.BeatSet | None = None,
-              **fit_options) -> keras.callbacks.History:
-    """Compile and fit with the shared helper (checkpoint, resume, curves). With `validation` beats (held-out
-    records), the checkpoint and early stopping follow their macro F1 over N, S, V, F; without, `epochs` (default
-    cfg.epochs) all run and the last is kept (the epoch count comes from the cross-validation). `resampled`: the
-    training records read through a lower rate, half of them swapped in (make_dataset)."""
+def plan(cfg: Config, model: keras.Model, ecg: ECGData) -> training.Plan:
+    """The model that ships: every training record (half of them also read through a lower rate)."""
+    return beats_plan(cfg, model, ecg.train, validation=ecg.validation, resampled=ecg.resampled)
+
+
+def beats_plan(cfg: Config, model: keras.Model, train_beats: ecg_data.BeatSet,
+               validation: ecg_data.BeatSet | None = None, scorers: tuple = (),
+               resampled: ecg_data.BeatSet | None = None, **choices) -> training.Plan:
+    """Class-weighted cross-entropy on `train_beats`. With `validation` beats (held-out records), the checkpoint and
+    early stopping follow their macro F1 over N, S, V, F; without, every epoch runs and the last is kept (the epoch
+    count comes from the cross-validation). `resampled`: the training records read through a lower rate, half of
+    them swapped in (make_dataset). `choices`: more of the plan (tensorboard)."""
     scores = [aami_scores(model_inputs(validation, cfg.context, cfg.rr_inputs), validation.labels)] \
         if validation is not None and len(validation) else []
     train_ds = make_dataset(cfg, train_beats, training=True, resampled=resampled)
-    return training.fit(model, train_ds, None,
-                        training.Settings.of(cfg, epochs=epochs or cfg.epochs, verbose=verbose),
-                        loss="sparse_categorical_crossentropy", metrics=["accuracy"], patience=5,
-                        monitor="val_macro_f1" if scores else "loss", monitor_mode="max" if scores else "min",
-                        early_stopping=bool(scores), class_weight=class_weights(train_beats.labels, cfg.class_weighting),
-                        samples_per_epoch=int(train_ds.cardinality()) * cfg.batch_size, scorers=[*scores, *scorers], **fit_options)
+    return training.Plan(model, train_ds, None, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                         patience=5, monitor="val_macro_f1" if scores else "loss",
+                         monitor_mode="max" if scores else "min", early_stopping=bool(scores),
+                         class_weight=class_weights(train_beats.labels, cfg.class_weighting),
+                         rates={"samples": int(train_ds.cardinality()) * cfg.batch_size}, scorers=[*scores, *scorers],
+                         **choices)
 
 
 def classify(cfg: Config, model: keras.Model, beats: ecg_data.BeatSet, batch_size: int = 2048) -> np.ndarray:
@@ -257,8 +260,8 @@ def cross_validate(cfg: Config, ecg: ECGData, verbose: int | str = 0) -> dict:
         ends = np.cumsum([len(v) for v in sets.values()])[:-1]
         stressed = training.EpochScores(lambda m: classify(cfg, m, every), every.labels,
                                         lambda y, p: stress.row(y[y >= 0], p[y >= 0])["S Se"], "stress_s_se")
-        fit_beats(dataclasses.replace(cfg, run_dir=str(fold_dir)), model, fold_train, scorers=(scores, stressed),
-                  verbose=verbose, tensorboard=False, resampled=slow)
+        training.fit(beats_plan(cfg, model, fold_train, scorers=(scores, stressed), tensorboard=False, resampled=slow),
+                     training.Settings.of(dataclasses.replace(cfg, run_dir=str(fold_dir)), verbose=verbose))
         return scores.predictions, {name: [np.split(p, ends)[j] for p in stressed.predictions]
                                     for j, name in enumerate(sets)}
     cv = validation.epoch_folds(beats.labels, folds, cfg.run_dir, dataclasses.asdict(cfg), fit_fold,
@@ -454,5 +457,5 @@ def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> 
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 

@@ -8,7 +8,7 @@ regression and gradient boosting on the same folds. A research model, not a clin
 Notebook:
     cfg = dataclasses.replace(icu.Config(), source="synthetic", epochs=3, cv_folds=0)
     stays = icu.load_data(cfg); model = icu.build_model(cfg, stays)
-    icu.train(cfg, model, stays); icu.probabilities(model, stays.test)
+    shared.pipeline.train(icu, cfg, model, stays); icu.probabilities(model, stays.test)
     (or the whole story: shared.pipeline.run(icu, cfg))
 """
 

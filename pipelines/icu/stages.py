@@ -16,9 +16,9 @@ from domain import icu as icu_data
 from domain import sources as domain_sources
 from pipelines.icu import NAME, TEST_SPLIT, Config
 from pipelines.icu import report as icu_report
+from shared import checkpoints, layers, training, validation
 from shared import data as shared_data
 from shared import export as shared_export
-from shared import layers, training, validation
 
 log = logging.getLogger(__name__)
 VARIABLES = len(icu_data.VARIABLES)
@@ -131,14 +131,18 @@ def make_dataset(cfg: Config, values, mask, died=None, shuffle_seed: int | None 
     return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def fit_stays(cfg: Config, model: keras.Model, values, mask, died, epochs: int, verbose: int | str = "auto",
-              **options) -> keras.callbacks.History:
+def stays_plan(cfg: Config, model: keras.Model, values, mask, died, **choices) -> training.Plan:
     """Every epoch runs (the count chosen beforehand): binary cross-entropy, no class weights, so the
-    probabilities stay calibrated."""
-    return training.fit(model, make_dataset(cfg, values, mask, died, cfg.seed), None,
-                        training.Settings.of(cfg, epochs=epochs, verbose=verbose),
-                        loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auroc")],
-                        early_stopping=False, samples_per_epoch=len(values), **options)
+    probabilities stay calibrated. `choices`: more of the plan (scorers, tensorboard)."""
+    return training.Plan(model, make_dataset(cfg, values, mask, died, cfg.seed), None, loss="binary_crossentropy",
+                         metrics=[keras.metrics.AUC(name="auroc")], early_stopping=False,
+                         rates={"samples": len(values)}, **choices)
+
+
+def plan(cfg: Config, model: keras.Model, data: IcuData) -> training.Plan:
+    """The model that ships: every training stay."""
+    values, mask = data.grid
+    return stays_plan(cfg, model, values, mask, data.train.died)
 
 
 def probabilities(model: keras.Model, stays: icu_data.Stays, cfg: Config | None = None) -> np.ndarray:
@@ -146,23 +150,21 @@ def probabilities(model: keras.Model, stays: icu_data.Stays, cfg: Config | None 
     return model.predict(make_dataset(cfg or Config(), values, mask), verbose=0)[:, 0]
 
 
-def train(cfg: Config, model: keras.Model, data: IcuData, verbose: int | str = "auto") -> keras.callbacks.History:
+def train(cfg: Config, model: keras.Model, data: IcuData, verbose: int | str = "auto") -> training.TrainResult:
     """Stratified cross-validation first (cfg.cv_folds; cross_validation.json in the run folder), then `model` on
     every training stay for the epoch count it chose (cfg.epochs without it)."""
     start = time.perf_counter()
     cv = cross_validate(cfg, data, verbose=verbose) if cfg.cv_folds else None
     validation.keep(cfg.run_dir, cv)
     seconds = time.perf_counter() - start
-    values, mask = data.grid
-    history = fit_stays(cfg, model, values, mask, data.train.died, cv["best_epoch"] if cv else cfg.epochs,
-                        verbose=verbose)
-    history.timing["cross_validation_seconds"] = round(seconds, 1)
-    history.estimate = cv
-    return history
+    result = training.fit(plan(cfg, model, data), training.Settings.of(
+        cfg, epochs=cv["best_epoch"] if cv else cfg.epochs, verbose=verbose))
+    return dataclasses.replace(result, estimate=cv, timing={**result.timing,
+                                                            "cross_validation_seconds": round(seconds, 1)})
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 # ------------------------------------------------------------------------------------------ cross-validation
@@ -188,8 +190,9 @@ def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
             held = make_dataset(cfg, values[test_index], mask[test_index])
             epoch_scores = training.EpochScores(lambda m: m.predict(held, verbose=0)[:, 0], stays.died[test_index],
                                                 roc_auc_score, "heldout_auroc")
-            fit_stays(fold_cfg, model, values[fit_index], mask[fit_index], stays.died[fit_index], cfg.epochs,
-                      scorers=(epoch_scores,), verbose=verbose, tensorboard=False)
+            training.fit(stays_plan(fold_cfg, model, values[fit_index], mask[fit_index], stays.died[fit_index],
+                                    scorers=(epoch_scores,), tensorboard=False),
+                         training.Settings.of(fold_cfg, epochs=cfg.epochs, verbose=verbose))
             return epoch_scores.predictions
         return validation.epoch_folds(stays.died, folds, pathlib.Path(cfg.run_dir) / kind,
                                       {**dataclasses.asdict(cfg), "architecture": kind}, fit_fold, roc_auc_score)

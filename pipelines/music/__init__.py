@@ -8,7 +8,7 @@ piano-roll PNG.
 Notebook:
     cfg = dataclasses.replace(music.Config(), source="synthetic", epochs=5)
     rolls = music.load_data(cfg); model = music.build_model(cfg, rolls)
-    music.train(cfg, model, rolls); music.evaluate(cfg, model, rolls)["validation"]
+    shared.pipeline.train(music, cfg, model, rolls); music.evaluate(cfg, model, rolls)["validation"]
     (or the whole story: shared.pipeline.run(music, cfg)); music.predict(cfg, "silence")
 """
 

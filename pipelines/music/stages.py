@@ -14,7 +14,7 @@ import tensorflow as tf
 from domain import music as music_data
 from domain import sources as domain_sources
 from pipelines.music import LIMITS, NAME, Config
-from shared import data, layers, reports, training
+from shared import checkpoints, data, layers, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,7 @@ def probabilities(model: keras.Model, pieces: list[np.ndarray], batch: int = 32,
     return out
 
 
-def train(cfg: Config, model: keras.Model, rolls: music_data.Rolls, verbose: int | str = "auto"
-          ) -> keras.callbacks.History:
+def plan(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> training.Plan:
     """The summed per-key negative log-likelihood per step; the checkpoint and early stopping read the exact
     validation NLL in nats per step (the papers' metric), scored after every epoch."""
     validation, traced = rolls.pieces["validation"], forward(model)
@@ -96,9 +95,7 @@ def train(cfg: Config, model: keras.Model, rolls: music_data.Rolls, verbose: int
                                                                      validation)],
                                   [0.0], lambda _, p: float(p[0]), "validation_nll")
     train_ds = data.padded(examples(rolls.pieces["train"]), cfg.batch_size, shuffle_seed=cfg.seed)
-    return training.fit(model, train_ds, None, training.Settings.of(cfg, verbose=verbose), loss=keys_nll,
-                        monitor="validation_nll", monitor_mode="min", patience=10, clipnorm=5.0, scorers=(scorer,),
-                        samples_per_epoch=rolls.steps("train"))
+    return training.Plan(model, train_ds, None, loss=keys_nll, monitor="validation_nll", monitor_mode="min", patience=10, clipnorm=5.0, scorers=(scorer,), rates={"samples": rolls.steps("train")})
 
 
 def evaluate(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> dict:
@@ -129,7 +126,7 @@ def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 # ------------------------------------------------------------------------------------------------- generation

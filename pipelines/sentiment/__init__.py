@@ -3,7 +3,7 @@ P(positive), served from raw strings; beside it a TF-IDF + logistic regression b
 
 Notebook:
     cfg = dataclasses.replace(sentiment.Config(), source="synthetic", epochs=2)
-    data = sentiment.load_data(cfg); model = sentiment.build_model(cfg, data); sentiment.train(cfg, model, data)
+    data = sentiment.load_data(cfg); model = sentiment.build_model(cfg, data); shared.pipeline.train(sentiment, cfg, model, data)
     metrics = sentiment.evaluate(cfg, model, data); sentiment.classify(["not a good film"], model_path)
     (or the whole story: shared.pipeline.run(sentiment, cfg))
 """

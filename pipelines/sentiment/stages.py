@@ -14,7 +14,7 @@ import tensorflow as tf
 from domain import text as text_data
 from domain.text import binary_metrics
 from pipelines.sentiment import NAME, Config
-from shared import cli, data, layers, plots, reports, specs, training
+from shared import checkpoints, cli, data, layers, plots, reports, specs, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -145,26 +145,41 @@ def _network(cfg: Config, ids: keras.KerasTensor, suffix: str = "") -> keras.Ker
     return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=name)(x)
 
 
-def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int | str = "auto",
-          **fit_options) -> keras.callbacks.History:
-    """Fit with the checkpoint and early stopping on the validation reviews' accuracy (never the test split's)."""
+def networks(cfg: Config, model: keras.Model) -> list[keras.Model]:
+    """The networks trained one by one: the model itself, or each member the model averages."""
+    if cfg.members == 1:
+        return [model]
+    return [keras.Model(model.input, model.get_layer(f"positive_{k}").output, name=f"sentiment_rnn_{k}")
+            for k in range(1, cfg.members + 1)]
+
+
+def network_plan(cfg: Config, network: keras.Model, reviews: SentimentData) -> training.Plan:
+    """One network's fit, the checkpoint and early stopping on the validation reviews' accuracy (never the test
+    split's)."""
+    train_ds, val_ds, _ = make_datasets(cfg, reviews)
+    return training.Plan(network, train_ds, val_ds, loss="binary_crossentropy",
+                         metrics=["accuracy", keras.metrics.AUC(name="auc")], monitor="val_accuracy",
+                         monitor_mode="max", patience=2, rates={"samples": len(reviews.train)})
+
+
+def plan(cfg: Config, model: keras.Model, reviews: SentimentData) -> training.Plan:
+    """The first network's fit (the model itself with one member)."""
+    return network_plan(cfg, networks(cfg, model)[0], reviews)
+
+
+def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int | str = "auto"
+          ) -> training.TrainResult:
+    """One network, or each member alone, from its own seed, in its own folder (resumable), then their average
+    saved as the run's checkpoint."""
     log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
              model.get_layer("vectorizer").vocabulary_size())
-    train_ds, val_ds, _ = make_datasets(cfg, reviews)
-
-    def fit(network, settings):
-        return training.fit(network, train_ds, val_ds, settings, loss="binary_crossentropy",
-                            metrics=["accuracy", keras.metrics.AUC(name="auc")], monitor="val_accuracy",
-                            monitor_mode="max", patience=2, samples_per_epoch=len(reviews.train), **fit_options)
     if cfg.members == 1:
-        history = fit(model, training.Settings.of(cfg, verbose=verbose))
-    else:  # each network alone, from its own seed, in its own folder (resumable); then the average is saved
-        networks = [keras.Model(model.input, model.get_layer(f"positive_{k}").output, name=f"sentiment_rnn_{k}")
-                    for k in range(1, cfg.members + 1)]
-        history = training.fit_members(model, networks, cfg,
-                                       lambda network, member: fit(network, training.Settings.of(member, verbose=verbose)))
-    history.timing["reviews_per_second_training"] = history.timing.get("samples_per_second")
-    return history
+        result = training.fit(plan(cfg, model, reviews), training.Settings.of(cfg, verbose=verbose))
+    else:
+        result = training.fit_members(model, networks(cfg, model), cfg, lambda network, member: training.fit(
+            network_plan(cfg, network, reviews), training.Settings.of(member, verbose=verbose)))
+    return dataclasses.replace(result, timing={**result.timing,
+                                               "reviews_per_second_training": result.timing.get("samples_per_second")})
 
 
 def score(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) -> dict:
@@ -193,7 +208,7 @@ def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 def baseline(reviews: SentimentData) -> dict:

@@ -1,12 +1,12 @@
 """Spoken word recognition from raw waveforms: a recording of one word -> its label. Audio -> log-mel spectrogram
 (tf.signal, inside the model) -> SpecAugment in training -> 2D convolutional front end -> bidirectional GRU ->
 mean and max over time -> a softmax over the words; leave-speakers-out cross-validation picks the epoch count.
-(Digit sequences -> text with CTC is the transcription pipeline; both share pipelines.audio.)
+(Digit sequences -> text with CTC is the transcription pipeline; both share pipelines.speech.audio.)
 
 Notebook:
     cfg = dataclasses.replace(speech.Config(), source="synthetic", epochs=3, cv_folds=0)
     clips = speech.load_data(cfg); model = speech.build_model(cfg, clips)
-    speech.train(cfg, model, clips); speech.evaluate(cfg, model, clips)["accuracy"]
+    shared.pipeline.train(speech, cfg, model, clips); speech.evaluate(cfg, model, clips)["accuracy"]
     (or the whole story: shared.pipeline.run(speech, cfg))
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from pipelines import audio
+from pipelines.speech import audio
 from shared import cli, startup
 
 NAME = "speech"

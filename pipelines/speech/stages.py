@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
+import time
 
 import keras
 import numpy as np
@@ -13,24 +14,24 @@ import tensorflow as tf
 from scipy.special import softmax
 
 from domain import speech as audio_data
-from pipelines.audio import features as audio
 from pipelines.speech import NAME, Config
+from pipelines.speech.audio import features as audio
+from shared import checkpoints, layers, plots, reports, training, validation
 from shared import export as shared_export
-from shared import layers, plots, reports, training, validation
 
 log = logging.getLogger(__name__)
 CLASSES_FILE = "classes.json"
 
 
 def load_data(cfg: Config) -> audio.SpeechData:
-    """Single-word utterances split by speaker (pipelines.audio.load_utterances): with cfg.cv_folds every training
+    """Single-word utterances split by speaker (pipelines.speech.audio.load_utterances): with cfg.cv_folds every training
     speaker's recordings train (the cross-validation picks the epoch count); without, a tenth validates."""
     return audio.load_utterances(cfg, validation=not cfg.cv_folds, synthetic_mix=cfg.synthetic_mix)
 
 
 def make_dataset(cfg: Config, clips: audio_data.Utterances, classes: list[str],
                  shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """(audio (batch, samples), class id) batches (pipelines.audio.make_dataset)."""
+    """(audio (batch, samples), class id) batches (pipelines.speech.audio.make_dataset)."""
     return audio.make_dataset(cfg, clips, [classes.index(t) for t in clips.texts], tf.TensorSpec((), tf.int32),
                               shuffle_seed)
 
@@ -57,45 +58,57 @@ def build_network(cfg: Config, classes: list[str], name: str = "speech_words") -
     return keras.Model(wave, logits, name=name)
 
 
+def words_plan(cfg: Config, model: keras.Model, train_clips: audio_data.Utterances,
+               validation_clips: audio_data.Utterances | None, classes: list[str], **choices) -> training.Plan:
+    """Fit on `train_clips` (speed-perturbed each epoch) into cfg.run_dir (the class names kept beside the
+    checkpoint); with validation clips early stopping on their loss, without every epoch runs. `choices`: more of
+    the plan (scorers, tensorboard)."""
+    checkpoints.save_beside_checkpoint(cfg.run_dir, CLASSES_FILE, classes)
+    validate = validation_clips is not None and len(validation_clips) > 0
+    return audio.plan(cfg, model, make_dataset(cfg, train_clips, classes, cfg.seed),
+                      make_dataset(cfg, validation_clips, classes) if validate else None, train_clips,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                      **choices)
+
+
 def fit_words(cfg: Config, model: keras.Model, train_clips: audio_data.Utterances,
               validation_clips: audio_data.Utterances | None, classes: list[str], epochs: int | None = None,
-              **fit_options) -> keras.callbacks.History:
-    """Fit on `train_clips` (speed-perturbed each epoch) into cfg.run_dir; with validation clips early stopping on
-    their loss, without `epochs` (default cfg.epochs) all run."""
-    training.save_beside_checkpoint(cfg.run_dir, CLASSES_FILE, classes)
-    validate = validation_clips is not None and len(validation_clips) > 0
-    return audio.fit(cfg, model, make_dataset(cfg, train_clips, classes, cfg.seed),
-                     make_dataset(cfg, validation_clips, classes) if validate else None, train_clips, cfg.epochs,
-                     epochs, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                     **fit_options)
+              verbose: int | str = "auto", **choices) -> training.TrainResult:
+    """words_plan fitted for `epochs` (default cfg.epochs)."""
+    return training.fit(words_plan(cfg, model, train_clips, validation_clips, classes, **choices),
+                        training.Settings.of(cfg, epochs=epochs or cfg.epochs, verbose=verbose))
+
+
+def plan(cfg: Config, model: keras.Model, clips: audio.SpeechData) -> training.Plan:
+    """The final fit: every training speaker and the synthetic voices (the first member, when members are averaged)."""
+    network = members(model)[0] if cfg.members > 1 else model
+    return words_plan(cfg, network, audio.joined(clips.train, clips.extra), clips.validation, clips.classes)
 
 
 def train(cfg: Config, model: keras.Model, clips: audio.SpeechData, verbose: int | str = "auto"
-          ) -> keras.callbacks.History:
+          ) -> training.TrainResult:
     """Leave-speakers-out cross-validation first (cfg.cv_folds; written to the run folder's
     cross_validation.json), then `model` on every training speaker (and the synthetic voices) for the epoch count
     it chose."""
-    import time
-
     start = time.perf_counter()
     cv = cross_validate(cfg, clips, verbose=verbose) if cfg.cv_folds else None
     validation.keep(cfg.run_dir, cv)
     seconds = time.perf_counter() - start
+
     def fit_one(network, member_cfg):
         return fit_words(member_cfg, network, audio.joined(clips.train, clips.extra), clips.validation, clips.classes,
                          epochs=cv["best_epoch"] if cv else None, verbose=verbose)
     if cfg.members == 1:
-        history = fit_one(model, cfg)
+        result = fit_one(model, cfg)
     else:
-        training.save_beside_checkpoint(cfg.run_dir, CLASSES_FILE, clips.classes)
-        history = training.fit_members(model, members(model), cfg, fit_one)
-    history.timing["cross_validation_seconds"] = round(seconds, 1)
-    history.estimate = cv
-    return history
+        checkpoints.save_beside_checkpoint(cfg.run_dir, CLASSES_FILE, clips.classes)
+        result = training.fit_members(model, members(model), cfg, fit_one)
+    return dataclasses.replace(result, timing={**result.timing, "cross_validation_seconds": round(seconds, 1)},
+                               estimate=cv)
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation

@@ -4,7 +4,7 @@ return, judged against the random walk (MASE, directional accuracy, Diebold-Mari
 Notebook:
     cfg = dataclasses.replace(stock.Config(), source="msft", epochs=2)
     bars = stock.load_data(cfg); model = stock.build_model(cfg, bars)
-    stock.train(cfg, model, bars); metrics = stock.evaluate(cfg, model, bars)
+    shared.pipeline.train(stock, cfg, model, bars); metrics = stock.evaluate(cfg, model, bars)
     (or the whole story: shared.pipeline.run(stock, cfg))
 """
 

@@ -13,8 +13,9 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import stock as stock_data
+from domain import timeseries
 from pipelines.stock import NAME, Config
-from shared import data, layers, reports, timeseries, training
+from shared import checkpoints, data, layers, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,10 @@ def build_model(cfg: Config, bars: stock_data.Bars) -> keras.Model:
     return keras.Model(window, out, name="stock_rnn")
 
 
-def train(cfg: Config, model: keras.Model, bars: stock_data.Bars, verbose: int | str = "auto"
-          ) -> keras.callbacks.History:
+def plan(cfg: Config, model: keras.Model, bars: stock_data.Bars) -> training.Plan:
     train_ds, val_ds, _ = make_datasets(cfg, bars)
     windows = len(timeseries.origins(_rows(len(series(cfg, bars)[1]))[0], width=cfg.past, lead=cfg.days, horizon=1))
-    return training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose), loss="mse",
-                        metrics=["mae"], patience=3, samples_per_epoch=windows)
+    return training.Plan(model, train_ds, val_ds, loss="mse", metrics=["mae"], patience=3, rates={"samples": windows})
 
 
 def evaluate(cfg: Config, model: keras.Model, bars: stock_data.Bars) -> dict:
@@ -123,7 +122,7 @@ def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 def export(cfg: Config, model: keras.Model, bars: stock_data.Bars, metrics: dict,

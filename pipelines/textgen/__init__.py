@@ -6,7 +6,7 @@ per character against a unigram and a Kneser-Ney n-gram model on the same split;
 Notebook:
     cfg = dataclasses.replace(textgen.Config(), source="bundled", minutes=2)
     corpus = textgen.load_data(cfg); model = textgen.build_model(cfg, corpus)
-    textgen.train(cfg, model, corpus); metrics = textgen.evaluate(cfg, model, corpus)
+    shared.pipeline.train(textgen, cfg, model, corpus); metrics = textgen.evaluate(cfg, model, corpus)
     (or the whole story: shared.pipeline.run(textgen, cfg)); textgen.predict(cfg, "ROMEO:")
 """
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 from domain import sources as domain_sources
 from domain import textgen as text_data
 from pipelines.textgen import LIMITS, MAX_PROMPT, NAME, Config
-from shared import cli, layers, reports, specs, streaming, training
+from shared import checkpoints, cli, layers, reports, specs, streaming, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -106,14 +106,13 @@ class _CarryState(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def train(cfg: Config, model: keras.Model, corpus: Corpus, verbose: int | str = "auto") -> keras.callbacks.History:
+def plan(cfg: Config, model: keras.Model, corpus: Corpus) -> training.Plan:
     """Next-character cross-entropy (nats) over `streams` contiguous pieces of the training text, the state
     carried across chunks; early stopping on the held-apart end of the training part."""
     train_ds = _streams(cfg, corpus, corpus.train)
     stop_ds = _streams(cfg, corpus, corpus.stop)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return training.fit(model, train_ds, stop_ds, training.Settings.of(cfg, verbose=verbose), loss=loss, patience=3,
-                        clipnorm=1.0, samples_per_epoch=len(corpus.train), callbacks=[_CarryState(cfg.minutes)])
+    return training.Plan(model, train_ds, stop_ds, loss=loss, patience=3, clipnorm=1.0, rates={"samples": len(corpus.train)}, callbacks=[_CarryState(cfg.minutes)])
 
 
 def nats_per_char(cfg: Config, model: keras.Model, corpus: Corpus, text: str) -> float:
@@ -152,7 +151,7 @@ def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 # ------------------------------------------------------------------------------------------------- generation

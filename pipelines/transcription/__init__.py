@@ -3,12 +3,12 @@ spectrogram (tf.signal, inside the model) -> SpecAugment in training -> 1D convo
 GRU -> per-frame outputs over the 10 digit words and the CTC blank; greedy and beam CTC decoding, word and
 character error rates (jiwer). Training sequences are built from the training speakers' single words (2-5 words,
 pauses 50-300 ms); the test sequences only from the test speakers'. (One word -> its label is the speech pipeline;
-both share pipelines.audio.)
+both share pipelines.speech.audio.)
 
 Notebook:
     cfg = dataclasses.replace(transcription.Config(), source="synthetic", epochs=3)
     data = transcription.load_data(cfg); model = transcription.build_model(cfg, data)
-    transcription.train(cfg, model, data); transcription.evaluate(cfg, model, data)["greedy"]["WER"]
+    shared.pipeline.train(transcription, cfg, model, data); transcription.evaluate(cfg, model, data)["greedy"]["WER"]
     (or the whole story: shared.pipeline.run(transcription, cfg))
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipelines import audio
+from pipelines.speech import audio
 from shared import cli, startup
 
 NAME = "transcription"

@@ -13,10 +13,10 @@ import tensorflow as tf
 
 from domain import speech as audio_data
 from domain.speech import error_rates
-from pipelines.audio import features as audio
+from pipelines.speech.audio import features as audio
 from pipelines.transcription import NAME, Config
+from shared import checkpoints, progress, reports, training
 from shared import export as shared_export
-from shared import progress, reports, training
 
 log = logging.getLogger(__name__)
 BLANK = 0  # CTC blank; the digit words are tokens 1..10
@@ -24,7 +24,7 @@ BLANK = 0  # CTC blank; the digit words are tokens 1..10
 
 @dataclasses.dataclass
 class TranscriptionData:
-    """Digit sequences built from the single words of `words` (pipelines.audio.SpeechData): train and validation
+    """Digit sequences built from the single words of `words` (pipelines.speech.audio.SpeechData): train and validation
     (early stopping only) from the training speakers' words, test from the test speakers' (empty without them).
     The synthetic voices are not used: with them a held-out FSDD speaker's WER was 50.3%, without 37.6%."""
 
@@ -57,7 +57,7 @@ def decode_tokens(tokens) -> str:
 
 
 def make_dataset(cfg: Config, clips: audio_data.Utterances, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """(audio (batch, samples), token ids (batch, words) padded with 0) batches (pipelines.audio.make_dataset)."""
+    """(audio (batch, samples), token ids (batch, words) padded with 0) batches (pipelines.speech.audio.make_dataset)."""
     return audio.make_dataset(cfg, clips, [encode_text(t) for t in clips.texts], tf.TensorSpec((None,), tf.int32),
                               shuffle_seed)
 
@@ -79,16 +79,14 @@ def build_model(cfg: Config, data: TranscriptionData | None = None) -> keras.Mod
     return keras.Model(wave, logits, name="speech_transcriber")
 
 
-def train(cfg: Config, model: keras.Model, data: TranscriptionData, verbose: int | str = "auto",
-          **fit_options) -> keras.callbacks.History:
+def plan(cfg: Config, model: keras.Model, data: TranscriptionData) -> training.Plan:
     """Fit on the training sequences (speed-perturbed each epoch), early stopping on the validation sequences."""
-    return audio.fit(cfg, model, make_dataset(cfg, data.train, cfg.seed),
-                     make_dataset(cfg, data.validation) if len(data.validation) else None, data.train, cfg.epochs,
-                     loss=ctc_loss, verbose=verbose, **fit_options)
+    return audio.plan(cfg, model, make_dataset(cfg, data.train, cfg.seed),
+                      make_dataset(cfg, data.validation) if len(data.validation) else None, data.train, loss=ctc_loss)
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation

@@ -6,7 +6,7 @@ greedy and beam-search decoding inside one graph; exported so that a string goes
 Notebook:
     cfg = dataclasses.replace(translation.Config(), source="numbers", epochs=3)
     pairs = translation.load_data(cfg); net = translation.build_model(cfg, pairs)
-    translation.train(cfg, net, pairs); translation.translate(net, ["ninety-seven"])
+    shared.pipeline.train(translation, cfg, net, pairs); translation.translate(net, ["ninety-seven"])
     translation.translation_function(cfg, net)(tf.constant(["ninety-seven"]), tf.constant(4))  # beam 4, in graph
     (or the whole story: shared.pipeline.run(translation, cfg))
 """

@@ -16,7 +16,7 @@ from domain import sources as domain_sources
 from domain import translation as pair_data
 from domain.translation import bleu_chrf
 from pipelines.translation import NAME, Config
-from shared import cli, data, decoding, layers, progress, reports, seq2seq, specs, training
+from shared import checkpoints, cli, data, decoding, layers, progress, reports, seq2seq, specs, training
 from shared import export as shared_export
 from shared.subwords import Subwords
 
@@ -92,18 +92,18 @@ def load_data(cfg: Config) -> TranslationData:
 
 def save_subwords(net: Seq2Seq, run_dir: str | pathlib.Path) -> pathlib.Path:
     """subwords.json beside the checkpoint (the network trains on ids, so evaluate/export need both models)."""
-    return training.save_beside_checkpoint(run_dir, SUBWORDS_FILE, {
+    return checkpoints.save_beside_checkpoint(run_dir, SUBWORDS_FILE, {
         side: base64.b64encode(getattr(net, side).proto).decode("ascii") for side in ("source", "target")})
 
 
 def load_subwords(run_dir: str | pathlib.Path) -> tuple[Subwords, Subwords]:
-    saved = training.load_beside_checkpoint(run_dir, SUBWORDS_FILE, NAME)
+    saved = checkpoints.load_beside_checkpoint(run_dir, SUBWORDS_FILE, NAME)
     return Subwords(base64.b64decode(saved["source"])), Subwords(base64.b64decode(saved["target"]))
 
 
 def load_trained(cfg: Config) -> Seq2Seq:
     """The best checkpoint of cfg.run_dir with the subword models it was trained on."""
-    return Seq2Seq(training.load_checkpoint(cfg.run_dir, NAME), *load_subwords(cfg.run_dir))
+    return Seq2Seq(checkpoints.load_checkpoint(cfg.run_dir, NAME), *load_subwords(cfg.run_dir))
 
 
 def build_model(cfg: Config, pairs: TranslationData) -> Seq2Seq:
@@ -179,19 +179,14 @@ def make_datasets(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> tuple[tf
         dataset(pairs.test, "test")
 
 
-def train(cfg: Config, net: Seq2Seq, pairs: TranslationData, verbose: int | str = "auto",
-          **fit_options) -> keras.callbacks.History:
+def plan(cfg: Config, net: Seq2Seq, pairs: TranslationData) -> training.Plan:
     log.info("model: %d parameters; subword vocabularies %d (en) / %d (fr)", net.model.count_params(),
              net.source.size(), net.target.size())
     train_ds, val_ds, _ = make_datasets(cfg, net, pairs)
     save_subwords(net, cfg.run_dir)
-    history = training.fit(net.model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose),
-                           loss=seq2seq.MaskedTokenLoss(cfg.label_smoothing), clipnorm=1.0, patience=3, samples_per_epoch=len(pairs.train),
-                           **fit_options)
     tokens = int(tf.reduce_sum(net.target.ids(tf.constant(pairs.train.targets)).row_lengths())) + len(pairs.train)
-    if history.timing.get("seconds_per_epoch"):
-        history.timing["target_tokens_per_second"] = round(tokens / history.timing["seconds_per_epoch"], 1)
-    return history
+    return training.Plan(net.model, train_ds, val_ds, loss=seq2seq.MaskedTokenLoss(cfg.label_smoothing), clipnorm=1.0,
+                         patience=3, rates={"samples": len(pairs.train), "target_tokens": tokens})
 
 
 def translation_function(cfg: Config, net: Seq2Seq, alphabet: str = "") -> tf.types.experimental.PolymorphicFunction:

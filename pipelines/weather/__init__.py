@@ -5,7 +5,7 @@ exported for TF Serving.
 Notebook:
     cfg = dataclasses.replace(weather.Config(), source="seattle", epochs=2)
     series = weather.load_data(cfg); model = weather.build_model(cfg, series)
-    weather.train(cfg, model, series); metrics = weather.evaluate(cfg, model, series)
+    shared.pipeline.train(weather, cfg, model, series); metrics = weather.evaluate(cfg, model, series)
     (or the whole story: shared.pipeline.run(weather, cfg))
 """
 

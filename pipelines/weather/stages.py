@@ -12,9 +12,10 @@ import numpy as np
 import tensorflow as tf
 
 from domain import sources as domain_sources
+from domain import timeseries
 from domain import weather as weather_data
 from pipelines.weather import NAME, Config
-from shared import data, layers, reports, timeseries, training
+from shared import checkpoints, data, layers, reports, training
 from shared import export as shared_export
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,11 @@ def build_model(cfg: Config, series: weather_data.WeatherSeries) -> keras.Model:
     return keras.Model(window, forecast, name="weather_rnn")
 
 
-def train(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, verbose: int | str = "auto"
-          ) -> keras.callbacks.History:
+def plan(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries) -> training.Plan:
     train_ds, val_ds, _ = make_datasets(cfg, series)
     width, lead, horizon = cfg.steps(series.step_hours)
     windows = len(timeseries.origins(_rows(series)[0], width=width, lead=lead, horizon=horizon))
-    return training.fit(model, train_ds, val_ds, training.Settings.of(cfg, verbose=verbose), loss="mse",
-                        metrics=["mae"], patience=3, samples_per_epoch=windows)
+    return training.Plan(model, train_ds, val_ds, loss="mse", metrics=["mae"], patience=3, rates={"samples": windows})
 
 
 def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries) -> dict:
@@ -112,7 +111,7 @@ def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
 
 
 def load_trained(cfg: Config) -> keras.Model:
-    return training.load_checkpoint(cfg.run_dir, NAME)
+    return checkpoints.load_checkpoint(cfg.run_dir, NAME)
 
 
 def export(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries, metrics: dict,

@@ -21,9 +21,10 @@ import requests
 import tensorflow as tf
 
 from domain.ecg import analysis, records, synthetic
-from pipelines import ecg, music, sentiment, serve, textgen, weather
+from pipelines import ecg, music, sentiment, textgen, weather
 from shared import export, serving
 from tests.conftest import ROOT, real_data_dir, run_quick
+from tools import serve
 
 
 def doc_commands() -> list[str]:

@@ -1,4 +1,4 @@
-"""pipelines.audio: the pieces both speech pipelines share (features, augmentation, resampling, batches, data)."""
+"""pipelines.speech.audio: the pieces both speech pipelines share (features, augmentation, resampling, batches, data)."""
 
 import dataclasses
 
@@ -9,7 +9,7 @@ import tensorflow as tf
 from scipy.signal import resample as scipy_resample
 
 from domain import speech as audio_data
-from pipelines.audio import features as audio
+from pipelines.speech.audio import features as audio
 from shared import data as shared_data
 from tests.domain.test_speech import tone
 

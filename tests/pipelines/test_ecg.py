@@ -222,7 +222,7 @@ def test_cross_validation_is_grouped_by_record_and_resumes(quick_run, monkeypatc
     fold_history = training.read_history(root / "run" / "cv" / "fold-1" / "history.csv")
     assert len(fold_history["heldout_macro_f1"]) == 3  # the held-out score of every epoch, logged by the scorer
     # a finished fold is read back, not trained again (a rerun after an interrupted cross-validation)
-    monkeypatch.setattr(ecg, "fit_beats", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    monkeypatch.setattr(training, "fit", lambda *a, **k: pytest.fail("a finished fold was trained again"))
     data = ecg.load_data(cfg)
     assert ecg.cross_validate(cfg, data)["curve"] == cv["curve"]
 

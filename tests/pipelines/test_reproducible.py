@@ -10,11 +10,15 @@ import keras
 import numpy as np
 import pytest
 
+from shared import pipeline
+
 SHORT = {
     "action": {"clips": 160, "epochs": 1},
     "captioning": {"scenes": 300, "epochs": 1},
     "ecg": {},
     "icu": {"synthetic_stays": 200, "epochs": 1},
+    "music": {"epochs": 1},
+    "anomaly": {"epochs": 1},
     "sentiment": {"epochs": 1},
     "speech": {"takes": 1, "epochs": 1},
     "stock": {},
@@ -45,7 +49,7 @@ def _train(module, run_dir):
     keras.utils.set_random_seed(cfg.seed)
     data = module.load_data(cfg)
     model = module.build_model(cfg, data)
-    module.train(cfg, model, data, verbose=0)
+    pipeline.train(module, cfg, model, data, verbose=0)
     return _weights(model)
 
 

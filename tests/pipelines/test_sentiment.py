@@ -160,8 +160,8 @@ def test_the_test_split_never_steers_training(tmp_path):
         if flip:
             reviews.test.labels = 1 - reviews.test.labels
         model = sentiment.build_model(cfg, reviews)
-        history = sentiment.train(cfg, model, reviews, verbose=0, tensorboard=False)
-        return history.history, model, sentiment.score(model, reviews.test)["accuracy"]
+        trained = pipeline.train(sentiment, cfg, model, reviews, verbose=0)
+        return trained.history, model, sentiment.score(model, reviews.test)["accuracy"]
     (plain, model, accuracy), (flipped, flipped_model, flipped_accuracy) = run(False), run(True)
     assert plain == flipped
     for a, b in zip(model.get_weights(), flipped_model.get_weights(), strict=True):

@@ -8,7 +8,7 @@ from scipy.signal import resample as scipy_resample
 
 from domain import speech as audio_data
 from pipelines import speech
-from pipelines.audio import features as audio
+from pipelines.speech.audio import features as audio
 from shared import export, pipeline, serving, specs
 from tests.conftest import real_data_dir, run_quick
 from tests.domain.test_speech import write_wav

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from domain import speech as audio_data
 from pipelines import transcription
-from pipelines.audio import features as audio
+from pipelines.speech.audio import features as audio
 from shared import export, pipeline
 from tests.conftest import run_quick
 

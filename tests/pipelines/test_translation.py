@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines import bench, translation
-from shared import export, pipeline, seq2seq, training
+from pipelines import translation
+from shared import export, pipeline, seq2seq
 from tests.conftest import real_data_dir, run_quick
+from tools import bench
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,7 @@ def test_subwords_round_trip_accents_and_rare_words_without_unknowns():
 
 
 def test_the_test_split_never_reaches_training_or_early_stopping(tmp_path):
-    """What train() hands to fit: training and validation batches hold only the source file's pairs, never one
+    """The plan the driver fits: training and validation batches hold only the source file's pairs, never one
     of the test file's (so the test file can neither train nor pick the epoch or checkpoint)."""
     pairs = translation.pair_data.number_pairs(400, 0)
     (tmp_path / "train.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in zip(pairs.sources, pairs.targets, strict=True)))
@@ -174,9 +175,9 @@ def test_the_test_split_never_reaches_training_or_early_stopping(tmp_path):
                               data_dir=str(tmp_path), run_dir=str(tmp_path / "run"))
     data = translation.load_data(cfg)
     net = translation.build_model(cfg, data)
-    seen = training.first_fit(lambda: translation.train(cfg, net, data, verbose=0))
+    plan = translation.plan(cfg, net, data)
     sources = set()
-    for ds in (seen["train_ds"], seen["val_ds"]):
+    for ds in (plan.train, plan.validation):
         for inputs, _ in ds:
             sources |= {tuple(int(i) for i in row if i) for row in inputs["source_tokens"].numpy()}
     test_ids = {tuple(row) for row in net.source.ids(tf.constant([a for a, _ in held])).to_list()}

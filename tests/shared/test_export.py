@@ -125,7 +125,7 @@ def test_export_refuses_a_graph_with_cudnn_ops(tmp_path, monkeypatch):
 
 
 def test_missing_exports_give_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="make train-ecg"):
+    with pytest.raises(FileNotFoundError, match="rnn-suite ecg train"):
         export.latest("ecg", tmp_path)
     with pytest.raises(FileNotFoundError, match="not a SavedModel"):
         export.load(tmp_path)

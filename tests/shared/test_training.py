@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from shared import layers, training
+from shared import checkpoints, distribution, layers, training
 
 
 def _problem(n=64, seed=0):
@@ -26,18 +26,15 @@ def _model():
 
 def _fit(model, ds, run_dir, epochs, callbacks=()):
     settings = training.Settings(run_dir=run_dir, epochs=epochs, learning_rate=0.02, seed=1, verbose=0)
-    return training.fit(model, ds, ds, settings, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                        patience=50, samples_per_epoch=64, tensorboard=False, callbacks=callbacks)
+    return training.fit(training.Plan(model, ds, ds, loss="sparse_categorical_crossentropy", metrics=["accuracy"], patience=50, rates={"samples": 64}, tensorboard=False, callbacks=callbacks), settings)
 
 
 def test_fit_learns_and_writes_the_run_folder(tmp_path):
     ds, x, y = _problem()
     keras.utils.set_random_seed(1)
     model = _model()
-    history = training.fit(model, ds, ds, training.Settings(run_dir=tmp_path, epochs=6, learning_rate=0.02, seed=1,
-                                                            verbose=0),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"], samples_per_epoch=64,
-                           clipnorm=1.0)
+    history = training.fit(training.Plan(model, ds, ds, loss="sparse_categorical_crossentropy", metrics=["accuracy"], rates={"samples": 64}, clipnorm=1.0), training.Settings(run_dir=tmp_path, epochs=6, learning_rate=0.02, seed=1,
+                                                            verbose=0))
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.history["val_accuracy"][-1] > 0.7
     for name in ("best.keras", "history.csv", "training_curves.png", "timing.json", "logs"):
@@ -78,7 +75,7 @@ def test_interrupted_run_resumes_without_repeating_or_skipping_epochs(tmp_path, 
     done = training.read_history(tmp_path / "history.csv")["epoch"]
     assert done == [0, 1, 2] if crash.batch is None else done == [0, 1]
     resumed = _fit(_model(), ds, tmp_path, 5)
-    assert resumed.epoch == list(range(len(done), 5))
+    assert resumed.epochs_run == list(range(len(done), 5))
     assert training.read_history(tmp_path / "history.csv")["epoch"] == [0, 1, 2, 3, 4]
     # a new run in the same folder (no backup left) starts a fresh history
     _fit(_model(), ds, tmp_path, 2)
@@ -95,10 +92,8 @@ def test_a_killed_and_resumed_run_ends_as_one_never_killed(tmp_path):
     def run(run_dir, callbacks=()):
         keras.utils.set_random_seed(1)
         model = _model()
-        history = training.fit(model, ds, val, training.Settings(run_dir=run_dir, epochs=30, learning_rate=0.05,
-                                                                 seed=1, verbose=0),
-                               loss="sparse_categorical_crossentropy", patience=2, tensorboard=False,
-                               callbacks=callbacks)
+        history = training.fit(training.Plan(model, ds, val, loss="sparse_categorical_crossentropy", patience=2, tensorboard=False, callbacks=callbacks), training.Settings(run_dir=run_dir, epochs=30, learning_rate=0.05,
+                                                                 seed=1, verbose=0))
         return model, history
 
     whole, history = run(tmp_path / "whole")
@@ -124,7 +119,7 @@ def test_resumed_weights_continue_from_the_backup(tmp_path):
     fresh = _model()
     fresh.compile("adam", "sparse_categorical_crossentropy")
     restored = _fit(fresh, ds, tmp_path, 2)  # epochs already done: nothing left to train
-    assert restored.epoch == []
+    assert restored.epochs_run == []
     np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
@@ -136,27 +131,27 @@ def test_resuming_with_other_options_is_refused_by_name_and_restart_discards_the
         return training.Settings(run_dir=tmp_path, epochs=4, learning_rate=learning_rate, seed=1, verbose=0,
                                  options={"rnn": rnn})
     with pytest.raises(KeyboardInterrupt):
-        training.fit(_model(), ds, ds, settings("gru:8"), callbacks=[_Crash(epoch=1)], **common)
+        training.fit(training.Plan(_model(), ds, ds, callbacks=[_Crash(epoch=1)], **common), settings("gru:8"))
     other = keras.Model(*(lambda i: (i, keras.layers.Dense(2, activation="softmax")(layers.apply_rnn(i, "lstm:5"))))(
         keras.Input((6, 1))))
     with pytest.raises(ValueError, match=r"other options \(rnn: gru:8 -> lstm:5; the model's weight shapes\)"):
-        training.fit(other, ds, ds, settings("lstm:5"), **common)  # was: "3 objects could not be loaded"
+        training.fit(training.Plan(other, ds, ds, **common), settings("lstm:5"))  # was: "3 objects could not be loaded"
     with pytest.raises(ValueError, match=r"\(learning_rate: 0.02 -> 0.1\); resuming would mix"):
-        training.fit(_model(), ds, ds, settings("gru:8", learning_rate=0.1), **common)
-    assert training.remove_backups(tmp_path) == [tmp_path / "backup"]
-    assert _fit(other, ds, tmp_path, 2).epoch == [0, 1]  # a fresh run
+        training.fit(training.Plan(_model(), ds, ds, **common), settings("gru:8", learning_rate=0.1))
+    assert checkpoints.remove_backups(tmp_path) == [tmp_path / "backup"]
+    assert _fit(other, ds, tmp_path, 2).epochs_run == [0, 1]  # a fresh run
 
 
 def test_options_are_checked():
     with pytest.raises(ValueError, match="not both"):
         training.optimizer(1e-3, clipnorm=1.0, clipvalue=0.5)
     with pytest.raises(ValueError, match="expected one of"):
-        training.get_strategy("tpu")
+        distribution.get_strategy("tpu")
     with pytest.raises(ValueError, match="TF_CONFIG"):
-        training.get_strategy("multiworker")
-    assert training.get_strategy("default").num_replicas_in_sync == 1
+        distribution.get_strategy("multiworker")
+    assert distribution.get_strategy("default").num_replicas_in_sync == 1
     with pytest.raises(ValueError, match="epochs"):
-        training.fit(_model(), None, None, training.Settings(run_dir="unused", epochs=0))
+        training.Settings(run_dir="unused", epochs=0)
 
 
 def test_learning_rates_that_are_not_numbers_are_refused():
@@ -174,7 +169,7 @@ def test_learning_rates_that_are_not_numbers_are_refused():
         with pytest.raises(ValueError, match="--learning-rate .*expected a positive number"):
             cli.check_training(Options(learning_rate=rate))
         with pytest.raises(ValueError, match="learning_rate"):
-            training.optimizer(rate)
+            training.Settings(run_dir="unused", epochs=1, learning_rate=rate)
     with pytest.raises(ValueError, match="--batch-size 0: expected at least 1"):
         cli.check_training(Options(batch_size=0))
 
@@ -188,13 +183,13 @@ def test_diverged_training_stops_with_a_clear_error_and_no_checkpoint_of_nan(tmp
 
 
 def test_outside_multiworker_a_process_is_its_own_chief_and_sharding_is_by_data():
-    assert training.worker() == (True, 0)
-    with training.get_strategy("default").scope():
-        assert training.worker() == (True, 0)
-    sharded = training.shard_by_data(tf.data.Dataset.range(4))
+    assert distribution.worker() == (True, 0)
+    with distribution.get_strategy("default").scope():
+        assert distribution.worker() == (True, 0)
+    sharded = distribution.shard_by_data(tf.data.Dataset.range(4))
     assert sharded.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
     assert list(sharded.as_numpy_iterator()) == [0, 1, 2, 3]  # one worker: nothing is dropped
-    assert training.shard_by_data(None) is None
+    assert distribution.shard_by_data(None) is None
 
 
 def test_multiworker_fix_refuses_a_keras_whose_trainer_changed(monkeypatch):
@@ -203,25 +198,17 @@ def test_multiworker_fix_refuses_a_keras_whose_trainer_changed(monkeypatch):
     monkeypatch.setattr(trainer, "_rnn_suite_multiworker_fix", False, raising=False)
     monkeypatch.delattr(trainer, "_collective_all_reduce_multi_worker")
     with pytest.raises(RuntimeError, match="keras-team/keras#20585"):
-        training._fix_keras_multiworker()
+        distribution._fix_keras_multiworker()
     assert trainer.reduce_per_replica.__module__ == trainer.__name__  # nothing was patched
 
 
-def test_mixed_precision_policy_round_trip():
-    try:
-        assert training.set_mixed_precision(True) == "mixed_float16"
-        assert keras.layers.Dense(2).dtype_policy.compute_dtype == "float16"
-    finally:
-        training.set_mixed_precision(False)
-    assert keras.layers.Dense(2).dtype_policy.compute_dtype == "float32"
-
 
 def test_files_beside_the_checkpoint_round_trip_atomically_and_missing_ones_are_named(tmp_path):
-    path = training.save_beside_checkpoint(tmp_path / "run", "vocabulary.json", {"target": ["", "[UNK]", "été"]})
+    path = checkpoints.save_beside_checkpoint(tmp_path / "run", "vocabulary.json", {"target": ["", "[UNK]", "été"]})
     assert [p.name for p in path.parent.iterdir()] == ["vocabulary.json"]  # no partial file left behind
-    assert training.load_beside_checkpoint(tmp_path / "run", "vocabulary.json", "translation")["target"][2] == "été"
-    with pytest.raises(FileNotFoundError, match="classes.json not found beside the checkpoint.*train-speech"):
-        training.load_beside_checkpoint(tmp_path / "run", "classes.json", "speech")
+    assert checkpoints.load_beside_checkpoint(tmp_path / "run", "vocabulary.json", "translation")["target"][2] == "été"
+    with pytest.raises(FileNotFoundError, match="classes.json not found beside the checkpoint.*rnn-suite speech train"):
+        checkpoints.load_beside_checkpoint(tmp_path / "run", "classes.json", "speech")
 
 
 def test_cosine_schedule_falls_to_zero_and_a_short_run_is_a_prefix_of_a_long_one(tmp_path):
@@ -236,8 +223,7 @@ def test_cosine_schedule_falls_to_zero_and_a_short_run_is_a_prefix_of_a_long_one
         model = _model()
         settings = training.Settings(run_dir=tmp_path / str(epochs), epochs=epochs, learning_rate=0.02, seed=1,
                                      verbose=0)
-        history = training.fit(model, ds, None, settings, loss="sparse_categorical_crossentropy", cosine_epochs=4,
-                               early_stopping=False, tensorboard=False)
+        history = training.fit(training.Plan(model, ds, None, loss="sparse_categorical_crossentropy", cosine_epochs=4, early_stopping=False, tensorboard=False), settings)
         runs.append(history.history["loss"])
     np.testing.assert_allclose(runs[0], runs[1][:2], rtol=1e-5)  # 2 epochs of the 4-epoch schedule = its start
 
@@ -245,15 +231,15 @@ def test_cosine_schedule_falls_to_zero_and_a_short_run_is_a_prefix_of_a_long_one
 def test_a_damaged_checkpoint_is_named_not_reported_missing(tmp_path):
     (tmp_path / "best.keras").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ValueError, match="best.keras is not a readable Keras checkpoint"):
-        training.load_checkpoint(tmp_path, "ecg")
+        checkpoints.load_checkpoint(tmp_path, "ecg")
 
 
 def test_full_batches_drops_only_the_partial_last_batch_of_a_validation_set():
     x = np.arange(10, dtype="float32")
     ds = tf.data.Dataset.from_tensor_slices(({"x": x}, x)).batch(4)
-    sizes = [len(batch[1]) for batch in training.full_batches(ds, 4)]
+    sizes = [len(batch[1]) for batch in distribution.full_batches(ds, 4)]
     assert sizes == [4, 4]  # 10 items: the last 2 go unscored on every worker alike
-    assert training.full_batches(ds, None) is ds and training.full_batches(None, 4) is None
+    assert distribution.full_batches(ds, None) is ds and distribution.full_batches(None, 4) is None
 
 
 def test_progress_is_plain_lines_when_not_on_a_terminal(monkeypatch):
@@ -295,9 +281,7 @@ def test_fit_members_trains_each_alone_and_reads_finished_members_back(tmp_path)
 
     def fit_one(network, member):
         seen.append((member.seed, pathlib.Path(member.run_dir).name))
-        return training.fit(network, tf.data.Dataset.from_tensor_slices((data, labels)).batch(8), None,
-                            training.Settings(member.run_dir, 2, 0.05, member.seed, verbose=0),
-                            loss="binary_crossentropy", tensorboard=False)
+        return training.fit(training.Plan(network, tf.data.Dataset.from_tensor_slices((data, labels)).batch(8), None, loss="binary_crossentropy", tensorboard=False), training.Settings(member.run_dir, 2, 0.05, member.seed, verbose=0))
     model, members = averaged()
     history = training.fit_members(model, members, Options(), fit_one)
     assert seen == [(5, "member-1"), (6, "member-2")] and history.timing["epochs"] == 4
@@ -313,7 +297,7 @@ def test_fit_members_trains_each_alone_and_reads_finished_members_back(tmp_path)
 def test_a_malformed_tf_config_is_named(monkeypatch, value):
     monkeypatch.setenv("TF_CONFIG", value)
     with pytest.raises(ValueError, match="TF_CONFIG is not a JSON object with 'cluster' and 'task'"):
-        training.get_strategy("multiworker")
+        distribution.get_strategy("multiworker")
 
 
 def _run_with_kill(monkeypatch, run_dir, ds, val, x, kill_at=None, when="before"):
@@ -349,9 +333,8 @@ def _run_with_kill(monkeypatch, run_dir, ds, val, x, kill_at=None, when="before"
         for owner, name in ((keras.callbacks.CSVLogger, "on_epoch_end"), (keras.Model, "save"),
                             (keras.Model, "save_weights"), (shutil, "copy2"), (os, "replace")):
             wrap(owner, name)
-        training.fit(model, ds, val, training.Settings(run_dir=run_dir, epochs=6, learning_rate=0.05, seed=1,
-                                                       verbose=0),
-                     loss="sparse_categorical_crossentropy", patience=2, tensorboard=False)
+        training.fit(training.Plan(model, ds, val, loss="sparse_categorical_crossentropy", patience=2, tensorboard=False), training.Settings(run_dir=run_dir, epochs=6, learning_rate=0.05, seed=1,
+                                                       verbose=0))
     return model.predict(x, verbose=0), names
 
 

@@ -74,7 +74,7 @@ def test_epoch_folds_picks_the_pooled_best_epoch_and_carries_extras(tmp_path):
 
 
 def test_paired_comparison_keeps_a_change_only_when_it_wins_most_pairs():
-    from pipelines import paired
+    from tools import paired
 
     reference = np.array([[80.0, 70.0, 90.0, 60.0], [82.0, 68.0, 91.0, 62.0]])  # seeds x folds
     scores = {paired.REFERENCE: reference,
@@ -95,7 +95,7 @@ def test_paired_comparison_keeps_a_change_only_when_it_wins_most_pairs():
 
 
 def test_averaging_models_over_seeds_scores_the_mean_probabilities():
-    from pipelines import paired
+    from tools import paired
 
     labels = [0, 1, 2]
     first = np.array([[0.9, 0.1, 0.0], [0.0, 0.4, 0.6], [0.0, 0.0, 1.0]])  # 2 of 3 right
@@ -106,14 +106,14 @@ def test_averaging_models_over_seeds_scores_the_mean_probabilities():
 
 @pytest.mark.parametrize("domain, match", [("nosuch", "no pipeline 'nosuch'"), ("weather", "no cross_validate")])
 def test_paired_refuses_a_pipeline_without_grouped_folds(domain, match):
-    from pipelines import paired
+    from tools import paired
 
     with pytest.raises(ValueError, match=match):
         paired.run(domain, [("x", ["--epochs", "1"])], [1], ["accuracy"])
 
 
 def test_paired_rows_are_matched_by_their_held_out_groups():
-    from pipelines import paired
+    from tools import paired
 
     reference = [{"speakers": "a", "accuracy": 1}, {"speakers": "b", "accuracy": 2}, {"speakers": "c", "accuracy": 3}]
     shuffled = [reference[2], reference[0], reference[1]]

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from shared import data, timeseries
+from domain import timeseries
+from shared import data
 
 
 def test_chronological_split_keeps_time_order():

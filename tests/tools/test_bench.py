@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines import bench
+from tools import bench, bench_models
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", bench.PIPELINES)
+@pytest.mark.parametrize("name", bench_models.PIPELINES)
 def test_bench_measures_what_the_pipelines_train_would_fit(name):
-    """make bench takes the model, input and loss from the pipeline's own train() (the contract), for every
-    pipeline: the model runs on a batch of that input and the loss scores it."""
-    model, train_ds, loss, cfg, module, data = bench.setup(name)
+    """make bench takes the model, input and loss from the pipeline's plan (the contract), for every pipeline: the
+    model runs on a batch of that input and the loss scores it."""
+    model, train_ds, loss, cfg, module, data = bench_models.setup(name)
     x, y, *weight = next(iter(train_ds))  # music's batches carry a weight per step
     assert loss is not None and module.NAME == name
     model.compile(optimizer="adam", loss=loss)

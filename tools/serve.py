@@ -1,7 +1,7 @@
 """`make serve`: the exported models over HTTP with TF Serving's REST API (shared.serving), plus ECG analysis of a
 raw signal.
 
-    python -m pipelines.serve [--host 127.0.0.1] [--port 8501] [--models ecg,sentiment] [--root saved_models]
+    python -m tools.serve [--host 127.0.0.1] [--port 8501] [--models ecg,sentiment] [--root saved_models]
 
     POST /v1/ecg:analyze   {"signal": [mV, ...], "sampling_rate": 360}              one raw lead
                            {"record": {"hea": {"b64": ...}, "dat": {"b64": ...}}}   or a WFDB record (.hea + .dat,
@@ -12,7 +12,7 @@ raw signal.
            with "include_signal": true, the lead at 360 Hz (signal_mV, fs) and the reference beats, for drawing;
            "first_lead": true reads a record without an MLII lead on its first lead. A field of the wrong type
            (e.g. "include_signal": "yes") is refused (400).
-    GET  /                 the ECG page (pipelines/ecg_page.html): pick or upload a record, scroll its beats
+    GET  /                 the ECG page (tools/ecg_page.html): pick or upload a record, scroll its beats
     GET  /v1/ecg/records   {"records": [...]}: the records of --records (default: the MIT-BIH and SVDB folders of
                            $RNN_DATA_DIR, when they hold records), and "why" when there are none
 """
@@ -183,7 +183,7 @@ def create_app(root: str | pathlib.Path = specs.SAVED_MODELS, names: list[str] |
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.serve", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog="python -m tools.serve", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8501, help="TF Serving's REST port by default")
     parser.add_argument("--models", default="", help="comma-separated model names to serve (default: all)")

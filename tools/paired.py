@@ -1,6 +1,6 @@
 """Paired comparison of settings on a pipeline's own grouped cross-validation, over several seeds.
 
-    python -m pipelines.paired speech --base "--data-dir $RNN_DATA_DIR/fsdd" --seeds 1337,1 \\
+    python -m tools.paired speech --base "--data-dir $RNN_DATA_DIR/fsdd" --seeds 1337,1 \\
         --setting "no eSpeak voices=--synthetic-mix 0" --setting "peak scaling=--normalize peak" --metric accuracy
 
 (`make paired DOMAIN=speech ARGS='...'`.) With few groups (FSDD's four speakers, DS1's records) one fold swings a
@@ -204,7 +204,7 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.paired", allow_abbrev=False,
+    parser = argparse.ArgumentParser(prog="python -m tools.paired", allow_abbrev=False,
                                      description="Paired comparison of settings on a pipeline's grouped "
                                                  "cross-validation over several seeds.")
     parser.add_argument("domain", help="a pipeline with cross_validate: speech or ecg")

@@ -1,8 +1,8 @@
 """RNN anatomy: compare the five RNN types on a pipeline, watch gradients flow back through time, stream with state.
 
-    python -m pipelines.anatomy compare --domain ecg|sentiment|weather [--quick] [--seeds 1,2] [--epochs N]
-    python -m pipelines.anatomy gradients [--quick] [--steps 50]
-    python -m pipelines.anatomy stream [--quick] [--source seattle|local|jena] [--chunk 30]
+    python -m tools.anatomy compare --domain ecg|sentiment|weather [--quick] [--seeds 1,2] [--epochs N]
+    python -m tools.anatomy gradients [--quick] [--steps 50]
+    python -m tools.anatomy stream [--quick] [--source seattle|local|jena] [--chunk 30]
 
 (`make compare-ecg`, `make compare-sentiment`, `make compare-weather`, `make gradients`, `make stream`.)
 
@@ -30,7 +30,7 @@ DOMAINS = ("ecg", "sentiment", "weather")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.anatomy", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog="python -m tools.anatomy", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("command", choices=("compare", "gradients", "stream"))
     parser.add_argument("--domain", choices=DOMAINS, default="ecg", help="compare: which pipeline")
     parser.add_argument("--quick", action="store_true", help="tiny settings that finish in seconds")
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.setup_logging()
-    from pipelines.anatomy.stages import compare, gradients_report, stream
     from shared import reports
+    from tools.anatomy.stages import compare, gradients_report, stream
 
     def command():
         if args.command == "compare":

@@ -1,6 +1,6 @@
 """`make bench ARGS=--serving`: `make serve` under a bounded load on loopback (requests/s, p50/p99), the ECG
 analysis of a 30-minute record in process and over HTTP, and the R-peak detectors side by side on MIT-BIH records;
-`serving_lines` writes its section of BENCHMARKS.md (pipelines/bench.py runs it and writes the rest)."""
+`serving_lines` writes its section of BENCHMARKS.md (tools/bench.py runs it and writes the rest)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pathlib
 import time
 
 from domain.sources import data_folder
-from pipelines import bench
+from tools import bench_models
 
 SERVED = ("ecg", "sentiment", "weather")  # the load run's models (the default architectures, on bench data)
 
@@ -81,14 +81,14 @@ def serving_bench() -> dict:
     import uvicorn
 
     from domain.ecg import analysis, records, synthetic
-    from pipelines import serve
     from shared import export as shared_export
     from shared import serving
+    from tools import serve
 
-    root = pathlib.Path(bench.scratch("serving")) / "saved_models"
+    root = pathlib.Path(bench_models.scratch("serving")) / "saved_models"
     bodies = {}
     for name in SERVED:
-        model, _, _, cfg, module, data = bench.setup(name)
+        model, _, _, cfg, module, data = bench_models.setup(name)
         path = module.export(cfg, model, data, {}, root)
         served, _ = shared_export.load(path)
         specs = served.signatures["serving_default"].structured_input_signature[1]
@@ -113,7 +113,7 @@ def serving_bench() -> dict:
             for clients in (8, 32):
                 out["load"].append({"model": name, **_load(url, f"/v1/models/{name}:predict", bodies[name], clients,
                                                            max(10, 320 // clients))})
-        folder = pathlib.Path(bench.scratch("ecg-analyze"))
+        folder = pathlib.Path(bench_models.scratch("ecg-analyze"))
         synthetic.write_records(folder, ["900"], minutes=30.0, seed=7)
         record = records.read_record(folder / "900", annotations=False)
         body = {"signal": np.round(record.signal, 4).tolist(), "sampling_rate": 360}

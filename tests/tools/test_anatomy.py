@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from pipelines import anatomy
+from tools import anatomy
 
 
 @pytest.mark.slow

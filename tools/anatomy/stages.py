@@ -1,4 +1,4 @@
-"""The work of `python -m pipelines.anatomy` (options and commands: pipelines/anatomy/__init__.py)."""
+"""The work of `python -m tools.anatomy` (options and commands: tools/anatomy/__init__.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from pipelines.anatomy import DOMAINS
-from shared import gradients, reports, streaming, timeseries, training
+from domain import timeseries
+from shared import gradients, pipeline, reports, streaming, training
+from tools.anatomy import DOMAINS
 
 log = logging.getLogger("anatomy")
 TYPES = {"simple RNN": "simple:{u}", "LSTM": "lstm:{u}", "GRU": "gru:{u}", "bidirectional GRU": "bigru:{u}",
@@ -58,17 +59,17 @@ def _probe_latency(model: keras.Model, batch) -> float:
 
 
 def trial(domain: str, cfg, data) -> dict:
-    """Train the pipeline's model with cfg.rnn and cfg.seed through its own train(); score it on the test split
+    """Train the pipeline's model with cfg.rnn and cfg.seed as the driver does; score it on the test split
     (its evaluate and summary); time inference on a batch of its training input."""
     module = _module(domain)
     keras.utils.set_random_seed(cfg.seed)
     model = module.build_model(cfg, data)
-    seen = training.first_fit(lambda: module.train(cfg, model, data, verbose=0), stop=False)
+    trained = pipeline.train(module, cfg, model, data, verbose=0)
     headline = module.summary(cfg, module.evaluate(cfg, model, data))
-    probe = next(iter(seen["train_ds"]))[0]
+    probe = next(iter(module.plan(cfg, model, data).train))[0]
     probe_size = len(tf.nest.flatten(probe)[0])
     return {**{k: headline[k] for k in SCORES[domain]}, "parameters": model.count_params(),
-            "epochs": seen["result"].timing["epochs"], "train_seconds": seen["result"].timing["train_seconds"],
+            "epochs": trained.timing["epochs"], "train_seconds": trained.timing["train_seconds"],
             "inference_ms_per_1000": round(_probe_latency(model, probe) * 1000 / probe_size, 3)}
 
 
@@ -208,8 +209,7 @@ def clipping_effect(steps: int = 20, *, gain: float = 3.0, epochs: int = 8, exam
         train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(64)
         settings = training.Settings(run_dir=root / label.replace("=", "-").replace(" ", "-"), epochs=epochs,
                                      learning_rate=0.05, seed=seed, verbose=0)
-        history = training.fit(model, train, None, settings, loss="mse", optimizer_name="sgd", patience=epochs,
-                               tensorboard=False, callbacks=[probe], **clip)
+        history = training.fit(training.Plan(model, train, None, loss="mse", optimizer="sgd", patience=epochs, tensorboard=False, callbacks=[probe], **clip), settings)
         results[label] = {"gradient_norm_at_init": norms[0], "largest_gradient_norm_after_an_epoch": max(norms[1:]),
                           "loss_per_epoch": [float(v) for v in history.history["loss"]],
                           "held_out_mse": float(model.evaluate(xv, yv, verbose=0))}
@@ -353,9 +353,7 @@ def stream(*, source: str = "seattle", data_dir: str = "", spec: str = "gru:32",
     model = streaming.sequence_model(inputs.shape[1], spec, 1, batch_size=streams, stateful=True, mean=mean,
                                      variance=variance, name="stream_rnn")
     dataset = streaming.tbptt_dataset(train_x, ((train_y - y_mean) / y_std)[:, None], streams=streams, chunk=chunk)
-    history = training.fit(model, dataset, None,
-                           training.Settings(run_dir=run_dir, epochs=epochs, seed=seed, jit_compile=False, verbose=0),
-                           loss="mse", patience=epochs, tensorboard=False, callbacks=[streaming.ResetStates()])
+    history = training.fit(training.Plan(model, dataset, None, loss="mse", patience=epochs, tensorboard=False, callbacks=[streaming.ResetStates()]), training.Settings(run_dir=run_dir, epochs=epochs, seed=seed, jit_compile=False, verbose=0))
     # a stateless twin (any batch, whole sequence) and a streaming twin (batch 1, state carried)
     whole = streaming.sequence_model(inputs.shape[1], spec, 1, mean=mean, variance=variance, name="stream_rnn")
     whole.set_weights(model.get_weights())

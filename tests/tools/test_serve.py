@@ -3,7 +3,7 @@ tests/docs/test_serving_doc.py, through docs/serving.md)."""
 
 import pytest
 
-from pipelines import serve
+from tools import serve
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -65,6 +65,6 @@ class AudioConfig:
         cli.check_training(self)
 
 
-# the speech family's heavy pieces (pipelines.audio.features) load on first use: TensorFlow is not needed
+# the speech family's heavy pieces (pipelines.speech.audio.features) load on first use: TensorFlow is not needed
 # to read the options
 __getattr__, __dir__ = startup.later(__name__, "features")

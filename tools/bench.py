@@ -13,13 +13,12 @@ number of requests each) per model, the ECG analysis of a 30-minute record, and 
 (time and Se/+P at 150 ms on every record of $RNN_DATA_DIR/mitdb).
 Nothing here is asserted by the tests.
 
-    python -m pipelines.bench [--only ecg,weather] [--steps 20] [--out BENCHMARKS.md] [--serving]
+    python -m tools.bench [--only ecg,weather] [--steps 20] [--out BENCHMARKS.md] [--serving]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import pathlib
@@ -27,53 +26,13 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
-from shared import pipeline, progress
+from shared import progress
+from tools.bench_models import PIPELINES, scratch, setup
 
 JIT_MARGIN = 1.10
 GOALS = {"input_wait_fraction": 0.05, "ecg_30min_record_s": 5.0, "sentiment_serve_b1_p50_ms": 20.0}
-PIPELINES = pipeline.PIPELINES
-
-
-# the default model of each pipeline on a small offline source (and no cross-validation before the fit)
-BENCH_CONFIG = {
-    "ecg": {"source": "synthetic", "synthetic_minutes": 2.0, "cv_folds": 0},
-    "sentiment": {"source": "synthetic", "synthetic_reviews": 2000},
-    "weather": {"source": "seattle"},
-    "stock": {"source": "msft"},
-    "translation": {"source": "numbers", "max_pairs": 4000},
-    "speech": {"source": "synthetic", "takes": 2, "cv_folds": 0},
-    "transcription": {"source": "synthetic", "takes": 2, "sequences": 600},
-    "action": {"clips": 400, "models": "lrcn"},
-    "captioning": {"scenes": 600},
-    "textgen": {"source": "bundled"},
-    "icu": {"source": "synthetic", "synthetic_stays": 1000, "cv_folds": 0},
-    "music": {"source": "synthetic"},
-    "anomaly": {"source": "synthetic"},
-}
-
-
-def setup(name: str):
-    """(model, training dataset, loss, config, module, data): what the pipeline's own train() hands to
-    shared.training.fit first (training.first_fit stops it there), on BENCH_CONFIG's data."""
-    import importlib
-
-    from shared import training
-
-    if name not in PIPELINES:
-        raise ValueError(f"unknown pipeline {name!r}; expected one of {PIPELINES}.")
-    module = importlib.import_module(f"pipelines.{name}")
-    cfg = dataclasses.replace(module.Config(), **BENCH_CONFIG[name], run_dir=scratch(name))
-    data = module.load_data(cfg)
-    model = module.build_model(cfg, data)
-    seen = training.first_fit(lambda: module.train(cfg, model, data, verbose=0))
-    return seen["model"], seen["train_ds"], seen["loss"], cfg, module, data
-
-
-def scratch(name: str) -> str:
-    return tempfile.mkdtemp(prefix=f"bench-{name}-")
 
 
 def _step_seconds(model, ds, steps: int, repeats: int) -> float:
@@ -262,12 +221,14 @@ def startup_times(repeats: int = 3, names: tuple[str, ...] = PIPELINES,
     without input (STARTUP), and each tool's --help, each a fresh `python -m` process (`repeats` runs)."""
     out = {}
     cases = [(name, case, ["-m", f"pipelines.{name}", *argv]) for name in names for case, argv in STARTUP.items()]
-    cases += [(tool, "--help", ["-m", f"pipelines.{tool}", "--help"]) for tool in tools]
+    cases += [(tool, "--help", ["-m", f"tools.{tool}", "--help"]) for tool in tools]
     for name, case, argv in progress.progress(cases, "start-up", unit="command"):
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            subprocess.run([sys.executable, *argv], capture_output=True, timeout=300)
+            done = subprocess.run([sys.executable, *argv], capture_output=True, timeout=300)
+            if b"Traceback" in done.stderr or done.returncode not in (0, 1, 2):
+                raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.decode()[-300:]}")
             times.append(time.perf_counter() - start)
         out.setdefault(name, {})[case] = round(float(sorted(times)[len(times) // 2]), 2)
     return out
@@ -289,7 +250,7 @@ def write(results: list[dict], info: dict, out: pathlib.Path, serving: dict | No
           startup: dict | None = None) -> None:
     """BENCHMARKS.json and BENCHMARKS.md: the table, the performance goals checked against it, and the serving
     and start-up figures (kept from the last --serving and --startup runs)."""
-    from pipelines import bench_serving
+    from tools import bench_serving
 
     out.with_suffix(".json").write_text(json.dumps({"machine": info, "results": results, "serving": serving,
                                                     "startup": startup}, indent=2) + "\n")
@@ -359,7 +320,7 @@ def goals(results: list[dict]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--only", default=",".join(PIPELINES), help="comma-separated pipelines")
     parser.add_argument("--steps", type=int, default=20, help="training steps timed per pipeline")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each measure (the median is kept)")
@@ -377,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     out = pathlib.Path(args.out)
     previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     if args.serving:
-        from pipelines import bench_serving
+        from tools import bench_serving
 
         serving = bench_serving.serving_bench()
         print(json.dumps(serving, indent=2))
@@ -395,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in progress.progress([n.strip() for n in args.only.split(",") if n.strip()], "benchmarking"):
         if name not in PIPELINES:
             parser.error(f"--only: unknown pipeline {name!r}; expected some of {','.join(PIPELINES)}.")
-        done = subprocess.run([sys.executable, "-m", "pipelines.bench", "--one", name, "--steps", str(args.steps),
+        done = subprocess.run([sys.executable, "-m", "tools.bench", "--one", name, "--steps", str(args.steps),
                                "--repeats", str(args.repeats)], capture_output=True, text=True)
         line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
         if done.returncode or line is None:

@@ -1,4 +1,4 @@
-"""The speech family's heavy pieces (pipelines.audio holds their shared options): the data split by speaker,
+"""The speech family's heavy pieces (pipelines.speech.audio holds their shared options): the data split by speaker,
 log-mel features, the endpoint detector and SpecAugment inside the model, the encoder, datasets, inference."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from domain import sources as domain_sources
 from domain import speech as audio_data
-from pipelines.audio import NORMALIZATIONS, AudioConfig
+from pipelines.speech.audio import NORMALIZATIONS, AudioConfig
 from shared import data as shared_data
 from shared import export as shared_export
 from shared import layers, training
@@ -343,19 +343,15 @@ def encoder(cfg: AudioConfig, conv2d: bool = False) -> tuple[keras.KerasTensor, 
     return audio, layers.apply_rnn(x, spec, name="rnn")
 
 
-def fit(cfg: AudioConfig, model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None,
-        clips: audio_data.Utterances, most: int, epochs: int | None = None, verbose: int | str = "auto",
-        **fit_options) -> keras.callbacks.History:
-    """training.fit into cfg.run_dir with the speech settings: with validation batches early stopping on their loss; without,
-    `epochs` (default `most`) all run and the last is kept. The cosine schedule spans `most` epochs whatever
-    `epochs` is. history.timing gains audio_seconds_per_second."""
-    history = training.fit(
-        model, train_ds, val_ds, training.Settings.of(cfg, epochs=epochs or most, verbose=verbose),
-        early_stopping=val_ds is not None, monitor=None if val_ds is not None else "loss", patience=8, clipnorm=5.0,
-        cosine_epochs=most if cfg.schedule == "cosine" else None, samples_per_epoch=len(clips), **fit_options)
-    if history.timing.get("seconds_per_epoch"):
-        history.timing["audio_seconds_per_second"] = round(clips.seconds() / history.timing["seconds_per_epoch"], 1)
-    return history
+def plan(cfg: AudioConfig, model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset | None,
+         clips: audio_data.Utterances, **choices) -> training.Plan:
+    """The speech family's fit, with the task's `choices` (loss, metrics): with validation batches early stopping on
+    their loss; without, every epoch runs and the last is kept. The cosine schedule spans cfg.epochs whatever epoch
+    count the fit is given (so a shorter fit is the start of the longer one). Audio seconds per second are timed."""
+    return training.Plan(model, train_ds, val_ds, early_stopping=val_ds is not None,
+                         monitor=None if val_ds is not None else "loss", patience=8, clipnorm=5.0,
+                         cosine_epochs=cfg.epochs if cfg.schedule == "cosine" else None,
+                         rates={"samples": len(clips), "audio_seconds": clips.seconds()}, **choices)
 
 
 def batches(clips: audio_data.Utterances, size: int = 64):

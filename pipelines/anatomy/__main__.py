@@ -1,3 +1,0 @@
-from pipelines.anatomy import main
-
-main()

@@ -1,0 +1,3 @@
+from tools.anatomy import main
+
+main()
