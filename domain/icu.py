@@ -1,3 +1,4 @@
+# Over 400 lines: the challenge's file format, cleaning and the generator of stays in that format read best together.
 """ICU stays of the PhysioNet/CinC Challenge 2012 ("Predicting in-hospital mortality of ICU patients"): the
 challenge's own file format, its outcomes, physiological cleaning, a generator of stays in the same format, and
 the baselines' features.

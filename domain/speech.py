@@ -1,3 +1,4 @@
+# Over 400 lines: every published speech layout (FSDD, Speech Commands, TFDS) and the offline voices in one reader.
 """Speech data: WAV files (FSDD naming or the Speech Commands layout), TFDS `spoken_digit` / `speech_commands`,
 words synthesized offline with eSpeak NG, speaker-independent splits, and spoken digit sequences for transcription.
 

@@ -1,3 +1,4 @@
+# Over 400 lines: the one command line of every pipeline (options from Config, guarded errors, distribution).
 """Command line shared by every pipeline: `python -m pipelines.<domain> train|evaluate|export|predict [options]`.
 
 Each field of a pipeline's frozen Config becomes an option (`batch_size` -> `--batch-size`), typed from the

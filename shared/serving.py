@@ -1,3 +1,4 @@
+# Over 400 lines: TF Serving's REST API in full (predict, metadata, status, limits, timeouts) in one server.
 """A model server for the SavedModels under saved_models/ that speaks TF Serving's REST API, so the client code a
 user writes here works unchanged against TF Serving in production (docs/serving.md).
 

@@ -1,3 +1,4 @@
+# Over 400 lines: the main application; its report and its data sources are split off already.
 """The stages of the ecg pipeline (pipelines.ecg holds its options and the story): data -> datasets -> model ->
 training -> evaluation -> export -> predict -> report."""
 

@@ -1,3 +1,4 @@
+# Over 400 lines: subword vocabularies and the in-graph beam search export live beside the model they serve.
 """The stages of the translation pipeline (pipelines.translation holds its options and the story): data -> datasets -> model ->
 training -> evaluation -> export -> predict -> report."""
 

@@ -1,3 +1,4 @@
+# Over 400 lines: three experiments (comparison, gradients, streaming) that share their report writer.
 """The work of `python -m tools.anatomy` (options and commands: tools/anatomy/__init__.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# Over 400 lines: the one place both speech pipelines share their audio front end, encoder and datasets.
 """The speech family's heavy pieces (pipelines.speech.audio holds their shared options): the data split by speaker,
 log-mel features, the endpoint detector and SpecAugment inside the model, the encoder, datasets, inference."""
 
