@@ -70,6 +70,23 @@ def apply_rnn(x, spec: RNNSpec | str, *, name: str = "rnn"):
     return x
 
 
+def with_explicit_state(x, model: keras.Model, mask=None) -> tuple:
+    """`x` through twins of `model`'s unidirectional recurrent layers, in order, that take their state as inputs and
+    return it (the trained weights copied): (output sequence, state Inputs, states after the last unmasked step).
+    For generation that carries the state step to step: the prefix is read once, then one step per new token or
+    frame, instead of the whole sequence again at every step."""
+    states_in, states_out = [], []
+    for layer in [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]:
+        config = {**layer.get_config(), "stateful": False, "return_state": True, "return_sequences": True}
+        twin = layer.__class__.from_config(config)
+        sizes = [layer.cell.units] * (2 if isinstance(layer, keras.layers.LSTM) else 1)
+        given = [keras.Input((size,), name=f"{layer.name}_state{i}") for i, size in enumerate(sizes)]
+        out = twin(x, mask=mask, initial_state=given)
+        twin.set_weights(layer.get_weights())
+        x, states_in, states_out = out[0], states_in + given, states_out + list(out[1:])
+    return x, states_in, states_out
+
+
 def recurrent_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     """Every LSTM and GRU layer inside `model`, including the copies that `Bidirectional` holds."""
     stack = [model]

@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from shared import batching
 from shared import export as shared_export
 from shared import specs as value_specs
 
@@ -253,11 +254,13 @@ def _plain(value):
     return value
 
 
-def predict(repository: Repository, name: str, body: dict, version: str | None = None) -> dict:
-    """A :predict request, in process: {"predictions": [...]} (row format) or {"outputs": ...} (columnar)."""
+def predict(repository: Repository, name: str, body: dict, version: str | None = None,
+            batcher: batching.Batcher | None = None) -> dict:
+    """A :predict request, in process: {"predictions": [...]} (row format) or {"outputs": ...} (columnar). With a
+    `batcher`, a request whose inputs all carry the batch axis is stacked with others that arrive together."""
     import tensorflow as tf
 
-    loaded, meta, _ = repository.get(name, version)
+    loaded, meta, served = repository.get(name, version)
     signature_name, fn = _signature(loaded, name, body.get("signature_name") if isinstance(body, dict) else None)
     specs = fn.structured_input_signature[1]
     arrays, rows = _inputs(body, specs)
@@ -267,11 +270,16 @@ def predict(repository: Repository, name: str, body: dict, version: str | None =
     if len(set(batches.values())) > 1:
         raise RequestError(400, f"the inputs' batch sizes differ ({', '.join(f'{k} {n}' for k, n in batches.items())});"
                                 " send one row of every input per example")
+    def call(given: dict) -> dict:
+        return {k: v.numpy() for k, v in fn(**{k: tf.constant(v, dtype=specs[k].dtype)
+                                               for k, v in given.items()}).items()}
     try:
-        out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in arrays.items()})
+        if batcher is not None and all(specs[k].shape.rank for k in arrays):
+            out = batcher.run((name, served, signature_name), call, arrays)
+        else:
+            out = call(arrays)
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
         raise RequestError(400, f"{name} {signature_name} refused the inputs: {shared_export.graph_error(error)}") from None
-    out = {k: v.numpy() for k, v in out.items()}
     if not rows:
         plain = {k: _plain(v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
         return {"outputs": next(iter(plain.values())) if len(plain) == 1 else plain}
@@ -386,15 +394,17 @@ class RequestLog:
 
 def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: list[str] | None = None, *,
                max_body_bytes: int = MAX_BODY_BYTES, extra_routes: list | None = None,
-               repository: Repository | None = None):
+               repository: Repository | None = None, batch_options: batching.BatchOptions | None = None):
     """The Starlette app: the TF Serving routes over `root` plus `extra_routes` (starlette Routes whose handlers
-    may raise RequestError). Runs in threads: TensorFlow calls happen off the event loop."""
+    may raise RequestError). Runs in threads: TensorFlow calls happen off the event loop. With `batch_options`,
+    :predict requests that arrive together are run as one batch (shared.batching)."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     repository = repository or Repository(root, names)
+    batcher = batching.Batcher(batch_options) if batch_options else None
 
     async def models(request):
         path = request.path_params["path"]
@@ -415,7 +425,7 @@ def create_app(root: str | pathlib.Path = shared_export.DEFAULT_ROOT, names: lis
             if verb != ":predict":
                 raise RequestError(404, f"POST /v1/models/{path[:80]}: only :predict takes a POST")
             body = await read_json(request, max_body_bytes)
-            return JSONResponse(await run_in_threadpool(predict, repository, name, body, version))
+            return JSONResponse(await run_in_threadpool(predict, repository, name, body, version, batcher))
         if verb in (":predict", *METHODS):
             raise RequestError(405, f"{verb} takes a POST")
         handler: Callable = metadata if verb == "/metadata" else status

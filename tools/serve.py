@@ -154,9 +154,11 @@ def _wfdb_record(files, first_lead: bool):
 
 
 def create_app(root: str | pathlib.Path = specs.SAVED_MODELS, names: list[str] | None = None,
-               max_body_bytes: int = specs.MAX_BODY_BYTES, records: str | pathlib.Path | None = None):
+               max_body_bytes: int = specs.MAX_BODY_BYTES, records: str | pathlib.Path | None = None,
+               batch_options=None):
     """The TF Serving routes over `root`, POST /v1/ecg:analyze, the ECG page at / and the records of `records`
-    (folders of WFDB records the page lists, comma-separated; None: the default folders, record_folders)."""
+    (folders of WFDB records the page lists, comma-separated; None: the default folders, record_folders); with
+    `batch_options` (shared.batching.BatchOptions) :predict requests that arrive together run as one batch."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
@@ -178,6 +180,7 @@ def create_app(root: str | pathlib.Path = specs.SAVED_MODELS, names: list[str] |
         return JSONResponse({"records": names, **({} if names else {"why": why_none_listed(folders)})})
 
     return serving.create_app(root, names, max_body_bytes=max_body_bytes, repository=repository,
+                              batch_options=batch_options,
                               extra_routes=[Route("/v1/ecg:analyze", analyze, methods=["POST"]),
                                             Route("/", page), Route("/v1/ecg/records", listing)])
 
@@ -193,6 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "$RNN_DATA_DIR/mitdb and $RNN_DATA_DIR/svdb, those that hold records)")
     parser.add_argument("--max-body-mb", type=cli.finite_float, default=specs.MAX_BODY_BYTES / 2**20,
                         help="largest request body accepted (MiB)")
+    batching = parser.add_argument_group("server-side batching (TF Serving's --enable_batching and its parameters)")
+    batching.add_argument("--enable-batching", action="store_true",
+                          help=":predict requests to the same model and signature that arrive together run as one "
+                               "batch (each answer is the one it gets alone; off by default)")
+    batching.add_argument("--max-batch-size", type=int, default=64, help="rows in one batch (default 64)")
+    batching.add_argument("--batch-timeout-micros", type=int, default=1000,
+                          help="how long the first request of a batch waits for others (default 1000)")
+    batching.add_argument("--num-batch-threads", type=int, default=1,
+                          help="threads running the batches of one model signature (default 1)")
     return parser
 
 
@@ -219,12 +231,16 @@ def main(argv: list[str] | None = None) -> None:
         missing = [folder for folder in folders if not folder.is_dir()]
         if missing:
             raise FileNotFoundError(f"--records {missing[0]}: no such folder of WFDB records.")
-        app = create_app(args.root, names, int(args.max_body_mb * 2**20), args.records)
+        from shared import batching
+
+        options = batching.BatchOptions(args.max_batch_size, args.batch_timeout_micros, args.num_batch_threads) \
+            if args.enable_batching else None
+        app = create_app(args.root, names, int(args.max_body_mb * 2**20), args.records, options)
         served = app.state.repository.models()
         listed = len(listed_records(folders))
-        log.info("serving %s from %s on http://%s:%d (the ECG page: http://%s:%d/, %d records listed%s)",
+        log.info("serving %s from %s on http://%s:%d (the ECG page: http://%s:%d/, %d records listed%s)%s",
                  ", ".join(served) or "no model yet", args.root, args.host, args.port, args.host, args.port, listed,
-                 "" if listed else f": {why_none_listed(folders)}")
+                 "" if listed else f": {why_none_listed(folders)}", f"; batching {options}" if options else "")
         uvicorn.Server(serving.server_config(app, args.host, args.port)).run()
 
     cli.run_guarded(serve)

@@ -152,7 +152,8 @@ def plan(cfg: Config, net: Captioner, data: CaptionData) -> training.Plan:
     train_ds, val_ds = make_datasets(cfg, net, data)
     checkpoints.save_beside_checkpoint(cfg.run_dir, VOCABULARY_FILE, net.vectorizer.get_vocabulary())
     n = sum(len(c) for c in data.train.captions)
-    return training.Plan(net.model, train_ds, val_ds, loss=seq2seq.masked_token_loss, clipnorm=1.0, patience=4, rates={"samples": n})
+    return training.Plan(net.model, train_ds, val_ds, loss=seq2seq.masked_token_loss, clipnorm=1.0, patience=4,
+                         rates={"samples": n})
 
 
 # ------------------------------------------------------------------------------------------------- decoding

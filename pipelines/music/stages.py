@@ -95,12 +95,14 @@ def plan(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> training.P
                                                                      validation)],
                                   [0.0], lambda _, p: float(p[0]), "validation_nll")
     train_ds = data.padded(examples(rolls.pieces["train"]), cfg.batch_size, shuffle_seed=cfg.seed)
-    return training.Plan(model, train_ds, None, loss=keys_nll, monitor="validation_nll", monitor_mode="min", patience=10, clipnorm=5.0, scorers=(scorer,), rates={"samples": rolls.steps("train")})
+    return training.Plan(model, train_ds, None, loss=keys_nll, monitor="validation_nll", monitor_mode="min",
+                         patience=10, clipnorm=5.0, scorers=(scorer,), rates={"samples": rolls.steps("train")})
 
 
 def evaluate(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> dict:
     """NLL (nats per step) of the model and the baselines (fitted on the training pieces) on validation, and on
-    the file's test split when it has one (scored once, here)."""
+    the file's test split when it has one (scored once, here); and the report's sample: 16 validation steps and 48
+    drawn by the model (temperature 1, seed 0)."""
     bernoulli = music_data.independent_bernoulli(rolls.pieces["train"])
     chain = music_data.markov_chain(rolls.pieces["train"])
     out = {}
@@ -115,6 +117,9 @@ def evaluate(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> dict:
             "independent Bernoulli per key": music_data.nll_per_step(
                 [np.broadcast_to(bernoulli, r.shape) for r in pieces], pieces),
             "steps": rolls.steps(split)}
+    primer = rolls.pieces["validation"][0][:16]
+    drawn = sampler(model)(tf.constant(primer[None]), tf.constant(48), tf.constant(1.0), tf.constant(0))
+    out["sample"] = {"primer steps": len(primer), "piece": np.vstack([primer, drawn["continuation"].numpy()[0]])}
     return out
 
 
@@ -131,12 +136,22 @@ def load_trained(cfg: Config) -> keras.Model:
 
 # ------------------------------------------------------------------------------------------------- generation
 
+def step_model(model: keras.Model) -> keras.Model:
+    """The trained weights with the recurrent state in and out: (frames (batch, time, 88), *states) -> (logits
+    (batch, time, 88), *states after the last frame). Dropout is left out (inference)."""
+    frames = keras.Input((None, music_data.KEYS), name="frames")
+    x, states_in, states_out = layers.with_explicit_state(frames, model)
+    return keras.Model([frames, *states_in], [model.get_layer("logits")(x), *states_out], name="piano_roll_step")
+
+
 def sampler(model: keras.Model):
     """The sampling loop as a tf.function(primer (batch, steps, 88), length, temperature, seed) ->
-    {"continuation": (batch, length, 88) 0/1, "probabilities": (batch, length, 88)}: each step re-reads the piece
-    so far and draws every key from its Bernoulli (probability sigmoid(logit / temperature); temperature 0 keeps the
-    keys at >= 0.5), seeded."""
-    keys = music_data.KEYS
+    {"continuation": (batch, length, 88) 0/1, "probabilities": (batch, length, 88)}: the primer is read once, then
+    one recurrent step per generated frame with the state carried (cost P + L steps, not L x P + L^2 / 2); every key
+    is drawn from its Bernoulli (probability sigmoid(logit / temperature); temperature 0 keeps the keys at >= 0.5),
+    seeded by (seed, step)."""
+    keys, step = music_data.KEYS, step_model(model)
+    sizes = [int(t.shape[-1]) for t in step.inputs[1:]]
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, keys), tf.float32, name="primer"),
                                   tf.TensorSpec((), tf.int32, name="length"),
@@ -144,17 +159,18 @@ def sampler(model: keras.Model):
                                   tf.TensorSpec((), tf.int32, name="seed")])
     def sample(primer, length, temperature, seed):
         batch = tf.shape(primer)[0]
-        piece = tf.cast(primer > 0.5, tf.float32)
+        start = tf.concat([tf.zeros([batch, 1, keys]), tf.cast(primer > 0.5, tf.float32)], axis=1)
+        out = step([start, *[tf.zeros([batch, size]) for size in sizes]], training=False)
+        logits, states = out[0][:, -1], list(out[1:])
         drawn = tf.TensorArray(tf.float32, size=tf.maximum(length, 0) + 1)
         odds = tf.TensorArray(tf.float32, size=tf.maximum(length, 0) + 1)
         for i in tf.range(tf.maximum(length, 0)):
-            tf.autograph.experimental.set_loop_options(shape_invariants=[(piece, tf.TensorShape([None, None, keys]))])
-            logits = model(tf.concat([tf.zeros([batch, 1, keys]), piece], axis=1), training=False)[:, -1]
             p = tf.sigmoid(logits / tf.maximum(temperature, 1e-6))
             noise = tf.random.stateless_uniform(tf.shape(p), tf.stack([seed, i]))
             frame = tf.cast(tf.where(temperature > 0, noise < p, p >= 0.5), tf.float32)
             drawn, odds = drawn.write(i, frame), odds.write(i, p)
-            piece = tf.concat([piece, frame[:, None]], axis=1)
+            out = step([frame[:, None], *states], training=False)
+            logits, states = out[0][:, -1], list(out[1:])
         spare = tf.zeros([batch, keys])  # one spare row, so that length 0 still stacks
         continuation = tf.transpose(drawn.write(tf.maximum(length, 0), spare).stack()[:-1], [1, 0, 2])
         return {"continuation": continuation,
@@ -218,10 +234,7 @@ def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
     anchors = {} if generated else {f"{name} ({cfg.dataset} test)": {"NLL nats/step": value}
                                     for name, value in music_data.ANCHORS[cfg.dataset].items()}
     rows = {name: {"NLL nats/step": value} for name, value in metrics[split].items() if name != "steps"}
-    sample = sampler(load_trained(cfg))
-    primer = rolls.pieces["validation"][0][:16]
-    drawn = sample(tf.constant(primer[None]), tf.constant(48), tf.constant(1.0), tf.constant(0))["continuation"]
-    piece = np.vstack([primer, drawn.numpy()[0]])
+    sample = metrics["sample"]
     sections = {
         "Protocol": (f"Pieces by split (train {len(rolls.pieces['train'])}, validation "
                      f"{len(rolls.pieces['validation'])}" + (f", test {len(rolls.pieces['test'])}" if "test" in
@@ -239,7 +252,7 @@ def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
                       if split == "test" else {})}
     return reports.write(cfg.run_dir, domain=NAME, source=rolls.source, metrics=metrics_out,
                          baselines={f"{split}: {k}": v for k, v in rows.items()}, anchors=anchors, timing=timing,
-                         figures={"sample": roll_figure(piece, len(primer), "16 validation steps + 48 sampled "
-                                                                             "(temperature 1, seed 0)")},
+                         figures={"sample": roll_figure(sample["piece"], sample["primer steps"],
+                                                        "16 validation steps + 48 sampled (temperature 1, seed 0)")},
                          sections=sections, extra={"config": dataclasses.asdict(cfg)})
 

@@ -112,7 +112,8 @@ def plan(cfg: Config, model: keras.Model, corpus: Corpus) -> training.Plan:
     train_ds = _streams(cfg, corpus, corpus.train)
     stop_ds = _streams(cfg, corpus, corpus.stop)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return training.Plan(model, train_ds, stop_ds, loss=loss, patience=3, clipnorm=1.0, rates={"samples": len(corpus.train)}, callbacks=[_CarryState(cfg.minutes)])
+    return training.Plan(model, train_ds, stop_ds, loss=loss, patience=3, clipnorm=1.0,
+                         rates={"samples": len(corpus.train)}, callbacks=[_CarryState(cfg.minutes)])
 
 
 def nats_per_char(cfg: Config, model: keras.Model, corpus: Corpus, text: str) -> float:
@@ -162,15 +163,7 @@ def step_model(model: keras.Model) -> keras.Model:
     embed, dense = model.get_layer("embed"), model.get_layer("logits")
     ids = keras.Input((None,), dtype="int32", name="ids")
     mask = keras.Input((None,), dtype="bool", name="mask")
-    x, states_in, states_out = embed(ids), [], []
-    for layer in [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]:
-        config = {**layer.get_config(), "stateful": False, "return_state": True, "return_sequences": True}
-        twin = layer.__class__.from_config(config)
-        sizes = [layer.cell.units] * (2 if isinstance(layer, keras.layers.LSTM) else 1)
-        given = [keras.Input((size,), name=f"{layer.name}_state{i}") for i, size in enumerate(sizes)]
-        out = twin(x, mask=mask, initial_state=given)
-        twin.set_weights(layer.get_weights())
-        x, states_in, states_out = out[0], states_in + given, states_out + list(out[1:])
+    x, states_in, states_out = layers.with_explicit_state(embed(ids), model, mask=mask)
     return keras.Model([ids, mask, *states_in], [dense(x), *states_out], name="char_rnn_step")
 
 

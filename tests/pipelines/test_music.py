@@ -76,3 +76,31 @@ def test_missing_data_dir_file_is_one_clear_error(tmp_path):
     cfg = music.Config(source="local", data_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no JSB_Chorales.mat there"):
         music.load_data(cfg)
+
+
+def _rereading_sampler(model, primer, length, temperature, seed):
+    """The sampler before the state was carried: the whole piece read again for every new step (the reference)."""
+    piece, drawn, odds = tf.cast(primer > 0.5, tf.float32), [], []
+    for i in range(length):
+        logits = model(tf.concat([tf.zeros([piece.shape[0], 1, music_data.KEYS]), piece], axis=1), training=False)
+        p = tf.sigmoid(logits[:, -1] / max(temperature, 1e-6))
+        noise = tf.random.stateless_uniform(tf.shape(p), tf.stack([seed, i]))
+        frame = tf.cast(noise < p if temperature > 0 else p >= 0.5, tf.float32)
+        drawn, odds, piece = drawn + [frame], odds + [p], tf.concat([piece, frame[:, None]], axis=1)
+    return np.stack(drawn, axis=1), np.stack(odds, axis=1)
+
+
+@pytest.mark.slow
+def test_the_state_carrying_sampler_draws_what_rereading_the_piece_draws(quick_run):
+    """Reading the primer once and then one step per frame gives the same frames, for the same seed, as reading the
+    whole piece again at every step, and its probabilities are the teacher-forced model's, step by step."""
+    cfg, _, _ = quick_run
+    model = music.load_trained(cfg)
+    primer = tf.constant(music_data.generated_corpus(5, seed=3).pieces["train"][0][None, :10])
+    out = music.sampler(model)(primer, tf.constant(24), tf.constant(1.0), tf.constant(7))
+    frames, odds = _rereading_sampler(model, primer, 24, 1.0, 7)
+    np.testing.assert_array_equal(out["continuation"].numpy(), frames)
+    np.testing.assert_allclose(out["probabilities"].numpy(), odds, atol=1e-5)
+    piece = np.vstack([primer.numpy()[0], frames[0]])
+    forced = music.probabilities(model, [piece])[0]  # P(step t | steps before t), the whole piece at once
+    np.testing.assert_allclose(out["probabilities"].numpy()[0], forced[10:], atol=1e-5)

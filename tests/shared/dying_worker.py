@@ -5,6 +5,7 @@ no cleanup, no callbacks) after the first training batch of epoch DIE_AT_EPOCH (
 epoch ends.
 """
 
+import dataclasses
 import importlib
 import os
 import sys
@@ -35,8 +36,8 @@ def main() -> None:
     die_at, domain, *argv = sys.argv[1:]
     fit = training.fit
 
-    def dying_fit(*args, callbacks=(), **kwargs):
-        return fit(*args, callbacks=[*callbacks, _Die(int(die_at))], **kwargs)
+    def dying_fit(plan, settings):
+        return fit(dataclasses.replace(plan, callbacks=[*plan.callbacks, _Die(int(die_at))]), settings)
 
     training.fit = dying_fit
     pipeline.main(importlib.import_module(f"pipelines.{domain}"), argv)

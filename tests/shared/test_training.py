@@ -26,14 +26,18 @@ def _model():
 
 def _fit(model, ds, run_dir, epochs, callbacks=()):
     settings = training.Settings(run_dir=run_dir, epochs=epochs, learning_rate=0.02, seed=1, verbose=0)
-    return training.fit(training.Plan(model, ds, ds, loss="sparse_categorical_crossentropy", metrics=["accuracy"], patience=50, rates={"samples": 64}, tensorboard=False, callbacks=callbacks), settings)
+    return training.fit(training.Plan(model, ds, ds, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                                      patience=50, rates={"samples": 64}, tensorboard=False, callbacks=callbacks),
+                        settings)
 
 
 def test_fit_learns_and_writes_the_run_folder(tmp_path):
     ds, x, y = _problem()
     keras.utils.set_random_seed(1)
     model = _model()
-    history = training.fit(training.Plan(model, ds, ds, loss="sparse_categorical_crossentropy", metrics=["accuracy"], rates={"samples": 64}, clipnorm=1.0), training.Settings(run_dir=tmp_path, epochs=6, learning_rate=0.02, seed=1,
+    history = training.fit(training.Plan(model, ds, ds, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                                         rates={"samples": 64}, clipnorm=1.0),
+                           training.Settings(run_dir=tmp_path, epochs=6, learning_rate=0.02, seed=1,
                                                             verbose=0))
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.history["val_accuracy"][-1] > 0.7
@@ -92,7 +96,10 @@ def test_a_killed_and_resumed_run_ends_as_one_never_killed(tmp_path):
     def run(run_dir, callbacks=()):
         keras.utils.set_random_seed(1)
         model = _model()
-        history = training.fit(training.Plan(model, ds, val, loss="sparse_categorical_crossentropy", patience=2, tensorboard=False, callbacks=callbacks), training.Settings(run_dir=run_dir, epochs=30, learning_rate=0.05,
+        history = training.fit(training.Plan(model, ds, val, loss="sparse_categorical_crossentropy", patience=2,
+                                             tensorboard=False,
+                                             callbacks=callbacks),
+                               training.Settings(run_dir=run_dir, epochs=30, learning_rate=0.05,
                                                                  seed=1, verbose=0))
         return model, history
 
@@ -223,7 +230,8 @@ def test_cosine_schedule_falls_to_zero_and_a_short_run_is_a_prefix_of_a_long_one
         model = _model()
         settings = training.Settings(run_dir=tmp_path / str(epochs), epochs=epochs, learning_rate=0.02, seed=1,
                                      verbose=0)
-        history = training.fit(training.Plan(model, ds, None, loss="sparse_categorical_crossentropy", cosine_epochs=4, early_stopping=False, tensorboard=False), settings)
+        history = training.fit(training.Plan(model, ds, None, loss="sparse_categorical_crossentropy", cosine_epochs=4,
+                                             early_stopping=False, tensorboard=False), settings)
         runs.append(history.history["loss"])
     np.testing.assert_allclose(runs[0], runs[1][:2], rtol=1e-5)  # 2 epochs of the 4-epoch schedule = its start
 
@@ -281,7 +289,9 @@ def test_fit_members_trains_each_alone_and_reads_finished_members_back(tmp_path)
 
     def fit_one(network, member):
         seen.append((member.seed, pathlib.Path(member.run_dir).name))
-        return training.fit(training.Plan(network, tf.data.Dataset.from_tensor_slices((data, labels)).batch(8), None, loss="binary_crossentropy", tensorboard=False), training.Settings(member.run_dir, 2, 0.05, member.seed, verbose=0))
+        return training.fit(training.Plan(network, tf.data.Dataset.from_tensor_slices((data, labels)).batch(8), None,
+                                          loss="binary_crossentropy", tensorboard=False),
+                            training.Settings(member.run_dir, 2, 0.05, member.seed, verbose=0))
     model, members = averaged()
     history = training.fit_members(model, members, Options(), fit_one)
     assert seen == [(5, "member-1"), (6, "member-2")] and history.timing["epochs"] == 4
@@ -333,7 +343,9 @@ def _run_with_kill(monkeypatch, run_dir, ds, val, x, kill_at=None, when="before"
         for owner, name in ((keras.callbacks.CSVLogger, "on_epoch_end"), (keras.Model, "save"),
                             (keras.Model, "save_weights"), (shutil, "copy2"), (os, "replace")):
             wrap(owner, name)
-        training.fit(training.Plan(model, ds, val, loss="sparse_categorical_crossentropy", patience=2, tensorboard=False), training.Settings(run_dir=run_dir, epochs=6, learning_rate=0.05, seed=1,
+        training.fit(training.Plan(model, ds, val, loss="sparse_categorical_crossentropy", patience=2,
+                                   tensorboard=False),
+                     training.Settings(run_dir=run_dir, epochs=6, learning_rate=0.05, seed=1,
                                                        verbose=0))
     return model.predict(x, verbose=0), names
 

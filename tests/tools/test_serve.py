@@ -10,6 +10,7 @@ from tools import serve
     (["--root", "no/such/folder"], "no such folder"),
     (["--models", "../etc"], "model names are"),
     (["--port", "70000"], "expected 1-65535"),
+    (["--enable-batching", "--max-batch-size", "0"], "--max-batch-size 0: expected at least 1"),
 ])
 def test_bad_options_are_one_clear_line(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -210,7 +210,8 @@ def clipping_effect(steps: int = 20, *, gain: float = 3.0, epochs: int = 8, exam
         train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(64)
         settings = training.Settings(run_dir=root / label.replace("=", "-").replace(" ", "-"), epochs=epochs,
                                      learning_rate=0.05, seed=seed, verbose=0)
-        history = training.fit(training.Plan(model, train, None, loss="mse", optimizer="sgd", patience=epochs, tensorboard=False, callbacks=[probe], **clip), settings)
+        history = training.fit(training.Plan(model, train, None, loss="mse", optimizer="sgd", patience=epochs,
+                                             tensorboard=False, callbacks=[probe], **clip), settings)
         results[label] = {"gradient_norm_at_init": norms[0], "largest_gradient_norm_after_an_epoch": max(norms[1:]),
                           "loss_per_epoch": [float(v) for v in history.history["loss"]],
                           "held_out_mse": float(model.evaluate(xv, yv, verbose=0))}
@@ -354,7 +355,9 @@ def stream(*, source: str = "seattle", data_dir: str = "", spec: str = "gru:32",
     model = streaming.sequence_model(inputs.shape[1], spec, 1, batch_size=streams, stateful=True, mean=mean,
                                      variance=variance, name="stream_rnn")
     dataset = streaming.tbptt_dataset(train_x, ((train_y - y_mean) / y_std)[:, None], streams=streams, chunk=chunk)
-    history = training.fit(training.Plan(model, dataset, None, loss="mse", patience=epochs, tensorboard=False, callbacks=[streaming.ResetStates()]), training.Settings(run_dir=run_dir, epochs=epochs, seed=seed, jit_compile=False, verbose=0))
+    history = training.fit(training.Plan(model, dataset, None, loss="mse", patience=epochs, tensorboard=False,
+                                         callbacks=[streaming.ResetStates()]),
+                           training.Settings(run_dir=run_dir, epochs=epochs, seed=seed, jit_compile=False, verbose=0))
     # a stateless twin (any batch, whole sequence) and a streaming twin (batch 1, state carried)
     whole = streaming.sequence_model(inputs.shape[1], spec, 1, mean=mean, variance=variance, name="stream_rnn")
     whole.set_weights(model.get_weights())
