@@ -17,6 +17,17 @@ import numpy as np
 from matplotlib.figure import Figure
 
 REQUIRED = ("domain", "source", "metrics", "baselines", "anchors", "timing")
+MODEL = "model"  # the trained model's row in a pipeline's results; its display name is made where the report is written
+
+
+def model_name(*described: str) -> str:
+    """The trained model's name in a report: "this model (gru:32x2)"."""
+    return f"this model ({', '.join(described)})"
+
+
+def shown(rows: dict, name: str) -> dict:
+    """`rows` with the MODEL row under its display `name` (the report's table)."""
+    return {(name if key == MODEL else key): value for key, value in rows.items()}
 
 
 def plain(value):

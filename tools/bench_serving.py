@@ -1,9 +1,11 @@
-"""`make bench ARGS=--serving`: `make serve` under a bounded load on loopback (requests/s, p50/p99), the ECG
+"""`make bench ARGS=--serving`: `make serve` under a bounded load on loopback (requests/s, p50/p99) with server-side
+batching off and on, music generation with the state carried against the sampler that re-reads the piece, the ECG
 analysis of a 30-minute record in process and over HTTP, and the R-peak detectors side by side on MIT-BIH records;
 `serving_lines` writes its section of BENCHMARKS.md (tools/bench.py runs it and writes the rest)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import time
@@ -12,6 +14,68 @@ from domain.sources import data_folder
 from tools import bench_models
 
 SERVED = ("ecg", "sentiment", "weather")  # the load run's models (the default architectures, on bench data)
+CLIENTS = (1, 8, 32)
+MUSIC_STEPS = (256, 1024)
+
+
+def rereading_sampler(model):
+    """The music sampler as it was before the state was carried (the reference the benchmark and the tests compare
+    with): each new step reads the whole piece so far again. Same draws: seeded by (seed, step)."""
+    import tensorflow as tf
+
+    from domain import music as music_data
+
+    keys = music_data.KEYS
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, keys), tf.float32), tf.TensorSpec((), tf.int32),
+                                  tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.int32)])
+    def sample(primer, length, temperature, seed):
+        batch, piece = tf.shape(primer)[0], tf.cast(primer > 0.5, tf.float32)
+        drawn = tf.TensorArray(tf.float32, size=length)
+        odds = tf.TensorArray(tf.float32, size=length)
+        for i in tf.range(length):
+            tf.autograph.experimental.set_loop_options(shape_invariants=[(piece, tf.TensorShape([None, None, keys]))])
+            logits = model(tf.concat([tf.zeros([batch, 1, keys]), piece], axis=1), training=False)[:, -1]
+            p = tf.sigmoid(logits / tf.maximum(temperature, 1e-6))
+            noise = tf.random.stateless_uniform(tf.shape(p), tf.stack([seed, i]))
+            frame = tf.cast(tf.where(temperature > 0, noise < p, p >= 0.5), tf.float32)
+            drawn, odds = drawn.write(i, frame), odds.write(i, p)
+            piece = tf.concat([piece, frame[:, None]], axis=1)
+        return {"continuation": tf.transpose(drawn.stack(), [1, 0, 2]),
+                "probabilities": tf.transpose(odds.stack(), [1, 0, 2])}
+    return sample
+
+
+def music_generation(repeats: int = 3) -> dict:
+    """Seconds to generate 256 and 1,024 steps after a 16-step primer with the default music model (untrained: the
+    time does not depend on the weights): the exported signature (state carried) and the re-reading sampler."""
+    import numpy as np
+    import tensorflow as tf
+
+    from shared import export as shared_export
+
+    model, _, _, cfg, module, data = bench_models.setup("music")
+    served, _ = shared_export.load(module.export(cfg, model, data, {}, pathlib.Path(bench_models.scratch("music"))))
+    samplers = {"state carried (served)": served.signatures["serving_default"], "re-reading": rereading_sampler(model)}
+    primer = tf.constant(data.pieces["validation"][0][None, :16])
+    out = {"rnn": cfg.rnn}
+    for name, sample in samplers.items():
+        sample(primer=primer, length=tf.constant(8), temperature=tf.constant(1.0), seed=tf.constant(0)) \
+            if name.endswith("(served)") else sample(primer, tf.constant(8), tf.constant(1.0), tf.constant(0))
+        for steps in MUSIC_STEPS:
+            times = []
+            for _ in range(repeats if steps < 1024 or name.endswith("(served)") else 1):
+                start = time.perf_counter()
+                if name.endswith("(served)"):
+                    sample(primer=primer, length=tf.constant(steps), temperature=tf.constant(1.0), seed=tf.constant(0))
+                else:
+                    sample(primer, tf.constant(steps), tf.constant(1.0), tf.constant(0))
+                times.append(time.perf_counter() - start)
+            out.setdefault(name, {})[f"{steps} steps s"] = round(float(np.median(times)), 3)
+    carried, rereading = out["state carried (served)"], out["re-reading"]
+    out["speed-up at 1024"] = round(rereading["1024 steps s"] / carried["1024 steps s"], 1)
+    out["time(1024) / time(256), state carried"] = round(carried["1024 steps s"] / carried["256 steps s"], 2)
+    return out
 
 
 def detectors(folder: pathlib.Path) -> dict:
@@ -73,16 +137,12 @@ def _load(url: str, path: str, body: dict, clients: int, requests_each: int) -> 
 def serving_bench() -> dict:
     """The default models of SERVED (untrained: speed does not depend on the weights) exported into a temporary
     saved_models/, `make serve`'s app on a free loopback port, then the load runs and the ECG analysis."""
-    import socket
-    import threading
-
     import numpy as np
     import requests
-    import uvicorn
 
     from domain.ecg import analysis, records, synthetic
+    from shared import batching
     from shared import export as shared_export
-    from shared import serving
     from tools import serve
 
     root = pathlib.Path(bench_models.scratch("serving")) / "saved_models"
@@ -97,22 +157,22 @@ def serving_bench() -> dict:
         else:
             bodies[name] = {"instances": [{k: np.zeros([d or 1 for d in s.shape.as_list()[1:]]).tolist()
                                            for k, s in specs.items()}]}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(serving.server_config(serve.create_app(root), port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
     out = {"load": [], "note": "server and clients share the machine's cores; one request = one example"}
+    for batching_options in (None, batching.BatchOptions()):
+        server, thread, url = _start(serve.create_app(root, batch_options=batching_options))
+        mode = "on" if batching_options else "off"
+        try:
+            for name in SERVED:
+                _load(url, f"/v1/models/{name}:predict", bodies[name], 2, 5)  # warm-up: load and trace
+                for clients in CLIENTS:
+                    out["load"].append({"model": name, "batching": mode, **_load(
+                        url, f"/v1/models/{name}:predict", bodies[name], clients, max(10, 320 // clients))})
+        finally:
+            if batching_options is None:  # the other one serves the ECG analysis below, then stops
+                server.should_exit = True
+                thread.join(timeout=30)
+    out["batching"] = dataclasses.asdict(batching.BatchOptions())
     try:
-        for name in SERVED:
-            _load(url, f"/v1/models/{name}:predict", bodies[name], 2, 5)  # warm-up: load and trace
-            for clients in (8, 32):
-                out["load"].append({"model": name, **_load(url, f"/v1/models/{name}:predict", bodies[name], clients,
-                                                           max(10, 320 // clients))})
         folder = pathlib.Path(bench_models.scratch("ecg-analyze"))
         synthetic.write_records(folder, ["900"], minutes=30.0, seed=7)
         record = records.read_record(folder / "900", annotations=False)
@@ -145,7 +205,28 @@ def serving_bench() -> dict:
         thread.join(timeout=30)
     folder = data_folder("mitdb")
     out["detectors"] = detectors(folder) if folder.is_dir() else {"skipped": f"no MIT-BIH records in {folder}"}
+    out["music_generation"] = music_generation()
     return out
+
+
+def _start(app):
+    """(server, its thread, its URL): `app` served on a free loopback port, started."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from shared import serving
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(serving.server_config(app, port=port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def serving_lines(serving: dict) -> list[str]:
@@ -155,8 +236,10 @@ def serving_lines(serving: dict) -> list[str]:
     lines = ["", "## Serving over HTTP (`make serve`, `make bench ARGS=--serving`)", "",
              f"Bounded load on loopback ({serving.get('note', '')}): each client sends its requests one after the "
              "other; the run stops by itself.", "",
-             reports.table({f"{r['model']} x{r['clients']}": {k: v for k, v in r.items() if k not in ("model",)}
-                            for r in serving.get("load", [])}, first="model x clients"), ""]
+             reports.table({f"{r['model']} x{r['clients']}, batching {r.get('batching', 'off')}":
+                            {k: v for k, v in r.items() if k not in ("model", "clients", "batching")}
+                            for r in serving.get("load", [])}, first="model x clients, batching"), "",
+             *batching_lines(serving), *music_lines(serving.get("music_generation"))]
     analyze = serving.get("ecg_analyze_30min")
     if analyze:
         lines += [f"- ECG analysis of a 30-minute record ({analyze['beats']} beats), read + NeuroKit2 detection + "
@@ -173,3 +256,38 @@ def serving_lines(serving: dict) -> list[str]:
                   "30-minute record; Se/+P pooled, 150 ms):", "",
                   reports.table({k: v for k, v in found.items() if isinstance(v, dict)}, first="detector")]
     return lines
+
+
+def batching_lines(serving: dict) -> list[str]:
+    """Batching on against off, per model: the targets (32 clients: at least 3 x the requests/s, p99 no worse;
+    1 client: p50 at most 2 ms worse), met or not."""
+    rows = {(r["model"], r["clients"], r.get("batching", "off")): r for r in serving.get("load", [])}
+    if not any(key[2] == "on" for key in rows):
+        return []
+    lines = [f"Server-side batching on ({serving.get('batching')}) against off, the same run:", ""]
+    for model in SERVED:
+        off32, on32, off1, on1 = (rows.get((model, c, m)) for c, m in ((32, "off"), (32, "on"), (1, "off"), (1, "on")))
+        if not all((off32, on32, off1, on1)):
+            continue
+        gain = on32["requests_per_s"] / off32["requests_per_s"]
+        lines.append(f"- {model}: 32 clients {gain:.1f} x the requests/s (target 3 x: "
+                     f"{'met' if gain >= 3 else 'not met'}), p99 {on32['p99_ms']} ms against {off32['p99_ms']} ms "
+                     f"({'met' if on32['p99_ms'] <= off32['p99_ms'] else 'not met'}); 1 client p50 {on1['p50_ms']} ms "
+                     f"against {off1['p50_ms']} ms (at most 2 ms worse: "
+                     f"{'met' if on1['p50_ms'] - off1['p50_ms'] <= 2 else 'not met'}).")
+    return [*lines, ""]
+
+
+def music_lines(music: dict | None) -> list[str]:
+    if not music:
+        return []
+    carried, rereading = music["state carried (served)"], music["re-reading"]
+    return [f"Music generation ({music['rnn']}, untrained, batch 1, 16-step primer), seconds:", "",
+            "| sampler | " + " | ".join(f"{n} steps" for n in MUSIC_STEPS) + " |",
+            "|---|" + "---:|" * len(MUSIC_STEPS),
+            *[f"| {name} | " + " | ".join(str(row[f"{n} steps s"]) for n in MUSIC_STEPS) + " |"
+              for name, row in (("state carried (served)", carried), ("re-reading the piece", rereading))], "",
+            f"- 1,024 steps: {music['speed-up at 1024']} x faster with the state carried (target 20 x: "
+            f"{'met' if music['speed-up at 1024'] >= 20 else 'not met'}); time(1,024) / time(256) = "
+            f"{music['time(1024) / time(256), state carried']} (target at most 4.5: "
+            f"{'met' if music['time(1024) / time(256), state carried'] <= 4.5 else 'not met'}).", ""]

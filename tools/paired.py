@@ -131,29 +131,9 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
     if not hasattr(module, "cross_validate"):
         raise ValueError(f"pipeline {domain!r} has no cross_validate; paired comparisons need grouped folds.")
     run_dir = pathlib.Path(run_dir or f"runs/paired-{domain}")
-    base = base or []
     every = [(REFERENCE, [])] + settings
-    configs = {name: config_of(module, [*base, *words]) for name, words in every}  # all checked before training
-    rows: dict[str, list[list[dict]]] = {}
-    outputs: dict[str, list] = {}
-    folds_of, source = None, ""
-    for name, _ in every:
-        for seed in seeds:
-            folder = run_dir / f"{name.replace(' ', '_').replace('/', '_')}-seed{seed}"
-            cfg = dataclasses.replace(configs[name], seed=seed, run_dir=str(folder))
-            data = module.load_data(cfg)
-            source = getattr(data, "source", source)
-            cv = module.cross_validate(cfg, data)
-            order = aligned(cv["folds"], rows[REFERENCE][0] if rows else cv["folds"])
-            rows.setdefault(name, []).append([cv["folds"][i] for i in order])
-            outputs.setdefault(name, []).append([cv["outputs"][i] for i in order] if cv.get("outputs") else None)
-            log.info("%s, seed %d: %s", name, seed, json.dumps(
-                {m: [reports.rounded(f.get(m)) for f in cv["folds"]] for m in metrics}))
-            if folds_of is None:
-                folds_of = len(cv["folds"])
-            elif len(cv["folds"]) != folds_of:
-                raise ValueError(f"{name}, seed {seed}: {len(cv['folds'])} folds, the first run had {folds_of}; "
-                                 "the folds must be the same for every setting and seed.")
+    configs = {name: config_of(module, [*(base or []), *words]) for name, words in every}  # all checked before training
+    rows, outputs, source = cross_validations(module, configs, seeds, metrics, run_dir)
     results, figures = {}, {}
     for metric in metrics:
         scores = {name: np.array([[fold[metric] for fold in per_seed] for per_seed in runs])
@@ -167,8 +147,48 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
                                                            "folds": averaged}
         figures[f"paired_{metric}".replace(" ", "_").replace(":", "")] = difference_figure(scores, metric)
     options = {name: " ".join(words) or "(the pipeline's defaults)" for name, words in every}
+    headline = {metric: {name: reports.rounded(r["mean"], 2) for name, r in table.items()}
+                for metric, table in results.items()}
+    reports.write(run_dir, domain=f"paired-{domain}", source=source, metrics=headline, baselines={}, anchors={},
+                  timing={"run_seconds": round(time.perf_counter() - start, 1), "train_seconds": None,
+                          "samples_per_second": None},
+                  figures=figures, sections=report_sections(domain, results, options, seeds, base or [],
+                                                            len(next(iter(rows.values()))[0])),
+                  extra={"results": results, "folds": rows, "settings": options, "seeds": seeds})
+    return results
+
+
+def cross_validations(module, configs: dict, seeds: list[int], metrics: list[str], run_dir: pathlib.Path) -> tuple:
+    """(fold rows per setting and seed, aligned with the reference's folds; the folds' outputs; the data source) of
+    every setting's cross-validation under every seed; folds that differ between runs are refused."""
+    rows: dict[str, list[list[dict]]] = {}
+    outputs: dict[str, list] = {}
+    folds_of, source = None, ""
+    for name, config in configs.items():
+        for seed in seeds:
+            folder = run_dir / f"{name.replace(' ', '_').replace('/', '_')}-seed{seed}"
+            cfg = dataclasses.replace(config, seed=seed, run_dir=str(folder))
+            data = module.load_data(cfg)
+            source = getattr(data, "source", source)
+            cv = module.cross_validate(cfg, data)
+            order = aligned(cv["folds"], rows[REFERENCE][0] if rows else cv["folds"])
+            rows.setdefault(name, []).append([cv["folds"][i] for i in order])
+            outputs.setdefault(name, []).append([cv["outputs"][i] for i in order] if cv.get("outputs") else None)
+            log.info("%s, seed %d: %s", name, seed, json.dumps(
+                {m: [reports.rounded(f.get(m)) for f in cv["folds"]] for m in metrics}))
+            if folds_of is None:
+                folds_of = len(cv["folds"])
+            elif len(cv["folds"]) != folds_of:
+                raise ValueError(f"{name}, seed {seed}: {len(cv['folds'])} folds, the first run had {folds_of}; "
+                                 "the folds must be the same for every setting and seed.")
+    return rows, outputs, source
+
+
+def report_sections(domain: str, results: dict, options: dict, seeds: list[int], base: list[str],
+                    folds: int) -> dict[str, str]:
+    """The report's protocol, settings and one paired table per metric."""
     sections = {"Protocol": (
-        f"The pipeline's own grouped cross-validation (`pipelines.{domain}.cross_validate`: {folds_of} folds, the same "
+        f"The pipeline's own grouped cross-validation (`pipelines.{domain}.cross_validate`: {folds} folds, the same "
         f"for every setting and seed), seeds {', '.join(map(str, seeds))}; base options `{' '.join(base) or 'none'}`. "
         "Each setting is compared with the reference pair by pair (same seed, same fold); **kept** = it wins on "
         "more than half of the pairs and on average."),
@@ -193,14 +213,7 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
                       *[f"| {n} | {a['mean']:.1f} | {a['worst fold']:.1f} | {table[n]['mean']:.1f} |"
                         for n, a in averaged.items()]]
         sections[f"Paired: {metric}"] = "\n".join(lines)
-    headline = {metric: {name: reports.rounded(r["mean"], 2) for name, r in table.items()}
-                for metric, table in results.items()}
-    reports.write(run_dir, domain=f"paired-{domain}", source=source, metrics=headline, baselines={}, anchors={},
-                  timing={"run_seconds": round(time.perf_counter() - start, 1), "train_seconds": None,
-                          "samples_per_second": None},
-                  figures=figures, sections=sections,
-                  extra={"results": results, "folds": rows, "settings": options, "seeds": seeds})
-    return results
+    return sections
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -231,22 +231,10 @@ def cross_validate(cfg: Config, ecg: ECGData, verbose: int | str = 0) -> dict:
     the lowest sensitivity, "baselines": {name: {"pooled", "mean_sd"}}, "stress": {set: {"this model": pooled
     row, "this model, worst fold": the worst fold model's row, baseline: pooled row}}}. A fold already finished
     with the same configuration (its scores.json in run_dir/cv/fold-i) is read back, not trained again."""
-    beats = ecg.train
-    holders = {c: len(set(beats.records[beats.labels == c].tolist())) for c in (1, 2, 3)}
-    required = tuple(c for c, n in holders.items() if n >= cfg.cv_folds)  # S, V, F in every fold where possible
-    missing = [f"{ecg_data.AAMI_CLASSES[c]} (in {holders[c]} records)" for c in (1, 2, 3) if c not in required]
-    if missing:
-        log.warning("cross-validation: not every fold can hold %s beats", ", ".join(missing))
-    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=FOLD_SEED,
-                                     strata=ecg.database_of(beats))
+    beats, slow = ecg.train, ecg.resampled
+    folds, missing = record_folds(cfg, ecg)
     held_out = [beats.take(test_index) for _, test_index in folds]
-    generated = stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed)
-    slow = ecg.resampled
-    stress_sets = [{stress.COMPOSITION: ecg_data.beats.composition_stress(fold, cfg.r_index, cfg.template,
-                                                                          seed=cfg.seed),
-                    **({stress.resampled_name(ecg.split): slow.take(np.isin(slow.records, fold.records))}
-                       if slow is not None else {}),
-                    **generated} for fold in held_out]
+    stress_sets = fold_stress_sets(cfg, ecg, held_out)
 
     def fit_fold(i, fit_index, test_index, fold_dir):
         fold_train, fold_test = beats.take(fit_index), beats.take(test_index)
@@ -275,17 +263,9 @@ def cross_validate(cfg: Config, ecg: ECGData, verbose: int | str = 0) -> dict:
     every = np.concatenate(labels)
     records = np.concatenate([fold.records for fold in held_out])
     databases = np.concatenate([ecg.database_of(fold) for fold in held_out])
-
-    def summary(per_fold: list[np.ndarray]) -> dict:
-        rows = [headline(ecg_data.aami_metrics(y, p)) for y, p in zip(labels, per_fold, strict=True)]
-        pooled = np.concatenate(per_fold)
-        return {"pooled": headline(ecg_data.aami_metrics(every, pooled)), "mean_sd": validation.mean_sd(rows),
-                "rows": rows, "databases": {name: headline(ecg_data.aami_metrics(every[databases == name],
-                                                                                pooled[databases == name]))
-                                            for name in sorted(set(databases.tolist()))}}
-
-    ours = summary(cv["predictions"])
-    theirs = {name: summary([p["held-out"] for p in preds]) for name, preds in baseline_preds.items()}
+    ours = held_out_summary(labels, databases, cv["predictions"])
+    theirs = {name: held_out_summary(labels, databases, [p["held-out"] for p in preds])
+              for name, preds in baseline_preds.items()}
     return {"folds": [{"records": sorted(set(f.records.tolist())), "beats": f.counts(ecg_data.AAMI_CLASSES),
                        **row} for f, row in zip(held_out, ours.pop("rows"), strict=True)],
             "best_epoch": cv["best_epoch"], "curve": cv["curve"], "pooled": ours["pooled"],
@@ -299,6 +279,44 @@ def cross_validate(cfg: Config, ecg: ECGData, verbose: int | str = 0) -> dict:
                           for name, row in theirs.items()},
             "stress": stress_summary(stress_sets, cv["extras"], baseline_preds),
             "classes_not_in_every_fold": missing}
+
+
+def record_folds(cfg: Config, ecg: ECGData) -> tuple[list, list[str]]:
+    """(cfg.cv_folds folds grouped by record, each database's records dealt evenly over them and S, V and F beats
+    in every fold where enough records hold them; the classes that cannot be in every fold)."""
+    beats = ecg.train
+    holders = {c: len(set(beats.records[beats.labels == c].tolist())) for c in (1, 2, 3)}
+    required = tuple(c for c, n in holders.items() if n >= cfg.cv_folds)  # S, V, F in every fold where possible
+    missing = [f"{ecg_data.AAMI_CLASSES[c]} (in {holders[c]} records)" for c in (1, 2, 3) if c not in required]
+    if missing:
+        log.warning("cross-validation: not every fold can hold %s beats", ", ".join(missing))
+    folds = validation.grouped_folds(beats.labels, beats.records, cfg.cv_folds, required=required, seed=FOLD_SEED,
+                                     strata=ecg.database_of(beats))
+    return folds, missing
+
+
+def fold_stress_sets(cfg: Config, ecg: ECGData, held_out: list[ecg_data.BeatSet]) -> list[dict]:
+    """Per fold, the stress sets its model is scored on: its held-out S-rich records re-scored as if S were their
+    majority, its held-out records read through a lower rate (when the databases' rates differ), the generated
+    scenarios."""
+    generated = stress.generated_sets(cfg.before, cfg.after, cfg.template, seed=cfg.seed)
+    slow = ecg.resampled
+    return [{stress.COMPOSITION: ecg_data.beats.composition_stress(fold, cfg.r_index, cfg.template, seed=cfg.seed),
+             **({stress.resampled_name(ecg.split): slow.take(np.isin(slow.records, fold.records))}
+                if slow is not None else {}),
+             **generated} for fold in held_out]
+
+
+def held_out_summary(labels: list[np.ndarray], databases: np.ndarray, per_fold: list[np.ndarray]) -> dict:
+    """The pooled headline of the folds' held-out beats, its mean and sd over folds, each fold's row and each
+    database's pooled headline."""
+    every = np.concatenate(labels)
+    rows = [headline(ecg_data.aami_metrics(y, p)) for y, p in zip(labels, per_fold, strict=True)]
+    pooled = np.concatenate(per_fold)
+    return {"pooled": headline(ecg_data.aami_metrics(every, pooled)), "mean_sd": validation.mean_sd(rows),
+            "rows": rows, "databases": {name: headline(ecg_data.aami_metrics(every[databases == name],
+                                                                            pooled[databases == name]))
+                                        for name in sorted(set(databases.tolist()))}}
 
 
 def worst_records(held_out: list[ecg_data.BeatSet], predictions: list[np.ndarray], min_beats: int = 20) -> dict:

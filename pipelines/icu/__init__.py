@@ -21,6 +21,7 @@ from domain import icu as icu_data
 from shared import cli, specs, startup
 
 NAME = "icu"
+PLAIN = "plain GRU on forward-filled hours"  # the comparison model's id in the cross-validation (--compare-plain)
 PREDICT_INPUT = "one stay in the challenge's format: make predict-icu INPUT=path/to/stay.txt"
 
 

@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 
 from domain import icu as icu_data
+from pipelines.icu import PLAIN
 from shared import reports
 
 NAME = "icu"
@@ -43,10 +44,11 @@ def write_report(cfg, data, metrics: dict | None, timing: dict, cv: dict | None,
     """The ICU run's report: the cross-validation against the baselines on the same folds (with a verdict), the
     test table, the reliability figure, the cleaning counts, the anchors."""
     report_metrics, baseline_rows, figures, sections = {}, {}, {}, {}
+    shown = {reports.MODEL: reports.model_name(cfg.architecture, cfg.rnn), PLAIN: f"{PLAIN} ({cfg.rnn})"}
     if cv:
-        name = cv["model"]
+        name = reports.MODEL
         for model_name, stats in cv["mean_sd"].items():
-            baseline_rows[f"cross-validation: {model_name}"] = {
+            baseline_rows[f"cross-validation: {shown.get(model_name, model_name)}"] = {
                 k: f"{mean:.4f} +- {sd:.4f}" for k, (mean, sd) in stats.items()}
         report_metrics["cross-validation"] = {k: round(v[0], 4) for k, v in cv["mean_sd"][name].items()}
         report_metrics["cross-validation"]["epochs"] = cv["best_epoch"]
@@ -56,10 +58,11 @@ def write_report(cfg, data, metrics: dict | None, timing: dict, cv: dict | None,
         sections["Cross-validation (stratified, stays never split)"] = "\n".join([
             f"{cfg.cv_folds} stratified folds over {len(data.train)} stays; every model below was fitted on the same "
             f"training folds and scored on the same held-out stays. Epoch count chosen by pooled held-out AUROC: "
-            f"{cv['best_epoch']} (curves: " + "; ".join(f"{k}: {', '.join(f'{c:.3f}' for c in v)}"
+            f"{cv['best_epoch']} (curves: " + "; ".join(f"{shown.get(k, k)}: {', '.join(f'{c:.3f}' for c in v)}"
                                                      for k, v in cv["curves"].items()) + ").",
             "min(Se, +P) flags the training death rate's fraction of stays most at risk (Se = +P then).", "",
-            f"**Verdict: mean AUROC {ours:.4f} against the best baseline's {theirs:.4f} ({best}); better on "
+            f"**Verdict: mean AUROC {ours:.4f} against the best baseline's {theirs:.4f} ({shown.get(best, best)}); "
+            f"better on "
             f"{folds_won} of {len(cv['folds'])} folds.** "
             + ("It beats every baseline on these folds." if ours > theirs else
                "It does not beat that baseline: on 4,000 stays the summary statistics of a chart already hold "
@@ -69,7 +72,7 @@ def write_report(cfg, data, metrics: dict | None, timing: dict, cv: dict | None,
         figures["reliability"] = reliability_figure(died, p)
     if metrics:
         report_metrics["test"] = {k: v for k, v in metrics.items() if k in ("AUROC", "AUPRC", "min(Se, +P)", "Brier")}
-        baseline_rows.update({f"test: {k}": v for k, v in metrics["table"].items()})
+        baseline_rows.update({f"test: {shown.get(k, k)}": v for k, v in metrics["table"].items()})
     else:
         sections["Test"] = f"No test split ({test_split}): the estimate on unseen patients is the cross-validation."
     removed = icu_data.cleaning_report(data.train.stays)

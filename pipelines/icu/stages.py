@@ -14,9 +14,9 @@ import tensorflow as tf
 
 from domain import icu as icu_data
 from domain import sources as domain_sources
-from pipelines.icu import NAME, TEST_SPLIT, Config
+from pipelines.icu import NAME, PLAIN, TEST_SPLIT, Config
 from pipelines.icu import report as icu_report
-from shared import checkpoints, layers, training, validation
+from shared import checkpoints, layers, reports, training, validation
 from shared import data as shared_data
 from shared import export as shared_export
 
@@ -197,9 +197,9 @@ def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
         return validation.epoch_folds(stays.died, folds, pathlib.Path(cfg.run_dir) / kind,
                                       {**dataclasses.asdict(cfg), "architecture": kind}, fit_fold, roc_auc_score)
 
-    models = {f"this model ({cfg.architecture}, {cfg.rnn})": run(cfg.architecture)}
+    models = {reports.MODEL: run(cfg.architecture)}
     if cfg.compare_plain and cfg.architecture != "gru":
-        models[f"plain GRU on forward-filled hours ({cfg.rnn})"] = run("gru")
+        models[PLAIN] = run("gru")
     rows, summaries = [], icu_data.features(stays)
     for k, (fit_index, test_index) in enumerate(folds):
         prevalence = float(stays.died[fit_index].mean())
@@ -213,7 +213,7 @@ def cross_validate(cfg: Config, data: IcuData, verbose: int | str = 0) -> dict:
     pooled = np.concatenate([models[names[0]]["predictions"][k] for k in range(len(folds))])
     mean_sd = {name: validation.mean_sd([r[name] for r in rows]) for name in names}
     best = max(names[1:], key=lambda k: mean_sd[k]["AUROC"][0])  # the baseline to beat
-    return {"model": names[0], "folds": rows, "mean_sd": mean_sd, "best_baseline": best,
+    return {"folds": rows, "mean_sd": mean_sd, "best_baseline": best,
             "best_epoch": models[names[0]]["best_epoch"], "curve": models[names[0]]["curve"],
             "curves": {name: cv["curve"] for name, cv in models.items()},
             "pooled": {"died": np.concatenate([stays.died[t] for _, t in folds]).tolist(), "p": pooled.tolist()}}
@@ -226,21 +226,20 @@ def evaluate(cfg: Config, model: keras.Model, data: IcuData) -> dict | None:
         return None
     p = probabilities(model, data.test, cfg)
     prevalence = float(data.train.died.mean())
-    table = {"this model": icu_data.scores(data.test.died, p, prevalence)}
+    table = {reports.MODEL: icu_data.scores(data.test.died, p, prevalence)}
     for name, q in icu_data.baselines(data.train, data.test, icu_data.features(data.train),
                                       icu_data.features(data.test)).items():
         table[name] = icu_data.scores(data.test.died, q, prevalence)
-    return {**table["this model"], "table": table, "died": data.test.died.tolist(), "p": p.tolist()}
+    return {**table[reports.MODEL], "table": table, "died": data.test.died.tolist(), "p": p.tolist()}
 
 
 def summary(cfg: Config, metrics: dict | None, estimate: dict | None = None) -> dict:
     out = {}
     cv = estimate
     if cv:
-        name = cv["model"]
-        mean, sd = cv["mean_sd"][name]["AUROC"]
+        mean, sd = cv["mean_sd"][reports.MODEL]["AUROC"]
         out.update({"cv AUROC": round(mean, 4), "cv AUROC sd": round(sd, 4),
-                    "cv AUPRC": round(cv["mean_sd"][name]["AUPRC"][0], 4),
+                    "cv AUPRC": round(cv["mean_sd"][reports.MODEL]["AUPRC"][0], 4),
                     "cv best baseline AUROC": round(cv["mean_sd"][cv["best_baseline"]]["AUROC"][0], 4)})
     if metrics is not None:
         out.update({"AUROC": round(metrics["AUROC"], 4), "AUPRC": round(metrics["AUPRC"], 4)})

@@ -219,6 +219,12 @@ ANCHORS = {
 }
 
 
+def accuracy(y, p) -> float:
+    """Percent of clips whose class is `p`'s: class ids, or probabilities (clips, classes)."""
+    p = np.asarray(p)
+    return 100 * float(np.mean(np.asarray(y) == (p.argmax(axis=-1) if p.ndim == 2 else p)))
+
+
 def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0) -> dict:
     """Leave-speakers-out cross-validation of the word model on the training speakers: cfg.cv_folds folds of whole
     speakers (shared.validation; with as many folds as speakers, one speaker each). Each fold's model trains
@@ -236,10 +242,6 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
     labels = np.array([classes.index(t) for t in pool.texts])
     speakers = np.array(pool.speakers)
     folds = validation.grouped_folds(labels, speakers, min(cfg.cv_folds, len(set(pool.speakers))), seed=cfg.seed)
-
-    def accuracy(y, p):  # p: class ids, or probabilities (clips, classes)
-        p = np.asarray(p)
-        return 100 * float(np.mean(np.asarray(y) == (p.argmax(axis=-1) if p.ndim == 2 else p)))
 
     stress = [{**audio_data.voice_stress(pool.subset(test_index), seed=i),
                **audio_data.word_stress(pool.subset(test_index), seed=i)} for i, (_, test_index) in enumerate(folds)]

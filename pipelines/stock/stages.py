@@ -93,7 +93,7 @@ def evaluate(cfg: Config, model: keras.Model, bars: stock_data.Bars) -> dict:
     if forecast.shape != actual.shape:
         raise RuntimeError(f"stock evaluate: {forecast.shape} forecasts for {actual.shape} targets.")
     random_walk = np.zeros_like(actual)
-    forecasts = {f"this model ({cfg.rnn})": forecast, "random walk (no change)": random_walk,
+    forecasts = {reports.MODEL: forecast, "random walk (no change)": random_walk,
                  "last return (persistence of returns)": timeseries.persistence(target, origin_rows, lead=cfg.days,
                                                                               horizon=1),
                  f"AR({AR_LAGS}) on returns (statsmodels AutoReg)": timeseries.autoregression_forecast(
@@ -117,7 +117,7 @@ def evaluate(cfg: Config, model: keras.Model, bars: stock_data.Bars) -> dict:
 
 
 def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
-    return {**metrics["table"][f"this model ({cfg.rnn})"],
+    return {**metrics["table"][reports.MODEL],
             "diebold_mariano_p": metrics["diebold_mariano_vs_random_walk"]["p_value"]}
 
 
@@ -164,8 +164,8 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
 
 def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict,
                  timing: dict, estimate: dict | None = None):
-    name = f"this model ({cfg.rnn})"
-    table, dm = metrics["table"], metrics["diebold_mariano_vs_random_walk"]
+    name = reports.model_name(cfg.rnn)
+    table, dm = reports.shown(metrics["table"], name), metrics["diebold_mariano_vs_random_walk"]
     mase, hits = table[name]["MASE"], table[name]["directional accuracy %"]
     beats = mase < 1 and dm["statistic"] < 0 and dm["p_value"] < 0.05
     verdict = (f"MASE against the random walk: {mase:.3f}; directional accuracy {hits:.1f}% (always-up "

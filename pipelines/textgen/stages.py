@@ -131,7 +131,7 @@ def nats_per_char(cfg: Config, model: keras.Model, corpus: Corpus, text: str) ->
 def evaluate(cfg: Config, model: keras.Model, corpus: Corpus) -> dict:
     """The validation split, touched once: nats/char, bits/char and perplexity of the model and of the unigram
     and Kneser-Ney baselines (trained on the same training characters as the model)."""
-    rows = {f"this model ({cfg.rnn})": nats_per_char(cfg, model, corpus, corpus.validation),
+    rows = {reports.MODEL: nats_per_char(cfg, model, corpus, corpus.validation),
             "unigram (add-one)": text_data.Unigram(corpus.train).nats_per_char(corpus.validation),
             f"Kneser-Ney {cfg.ngram}-gram": text_data.KneserNey(corpus.train, cfg.ngram).nats_per_char(
                 corpus.validation, corpus.train)}
@@ -145,7 +145,7 @@ def evaluate(cfg: Config, model: keras.Model, corpus: Corpus) -> dict:
 
 
 def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
-    row = metrics["table"][f"this model ({cfg.rnn})"]
+    row = metrics["table"][reports.MODEL]
     kn = metrics["table"][f"Kneser-Ney {cfg.ngram}-gram"]
     return {"validation nats/char": row["nats/char"], "perplexity": row["perplexity"],
             "Kneser-Ney nats/char": kn["nats/char"]}
@@ -287,7 +287,7 @@ def predict(cfg: Config, prompt: str, model_path: str | pathlib.Path | None = No
 def write_report(cfg: Config, corpus: Corpus, metrics: dict,
                  timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
     table = metrics["table"]
-    mine, kn = table[f"this model ({cfg.rnn})"]["nats/char"], table[f"Kneser-Ney {cfg.ngram}-gram"]["nats/char"]
+    mine, kn = table[reports.MODEL]["nats/char"], table[f"Kneser-Ney {cfg.ngram}-gram"]["nats/char"]
     verdict = (f"Validation {mine:.3f} nats/char against the Kneser-Ney {cfg.ngram}-gram's {kn:.3f}: "
                + ("the recurrent model is better." if mine < kn else
                   "**the recurrent model does not beat its n-gram baseline** (more training time or a larger "
@@ -304,7 +304,7 @@ def write_report(cfg: Config, corpus: Corpus, metrics: dict,
                 "Samples": f"prompt {metrics['prompt']!r}, seed 0, 300 characters (the exported graph's sampler)\n\n"
                            + "\n\n".join(f"temperature {t}:\n\n```\n{s}\n```" for t, s in
                                          metrics["samples"].items())}
-    return reports.write(cfg.run_dir, domain=NAME, source=corpus.source, metrics=table[f"this model ({cfg.rnn})"],
-                         baselines=table, anchors=ANCHORS, timing=timing, sections=sections,
+    return reports.write(cfg.run_dir, domain=NAME, source=corpus.source, metrics=table[reports.MODEL],
+                         baselines=reports.shown(table, reports.model_name(cfg.rnn)), anchors=ANCHORS, timing=timing, sections=sections,
                          extra={"config": dataclasses.asdict(cfg)})
 

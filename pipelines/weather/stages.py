@@ -93,7 +93,7 @@ def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries
     ar = timeseries.autoregression_forecast(series.target, origin_rows,
                                             timeseries.fit_autoregression(series.target[train_rows], AR_LAGS),
                                             lead=lead, horizon=horizon)
-    forecasts = {f"this model ({cfg.rnn})": forecast, "persistence (last value)": naive,
+    forecasts = {reports.MODEL: forecast, "persistence (last value)": naive,
                  f"seasonal naive ({series.season} rows)": timeseries.seasonal_naive(
                      series.target, origin_rows, lead=lead, horizon=horizon, season=series.season),
                  f"AR({AR_LAGS}) (statsmodels AutoReg)": ar}
@@ -105,7 +105,7 @@ def evaluate(cfg: Config, model: keras.Model, series: weather_data.WeatherSeries
 
 
 def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
-    return {**metrics["table"][f"this model ({cfg.rnn})"],
+    return {**metrics["table"][reports.MODEL],
             "persistence MAE": metrics["table"]["persistence (last value)"]["MAE"],
             "diebold_mariano_p": metrics["diebold_mariano_vs_persistence"]["p_value"]}
 
@@ -154,13 +154,13 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
 def write_report(cfg: Config, series, metrics: dict,
                  timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
     width, lead, horizon = cfg.steps(series.step_hours)
-    model_name = f"this model ({cfg.rnn})"
+    model_name = reports.model_name(cfg.rnn)
     times = series.times[metrics["origins"] + lead + horizon - 1]
+    shown = reports.shown(metrics["forecasts"], model_name)
     figure = timeseries.forecast_figure(times, metrics["actual"][:, -1],
-                                        {name: metrics["forecasts"][name][:, -1] for name in
-                                         (model_name, "persistence (last value)")},
+                                        {name: shown[name][:, -1] for name in (model_name, "persistence (last value)")},
                                         title=f"{series.target_name} {cfg.lead} h ahead, test period", ylabel="degC")
-    table = metrics["table"]
+    table = reports.shown(metrics["table"], model_name)
     dm = metrics["diebold_mariano_vs_persistence"]
     beats = table[model_name]["MASE"] < 1 and dm["p_value"] < 0.05
     verdict = (f"The model's MASE against persistence is {table[model_name]['MASE']:.3f}; Diebold-Mariano statistic "

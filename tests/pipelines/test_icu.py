@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from domain import icu as icu_data
 from pipelines import icu
-from shared import export
+from shared import export, reports
 from tests.conftest import ROOT, run_quick
 
 
@@ -33,7 +33,7 @@ def test_the_grid_holds_each_hours_mean_of_cleaned_values_and_the_mask():
 def test_quick_run_cross_validates_the_model_and_the_baselines_on_the_same_folds(quick_run):
     cfg, root, result = quick_run
     cv = json.loads((root / "run" / "cross_validation.json").read_text())
-    names = {"this model (grud, gru:16)", "plain GRU on forward-filled hours (gru:16)", icu_data.SAPS,
+    names = {reports.MODEL, icu.PLAIN, icu_data.SAPS,
              "summary statistics + logistic regression", "summary statistics + gradient boosting"}
     assert set(cv["mean_sd"]) == names and len(cv["folds"]) == 2
     assert all(set(fold) == names for fold in cv["folds"])

@@ -8,6 +8,7 @@ import tensorflow as tf
 from domain import music as music_data
 from pipelines import music
 from shared import export, pipeline, specs
+from tools import bench_serving
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +79,6 @@ def test_missing_data_dir_file_is_one_clear_error(tmp_path):
         music.load_data(cfg)
 
 
-def _rereading_sampler(model, primer, length, temperature, seed):
-    """The sampler before the state was carried: the whole piece read again for every new step (the reference)."""
-    piece, drawn, odds = tf.cast(primer > 0.5, tf.float32), [], []
-    for i in range(length):
-        logits = model(tf.concat([tf.zeros([piece.shape[0], 1, music_data.KEYS]), piece], axis=1), training=False)
-        p = tf.sigmoid(logits[:, -1] / max(temperature, 1e-6))
-        noise = tf.random.stateless_uniform(tf.shape(p), tf.stack([seed, i]))
-        frame = tf.cast(noise < p if temperature > 0 else p >= 0.5, tf.float32)
-        drawn, odds, piece = drawn + [frame], odds + [p], tf.concat([piece, frame[:, None]], axis=1)
-    return np.stack(drawn, axis=1), np.stack(odds, axis=1)
-
-
 @pytest.mark.slow
 def test_the_state_carrying_sampler_draws_what_rereading_the_piece_draws(quick_run):
     """Reading the primer once and then one step per frame gives the same frames, for the same seed, as reading the
@@ -98,7 +87,8 @@ def test_the_state_carrying_sampler_draws_what_rereading_the_piece_draws(quick_r
     model = music.load_trained(cfg)
     primer = tf.constant(music_data.generated_corpus(5, seed=3).pieces["train"][0][None, :10])
     out = music.sampler(model)(primer, tf.constant(24), tf.constant(1.0), tf.constant(7))
-    frames, odds = _rereading_sampler(model, primer, 24, 1.0, 7)
+    before = bench_serving.rereading_sampler(model)(primer, tf.constant(24), tf.constant(1.0), tf.constant(7))
+    frames, odds = before["continuation"].numpy(), before["probabilities"].numpy()
     np.testing.assert_array_equal(out["continuation"].numpy(), frames)
     np.testing.assert_allclose(out["probabilities"].numpy(), odds, atol=1e-5)
     piece = np.vstack([primer.numpy()[0], frames[0]])
