@@ -19,6 +19,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# a trainer started here gets SIGTERM when make dies, even by kill -9 (shared.cli.die_with_parent): no orphan run
+export RNN_DIE_WITH_PARENT := 1
 DOMAINS := ecg sentiment weather stock translation speech transcription action captioning textgen icu music anomaly
 
 OPTS = $(if $(QUICK),--quick) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SOURCE),--source $(SOURCE)) \

@@ -7,7 +7,7 @@ Each answer is the one its request would get alone: only requests whose inputs h
 each request alone; and when a stacked call fails (the graph refused one request's values), each request of it runs
 alone again, so a bad request fails by itself and the others are answered.
 
-    batcher = Batcher(BatchOptions(max_batch_size=64, batch_timeout_micros=2000))
+    batcher = Batcher(BatchOptions(max_batch_size=64, batch_timeout_micros=0))
     outputs = batcher.run(("ecg", 1, "serving_default"), fn, {"beat": array, ...})   # from any request thread
 """
 
@@ -28,7 +28,8 @@ class BatchOptions:
     """TF Serving's batching parameters, under the same names."""
 
     max_batch_size: int = 64          # rows in one stacked call (a larger request runs alone)
-    batch_timeout_micros: int = 1000  # how long the first request of a batch waits for others to join it
+    batch_timeout_micros: int = 0     # how long the first request of a batch waits for others to join it (0: it
+                                      # takes the requests that queued while the previous batch ran, and no more)
     num_batch_threads: int = 1        # threads running the stacked calls of one model signature
 
     def __post_init__(self):

@@ -394,23 +394,17 @@ def run_lock(run_dir: str):
         yield
 
 
-def die_with_make() -> None:
-    """When make itself started this process (its parent is `make`), the trainer gets SIGTERM when make dies, even
-    by kill -9 (Linux prctl PR_SET_PDEATHSIG), so no orphan trains on and exports a version nobody asked for.
-    Elsewhere (a shell, pytest workers under `make test`, notebooks) a no-op."""
-    if not os.environ.get("MAKELEVEL") or not sys.platform.startswith("linux"):
-        return
-    try:
-        parent = pathlib.Path(f"/proc/{os.getppid()}/comm").read_text().strip()
-    except OSError:
-        return
-    if parent not in ("make", "gmake"):
+def die_with_parent() -> None:
+    """With RNN_DIE_WITH_PARENT=1 (the Makefile exports it), this process gets SIGTERM when the process that started
+    it dies, even by kill -9 (Linux prctl PR_SET_PDEATHSIG): a trainer whose `make` was killed does not train on and
+    export a version nobody asked for. Without it (a shell, a notebook), or off Linux, a no-op."""
+    if os.environ.get("RNN_DIE_WITH_PARENT") != "1" or not sys.platform.startswith("linux"):
         return
     import ctypes
     import signal
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # make already died before the call
+    if os.getppid() == 1:  # the parent already died before the call
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -431,7 +425,7 @@ def main(config_cls: type, argv: list[str] | None, *, prog: str, quick: dict, de
     quiet_tensorflow()  # the work starts: TensorFlow loads now, without its C++ start-up notices
     logical_cpus_from_env()
     setup_logging()
-    die_with_make()
+    die_with_parent()
     log = logging.getLogger(prog.split()[-1])
     if command == "predict":
         each = lambda c, a: predict_each(c, a, commands["predict"])  # noqa: E731

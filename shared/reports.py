@@ -1,13 +1,14 @@
 """Run reports: report.md + report.json + PNG figures in the run folder.
 
 Notebook:
-    paths = reports.write(run_dir, domain="ecg", source="synthetic", metrics={...}, baselines={...},
-                          anchors={...}, timing={"train_seconds": 12.0, "samples_per_second": 900.0},
-                          figures={"confusion": fig})
+    paths = reports.Report(domain="ecg", source="synthetic", metrics={...}, baselines={...}, anchors={...},
+                           timing={"train_seconds": 12.0, "samples_per_second": 900.0},
+                           figures={"confusion": fig}).write(run_dir)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -94,17 +95,34 @@ def table(rows: dict[str, dict], *, first: str = "") -> str:
     return "\n".join(lines)
 
 
-def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dict, baselines: dict,
-          anchors: dict, timing: dict, figures: dict[str, Figure] | None = None,
-          sections: dict[str, str] | None = None, extra: dict | None = None) -> dict[str, pathlib.Path]:
-    """Write report.json, report.md and one PNG per figure into `run_dir`; returns their paths.
+@dataclasses.dataclass
+class Report:
+    """A run's report. metrics: {name: value} or {group: {name: value}}; baselines / anchors: {name: {metric: value,
+    ...}} (anchors are published figures, with a "source" entry naming the paper); timing: at least train_seconds
+    and samples_per_second. `sections` are extra markdown blocks {heading: text}; `extra` more of report.json."""
 
-    metrics: {name: value} or {group: {name: value}}; baselines / anchors: {name: {metric: value, ...}}
-    (anchors are published figures, with a "source" entry naming the paper); timing: at least
-    train_seconds and samples_per_second. `sections` are extra markdown blocks {heading: text}. An empty `timing`
-    (e.g. `evaluate-<domain>` re-scoring a checkpoint) keeps the timing of the report it replaces. The training
-    curves that shared.training.fit drew in the run folder or its task subfolders are shown.
-    """
+    domain: str
+    source: str
+    metrics: dict
+    baselines: dict
+    anchors: dict
+    timing: dict
+    figures: dict[str, Figure] = dataclasses.field(default_factory=dict)
+    sections: dict[str, str] = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def write(self, run_dir: str | pathlib.Path) -> dict[str, pathlib.Path]:
+        """report.json, report.md and one PNG per figure in `run_dir`; returns their paths. An empty `timing`
+        (`evaluate` re-scoring a checkpoint) keeps the timing of the report it replaces. The training curves that
+        shared.training.fit drew in the run folder or its task subfolders are shown."""
+        return write(run_dir, self)
+
+
+def write(run_dir: str | pathlib.Path, report: Report) -> dict[str, pathlib.Path]:
+    """Report.write."""
+    domain, source, metrics, baselines, anchors, timing = (report.domain, report.source, report.metrics,
+                                                           report.baselines, report.anchors, report.timing)
+    figures, sections, extra = report.figures, report.sections, report.extra
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not timing and (run_dir / "report.json").exists():
@@ -113,15 +131,15 @@ def write(run_dir: str | pathlib.Path, *, domain: str, source: str, metrics: dic
     for name, fig in (figures or {}).items():
         paths[name] = run_dir / f"{name}.png"
         fig.savefig(paths[name], dpi=110)
-    report = {"domain": domain, "source": source, "metrics": metrics, "baselines": baselines,
-              "anchors": anchors, "timing": timing, "figures": {k: p.name for k, p in paths.items()},
-              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
+    written = {"domain": domain, "source": source, "metrics": metrics, "baselines": baselines,
+               "anchors": anchors, "timing": timing, "figures": {k: p.name for k, p in paths.items()},
+               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
     paths["json"] = run_dir / "report.json"
-    paths["json"].write_text(json.dumps(plain(report), indent=2) + "\n")
+    paths["json"].write_text(json.dumps(plain(written), indent=2) + "\n")
 
     flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     groups = {k: v for k, v in metrics.items() if isinstance(v, dict)}
-    md = [f"# {domain} report", "", f"- data source: **{source}**", f"- created: {report['created']}", ""]
+    md = [f"# {domain} report", "", f"- data source: **{source}**", f"- created: {written['created']}", ""]
     if flat:
         md += ["## Metrics", "", table({k: {"value": v} for k, v in flat.items()}, first="metric"), ""]
     for group, values in groups.items():

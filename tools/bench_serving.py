@@ -136,97 +136,114 @@ def _load(url: str, path: str, body: dict, clients: int, requests_each: int) -> 
 
 def serving_bench() -> dict:
     """The default models of SERVED (untrained: speed does not depend on the weights) exported into a temporary
-    saved_models/, `make serve`'s app on a free loopback port, then the load runs and the ECG analysis."""
-    import numpy as np
-    import requests
-
-    from domain.ecg import analysis, records, synthetic
+    saved_models/, `make serve` on a free loopback port with batching off, then on: the load runs; then the ECG
+    analysis, the R-peak detectors and music generation."""
     from shared import batching
-    from shared import export as shared_export
-    from tools import serve
 
-    root = pathlib.Path(bench_models.scratch("serving")) / "saved_models"
-    bodies = {}
-    for name in SERVED:
-        model, _, _, cfg, module, data = bench_models.setup(name)
-        path = module.export(cfg, model, data, {}, root)
-        served, _ = shared_export.load(path)
-        specs = served.signatures["serving_default"].structured_input_signature[1]
-        if name == "sentiment":
-            bodies[name] = {"instances": ["the plot was not boring at all, and the actors were superb"]}
-        else:
-            bodies[name] = {"instances": [{k: np.zeros([d or 1 for d in s.shape.as_list()[1:]]).tolist()
-                                           for k, s in specs.items()}]}
-    out = {"load": [], "note": "server and clients share the machine's cores; one request = one example"}
-    for batching_options in (None, batching.BatchOptions()):
-        server, thread, url = _start(serve.create_app(root, batch_options=batching_options))
-        mode = "on" if batching_options else "off"
+    root, bodies = _exports()
+    out = {"load": [], "note": "the server (its own process) and the clients share the machine's cores; one "
+                               "request = one example", "batching": dataclasses.asdict(batching.BatchOptions())}
+    for mode in ("off", "on"):
+        server, url = _start(root, mode == "on")
         try:
             for name in SERVED:
                 _load(url, f"/v1/models/{name}:predict", bodies[name], 2, 5)  # warm-up: load and trace
                 for clients in CLIENTS:
                     out["load"].append({"model": name, "batching": mode, **_load(
                         url, f"/v1/models/{name}:predict", bodies[name], clients, max(10, 320 // clients))})
+            if mode == "on":
+                out["ecg_analyze_30min"] = ecg_analysis(root, url)
         finally:
-            if batching_options is None:  # the other one serves the ECG analysis below, then stops
-                server.should_exit = True
-                thread.join(timeout=30)
-    out["batching"] = dataclasses.asdict(batching.BatchOptions())
-    try:
-        folder = pathlib.Path(bench_models.scratch("ecg-analyze"))
-        synthetic.write_records(folder, ["900"], minutes=30.0, seed=7)
-        record = records.read_record(folder / "900", annotations=False)
-        body = {"signal": np.round(record.signal, 4).tolist(), "sampling_rate": 360}
-        loaded, meta, _ = server.config.app.state.repository.get("ecg")
-        import base64
-
-        files = {"record": {s: {"b64": base64.b64encode((folder / f"900.{s}").read_bytes()).decode()}
-                            for s in ("hea", "dat")}}
-        in_process, over_http, uploaded = [], [], []
-        for _ in range(6):
-            start = time.perf_counter()
-            assert requests.post(url + "/v1/ecg:analyze", json=files, timeout=120).status_code == 200
-            uploaded.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            result = analysis.analyze(records.read_record(folder / "900", annotations=False),
-                                      shared_export.caller(loaded), meta)
-            in_process.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            answer = requests.post(url + "/v1/ecg:analyze", json=body, timeout=120)
-            over_http.append(time.perf_counter() - start)
-            assert answer.status_code == 200, answer.text
-        out["ecg_analyze_30min"] = {"beats": result["classified_beats"],
-                                    "read_detect_classify_s": round(float(np.median(in_process[1:])), 3),
-                                    "http_round_trip_s": round(float(np.median(over_http[1:])), 3),
-                                    "http_wfdb_upload_s": round(float(np.median(uploaded[1:])), 3),
-                                    "json_body_mb": round(len(json.dumps(body)) / 2**20, 1)}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+            server.terminate()
+            server.wait(timeout=30)
     folder = data_folder("mitdb")
     out["detectors"] = detectors(folder) if folder.is_dir() else {"skipped": f"no MIT-BIH records in {folder}"}
     out["music_generation"] = music_generation()
     return out
 
 
-def _start(app):
-    """(server, its thread, its URL): `app` served on a free loopback port, started."""
-    import socket
-    import threading
+def _exports() -> tuple[pathlib.Path, dict]:
+    """(a temporary saved_models/ holding SERVED's default models, one request body per model)."""
+    import numpy as np
 
-    import uvicorn
+    from shared import export as shared_export
 
+    root = pathlib.Path(bench_models.scratch("serving")) / "saved_models"
+    bodies = {}
+    for name in SERVED:
+        model, _, _, cfg, module, data = bench_models.setup(name)
+        served, _ = shared_export.load(module.export(cfg, model, data, {}, root))
+        specs = served.signatures["serving_default"].structured_input_signature[1]
+        if name == "sentiment":
+            bodies[name] = {"instances": ["the plot was not boring at all, and the actors were superb"]}
+        else:
+            bodies[name] = {"instances": [{k: np.zeros([d or 1 for d in s.shape.as_list()[1:]]).tolist()
+                                           for k, s in specs.items()}]}
+    return root, bodies
+
+
+def ecg_analysis(root: pathlib.Path, url: str) -> dict:
+    """A generated 30-minute record analysed in process, through POST /v1/ecg:analyze with the signal as JSON, and
+    uploaded as its .hea + .dat: median seconds of 5 after one warm-up."""
+    import base64
+
+    import numpy as np
+    import requests
+
+    from domain.ecg import analysis, records, synthetic
+    from shared import export as shared_export
     from shared import serving
+
+    folder = pathlib.Path(bench_models.scratch("ecg-analyze"))
+    synthetic.write_records(folder, ["900"], minutes=30.0, seed=7)
+    record = records.read_record(folder / "900", annotations=False)
+    body = {"signal": np.round(record.signal, 4).tolist(), "sampling_rate": 360}
+    loaded, meta, _ = serving.Repository(root).get("ecg")
+    files = {"record": {s: {"b64": base64.b64encode((folder / f"900.{s}").read_bytes()).decode()}
+                        for s in ("hea", "dat")}}
+    in_process, over_http, uploaded = [], [], []
+    for _ in range(6):
+        start = time.perf_counter()
+        assert requests.post(url + "/v1/ecg:analyze", json=files, timeout=120).status_code == 200
+        uploaded.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        result = analysis.analyze(records.read_record(folder / "900", annotations=False),
+                                  shared_export.caller(loaded), meta)
+        in_process.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        answer = requests.post(url + "/v1/ecg:analyze", json=body, timeout=120)
+        over_http.append(time.perf_counter() - start)
+        assert answer.status_code == 200, answer.text
+    return {"beats": result["classified_beats"], "read_detect_classify_s": round(float(np.median(in_process[1:])), 3),
+            "http_round_trip_s": round(float(np.median(over_http[1:])), 3),
+            "http_wfdb_upload_s": round(float(np.median(uploaded[1:])), 3),
+            "json_body_mb": round(len(json.dumps(body)) / 2**20, 1)}
+
+
+def _start(root: pathlib.Path, batching_on: bool):
+    """(the server process, its URL): `make serve` on `root` in a process of its own (as users run it; the clients'
+    threads then do not share its interpreter), on a free loopback port, answering."""
+    import socket
+    import subprocess
+    import sys
+
+    import requests
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(serving.server_config(app, port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "tools.serve", "--root", str(root), "--port", str(port),
+                               *(["--enable-batching"] if batching_on else [])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if requests.get(url + f"/v1/models/{SERVED[0]}", timeout=5).status_code == 200:
+                return server, url
+        except requests.RequestException:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"make serve on {root} did not answer within 120 s")
 
 
 def serving_lines(serving: dict) -> list[str]:

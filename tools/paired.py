@@ -149,12 +149,12 @@ def run(domain: str, settings: list[tuple[str, list[str]]], seeds: list[int], me
     options = {name: " ".join(words) or "(the pipeline's defaults)" for name, words in every}
     headline = {metric: {name: reports.rounded(r["mean"], 2) for name, r in table.items()}
                 for metric, table in results.items()}
-    reports.write(run_dir, domain=f"paired-{domain}", source=source, metrics=headline, baselines={}, anchors={},
-                  timing={"run_seconds": round(time.perf_counter() - start, 1), "train_seconds": None,
-                          "samples_per_second": None},
-                  figures=figures, sections=report_sections(domain, results, options, seeds, base or [],
-                                                            len(next(iter(rows.values()))[0])),
-                  extra={"results": results, "folds": rows, "settings": options, "seeds": seeds})
+    reports.Report(domain=f"paired-{domain}", source=source, metrics=headline, baselines={}, anchors={},
+                       timing={"run_seconds": round(time.perf_counter() - start, 1), "train_seconds": None,
+                               "samples_per_second": None},
+                       figures=figures, sections=report_sections(domain, results, options, seeds, base or [],
+                                                                 len(next(iter(rows.values()))[0])),
+                       extra={"results": results, "folds": rows, "settings": options, "seeds": seeds}).write(run_dir)
     return results
 
 

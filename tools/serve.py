@@ -201,8 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help=":predict requests to the same model and signature that arrive together run as one "
                                "batch (each answer is the one it gets alone; off by default)")
     batching.add_argument("--max-batch-size", type=int, default=64, help="rows in one batch (default 64)")
-    batching.add_argument("--batch-timeout-micros", type=int, default=1000,
-                          help="how long the first request of a batch waits for others (default 1000)")
+    batching.add_argument("--batch-timeout-micros", type=int, default=0,
+                          help="how long the first request of a batch waits for others (default 0: a batch is "
+                               "what queued while the previous one ran)")
     batching.add_argument("--num-batch-threads", type=int, default=1,
                           help="threads running the batches of one model signature (default 1)")
     return parser

@@ -104,6 +104,33 @@ def _declared_fs(path: pathlib.Path) -> tuple[str, float] | None:
 _FORMAT_BYTES = {"212": 1.5, "16": 2, "80": 1}  # bytes per sample of the WFDB formats ECG databases use
 
 
+def _check_dat_size(path: pathlib.Path, header, channel: int) -> None:
+    """The .dat file's size against what its header announces (formats 212 and 16): another format's size, a
+    truncated file or a header that does not describe the file, each refused naming the fix."""
+    expected_bytes, name = None, path.name
+    dat = path.with_suffix(".dat")
+    fmt = header.fmt[channel] if header.fmt else None
+    if fmt == "212" and header.sig_len:
+        expected_bytes = header.sig_len * header.n_sig * 3 // 2
+    elif fmt == "16" and header.sig_len:
+        expected_bytes = header.sig_len * header.n_sig * 2
+    if expected_bytes is not None and abs(dat.stat().st_size - expected_bytes) > 2:
+        fits = [other for other, size in _FORMAT_BYTES.items() if other != fmt and
+                abs(dat.stat().st_size - header.sig_len * header.n_sig * size) <= 2]
+        if fits:
+            raise ValueError(f"ECG record {name}: its header says format {fmt}, but {dat.name}'s size "
+                             f"({dat.stat().st_size} bytes) fits format {fits[0]} for {header.n_sig} signal(s) x "
+                             f"{header.sig_len} samples; fix the format field of the .hea file.")
+    if expected_bytes is not None and dat.stat().st_size < expected_bytes:
+        raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
+                         f"{header.sig_len} samples ({expected_bytes} bytes); the file is truncated. Re-download it.")
+    if expected_bytes is not None and dat.stat().st_size > expected_bytes + 2:  # format 212 may pad an odd count
+        raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
+                         f"{header.n_sig} signal(s) x {header.sig_len} samples in format {fmt} ({expected_bytes} "
+                         "bytes): the header does not describe this file (signal count, length or format). Fix the "
+                         ".hea file.")
+
+
 def read_record(path: str | pathlib.Path, *, lead: str | None = None, first_lead_fallback: bool = False,
                 annotations: bool = True) -> Record:
     """Read one WFDB record: the `lead` channel found by signal name (default: the MLII-like lead of its database,
@@ -140,32 +167,11 @@ def read_record(path: str | pathlib.Path, *, lead: str | None = None, first_lead
     if not header.fs or header.fs < MIN_FS:
         raise ValueError(f"ECG record {name}: sampling rate {header.fs} Hz is below {MIN_FS} Hz; QRS complexes "
                          "cannot be resolved. Use a recording sampled at 360 Hz (or at least 100 Hz).")
-    expected_bytes = None
-    dat = path.with_suffix(".dat")
-    fmt = header.fmt[channel] if header.fmt else None
-    if fmt == "212" and header.sig_len:
-        expected_bytes = header.sig_len * header.n_sig * 3 // 2
-    elif fmt == "16" and header.sig_len:
-        expected_bytes = header.sig_len * header.n_sig * 2
-    if expected_bytes is not None and abs(dat.stat().st_size - expected_bytes) > 2:
-        fits = [other for other, size in _FORMAT_BYTES.items() if other != fmt and
-                abs(dat.stat().st_size - header.sig_len * header.n_sig * size) <= 2]
-        if fits:
-            raise ValueError(f"ECG record {name}: its header says format {fmt}, but {dat.name}'s size "
-                             f"({dat.stat().st_size} bytes) fits format {fits[0]} for {header.n_sig} signal(s) x "
-                             f"{header.sig_len} samples; fix the format field of the .hea file.")
-    if expected_bytes is not None and dat.stat().st_size < expected_bytes:
-        raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
-                         f"{header.sig_len} samples ({expected_bytes} bytes); the file is truncated. Re-download it.")
-    if expected_bytes is not None and dat.stat().st_size > expected_bytes + 2:  # format 212 may pad an odd count
-        raise ValueError(f"ECG record {name}: {dat.name} holds {dat.stat().st_size} bytes but its header announces "
-                         f"{header.n_sig} signal(s) x {header.sig_len} samples in format {fmt} ({expected_bytes} "
-                         "bytes): the header does not describe this file (signal count, length or format). Fix the "
-                         ".hea file.")
+    _check_dat_size(path, header, channel)
     try:
         record = wfdb.rdrecord(str(path), channels=[channel])
     except Exception as error:
-        raise ValueError(f"ECG record {name}: cannot read {dat.name} ({error}); the file may be truncated or "
+        raise ValueError(f"ECG record {name}: cannot read {path.name}.dat ({error}); the file may be truncated or "
                          "corrupt. Re-download it.") from None
     signal = record.p_signal[:, 0].astype("float64")
     peaks, symbols = (_read_beats(path, len(signal), float(header.fs)) if annotations

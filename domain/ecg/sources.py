@@ -193,6 +193,38 @@ def folder_rate(folder: pathlib.Path, database: Database) -> float:
         return 0.0
 
 
+def _identified(folders: list[pathlib.Path], test_dirs) -> tuple[list, list]:
+    """([(training folder, its database)], [(test folder, its database)]); a database in two folders, or a test
+    folder without records, refused naming the fix."""
+    found = [(folder, identify(folder)) for folder in folders]
+    tests = [(pathlib.Path(folder), identify(folder)) for folder in test_dirs]
+    names = [db.name for _, db in found + tests]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        where = ", ".join(str(folder) for folder, db in found + tests if db.name == twice[0])
+        raise ValueError(f"two folders hold the {twice[0]} records ({where}); each database may train or test, in "
+                         "one folder.")
+    for folder, _ in tests:
+        if not record_names(folder):
+            raise FileNotFoundError(f"--test-dir {folder}: no WFDB records (.hea files) in it; give a folder of "
+                                    "annotated records.")
+    return found, tests
+
+
+def _mitdb_split(available: list[str], hold_out: bool, folder: pathlib.Path, note) -> dict:
+    """MIT-BIH's inter-patient split (DS1 trains, DS2 tests; with hold_out, held-out DS1 records validate), and a
+    note when DS2 is absent."""
+    mine = beat_data.split_records(available, beat_data.VALIDATION if hold_out else (), hold_out=hold_out)
+    if not mine["test"]:
+        note(f"DS2 records are absent from {folder}: no test split. The estimate of performance on "
+             "new patients is the leave-records-out cross-validation on the training records.")
+    elif mine["test_is_held_out_ds1"]:
+        note(f"DS2 records are absent from {folder}: testing on held-out DS1 records {mine['test']} "
+             "instead of DS2, so the published DS2 figures are a reference, not a like-for-like "
+             "comparison.")
+    return mine
+
+
 def load_data(cfg) -> ECGData:
     """Resolve the source, split records inter-patient and extract beats. `cfg`: the ECG pipeline's Config (source,
     data_dir, databases, test_dir, mix_rates, run_dir, synthetic_minutes, seed, hold_out, first_lead, before,
@@ -210,18 +242,7 @@ def load_data(cfg) -> ECGData:
             if default_data_dir(name) not in folders:
                 note(f"the {KNOWN[name].title} is not in {default_data_dir(name)}: trained without it (put its "
                      "records there, or name the folders with --data-dir).")
-    found = [(folder, identify(folder)) for folder in folders]
-    tests = [(pathlib.Path(folder), identify(folder)) for folder in cfg.test_dir]
-    names = [db.name for _, db in found + tests]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        where = ", ".join(str(folder) for folder, db in found + tests if db.name == twice[0])
-        raise ValueError(f"two folders hold the {twice[0]} records ({where}); each database may train or test, in "
-                         "one folder.")
-    for folder, _ in tests:
-        if not record_names(folder):
-            raise FileNotFoundError(f"--test-dir {folder}: no WFDB records (.hea files) in it; give a folder of "
-                                    "annotated records.")
+    found, tests = _identified(folders, cfg.test_dir)
     slowest = min(folder_rate(folder, db) or record_data.FS for folder, db in found)
     split = {"train": [], "validation": [], "test": [], "test_is_held_out_ds1": False, "databases": {}, "tests": {}}
     parts = {"train": [], "validation": [], "test": []}
@@ -229,16 +250,8 @@ def load_data(cfg) -> ECGData:
     for folder, database in found:
         available = record_names(folder)
         if database.name == MITDB.name:
-            mine = beat_data.split_records(available, beat_data.VALIDATION if cfg.hold_out else (),
-                                           hold_out=cfg.hold_out)
+            mine = _mitdb_split(available, cfg.hold_out, folder, note)
             split["test_is_held_out_ds1"] = mine["test_is_held_out_ds1"]
-            if not mine["test"]:
-                note(f"DS2 records are absent from {folder}: no test split. The estimate of performance on "
-                     "new patients is the leave-records-out cross-validation on the training records.")
-            elif mine["test_is_held_out_ds1"]:
-                note(f"DS2 records are absent from {folder}: testing on held-out DS1 records {mine['test']} "
-                     "instead of DS2, so the published DS2 figures are a reference, not a like-for-like "
-                     "comparison.")
         else:
             mine = {"train": available, "validation": [], "test": []}
         through = slowest if cfg.mix_rates else 0.0

@@ -297,7 +297,7 @@ def write_report(cfg: Config, clips: ActionData, results: dict,
         best = max((k for k in results if k != "average"), key=lambda k: results[k]["top-1"])
         verdict = (f"- best recurrent model ({best}) top-1 {results[best]['top-1']:.1f}% vs frame features averaged "
                    f"over time {results['average']['top-1']:.1f}%")
-    reports.write(cfg.run_dir, domain=NAME, source=clips.source, metrics=table[main], baselines=table, anchors=ANCHORS,
-                  timing=timing, figures=figures, sections={"Temporal model vs averaged frames": verdict or "- n/a"},
-                  extra={"config": dataclasses.asdict(cfg), "classes": clips.classes})
+    reports.Report(domain=NAME, source=clips.source, metrics=table[main], baselines=table, anchors=ANCHORS,
+                   timing=timing, figures=figures, sections={"Temporal model vs averaged frames": verdict or "- n/a"},
+                   extra={"config": dataclasses.asdict(cfg), "classes": clips.classes}).write(cfg.run_dir)
 

@@ -304,7 +304,7 @@ def write_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None,
         figures["series"] = series_figure(corpus.series[shown], score, flagged, metrics["threshold"])
     else:
         sections["Test"] = "The series have no labels (labels/combined_windows.json): nothing to score against."
-    return reports.write(cfg.run_dir, domain=NAME, source=corpus.source, metrics={"detectors": table},
-                         baselines=baselines, anchors=anchors, timing=timing, figures=figures, sections=sections,
-                         extra={"config": dataclasses.asdict(cfg)})
+    return reports.Report(domain=NAME, source=corpus.source, metrics={"detectors": table},
+                          baselines=baselines, anchors=anchors, timing=timing, figures=figures, sections=sections,
+                          extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
 

@@ -307,8 +307,8 @@ def write_report(cfg: Config, data: CaptionData, metrics: dict,
             table[k] = {**table.get(k, {}), **v}
     examples = "\n".join(f"- {e['image']}: greedy *{e['greedy']}*; beam *{e['beam']}* (references: "
                          f"{' | '.join(e['references'])})" for e in metrics["examples"])
-    reports.write(cfg.run_dir, domain=NAME, source=data.source,
-                  metrics={**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}, baselines=table,
-                  anchors=ANCHORS, timing=timing, figures={"attention": attention_figure(metrics["attention"])},
-                  sections={"Examples": examples}, extra={"config": dataclasses.asdict(cfg)})
+    reports.Report(domain=NAME, source=data.source,
+                   metrics={**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}, baselines=table,
+                   anchors=ANCHORS, timing=timing, figures={"attention": attention_figure(metrics["attention"])},
+                   sections={"Examples": examples}, extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
 

@@ -213,11 +213,12 @@ def write_report(cfg, ecg, metrics: dict | None, cv: dict | None, history: dict,
     sections.update(reports.notes(ecg.notes))
     row = headline(metrics) if metrics is not None else (cv["pooled"] if cv else {})
     folders = ", ".join(pathlib.Path(folder).name for folder in ecg.data_dirs)  # names, not this machine's paths
-    return reports.write(cfg.run_dir, domain=NAME, source=f"{ecg.source} ({folders})",
-                         metrics={**row, **({"per_class": metrics["per_class"]} if metrics else {})},
-                         baselines=rows, anchors=anchors, timing=timing, figures=figures,
-                         sections=sections, extra={"config": dataclasses.asdict(cfg), "split": ecg.split,
-                                                   "records": ecg.records,
-                                                   "protocol": f"test: {metrics['test']}" if metrics is not None else
-                                                   "leave-records-out cross-validation (no test split)",
-                                                   "cross_validation": cv, "test": metrics, "history": history or {}})
+    return reports.Report(domain=NAME, source=f"{ecg.source} ({folders})",
+                          metrics={**row, **({"per_class": metrics["per_class"]} if metrics else {})},
+                          baselines=rows, anchors=anchors, timing=timing, figures=figures,
+                          sections=sections, extra={"config": dataclasses.asdict(cfg), "split": ecg.split,
+                                                    "records": ecg.records,
+                                                    "protocol": f"test: {metrics['test']}" if metrics is not None else
+                                                    "leave-records-out cross-validation (no test split)",
+                                                    "cross_validation": cv, "test": metrics,
+                                                    "history": history or {}}).write(cfg.run_dir)

@@ -259,6 +259,13 @@ def cross_validate(cfg: Config, ecg: ECGData, verbose: int | str = 0) -> dict:
     for (fit_index, _), fold_test, sets in zip(folds, held_out, stress_sets, strict=True):
         for name, pred in baseline_predictions(beats.take(fit_index), {"held-out": fold_test, **sets}).items():
             baseline_preds[name].append(pred)
+    return {**cv_figures(ecg, held_out, cv, baseline_preds),
+            "stress": stress_summary(stress_sets, cv["extras"], baseline_preds), "classes_not_in_every_fold": missing}
+
+
+def cv_figures(ecg: ECGData, held_out: list[ecg_data.BeatSet], cv: dict, baseline_preds: dict) -> dict:
+    """The cross-validation's figures on the held-out beats: per fold, pooled, per database, per record, the
+    worst records, and the baselines' on the same folds (see cross_validate)."""
     labels = [fold.labels for fold in held_out]
     every = np.concatenate(labels)
     records = np.concatenate([fold.records for fold in held_out])
@@ -276,9 +283,7 @@ def cross_validate(cfg: Config, ecg: ECGData, verbose: int | str = 0) -> dict:
             "records": ecg_data.metrics.per_record(every, np.concatenate(cv["predictions"]), records),
             "worst_record": worst_records(held_out, cv["predictions"]),
             "baselines": {name: {k: v for k, v in row.items() if k in ("pooled", "mean_sd")}
-                          for name, row in theirs.items()},
-            "stress": stress_summary(stress_sets, cv["extras"], baseline_preds),
-            "classes_not_in_every_fold": missing}
+                          for name, row in theirs.items()}}
 
 
 def record_folds(cfg: Config, ecg: ECGData) -> tuple[list, list[str]]:

@@ -89,6 +89,6 @@ def write_report(cfg, data, metrics: dict | None, timing: dict, cv: dict | None,
           for part, st in (("training", data.train), ("test", data.test)) if st is not None]])
     sections["Use"] = "A research model, not a clinical tool (see the model card)."
     sections.update(reports.notes(data.notes))
-    reports.write(cfg.run_dir, domain=NAME, source=data.source, metrics=report_metrics, baselines=baseline_rows,
-                  anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
-                  extra={"config": dataclasses.asdict(cfg), "cv": cv, "cleaning": removed})
+    reports.Report(domain=NAME, source=data.source, metrics=report_metrics, baselines=baseline_rows,
+                   anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
+                   extra={"config": dataclasses.asdict(cfg), "cv": cv, "cleaning": removed}).write(cfg.run_dir)

@@ -250,9 +250,9 @@ def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
     metrics_out = {split: {name: row["NLL nats/step"] for name, row in rows.items()},
                    **({"validation": {k: v for k, v in metrics["validation"].items() if k != "steps"}}
                       if split == "test" else {})}
-    return reports.write(cfg.run_dir, domain=NAME, source=rolls.source, metrics=metrics_out,
-                         baselines={f"{split}: {k}": v for k, v in rows.items()}, anchors=anchors, timing=timing,
-                         figures={"sample": roll_figure(sample["piece"], sample["primer steps"],
-                                                        "16 validation steps + 48 sampled (temperature 1, seed 0)")},
-                         sections=sections, extra={"config": dataclasses.asdict(cfg)})
+    return reports.Report(domain=NAME, source=rolls.source, metrics=metrics_out,
+                          baselines={f"{split}: {k}": v for k, v in rows.items()}, anchors=anchors, timing=timing,
+                          figures={"sample": roll_figure(sample["piece"], sample["primer steps"],
+                                                         "16 validation steps + 48 sampled (temperature 1, seed 0)")},
+                          sections=sections, extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
 

@@ -287,9 +287,10 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict,
         sections["Averaged RNNs (validation reviews)"] = "\n".join(
             ["| network | validation accuracy |", "|---|---:|",
              *[f"| {name} | {value:.2f}% |" for name, value in metrics["validation accuracy"].items()]])
-    return reports.write(cfg.run_dir, domain=NAME, source=reviews.source, metrics=row(metrics),
-                         baselines={f"this model ({cfg.rnn})": row(metrics),
-                                    "TF-IDF + logistic regression": row(metrics["baseline"])},
-                         anchors=anchors, timing=timing, figures=figures, sections=sections,
-                         extra={"config": dataclasses.asdict(cfg), "confusion": metrics["confusion"]})
+    return reports.Report(domain=NAME, source=reviews.source, metrics=row(metrics),
+                          baselines={f"this model ({cfg.rnn})": row(metrics),
+                                     "TF-IDF + logistic regression": row(metrics["baseline"])},
+                          anchors=anchors, timing=timing, figures=figures, sections=sections,
+                          extra={"config": dataclasses.asdict(cfg),
+                                 "confusion": metrics["confusion"]}).write(cfg.run_dir)
 

@@ -320,7 +320,7 @@ def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None,
         sections["Test"] = ("No test speakers (--test-speakers): every speaker trained the final model; the figures "
                             "on unseen speakers are the cross-validation's.")
     sections.update(reports.notes(clips.notes))
-    reports.write(cfg.run_dir, domain=NAME, source=clips.source, metrics=metrics, baselines=baselines,
-                  anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
-                  extra={"config": dataclasses.asdict(cfg), "classes": clips.classes, "cv": cv})
+    reports.Report(domain=NAME, source=clips.source, metrics=metrics, baselines=baselines,
+                   anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
+                   extra={"config": dataclasses.asdict(cfg), "classes": clips.classes, "cv": cv}).write(cfg.run_dir)
 

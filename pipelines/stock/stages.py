@@ -181,9 +181,9 @@ def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict,
                                         title=f"{bars.ticker} {cfg.days}-day log return, test period",
                                         ylabel="log return")
     anchors = {"efficient-market benchmark: random walk (Meese & Rogoff 1983; Fama 1970)": {"MASE": 1.0}}
-    return reports.write(cfg.run_dir, domain=NAME, source=f"{bars.source} {bars.ticker}", metrics=table[name],
-                         baselines=table, anchors=anchors, timing=timing, figures={"forecast_vs_actual": figure},
-                         sections={"Verdict": verdict, **reports.notes(bars.notes)},
-                         extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_random_walk": dm,
-                                "direction_binomial_p": metrics["direction_binomial_p"]})
+    return reports.Report(domain=NAME, source=f"{bars.source} {bars.ticker}", metrics=table[name],
+                          baselines=table, anchors=anchors, timing=timing, figures={"forecast_vs_actual": figure},
+                          sections={"Verdict": verdict, **reports.notes(bars.notes)},
+                          extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_random_walk": dm,
+                                 "direction_binomial_p": metrics["direction_binomial_p"]}).write(cfg.run_dir)
 

@@ -304,7 +304,7 @@ def write_report(cfg: Config, corpus: Corpus, metrics: dict,
                 "Samples": f"prompt {metrics['prompt']!r}, seed 0, 300 characters (the exported graph's sampler)\n\n"
                            + "\n\n".join(f"temperature {t}:\n\n```\n{s}\n```" for t, s in
                                          metrics["samples"].items())}
-    return reports.write(cfg.run_dir, domain=NAME, source=corpus.source, metrics=table[reports.MODEL],
-                         baselines=reports.shown(table, reports.model_name(cfg.rnn)), anchors=ANCHORS, timing=timing, sections=sections,
-                         extra={"config": dataclasses.asdict(cfg)})
+    return reports.Report(domain=NAME, source=corpus.source, metrics=table[reports.MODEL],
+                          baselines=reports.shown(table, reports.model_name(cfg.rnn)), anchors=ANCHORS, timing=timing, sections=sections,
+                          extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
 

@@ -195,7 +195,7 @@ def write_report(cfg: Config, data: TranscriptionData, metrics: dict | None,
     else:
         sections["Test"] = "No test speakers (--test-speakers): nothing held out to measure the error rates on."
     sections.update(reports.notes(data.notes))
-    reports.write(cfg.run_dir, domain=NAME, source=data.source, metrics=table.get("greedy", {}), baselines=table,
-                  anchors=ANCHORS, timing=timing, figures={}, sections=sections,
-                  extra={"config": dataclasses.asdict(cfg)})
+    reports.Report(domain=NAME, source=data.source, metrics=table.get("greedy", {}), baselines=table,
+                   anchors=ANCHORS, timing=timing, figures={}, sections=sections,
+                   extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
 

@@ -401,10 +401,11 @@ def write_report(cfg: Config, pairs: TranslationData, metrics: dict,
                               f"sacrebleu signatures: {pair_data.signatures()}"])
     examples = "\n".join(f"- {e['source']} -> greedy: *{e['greedy']}*; beam: *{e['beam']}* (reference: {e['reference']})"
                          for e in metrics["examples"])
-    reports.write(cfg.run_dir, domain=NAME, source=pairs.source, metrics=scores[f"beam {cfg.beam_width}"],
-                  baselines=scores, anchors=ANCHORS, timing=timing,
-                  figures={"attention": attention_figure(metrics["attention"])},
-                  sections={"Examples": examples, "By length": length_table,
-                            **reports.notes(pairs.notes)},
-                  extra={"config": dataclasses.asdict(cfg), "by_length": rows, "sacrebleu": pair_data.signatures()})
+    reports.Report(domain=NAME, source=pairs.source, metrics=scores[f"beam {cfg.beam_width}"],
+                   baselines=scores, anchors=ANCHORS, timing=timing,
+                   figures={"attention": attention_figure(metrics["attention"])},
+                   sections={"Examples": examples, "By length": length_table,
+                             **reports.notes(pairs.notes)},
+                   extra={"config": dataclasses.asdict(cfg), "by_length": rows,
+                          "sacrebleu": pair_data.signatures()}).write(cfg.run_dir)
 

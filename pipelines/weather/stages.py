@@ -171,10 +171,11 @@ def write_report(cfg: Config, series, metrics: dict,
             f"{cfg.past} h ({width} rows of {series.step_hours} h); {len(metrics['origins'])} test windows; "
             f"seasonal naive: the value {series.season} rows earlier (for hourly data and a 24 h lead it equals "
             "persistence)")
-    return reports.write(cfg.run_dir, domain=NAME, source=series.source, metrics=table[model_name],
-                         baselines={k: v for k, v in table.items()}, anchors=anchors, timing=timing,
-                         figures={"forecast_vs_actual": figure},
-                         sections={"Task": task, "Verdict": verdict,
-                                   **reports.notes(series.notes)},
-                         extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_persistence": dm})
+    return reports.Report(domain=NAME, source=series.source, metrics=table[model_name],
+                          baselines={k: v for k, v in table.items()}, anchors=anchors, timing=timing,
+                          figures={"forecast_vs_actual": figure},
+                          sections={"Task": task, "Verdict": verdict,
+                                    **reports.notes(series.notes)},
+                          extra={"config": dataclasses.asdict(cfg),
+                                 "diebold_mariano_vs_persistence": dm}).write(cfg.run_dir)
 

@@ -234,18 +234,18 @@ def test_a_second_run_in_the_same_folder_stops_with_a_clear_message(tmp_path, ca
 
 
 def test_under_make_the_trainer_dies_when_make_is_killed(tmp_path):
+    """The Makefile exports RNN_DIE_WITH_PARENT=1: a trainer it started gets SIGTERM when it dies (kill -9 too)."""
     root = str(pathlib.Path(__file__).resolve().parents[2])
+    assert re.search(r"^export RNN_DIE_WITH_PARENT := 1$", (pathlib.Path(root) / "Makefile").read_text(), re.M)
     ready = tmp_path / "ready"
-    child = (f"import sys, time, pathlib; sys.path.insert(0, {root!r}); from shared import cli; cli.die_with_make(); "
+    child = (f"import sys, time, pathlib; sys.path.insert(0, {root!r}); from shared import cli; cli.die_with_parent(); "
              f"pathlib.Path({str(ready)!r}).touch(); time.sleep(60)")
     parent = (f"import subprocess, sys, time, pathlib; p = subprocess.Popen([sys.executable, '-c', {child!r}], "
               "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
               f"print(p.pid, flush=True)\nwhile not pathlib.Path({str(ready)!r}).exists(): time.sleep(0.05)\n"
               "import os; os._exit(0)")  # make gone without waiting for its child, as after kill -9
-    make = tmp_path / "make"  # the parent process is called make, as under `make train-ecg`
-    make.symlink_to(sys.executable)
-    done = subprocess.run([str(make), "-c", parent.replace("sys.executable", repr(sys.executable))],
-                          env={**os.environ, "MAKELEVEL": "1"}, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", parent], env={**os.environ, "RNN_DIE_WITH_PARENT": "1"},
+                          capture_output=True, text=True, timeout=60)
     pid = int(done.stdout.split()[0])
     for _ in range(100):
         status = pathlib.Path(f"/proc/{pid}/status")

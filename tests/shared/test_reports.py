@@ -7,12 +7,12 @@ from shared import plots, reports
 
 def test_report_writes_markdown_json_and_png(tmp_path):
     fig = plots.confusion_figure(np.array([[5, 1], [2, 7]]), ["N", "V"])
-    paths = reports.write(
-        tmp_path, domain="ecg", source="synthetic",
-        metrics={"accuracy": np.float32(0.75), "per_class": {"N": {"se": 0.8}, "V": {"se": float("nan")}}},
-        baselines={"majority class": {"accuracy": 0.6}},
-        anchors={"de Chazal 2004": {"accuracy": 0.86, "source": "IEEE TBME 51(7)"}},
-        timing={"train_seconds": 1.5, "samples_per_second": 100.0}, figures={"confusion": fig})
+    paths = reports.Report(domain="ecg", source="synthetic",
+                     metrics={"accuracy": np.float32(0.75), "per_class": {"N": {"se": 0.8}, "V": {"se": float("nan")}}},
+                     baselines={"majority class": {"accuracy": 0.6}},
+                     anchors={"de Chazal 2004": {"accuracy": 0.86, "source": "IEEE TBME 51(7)"}},
+                     timing={"train_seconds": 1.5, "samples_per_second": 100.0},
+                     figures={"confusion": fig}).write(tmp_path)
     report = json.loads(paths["json"].read_text())
     assert set(reports.REQUIRED) <= set(report)
     assert report["metrics"]["accuracy"] == 0.75 and report["metrics"]["per_class"]["V"]["se"] is None
@@ -40,8 +40,8 @@ def test_rescoring_keeps_the_timing_and_shows_every_training_curve(tmp_path):
     fig.savefig(tmp_path / "training_curves.png")
     common = {"domain": "speech", "source": "synthetic", "metrics": {"accuracy": 90.0}, "baselines": {},
               "anchors": {}}
-    reports.write(tmp_path, timing={"train_seconds": 12.5}, **common)
-    paths = reports.write(tmp_path, timing={}, **common)  # evaluate: a checkpoint scored again, no training
+    reports.Report(timing={"train_seconds": 12.5}, **common).write(tmp_path)
+    paths = reports.Report(timing={}, **common).write(tmp_path)  # evaluate: a checkpoint scored again, no training
     assert json.loads(paths["json"].read_text())["timing"] == {"train_seconds": 12.5}
     md = paths["md"].read_text()
     assert "![training_curves](training_curves.png)" in md and "![words training_curves](words/training_curves.png)" in md

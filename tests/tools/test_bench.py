@@ -25,3 +25,21 @@ def test_startup_figures_are_measured_and_written(tmp_path):
     assert all(t > 0 for row in measured.values() for t in row.values())
     lines = "\n".join(bench.startup_lines({"weather": {"--help": 0.5, "predict without an input": 3.1}}))
     assert "| weather | 0.5 | - | 3.1 |" in lines and "Over the goal: weather predict without an input 3.1 s" in lines
+
+
+def test_the_serving_section_sets_batching_beside_no_batching_and_says_which_targets_are_met():
+    from tools import bench_serving
+
+    load = [{"model": m, "clients": c, "batching": mode, "requests": 320, "failed": 0,
+             "requests_per_s": rps, "p50_ms": p50, "p99_ms": p99}
+            for m in bench_serving.SERVED
+            for c, mode, rps, p50, p99 in ((1, "off", 150, 6.0, 9.0), (1, "on", 140, 9.5, 12.0),
+                                           (32, "off", 100, 300.0, 500.0), (32, "on", 400, 70.0, 120.0))]
+    music = {"rnn": "gru:256x2", "state carried (served)": {"256 steps s": 0.05, "1024 steps s": 0.2},
+             "re-reading": {"256 steps s": 2.8, "1024 steps s": 41.0}, "speed-up at 1024": 205.0,
+             "time(1024) / time(256), state carried": 4.0}
+    text = "\n".join(bench_serving.serving_lines({"load": load, "music_generation": music, "batching": {}}))
+    assert "| ecg x32, batching on | 320 | 0 | 400 | 70 | 120 |" in text
+    assert "ecg: 32 clients 4.0 x the requests/s (target 3 x: met), p99 120.0 ms against 500.0 ms (met); 1 client " \
+           "p50 9.5 ms against 6.0 ms (at most 2 ms worse: not met)" in text
+    assert "205.0 x faster with the state carried (target 20 x: met)" in text and "= 4.0 (target at most 4.5: met)" in text

@@ -136,14 +136,15 @@ def compare(domain: str, *, units: int = 64, seeds=None, quick: bool = False, ru
             f"{', '.join(map(str, seeds))}. Only the recurrent spec changes. Best mean {metric}: **{best}** "
             f"({summary[best][metric]:.4g}). Inference: one forward pass on 256 test items through a tf.function, "
             "per 1,000 items.")
-    paths = reports.write(run_dir, domain=f"compare-{domain}", source=source,
-                          metrics={"by RNN type": {n: {k: v for k, v in r.items()} for n, r in summary.items()}},
-                          baselines={}, anchors=COMPARE_ANCHORS,
-                          timing={"run_seconds": round(time.perf_counter() - start, 1),
-                                  "train_seconds": round(sum(r["train_seconds"] for rs in trials.values() for r in rs), 1),
-                                  "samples_per_second": None},
-                          figures={"compare": compare_figure(summary, metric, higher)},
-                          sections={"Setting": text}, extra={"trials": trials, "config": dataclasses.asdict(base)})
+    paths = reports.Report(domain=f"compare-{domain}", source=source,
+                               metrics={"by RNN type": {n: {k: v for k, v in r.items()} for n, r in summary.items()}},
+                               baselines={}, anchors=COMPARE_ANCHORS,
+                               timing={"run_seconds": round(time.perf_counter() - start, 1),
+                                       "train_seconds": round(sum(r["train_seconds"] for rs in trials.values() for r in rs), 1),
+                                       "samples_per_second": None},
+                               figures={"compare": compare_figure(summary, metric, higher)},
+                               sections={"Setting": text}, extra={"trials": trials,
+                               "config": dataclasses.asdict(base)}).write(run_dir)
     return {"report": str(paths["md"]), "best": best, "by_type": summary}
 
 
@@ -308,16 +309,17 @@ def gradients_report(*, steps: int = 50, quick: bool = False, run_dir: str = "ru
             "much of the error signal reaches the first step. Weather: a window of "
             f"{len(weather['simple']['init'])} days of the Seattle series (standardized), predicting the next day's "
             "maximum temperature.")
-    paths = reports.write(run_dir, domain="gradients through time", source="adding problem (generated) + Seattle "
-                          "daily weather (bundled)", metrics={"decay": table, "clipping": clip_table},
-                          baselines={}, anchors=GRADIENT_ANCHORS,
-                          timing={"run_seconds": round(time.perf_counter() - start, 1), "train_seconds": None,
-                                  "samples_per_second": None},
-                          figures={"gradients_adding": gradient_figure(adding, "adding problem"),
-                                   "gradients_weather": gradient_figure(weather, "weather window"),
-                                   "clipping": clipping_figure(clipping)},
-                          sections={"Setting": text},
-                          extra={"norms": {"adding": adding, "weather": weather}, "clipping_runs": clipping})
+    paths = reports.Report(domain="gradients through time", source="adding problem (generated) + Seattle "
+                               "daily weather (bundled)", metrics={"decay": table, "clipping": clip_table},
+                               baselines={}, anchors=GRADIENT_ANCHORS,
+                               timing={"run_seconds": round(time.perf_counter() - start, 1), "train_seconds": None,
+                                       "samples_per_second": None},
+                               figures={"gradients_adding": gradient_figure(adding, "adding problem"),
+                                        "gradients_weather": gradient_figure(weather, "weather window"),
+                                        "clipping": clipping_figure(clipping)},
+                               sections={"Setting": text},
+                               extra={"norms": {"adding": adding, "weather": weather},
+                                      "clipping_runs": clipping}).write(run_dir)
     return {"report": str(paths["md"]), "decay": table, "clipping": clip_table}
 
 
@@ -334,13 +336,32 @@ GRADIENT_ANCHORS = {
 
 # -------------------------------------------------------------------------------------------------- stream
 
-def stream(*, source: str = "seattle", data_dir: str = "", spec: str = "gru:32", chunk: int = 30, streams: int = 4,
-           epochs: int = 150, quick: bool = False, seed: int = 1337, run_dir: str = "runs/stream") -> dict:
+STREAMS = 4  # contiguous streams the training rows are cut into (truncated BPTT)
+
+
+def stream_figure(series, times: np.ndarray, actual: np.ndarray, streamed: np.ndarray, chunks: list, spec: str,
+                  mae: float, naive: float) -> Figure:
+    """The streamed forecast over the test period against the actual values, the chunk borders marked."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(times, actual, color="black", linewidth=1, label="actual")
+    ax.plot(times, streamed, color="tab:orange", linewidth=1, label=f"streamed forecast ({spec})")
+    edges = np.cumsum([len(o) for o in chunks])[:-1]
+    ax.vlines(times[edges], *ax.get_ylim(), color="grey", alpha=0.15, linewidth=0.5, label="chunk borders")
+    ax.set_ylabel(f"{series.target_name}")
+    ax.set_title(f"{series.source}: next-{'day' if series.step_hours == 24 else 'hour'} forecast, streamed chunk "
+                 f"by chunk (MAE {mae:.2f}, persistence {naive:.2f})", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def stream(*, source: str = "seattle", data_dir: str = "", spec: str = "gru:32", chunk: int = 30, epochs: int = 150,
+           quick: bool = False, seed: int = 1337, run_dir: str = "runs/stream") -> dict:
     """Train a per-step weather forecaster with truncated BPTT, stream the test period through it chunk by chunk
     and write runs/stream/report.{md,json} + stream.png."""
     from pipelines import weather
 
-    start = time.perf_counter()
+    start, streams = time.perf_counter(), STREAMS
     if quick:
         epochs, spec = 2, "gru:8"
     series = weather.load_data(weather.Config(source=source, data_dir=data_dir))
@@ -380,26 +401,16 @@ def stream(*, source: str = "seattle", data_dir: str = "", spec: str = "gru:32",
     metrics = {"MAE": round(mae, 4), "MASE vs persistence": round(mae / naive, 4),
                "max |streamed - whole sequence|": difference, "test steps": len(test_y),
                "chunks fed": len(outputs)}
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    ax = fig.add_subplot()
-    times = series.times[1:][test_rows]
-    ax.plot(times, test_y, color="black", linewidth=1, label="actual")
-    ax.plot(times, streamed, color="tab:orange", linewidth=1, label=f"streamed forecast ({spec})")
-    edges = np.cumsum([len(o) for o in outputs])[:-1]
-    ax.vlines(times[edges], *ax.get_ylim(), color="grey", alpha=0.15, linewidth=0.5, label="chunk borders")
-    ax.set_ylabel(f"{series.target_name}")
-    ax.set_title(f"{series.source}: next-{'day' if series.step_hours == 24 else 'hour'} forecast, streamed chunk "
-                 f"by chunk (MAE {mae:.2f}, persistence {naive:.2f})", fontsize=9)
-    ax.legend(fontsize=8)
+    fig = stream_figure(series, series.times[1:][test_rows], test_y, streamed, outputs, spec, mae, naive)
     text = (f"Trained with truncated BPTT: the {len(train_x)} training rows cut into {streams} contiguous streams, "
             f"chunks of {chunk} rows, state carried between chunks by stateful layers, reset each epoch "
             f"({history.timing['epochs']} epochs). Served by `shared.streaming.Streamer`: the rows before the test "
             f"period warm the state, then the test period arrives in {len(outputs)} chunks of random length; the "
             f"streamed outputs differ from one whole-sequence pass by at most {difference:.2e}.")
-    paths = reports.write(run_dir, domain="streaming forecaster", source=series.source, metrics=metrics,
-                          baselines={"persistence (this row's value)": {"MAE": round(naive, 4)}}, anchors={},
-                          timing={**history.timing, "run_seconds": round(time.perf_counter() - start, 1)},
-                          figures={"stream": fig}, sections={"Setting": text})
+    paths = reports.Report(domain="streaming forecaster", source=series.source, metrics=metrics,
+                               baselines={"persistence (this row's value)": {"MAE": round(naive, 4)}}, anchors={},
+                               timing={**history.timing, "run_seconds": round(time.perf_counter() - start, 1)},
+                               figures={"stream": fig}, sections={"Setting": text}).write(run_dir)
     return {"report": str(paths["md"]), **metrics, "persistence MAE": round(naive, 4)}
 
 
