@@ -272,6 +272,27 @@ def _checked(serve_fn: Callable, input_signature: list | None, limits: dict) -> 
     return tf.function(serve, input_signature=input_signature) if own else serve
 
 
+def _write_metadata(folder: pathlib.Path, metadata: dict | None, name: str, version: int, concrete) -> None:
+    """metadata.json: the pipeline's metadata, the name and version, the serving signature's inputs and outputs,
+    the package versions; strict JSON (NaN and infinity become null: bare NaN is rejected by strict parsers)."""
+    meta = dict(metadata or {})
+    meta["config"] = _plain_config(meta.get("config"))
+    meta.update({
+        "name": name, "version": version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "signature": {
+            "name": "serving_default",
+            "inputs": {s.name: {"dtype": s.dtype.name, "shape": s.shape.as_list()}
+                       for s in tf.nest.flatten(concrete.structured_input_signature)},
+            "outputs": {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()}
+                        for k, v in concrete.structured_outputs.items()},
+        },
+        "versions": package_versions(),
+    })
+    (folder / "metadata.json").write_text(json.dumps(reports.plain(meta), indent=2, default=str, allow_nan=False)
+                                          + "\n")
+
+
 def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, input_signature: list | None = None,
          metadata: dict | None = None, root: str | pathlib.Path = DEFAULT_ROOT,
          also_track: tuple = (), extra_endpoints: dict | None = None) -> pathlib.Path:
@@ -319,24 +340,7 @@ def save(model: keras.Model, name: str, *, serve_fn: Callable | None = None, inp
         if cudnn:
             raise RuntimeError(f"export of {name}: the graph holds GPU-only ops {cudnn}; CPU serving could not load "
                                "it. Build recurrent layers with shared.layers so export can disable cuDNN.")
-        concrete = endpoint.get_concrete_function()
-        meta = dict(metadata or {})
-        meta["config"] = _plain_config(meta.get("config"))
-        meta.update({
-            "name": name, "version": version,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "signature": {
-                "name": "serving_default",
-                "inputs": {s.name: {"dtype": s.dtype.name, "shape": s.shape.as_list()}
-                           for s in tf.nest.flatten(concrete.structured_input_signature)},
-                "outputs": {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()}
-                            for k, v in concrete.structured_outputs.items()},
-            },
-            "versions": package_versions(),
-        })
-        # strict JSON: NaN/inf become null (json.dumps would write bare NaN, which strict parsers reject)
-        (tmp / "metadata.json").write_text(json.dumps(reports.plain(meta), indent=2, default=str, allow_nan=False)
-                                           + "\n")
+        _write_metadata(tmp, metadata, name, version, endpoint.get_concrete_function())
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

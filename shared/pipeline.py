@@ -69,8 +69,8 @@ class Pipeline(Protocol):
     def export(self, cfg, model, data, headline, root) -> pathlib.Path:
         """A new SavedModel version under root/NAME; returns its path."""
 
-    def write_report(self, cfg, data, metrics, timing, estimate) -> None:
-        """report.md, report.json and the figures in the run folder."""
+    def build_report(self, cfg, data, metrics, timing, estimate) -> reports.Report:
+        """The run's report (the driver writes it: report.md, report.json and the figures in the run folder)."""
 
     def load_trained(self, cfg) -> Any:
         """The run folder's best checkpoint, as build_model's kind of object."""
@@ -90,7 +90,7 @@ class TrainsItself(Protocol):
 
 # each function of the protocol and the positional arguments the driver passes it
 FUNCTIONS = {name: len(getattr(Pipeline, name).__code__.co_varnames[:getattr(Pipeline, name).__code__.co_argcount]) - 1
-             for name in ("load_data", "build_model", "plan", "evaluate", "summary", "export", "write_report",
+             for name in ("load_data", "build_model", "plan", "evaluate", "summary", "export", "build_report",
                           "load_trained", "predict")}
 CONFIG_FIELDS = ("seed", "run_dir", "epochs", "learning_rate", "jit_compile")  # what training.Settings.of reads
 CARD_KEYS = ("use", "not for", "data", "generated")
@@ -163,11 +163,13 @@ def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path | None 
     trained = train(pipeline, cfg, model, data, verbose)
     metrics = pipeline.evaluate(cfg, model, data)
     headline = pipeline.summary(cfg, metrics, trained.estimate)
-    pipeline.write_report(cfg, data, metrics, {**trained.timing, "run_seconds": round(time.perf_counter() - start, 1)},
-                          trained.estimate)
+    report = pipeline.build_report(cfg, data, metrics, {**trained.timing,
+                                                        "run_seconds": round(time.perf_counter() - start, 1)},
+                                   trained.estimate)
+    report.write(cfg.run_dir)
     path = pipeline.export(cfg, model, data, headline, export_root or shared_export.DEFAULT_ROOT)
     path = shared_export.pin(path, version) if version is not None else path
-    model_card(pipeline, cfg, path)
+    model_card(pipeline, cfg, path, report)
     log.info("%s: %s", pipeline.NAME, json.dumps(reports.rounded(headline), default=str))
     source = str(getattr(data, "source", ""))
     if any(source.lower().startswith(g) for g in pipeline.CARD.get("generated", ())):
@@ -189,7 +191,8 @@ def evaluate_checkpoint(pipeline: types.ModuleType, cfg) -> dict:
         raise ValueError(f"no test split in {getattr(cfg, 'data_dir', '') or 'this source'}: the estimate on unseen "
                          f"data is the cross-validation in {cfg.run_dir}/report.md; to evaluate, {how}.")
     estimate = validation.kept(cfg.run_dir)  # what train estimated, kept in the run folder for this command
-    pipeline.write_report(cfg, data, metrics, reports.previous(cfg.run_dir).get("timing", {}), estimate)
+    pipeline.build_report(cfg, data, metrics, reports.previous(cfg.run_dir).get("timing", {}), estimate).write(
+        cfg.run_dir)
     return pipeline.summary(cfg, metrics, estimate)
 
 
@@ -222,13 +225,16 @@ def _code_version() -> str:
     return f"rnn-suite {shared_export.package_versions().get('rnn-suite', 'unknown')}"
 
 
-def model_card(pipeline: types.ModuleType, cfg, path: str | pathlib.Path) -> pathlib.Path:
+def model_card(pipeline: types.ModuleType, cfg, path: str | pathlib.Path,
+               report: reports.Report | None = None) -> pathlib.Path:
     """MODEL_CARD.md beside the version's metadata.json: intended and out-of-scope use (pipeline.CARD), the data
     that trained it and its licence, the protocol, the metrics with the baselines and published anchors of the run's
-    report, the code version; a banner when the data was generated here rather than real."""
+    `report` (the `export` command, which trains nothing, reads the run folder's), the code version; a banner when
+    the data was generated here rather than real."""
     path = pathlib.Path(path)
     meta = json.loads((path / "metadata.json").read_text())
-    report = reports.previous(cfg.run_dir)
+    report = reports.plain({k: getattr(report, k) for k in ("source", "metrics", "baselines", "anchors")}) \
+        if report is not None else reports.previous(cfg.run_dir)
     card = pipeline.CARD
     source = str(report.get("source") or meta.get("source") or getattr(cfg, "source", "unknown"))
     generated = any(source.lower().startswith(g) for g in card.get("generated", ()))

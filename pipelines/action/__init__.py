@@ -3,7 +3,7 @@ ConvLSTM2D, beside the same frame CNN with its features averaged over time (no t
 
 Notebook:
     cfg = dataclasses.replace(action.Config(), clips=400, epochs=3)
-    clips = action.load_data(cfg); models = action.build_model(cfg, clips)   # {kind: model} of cfg.models
+    clips = action.load_data(cfg); models = action.build_model(cfg, clips)   # Networks: .model ships, .by_kind
     shared.pipeline.train(action, cfg, models, clips); action.evaluate(cfg, models, clips)["lrcn"]["top-1"]
     (or the whole story: shared.pipeline.run(action, cfg))
 """

@@ -129,9 +129,21 @@ def frame_encoder(cfg: Config) -> keras.Model:
     return keras.Model(frame, x, name="frame_encoder")
 
 
-def build_model(cfg: Config, clips: ActionData) -> dict[str, keras.Model]:
+@dataclasses.dataclass
+class Networks:
+    """One network per kind of cfg.models, in order: the first is the model that ships (`model`), the others are its
+    comparisons, trained and scored on the same clips."""
+
+    by_kind: dict[str, keras.Model]
+
+    @property
+    def model(self) -> keras.Model:
+        return next(iter(self.by_kind.values()))
+
+
+def build_model(cfg: Config, clips: ActionData) -> Networks:
     """One network per kind in cfg.models (the first is exported; the others are its comparisons)."""
-    return {kind: build_network(cfg, kind, len(clips.classes)) for kind in cfg.model_list}
+    return Networks({kind: build_network(cfg, kind, len(clips.classes)) for kind in cfg.model_list})
 
 
 def build_network(cfg: Config, kind: str, n_classes: int) -> keras.Model:
@@ -159,12 +171,12 @@ def build_network(cfg: Config, kind: str, n_classes: int) -> keras.Model:
     return keras.Model(frames, logits, name=f"action_{kind}")
 
 
-def train(cfg: Config, models: dict[str, keras.Model], clips: ActionData, verbose: int | str = "auto"
+def train(cfg: Config, models: Networks, clips: ActionData, verbose: int | str = "auto"
           ) -> training.TrainResult:
     """Each network in its own run folder <run_dir>/<kind>; the first network's result, with every network's
     timing and the peak memory in its timing."""
     timing, first = {}, None
-    for kind, model in models.items():
+    for kind, model in models.by_kind.items():
         result = training.fit(network_plan(cfg, model, clips), training.Settings.of(
             cfg, run_dir=pathlib.Path(cfg.run_dir) / kind, verbose=verbose))
         timing[f"{kind} training clips/s"] = result.timing.get("samples_per_second")
@@ -174,9 +186,9 @@ def train(cfg: Config, models: dict[str, keras.Model], clips: ActionData, verbos
         **timing, "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
 
 
-def plan(cfg: Config, models: dict[str, keras.Model], clips: ActionData) -> training.Plan:
+def plan(cfg: Config, models: Networks, clips: ActionData) -> training.Plan:
     """The exported network's fit (the first of cfg.models)."""
-    return network_plan(cfg, models[cfg.model_list[0]], clips)
+    return network_plan(cfg, models.model, clips)
 
 
 def network_plan(cfg: Config, model: keras.Model, clips: ActionData) -> training.Plan:
@@ -193,17 +205,18 @@ def predict_logits(model: keras.Model, cfg: Config, clips: video_data.Clips) -> 
     return np.concatenate([forward(x).numpy() for x, _ in make_dataset(cfg, clips)])
 
 
-def evaluate(cfg: Config, models: dict[str, keras.Model], clips: ActionData) -> dict:
+def evaluate(cfg: Config, models: Networks, clips: ActionData) -> dict:
     """Each network on the test clips: {kind: score}."""
-    return {kind: score(model, cfg, clips.test) for kind, model in models.items()}
+    return {kind: score(model, cfg, clips.test) for kind, model in models.by_kind.items()}
 
 
 def summary(cfg: Config, results: dict, estimate: dict | None = None) -> dict:
     return {f"{kind} top-1": r["top-1"] for kind, r in results.items()}
 
 
-def load_trained(cfg: Config) -> dict[str, keras.Model]:
-    return {kind: checkpoints.load_checkpoint(pathlib.Path(cfg.run_dir) / kind, NAME) for kind in cfg.model_list}
+def load_trained(cfg: Config) -> Networks:
+    return Networks({kind: checkpoints.load_checkpoint(pathlib.Path(cfg.run_dir) / kind, NAME)
+                     for kind in cfg.model_list})
 
 
 def score(model: keras.Model, cfg: Config, test: video_data.Clips) -> dict:
@@ -237,12 +250,12 @@ def strip_figure(cfg: Config, test: video_data.Clips, predicted: np.ndarray, n: 
 
 # ------------------------------------------------------------------------------------------ export, predict
 
-def export(cfg: Config, models: dict[str, keras.Model], clips: ActionData, metrics: dict,
+def export(cfg: Config, models: Networks, clips: ActionData, metrics: dict,
            root: str | pathlib.Path = shared_export.DEFAULT_ROOT) -> pathlib.Path:
     """serving_default(frames uint8 [batch, time, height, width, 3]; any number of frames: sampled uniformly to
     cfg.frames in the graph (a shorter clip looped); any height and width: resized in the graph)
     -> action [batch] string, probabilities [batch, classes]. The first of cfg.models is exported."""
-    model, classes = models[cfg.model_list[0]], clips.classes
+    model, classes = models.model, clips.classes
     names = tf.constant(classes)
 
     def serve(frames):
@@ -286,8 +299,8 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, clips: ActionData, results: dict,
-                 timing: dict, estimate: dict | None = None) -> None:
+def build_report(cfg: Config, clips: ActionData, results: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     main = cfg.model_list[0]
     table = {kind: {k: v for k, v in r.items() if k not in ("confusion", "predicted")} for kind, r in results.items()}
     figures = {"confusion": plots.confusion_figure(results[main]["confusion"], clips.classes),
@@ -297,7 +310,7 @@ def write_report(cfg: Config, clips: ActionData, results: dict,
         best = max((k for k in results if k != "average"), key=lambda k: results[k]["top-1"])
         verdict = (f"- best recurrent model ({best}) top-1 {results[best]['top-1']:.1f}% vs frame features averaged "
                    f"over time {results['average']['top-1']:.1f}%")
-    reports.Report(domain=NAME, source=clips.source, metrics=table[main], baselines=table, anchors=ANCHORS,
-                   timing=timing, figures=figures, sections={"Temporal model vs averaged frames": verdict or "- n/a"},
-                   extra={"config": dataclasses.asdict(cfg), "classes": clips.classes}).write(cfg.run_dir)
+    return reports.Report(domain=NAME, source=clips.source, metrics=table[main], baselines=table, anchors=ANCHORS,
+                          timing=timing, figures=figures, sections={"Temporal model vs averaged frames": verdict or "- n/a"},
+                          extra={"config": dataclasses.asdict(cfg), "classes": clips.classes})
 

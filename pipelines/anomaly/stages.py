@@ -268,8 +268,8 @@ def series_figure(series: nab.Series, score: np.ndarray, flagged: np.ndarray, th
     return fig
 
 
-def write_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None,
-                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
+def build_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     generated = corpus.source.startswith("synthetic")
     anchors = {} if generated else {f"NAB scoreboard: {k} (all 58 series, standard)": {"NAB standard": v}
                                     for k, v in nab.SCOREBOARD.items()}
@@ -306,5 +306,5 @@ def write_report(cfg: Config, corpus: nab.Corpus, metrics: dict | None,
         sections["Test"] = "The series have no labels (labels/combined_windows.json): nothing to score against."
     return reports.Report(domain=NAME, source=corpus.source, metrics={"detectors": table},
                           baselines=baselines, anchors=anchors, timing=timing, figures=figures, sections=sections,
-                          extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
+                          extra={"config": dataclasses.asdict(cfg)})
 

@@ -298,8 +298,8 @@ def predict(cfg: Config, image: str, model_path: str | pathlib.Path | None = Non
 
 # ------------------------------------------------------------------------------------------------ reporting
 
-def write_report(cfg: Config, data: CaptionData, metrics: dict,
-                 timing: dict, estimate: dict | None = None) -> None:
+def build_report(cfg: Config, data: CaptionData, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     scores = {k: v for k, v in metrics.items() if k in ("greedy",) or k.startswith(("beam", "greedy (same"))}
     table = {**scores, **baselines(data)}
     if "facts" in metrics:
@@ -307,8 +307,8 @@ def write_report(cfg: Config, data: CaptionData, metrics: dict,
             table[k] = {**table.get(k, {}), **v}
     examples = "\n".join(f"- {e['image']}: greedy *{e['greedy']}*; beam *{e['beam']}* (references: "
                          f"{' | '.join(e['references'])})" for e in metrics["examples"])
-    reports.Report(domain=NAME, source=data.source,
-                   metrics={**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}, baselines=table,
-                   anchors=ANCHORS, timing=timing, figures={"attention": attention_figure(metrics["attention"])},
-                   sections={"Examples": examples}, extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
+    return reports.Report(domain=NAME, source=data.source,
+                          metrics={**metrics["greedy"], **metrics.get("facts", {}).get("greedy", {})}, baselines=table,
+                          anchors=ANCHORS, timing=timing, figures={"attention": attention_figure(metrics["attention"])},
+                          sections={"Examples": examples}, extra={"config": dataclasses.asdict(cfg)})
 

@@ -1,4 +1,4 @@
-"""The ECG pipeline's report (pipelines/ecg/stages.py's write_report): the cross-validation table (mean +- sd over folds
+"""The ECG pipeline's report (pipelines/ecg/stages.py's build_report): the cross-validation table (mean +- sd over folds
 and pooled, the baselines on the same folds), the test table with bootstrap intervals, the confusion matrix, the
 anchors and the timing."""
 
@@ -190,8 +190,8 @@ def test_sections(cfg, metrics: dict, figures: dict, rows: dict) -> dict[str, st
     return sections
 
 
-def write_report(cfg, ecg, metrics: dict | None, cv: dict | None, history: dict, timing: dict
-                 ) -> dict[str, pathlib.Path]:
+def build_report(cfg, ecg, metrics: dict | None, cv: dict | None, history: dict, timing: dict
+                 ) -> reports.Report:
     """report.md/json + PNGs in the run folder: the databases read, the cross-validation table (mean +- sd over
     folds and pooled, the baselines on the same folds, each database apart), the test sets (DS2, each --test-dir
     folder) with record-level bootstrap intervals and a per-record table, the confusion matrix, the published
@@ -221,4 +221,4 @@ def write_report(cfg, ecg, metrics: dict | None, cv: dict | None, history: dict,
                                                     "protocol": f"test: {metrics['test']}" if metrics is not None else
                                                     "leave-records-out cross-validation (no test split)",
                                                     "cross_validation": cv, "test": metrics,
-                                                    "history": history or {}}).write(cfg.run_dir)
+                                                    "history": history or {}})

@@ -39,10 +39,10 @@ def load_data(cfg: Config) -> ECGData:
     return ecg_data.sources.load_data(cfg)
 
 
-def write_report(cfg: Config, ecg: ECGData, metrics: dict | None,
-                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
+def build_report(cfg: Config, ecg: ECGData, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     """report.md/json + PNGs in the run folder (pipelines/ecg/report.py), with the cross-validation `train` estimated."""
-    return ecg_report.write_report(cfg, ecg, metrics, estimate,
+    return ecg_report.build_report(cfg, ecg, metrics, estimate,
                                    training.read_history(pathlib.Path(cfg.run_dir) / "history.csv"), timing)
 
 

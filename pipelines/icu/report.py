@@ -1,4 +1,4 @@
-"""The ICU pipeline's report (pipelines/icu/stages.py's write_report): the cross-validation table with the baselines on the
+"""The ICU pipeline's report (pipelines/icu/stages.py's build_report): the cross-validation table with the baselines on the
 same folds and a verdict, the test table, the reliability figure, what cleaning removed and what the reader skipped,
 the published anchors."""
 
@@ -40,7 +40,7 @@ def reliability_figure(died: np.ndarray, p: np.ndarray):
     return fig
 
 
-def write_report(cfg, data, metrics: dict | None, timing: dict, cv: dict | None, test_split: str) -> None:
+def build_report(cfg, data, metrics: dict | None, timing: dict, cv: dict | None, test_split: str) -> reports.Report:
     """The ICU run's report: the cross-validation against the baselines on the same folds (with a verdict), the
     test table, the reliability figure, the cleaning counts, the anchors."""
     report_metrics, baseline_rows, figures, sections = {}, {}, {}, {}
@@ -89,6 +89,6 @@ def write_report(cfg, data, metrics: dict | None, timing: dict, cv: dict | None,
           for part, st in (("training", data.train), ("test", data.test)) if st is not None]])
     sections["Use"] = "A research model, not a clinical tool (see the model card)."
     sections.update(reports.notes(data.notes))
-    reports.Report(domain=NAME, source=data.source, metrics=report_metrics, baselines=baseline_rows,
-                   anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
-                   extra={"config": dataclasses.asdict(cfg), "cv": cv, "cleaning": removed}).write(cfg.run_dir)
+    return reports.Report(domain=NAME, source=data.source, metrics=report_metrics, baselines=baseline_rows,
+                          anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
+                          extra={"config": dataclasses.asdict(cfg), "cv": cv, "cleaning": removed})

@@ -329,8 +329,8 @@ def predict(cfg: Config, path: str | pathlib.Path, model_path: str | pathlib.Pat
 
 # ------------------------------------------------------------------------------------------------ reporting
 
-def write_report(cfg: Config, data: IcuData, metrics: dict | None,
-                 timing: dict, estimate: dict | None = None) -> None:
+def build_report(cfg: Config, data: IcuData, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     """report.md/json + PNG in the run folder (pipelines/icu/report.py), with the cross-validation `train` estimated."""
-    icu_report.write_report(cfg, data, metrics, timing, estimate, TEST_SPLIT)
+    return icu_report.build_report(cfg, data, metrics, timing, estimate, TEST_SPLIT)
 

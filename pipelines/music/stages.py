@@ -111,7 +111,7 @@ def evaluate(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> dict:
         if not pieces:
             continue
         out[split] = {
-            f"this model ({cfg.rnn})": music_data.nll_per_step(probabilities(model, pieces), pieces),
+            reports.MODEL: music_data.nll_per_step(probabilities(model, pieces), pieces),
             "per-key Markov chain": music_data.nll_per_step(
                 [music_data.markov_probabilities(chain, r) for r in pieces], pieces),
             "independent Bernoulli per key": music_data.nll_per_step(
@@ -126,7 +126,7 @@ def evaluate(cfg: Config, model: keras.Model, rolls: music_data.Rolls) -> dict:
 def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     split = "test" if "test" in metrics else "validation"
     row = metrics[split]
-    return {f"{split} NLL": round(row[f"this model ({cfg.rnn})"], 4),
+    return {f"{split} NLL": round(row[reports.MODEL], 4),
             f"{split} Markov chain NLL": round(row["per-key Markov chain"], 4)}
 
 
@@ -227,13 +227,15 @@ def roll_figure(piece: np.ndarray, primer_steps: int, title: str):
     return fig
 
 
-def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
-                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
+def build_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     split = "test" if "test" in metrics else "validation"
     generated = rolls.source.startswith("synthetic")
     anchors = {} if generated else {f"{name} ({cfg.dataset} test)": {"NLL nats/step": value}
                                     for name, value in music_data.ANCHORS[cfg.dataset].items()}
-    rows = {name: {"NLL nats/step": value} for name, value in metrics[split].items() if name != "steps"}
+    shown = {part: reports.shown(metrics[part], reports.model_name(cfg.rnn)) for part in ("validation", "test")
+             if part in metrics}
+    rows = {name: {"NLL nats/step": value} for name, value in shown[split].items() if name != "steps"}
     sample = metrics["sample"]
     sections = {
         "Protocol": (f"Pieces by split (train {len(rolls.pieces['train'])}, validation "
@@ -248,11 +250,11 @@ def write_report(cfg: Config, rolls: music_data.Rolls, metrics: dict,
         **reports.notes([f"{rolls.skipped} empty pieces skipped" if rolls.skipped else "",
                          "generated pieces: no published figure applies" if generated else ""])}
     metrics_out = {split: {name: row["NLL nats/step"] for name, row in rows.items()},
-                   **({"validation": {k: v for k, v in metrics["validation"].items() if k != "steps"}}
+                   **({"validation": {k: v for k, v in shown["validation"].items() if k != "steps"}}
                       if split == "test" else {})}
     return reports.Report(domain=NAME, source=rolls.source, metrics=metrics_out,
                           baselines={f"{split}: {k}": v for k, v in rows.items()}, anchors=anchors, timing=timing,
                           figures={"sample": roll_figure(sample["piece"], sample["primer steps"],
                                                          "16 validation steps + 48 sampled (temperature 1, seed 0)")},
-                          sections=sections, extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
+                          sections=sections, extra={"config": dataclasses.asdict(cfg)})
 

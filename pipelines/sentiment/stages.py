@@ -268,8 +268,8 @@ def predict(cfg: Config, text: str, model_path: str | pathlib.Path | None = None
     return classify([cli.text_input(text)], model_path)[0]
 
 
-def write_report(cfg: Config, reviews: SentimentData, metrics: dict,
-                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
+def build_report(cfg: Config, reviews: SentimentData, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline", "validation accuracy")}  # noqa: E731
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
                "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},
@@ -292,5 +292,5 @@ def write_report(cfg: Config, reviews: SentimentData, metrics: dict,
                                      "TF-IDF + logistic regression": row(metrics["baseline"])},
                           anchors=anchors, timing=timing, figures=figures, sections=sections,
                           extra={"config": dataclasses.asdict(cfg),
-                                 "confusion": metrics["confusion"]}).write(cfg.run_dir)
+                                 "confusion": metrics["confusion"]})
 

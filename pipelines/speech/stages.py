@@ -285,8 +285,8 @@ def cross_validate(cfg: Config, clips: audio.SpeechData, verbose: int | str = 0)
             "worst": {k: min(r[k] for r in rows) for k in headline}}
 
 
-def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None,
-                 timing: dict, estimate: dict | None = None) -> None:
+def build_report(cfg: Config, clips: audio.SpeechData, words: dict | None,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     metrics, baselines, figures, sections = {}, {}, {}, {}
     cv = estimate
     if cv:
@@ -320,7 +320,7 @@ def write_report(cfg: Config, clips: audio.SpeechData, words: dict | None,
         sections["Test"] = ("No test speakers (--test-speakers): every speaker trained the final model; the figures "
                             "on unseen speakers are the cross-validation's.")
     sections.update(reports.notes(clips.notes))
-    reports.Report(domain=NAME, source=clips.source, metrics=metrics, baselines=baselines,
-                   anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
-                   extra={"config": dataclasses.asdict(cfg), "classes": clips.classes, "cv": cv}).write(cfg.run_dir)
+    return reports.Report(domain=NAME, source=clips.source, metrics=metrics, baselines=baselines,
+                          anchors=ANCHORS, timing=timing, figures=figures, sections=sections,
+                          extra={"config": dataclasses.asdict(cfg), "classes": clips.classes, "cv": cv})
 

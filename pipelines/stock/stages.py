@@ -162,8 +162,8 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
     return out
 
 
-def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict,
-                 timing: dict, estimate: dict | None = None):
+def build_report(cfg: Config, bars: stock_data.Bars, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     name = reports.model_name(cfg.rnn)
     table, dm = reports.shown(metrics["table"], name), metrics["diebold_mariano_vs_random_walk"]
     mase, hits = table[name]["MASE"], table[name]["directional accuracy %"]
@@ -185,5 +185,5 @@ def write_report(cfg: Config, bars: stock_data.Bars, metrics: dict,
                           baselines=table, anchors=anchors, timing=timing, figures={"forecast_vs_actual": figure},
                           sections={"Verdict": verdict, **reports.notes(bars.notes)},
                           extra={"config": dataclasses.asdict(cfg), "diebold_mariano_vs_random_walk": dm,
-                                 "direction_binomial_p": metrics["direction_binomial_p"]}).write(cfg.run_dir)
+                                 "direction_binomial_p": metrics["direction_binomial_p"]})
 

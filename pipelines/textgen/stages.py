@@ -284,8 +284,8 @@ def predict(cfg: Config, prompt: str, model_path: str | pathlib.Path | None = No
     return {"prompt": prompt, "text": out["text"].numpy()[0].decode(), "unknown_chars": unknown}
 
 
-def write_report(cfg: Config, corpus: Corpus, metrics: dict,
-                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
+def build_report(cfg: Config, corpus: Corpus, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     table = metrics["table"]
     mine, kn = table[reports.MODEL]["nats/char"], table[f"Kneser-Ney {cfg.ngram}-gram"]["nats/char"]
     verdict = (f"Validation {mine:.3f} nats/char against the Kneser-Ney {cfg.ngram}-gram's {kn:.3f}: "
@@ -306,5 +306,5 @@ def write_report(cfg: Config, corpus: Corpus, metrics: dict,
                                          metrics["samples"].items())}
     return reports.Report(domain=NAME, source=corpus.source, metrics=table[reports.MODEL],
                           baselines=reports.shown(table, reports.model_name(cfg.rnn)), anchors=ANCHORS, timing=timing, sections=sections,
-                          extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
+                          extra={"config": dataclasses.asdict(cfg)})
 

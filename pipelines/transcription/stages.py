@@ -181,8 +181,8 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, data: TranscriptionData, metrics: dict | None,
-                 timing: dict, estimate: dict | None = None) -> None:
+def build_report(cfg: Config, data: TranscriptionData, metrics: dict | None,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     table, sections = {}, {}
     if metrics:
         table = {k: v for k, v in metrics.items() if k not in ("examples", "data", "stress")}
@@ -195,7 +195,7 @@ def write_report(cfg: Config, data: TranscriptionData, metrics: dict | None,
     else:
         sections["Test"] = "No test speakers (--test-speakers): nothing held out to measure the error rates on."
     sections.update(reports.notes(data.notes))
-    reports.Report(domain=NAME, source=data.source, metrics=table.get("greedy", {}), baselines=table,
-                   anchors=ANCHORS, timing=timing, figures={}, sections=sections,
-                   extra={"config": dataclasses.asdict(cfg)}).write(cfg.run_dir)
+    return reports.Report(domain=NAME, source=data.source, metrics=table.get("greedy", {}), baselines=table,
+                          anchors=ANCHORS, timing=timing, figures={}, sections=sections,
+                          extra={"config": dataclasses.asdict(cfg)})
 

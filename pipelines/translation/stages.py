@@ -387,8 +387,8 @@ ANCHORS = {
 }
 
 
-def write_report(cfg: Config, pairs: TranslationData, metrics: dict,
-                 timing: dict, estimate: dict | None = None) -> None:
+def build_report(cfg: Config, pairs: TranslationData, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     scores = {k: v for k, v in metrics.items() if k not in ("examples", "attention", "by_length")}
     rows = {}
     for decoder, buckets in (metrics.get("by_length") or {}).items():
@@ -401,11 +401,11 @@ def write_report(cfg: Config, pairs: TranslationData, metrics: dict,
                               f"sacrebleu signatures: {pair_data.signatures()}"])
     examples = "\n".join(f"- {e['source']} -> greedy: *{e['greedy']}*; beam: *{e['beam']}* (reference: {e['reference']})"
                          for e in metrics["examples"])
-    reports.Report(domain=NAME, source=pairs.source, metrics=scores[f"beam {cfg.beam_width}"],
-                   baselines=scores, anchors=ANCHORS, timing=timing,
-                   figures={"attention": attention_figure(metrics["attention"])},
-                   sections={"Examples": examples, "By length": length_table,
-                             **reports.notes(pairs.notes)},
-                   extra={"config": dataclasses.asdict(cfg), "by_length": rows,
-                          "sacrebleu": pair_data.signatures()}).write(cfg.run_dir)
+    return reports.Report(domain=NAME, source=pairs.source, metrics=scores[f"beam {cfg.beam_width}"],
+                          baselines=scores, anchors=ANCHORS, timing=timing,
+                          figures={"attention": attention_figure(metrics["attention"])},
+                          sections={"Examples": examples, "By length": length_table,
+                                    **reports.notes(pairs.notes)},
+                          extra={"config": dataclasses.asdict(cfg), "by_length": rows,
+                                 "sacrebleu": pair_data.signatures()})
 

@@ -151,8 +151,8 @@ def predict(cfg: Config, csv_path: str | pathlib.Path, model_path: str | pathlib
                               for k, v in enumerate(forecast)}}
 
 
-def write_report(cfg: Config, series, metrics: dict,
-                 timing: dict, estimate: dict | None = None) -> dict[str, pathlib.Path]:
+def build_report(cfg: Config, series, metrics: dict,
+                 timing: dict, estimate: dict | None = None) -> reports.Report:
     width, lead, horizon = cfg.steps(series.step_hours)
     model_name = reports.model_name(cfg.rnn)
     times = series.times[metrics["origins"] + lead + horizon - 1]
@@ -177,5 +177,5 @@ def write_report(cfg: Config, series, metrics: dict,
                           sections={"Task": task, "Verdict": verdict,
                                     **reports.notes(series.notes)},
                           extra={"config": dataclasses.asdict(cfg),
-                                 "diebold_mariano_vs_persistence": dm}).write(cfg.run_dir)
+                                 "diebold_mariano_vs_persistence": dm})
 

@@ -145,7 +145,7 @@ def test_a_test_set_with_the_published_quirks_is_evaluated_on_every_stay(quick_r
     metrics = icu.evaluate(test_cfg, icu.load_trained(test_cfg), data)
     assert len(metrics["p"]) == 80 and np.isfinite(metrics["p"]).all() and 0 <= metrics["AUROC"] <= 1
     report_cfg = dataclasses.replace(test_cfg, run_dir=str(tmp_path / "run"))
-    icu.write_report(report_cfg, data, metrics, {})
+    icu.build_report(report_cfg, data, metrics, {}).write(report_cfg.run_dir)
     assert "| test | 80 | 40 (40) | 1 |" in (tmp_path / "run" / "report.md").read_text()
     out = icu.predict(cfg, tmp_path / "set-c" / files[0].name, result["export"])
     assert "descriptors only" in out["warning"] and 0 < out["probability_of_death"] < 1

@@ -365,7 +365,7 @@ def test_run_hands_trains_estimate_to_summary_and_report_in_memory(tmp_path):
     run(), not through the run folder; `evaluate` on a checkpoint reads the copy train kept there."""
     import types
 
-    from shared import validation
+    from shared import reports, validation
 
     @dataclasses.dataclass(frozen=True)
     class Small:
@@ -395,8 +395,10 @@ def test_run_hands_trains_estimate_to_summary_and_report_in_memory(tmp_path):
     fake.train = lambda cfg, model, data, verbose=0: training.TrainResult({}, {}, estimate=dict(estimate))
     fake.evaluate = lambda cfg, model, data: {"accuracy": 90.0}
     fake.summary = lambda cfg, metrics, estimate=None: seen.setdefault("summary", []).append(estimate) or {}
-    fake.write_report = lambda cfg, data, metrics, timing, estimate=None: seen.setdefault("report", []).append(
-        estimate)
+    def build_report(cfg, data, metrics, timing, estimate=None):
+        seen.setdefault("report", []).append(estimate)
+        return reports.Report("fake", "generated", metrics, {}, {}, timing)
+    fake.build_report = build_report
     fake.export, fake.load_trained, fake.predict = export, lambda cfg: "model", lambda cfg, given, path: None
     assert pipeline.contract_problems(fake) == []
     pipeline.run(fake, Small(), export_root=tmp_path / "models")
