@@ -369,3 +369,64 @@ def windowed_gaussian(values: np.ndarray, window: int = 6400, step: int = 100) -
     z = ((v - mean) / (sd + 1e-9)).fillna(0.0).to_numpy()
     tail = ndtr(-np.abs(z))
     return 1.0 - tail
+
+
+def novel(values: np.ndarray, probation: int, margin: float) -> np.ndarray:
+    """Points outside anything seen before them (online): above the running maximum or below the running minimum
+    of every earlier value by more than `margin` x that earlier range. Before the end of the probationary period
+    nothing is novel (it is learnt from, never scored)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return np.zeros(len(v), bool)
+    high, low = np.maximum.accumulate(v)[:-1], np.minimum.accumulate(v)[:-1]
+    reach = margin * (high - low)
+    out = np.concatenate([[False], (v[1:] > high + reach) | (v[1:] < low - reach)])
+    out[:probation] = False
+    return out
+
+
+def with_novelty(scores: np.ndarray, values: np.ndarray, probation: int, margin: float | None) -> np.ndarray:
+    """`scores` with the novel points (margin: see `novel`; None: none) raised to 1, above every likelihood score
+    (which stays below 1): a value outside anything seen is flagged at once, whatever its forecast error."""
+    if margin is None:
+        return np.asarray(scores, dtype=float)
+    return np.where(novel(values, probation, margin), 1.0, scores)
+
+
+def category(series: Series) -> str:
+    """The NAB category of a series (realKnownCause, artificialNoAnomaly, ...): its name's folder."""
+    return series.name.split("/")[0] if "/" in series.name else "series"
+
+
+def leave_category_out(corpus: list[Series], candidates: dict[str, list[np.ndarray]]) -> dict:
+    """NAB scores that can predict unseen data: for each category held out in turn, every setting and threshold
+    is chosen on the other categories (per profile: the setting whose threshold sweep scores best there, at that
+    threshold) and applied unchanged to the held-out category. `candidates`: {setting (any key; reported as its
+    str): scores per series} (one setting for a detector with nothing to choose). Returns per profile {"pooled": the normalised score of every
+    held-out category's raw score summed over the corpus, "categories": {category: {"setting", "threshold",
+    "score" (normalised within the category; None without windows), "raw"}}}."""
+    names = sorted({category(s) for s in corpus})
+    index = {c: [i for i, s in enumerate(corpus) if category(s) == c] for c in names}
+    out = {}
+    for profile_name, profile in PROFILES.items():
+        rows, total = {}, 0.0
+        for held in names:
+            other = [i for c in names if c != held for i in index[c]]
+            if not other:  # one category only: nothing to choose on
+                other = index[held]
+            best = None
+            for setting, scores in candidates.items():
+                threshold, raw = sweep([corpus[i] for i in other], [scores[i] for i in other], profile)
+                score = normalised(raw, [corpus[i] for i in other], profile)
+                if best is None or score > best[0]:
+                    best = (score, setting, threshold)
+            _, setting, threshold = best
+            raw = sum(raw_score(corpus[i], np.asarray(candidates[setting][i]) >= threshold, profile)
+                      for i in index[held])
+            part = [corpus[i] for i in index[held]]
+            windows = sum(len(scored_windows(s)) for s in part)
+            rows[held] = {"setting": str(setting), "threshold": float(threshold), "raw": float(raw),
+                          "score": normalised(raw, part, profile) if windows else None, "windows": windows}
+            total += raw
+        out[profile_name] = {"pooled": normalised(total, corpus, profile), "categories": rows}
+    return out

@@ -128,3 +128,34 @@ def test_a_csv_in_nabs_layout_finds_its_labelled_windows(tmp_path):
     assert anomaly.own_windows(tmp_path / "data" / "cat" / "a.csv", stamps) == ("cat/a.csv", [(1, 2)])
     assert anomaly.own_windows(tmp_path / "data" / "cat" / "b.csv", stamps) == ("cat/b.csv", None)  # not labelled
     assert anomaly.own_windows(tmp_path / "elsewhere.csv", stamps) == ("elsewhere.csv", None)
+
+
+def _named(name, windows, n=200):
+    return anomaly.Series(name, np.arange(n).astype("datetime64[m]"), np.zeros(n), windows)
+
+
+def test_leave_one_category_out_chooses_on_the_other_categories_only():
+    """Category a's windows peak at 0.9 over noise at 0.5; category b's peak at 0.6 over noise at 0.55. In-sample, b
+    alone would be found at 0.6; held out, b gets the threshold chosen on a (0.9) and finds nothing, while a gets
+    b's threshold (0.6) and still finds its windows. A setting that never fires is never chosen."""
+    a, b = _named("a/1.csv", [(100, 110)]), _named("b/1.csv", [(100, 110)])
+    score_a, score_b = np.full(200, 0.5), np.full(200, 0.55)
+    score_a[100], score_b[100] = 0.9, 0.6
+    held = anomaly.leave_category_out([a, b], {"peaks": [score_a, score_b], "silent": [np.zeros(200)] * 2})
+    standard = held["standard"]["categories"]
+    assert standard["a"]["threshold"] == pytest.approx(0.6) and standard["a"]["score"] == pytest.approx(100.0)
+    assert standard["b"]["threshold"] == pytest.approx(0.9) and standard["b"]["score"] == pytest.approx(0.0)
+    assert standard["a"]["setting"] == standard["b"]["setting"] == "peaks"
+    assert held["standard"]["pooled"] == pytest.approx(50.0)  # one window of two found, no false alarm
+    in_sample = anomaly.nab_scores([b], [score_b])["standard"]
+    assert in_sample["threshold"] == pytest.approx(0.6) and in_sample["score"] == pytest.approx(100.0)
+
+
+def test_a_value_beyond_everything_seen_is_flagged_at_once():
+    values = np.array([0, 5, 2, 3, 4, 9, 8, 20, -1, -40], float)
+    # 9 > 5, 20 > 9, -1 < 0, -40 < -1 (5 > 0 lies in the probationary period)
+    assert anomaly.novel(values, 2, 0.0).tolist() == [0, 0, 0, 0, 0, 1, 0, 1, 1, 1]
+    assert anomaly.novel(values, 2, 1.0).tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 0, 1]  # by the whole range seen
+    scored = anomaly.with_novelty(np.full(10, 0.3), values, 2, 1.0)
+    assert scored.max() == 1.0 and (scored[[7, 9]] == 1.0).all() and (np.delete(scored, [7, 9]) == 0.3).all()
+    assert (anomaly.with_novelty(np.full(10, 0.3), values, 2, None) == 0.3).all()  # None: off

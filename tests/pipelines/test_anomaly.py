@@ -1,6 +1,7 @@
 import csv
 import dataclasses
 import json
+import pathlib
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,13 @@ def test_detectors_are_scored_by_nabs_rules_beside_the_baselines(quick_run):
     assert table[anomaly.RNN]["NAB standard"] > table["random"]["NAB standard"]
     assert result["NAB standard"] == pytest.approx(table[anomaly.RNN]["NAB standard"], abs=0.01)
     assert report["anchors"] == {}  # generated series: NAB's scoreboard is not set beside them
+    text = (root / "run" / "report.md").read_text()
+    assert "Leave one category out" in text and "One category only: nothing is held out" in text
+    assert "What each change bought" in text and "short 3, no novelty (the previous detector)" in text
+    assert result["likelihood short"] in anomaly.SHORTS and result["novelty margin"] in anomaly.MARGINS
+    meta = json.loads((pathlib.Path(result["export"]) / "metadata.json").read_text())
+    assert (meta["likelihood_short"], meta["novelty_margin"]) == (result["likelihood short"],
+                                                                  result["novelty margin"])  # predict follows it
 
 
 @pytest.mark.slow
