@@ -20,6 +20,7 @@ Notebook:
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import pathlib
@@ -30,8 +31,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from shared import cli, reports, validation
 
 if TYPE_CHECKING:
-    import keras
-
     from shared import training
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ class TrainsItself(Protocol):
 
 
 # each function of the protocol and the positional arguments the driver passes it
-FUNCTIONS = {name: len(getattr(Pipeline, name).__code__.co_varnames[:getattr(Pipeline, name).__code__.co_argcount]) - 1
+FUNCTIONS = {name: len(inspect.signature(getattr(Pipeline, name)).parameters) - 1  # less self
              for name in ("load_data", "build_model", "plan", "evaluate", "summary", "export", "build_report",
                           "load_trained", "predict")}
 CONFIG_FIELDS = ("seed", "run_dir", "epochs", "learning_rate", "jit_compile")  # what training.Settings.of reads
@@ -140,11 +139,6 @@ def train(pipeline: types.ModuleType, cfg, model, data, verbose: int | str = "au
     if isinstance(pipeline, TrainsItself):
         return pipeline.train(cfg, model, data, verbose)
     return training.fit(pipeline.plan(cfg, model, data), training.Settings.of(cfg, verbose=verbose))
-
-
-def keras_model(model) -> keras.Model:
-    """The keras.Model of build_model's object (itself, or the wrapper's `.model`)."""
-    return getattr(model, "model", model)
 
 
 def run(pipeline: types.ModuleType, cfg, export_root: str | pathlib.Path | None = None,
