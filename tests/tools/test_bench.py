@@ -35,6 +35,8 @@ def test_the_serving_section_sets_batching_beside_no_batching_and_says_which_tar
             for m in bench_serving.SERVED
             for c, mode, rps, p50, p99 in ((1, "off", 150, 6.0, 9.0), (1, "on", 140, 9.5, 12.0),
                                            (32, "off", 100, 300.0, 500.0), (32, "on", 400, 70.0, 120.0))]
+    load.append({"model": "weather", "clients": 32, "batching": bench_serving.NO_MODEL, "requests": 320, "failed": 0,
+                 "requests_per_s": 250, "p50_ms": 50.0, "p99_ms": 90.0})
     music = {"rnn": "gru:256x2", "state carried (served)": {"256 steps s": 0.05, "1024 steps s": 0.2},
              "re-reading": {"256 steps s": 2.8, "1024 steps s": 41.0}, "speed-up at 1024": 205.0,
              "time(1024) / time(256), state carried": 4.0}
@@ -42,4 +44,6 @@ def test_the_serving_section_sets_batching_beside_no_batching_and_says_which_tar
     assert "| ecg x32, batching on | 320 | 0 | 400 | 70 | 120 |" in text
     assert "ecg: 32 clients 4.0 x the requests/s (target 3 x: met), p99 120.0 ms against 500.0 ms (met); 1 client " \
            "p50 9.5 ms against 6.0 ms (at most 2 ms worse: not met)" in text
+    assert "weather: 32 clients 4.0 x the requests/s (target 3 x: met; a request that calls no model answers 250/s " \
+           "here, so no batching can give more than 2.5 x)" in text
     assert "205.0 x faster with the state carried (target 20 x: met)" in text and "= 4.0 (target at most 4.5: met)" in text
