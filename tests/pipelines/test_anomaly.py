@@ -105,3 +105,24 @@ def test_config_refuses_bad_options():
                       ({"alarm_tail": 0.7}, "--alarm-tail"), ({"source": "kaggle"}, "expected one of")):
         with pytest.raises(ValueError, match=says):
             anomaly.Config(**bad)
+
+
+def test_online_learning_scores_each_point_before_learning_from_it():
+    """The online forecaster's errors agree with the trained one's up to the probation's end, differ after it (it
+    learns), and a change at point t leaves every error before t's run of ONLINE_CHUNK points as it was."""
+    cfg = dataclasses.replace(anomaly.Config(), rnn="gru:4", window=8)
+    model = anomaly.build_model(cfg)
+    learner, weights = anomaly.online_learner(model), model.get_weights()
+    values = 10 + np.sin(np.arange(600) / 7.0) + np.random.default_rng(1).normal(0, 0.1, 600)
+    start = 100
+    offline = anomaly.errors(model, values, cfg.window)
+    online = anomaly.online_errors(learner, weights, values, cfg.window, start)
+    assert np.allclose(online[:start], offline[:start], atol=1e-4)
+    assert not np.allclose(online[start + anomaly.ONLINE_CHUNK:], offline[start + anomaly.ONLINE_CHUNK:], atol=1e-4)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))  # left as it was
+    changed = values.copy()
+    t = start + 2 * anomaly.ONLINE_CHUNK + 5
+    changed[t:] += 50.0
+    again = anomaly.online_errors(learner, weights, changed, cfg.window, start)
+    assert np.allclose(again[:t], online[:t], atol=1e-5) and again[t] > online[t] + 10
+    assert np.allclose(anomaly.online_errors(learner, weights, values, cfg.window, start), online, atol=1e-5)
