@@ -28,16 +28,23 @@ MAAS_2011_ACCURACY = 88.89
 NBSVM_BI_ACCURACY = 91.22
 DAI_LE_2015_LSTM_ACCURACY = 86.5
 JOHNSON_ZHANG_2016_OH2LSTMP_ACCURACY = 91.86  # supervised only, IMDB test error 8.14% (ICML 2016, their table)
+# With the unlabelled reviews: Dai & Le 2015 SA-LSTM (error 7.24%), Johnson & Zhang 2016 LSTM region embeddings
+# (error 5.94%), Howard & Ruder 2018 ULMFiT (error 4.6%; its language model also read WikiText-103).
+DAI_LE_2015_SA_LSTM_ACCURACY = 92.76
+JOHNSON_ZHANG_2016_SEMI_ACCURACY = 94.06
+ULMFIT_ACCURACY = 95.4
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 @dataclasses.dataclass
 class Reviews:
-    """texts: list of str; labels: (n,) int32, 1 = positive; dropped: empty reviews left out while loading."""
+    """texts: list of str; labels: (n,) int32, 1 = positive; dropped: empty reviews left out while loading;
+    movies: each review's movie (IMDb title id) where the source says it, else None (splits then cannot be grouped)."""
 
     texts: list[str]
     labels: np.ndarray
     dropped: int = 0
+    movies: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -49,7 +56,7 @@ def clean(text: str) -> str:
     return " ".join(_BREAK.sub(" ", text).lower().split())
 
 
-def _reviews(texts: list[str], labels: list[int], where: str) -> Reviews:
+def _reviews(texts: list[str], labels: list[int], where: str, movies: list[str] | None = None) -> Reviews:
     """Reviews with empty (or whitespace-only) texts dropped and counted; labels must be 0/1."""
     labels_array = np.asarray(labels, dtype="int64")
     bad = np.flatnonzero((labels_array != 0) & (labels_array != 1))
@@ -59,7 +66,8 @@ def _reviews(texts: list[str], labels: list[int], where: str) -> Reviews:
     keep = [i for i, t in enumerate(texts) if t.strip()]
     if len(keep) < len(texts):
         log.warning("%s: %d empty reviews dropped", where, len(texts) - len(keep))
-    return Reviews([texts[i] for i in keep], labels_array[keep].astype("int32"), len(texts) - len(keep))
+    return Reviews([texts[i] for i in keep], labels_array[keep].astype("int32"), len(texts) - len(keep),
+                   None if movies is None else np.asarray(movies, dtype=object)[keep])
 
 
 def load_csv(path: str | pathlib.Path) -> Reviews:
@@ -84,25 +92,58 @@ def load_csv(path: str | pathlib.Path) -> Reviews:
             labels.append(int(row["label"]))
         except (TypeError, ValueError):
             raise ValueError(f"{path}: row {i + 2} has label {row['label']!r}; labels must be 0 or 1.") from None
-    return _reviews([row["text"] or "" for row in rows], labels, str(path))
+    return _reviews([row["text"] or "" for row in rows], labels, str(path), movies_beside(path, len(rows)))
+
+
+def movies_beside(path: pathlib.Path, rows: int) -> list[str] | None:
+    """The movie of each row of `path` from <stem>_movies.csv beside it (a `movie` column, row for row, as the
+    IMDB folder's train_movies.csv), or None when there is none. A file that does not match row for row cannot be
+    used: it is skipped with a warning (the splits are then random, not grouped by movie)."""
+    beside = path.with_name(f"{path.stem}_movies.csv")
+    if not beside.exists():
+        return None
+    with beside.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        movies = [row.get("movie") or "" for row in reader] if "movie" in (reader.fieldnames or []) else None
+    if movies is None or len(movies) != rows or not all(movies):
+        log.warning("%s: not used (expected a 'movie' column with one title id per row of %s, %d rows); the splits "
+                    "are random, not grouped by movie", beside, path.name, rows)
+        return None
+    return movies
 
 
 def load_aclimdb(folder: str | pathlib.Path) -> Reviews:
     """One split of the aclImdb layout: folder/pos/*.txt and folder/neg/*.txt (UTF-8)."""
     folder = pathlib.Path(folder)
-    texts, labels = [], []
+    texts, labels, movies = [], [], []
     for label, name in ((1, "pos"), (0, "neg")):
         files = sorted((folder / name).glob("*.txt"))
         if not files:
             raise FileNotFoundError(f"no reviews in {folder / name}; the aclImdb layout is <split>/pos/*.txt and "
                                     "<split>/neg/*.txt.")
-        for file in files:
-            try:
-                texts.append(file.read_text(encoding="utf-8"))
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{file}: not valid UTF-8 ({error.reason} at byte {error.start}).") from None
-            labels.append(label)
-    return _reviews(texts, labels, str(folder))
+        texts += _read_texts(files)
+        labels += [label] * len(files)
+        movies += _aclimdb_movies(folder / f"urls_{name}.txt", files)
+    return _reviews(texts, labels, str(folder), None if None in movies else movies)
+
+
+def _read_texts(files: list[pathlib.Path]) -> list[str]:
+    texts = []
+    for file in files:
+        try:
+            texts.append(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{file}: not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+    return texts
+
+
+def _aclimdb_movies(urls: pathlib.Path, files: list[pathlib.Path]) -> list[str | None]:
+    """The movie of each <id>_<rating>.txt from aclImdb's urls_<pos|neg|unsup>.txt (line <id> holds the movie's
+    IMDb address), None for each where the file is missing or does not cover it."""
+    lines = urls.read_text(encoding="utf-8").split() if urls.exists() else []
+    ids = [int(f.stem.split("_")[0]) if f.stem.split("_")[0].isdigit() else -1 for f in files]
+    found = [re.search(r"tt\d+", lines[i]) if 0 <= i < len(lines) else None for i in ids]
+    return [m.group(0) if m else None for m in found]
 
 
 def load_local(data_dir: str | pathlib.Path) -> dict[str, Reviews]:
@@ -118,6 +159,30 @@ def load_local(data_dir: str | pathlib.Path) -> dict[str, Reviews]:
         raise FileNotFoundError(f"no reviews in {data_dir}: expected train.csv (text,label) or train/pos, train/neg; "
                                 "pass --data-dir, or put them in $RNN_DATA_DIR/imdb.")
     return found
+
+
+def load_unlabelled(data_dir: str | pathlib.Path) -> list[str]:
+    """The unlabelled reviews that come with IMDB, for pretraining: unsup.csv (a `text` column) beside train.csv, or
+    aclImdb's train/unsup/*.txt; none when the folder has neither. Empty texts are left out."""
+    data_dir = pathlib.Path(data_dir)
+    if (data_dir / "unsup.csv").exists():
+        with (data_dir / "unsup.csv").open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if "text" not in (reader.fieldnames or []):
+                raise ValueError(f"{data_dir / 'unsup.csv'}: no 'text' column (found {reader.fieldnames}); the "
+                                 "unlabelled reviews need a header with 'text'.")
+            texts = [row["text"] or "" for row in reader]
+    else:
+        texts = _read_texts(sorted((data_dir / "train" / "unsup").glob("*.txt")))
+    return [t for t in texts if t.strip()]
+
+
+def load_tfds_unlabelled(data_dir: str | None = None) -> list[str]:
+    """The 50,000 unlabelled reviews of TFDS `imdb_reviews` (its `unsupervised` split)."""
+    import tensorflow_datasets as tfds
+
+    ds = tfds.load("imdb_reviews", split="unsupervised", as_supervised=True, data_dir=data_dir)
+    return [t for t in (text.decode("utf-8", errors="replace") for text, _ in tfds.as_numpy(ds)) if t.strip()]
 
 
 def has_local(data_dir: str | pathlib.Path) -> bool:
@@ -140,13 +205,22 @@ def load_tfds(data_dir: str | None = None) -> dict[str, Reviews]:
     return found
 
 
-def split(reviews: Reviews, fraction: float, seed: int) -> tuple[Reviews, Reviews]:
-    """(rest, held out): a stratified random `fraction` of the reviews held out, the same for the same seed."""
-    from sklearn.model_selection import train_test_split
+def split(reviews: Reviews, fraction: float, seed: int, grouped: bool = True) -> tuple[Reviews, Reviews]:
+    """(rest, held out): about `fraction` of the reviews held out, stratified by label, the same for the same seed.
+    Where the reviews' movies are known (and `grouped`), whole movies are held out (one fold of a stratified group
+    k-fold with k = 1 / fraction): no movie on both sides, as between IMDB's official train and test sets."""
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
     index = np.arange(len(reviews))
-    rest, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=reviews.labels)
-    pick = lambda ids: Reviews([reviews.texts[i] for i in ids], reviews.labels[ids])  # noqa: E731
+    if reviews.movies is not None and grouped:
+        folds = StratifiedGroupKFold(max(2, round(1 / fraction)), shuffle=True, random_state=seed)
+        rest, held = next(folds.split(index, reviews.labels, reviews.movies))
+    else:
+        rest, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=reviews.labels)
+
+    def pick(ids):
+        return Reviews([reviews.texts[i] for i in ids], reviews.labels[ids],
+                       movies=None if reviews.movies is None else reviews.movies[ids])
     return pick(np.sort(rest)), pick(np.sort(held))
 
 

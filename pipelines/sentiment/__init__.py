@@ -34,6 +34,8 @@ class Config:
     segment: int = 50             # > 0: the RNN reads each review as consecutive segments of this many words and the
                                   # pooling spans them all (Johnson & Zhang 2016); 0: the review as one sequence
     dropout: float = 0.5          # dropout on the pooled states, before the output
+    pretrain_epochs: int = 0      # > 0: a language model over the training and unlabelled reviews first (pretraining.py)
+    pretrain_reviews: int = 0     # reviews it reads (training first, then unlabelled); 0: all
     members: int = 3              # RNNs averaged: each trained alone from its own seed (seed + k) with its own early
                                   # stopping; the model's probability is their mean
     synthetic_reviews: int = 8000  # size of the generated corpus (source synthetic)
@@ -63,6 +65,13 @@ class Config:
         cli.at_least(self, 20, "synthetic_reviews")
         if not 0.0 < self.test_fraction < 0.9:
             raise ValueError(f"--test-fraction {self.test_fraction}: expected a fraction between 0 and 0.9.")
+        cli.at_least(self, 0, "pretrain_epochs")
+        cli.at_least(self, 0, "pretrain_reviews")
+        spec = specs.parse_spec(self.rnn)
+        if self.pretrain_epochs and spec.depth > 1 and spec.bidirectional:
+            raise ValueError(f"--rnn {self.rnn} with --pretrain-epochs: the forward states of a second bidirectional "
+                             "layer have read the words they would predict; pretrain one bidirectional layer "
+                             "(bilstm:128) or a unidirectional stack (lstm:128x2).")
         cli.check_training(self)
 
 

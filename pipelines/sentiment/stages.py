@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from domain import text as text_data
 from domain.text import binary_metrics
-from pipelines.sentiment import NAME, Config
+from pipelines.sentiment import NAME, Config, pretraining
 from shared import checkpoints, cli, data, layers, plots, reports, specs, training
 from shared import export as shared_export
 
@@ -41,17 +41,27 @@ class SentimentData:
     test: text_data.Reviews
     source: str
     notes: list[str]
+    unlabelled: list[str] = dataclasses.field(default_factory=list)  # read for pretraining (cfg.pretrain_epochs)
+
+    @property
+    def grouped(self) -> bool:
+        """Whether validation (and a test split drawn from the training reviews) holds whole movies."""
+        return self.train.movies is not None
 
 
 def load_data(cfg: Config) -> SentimentData:
-    """Train / validation / test reviews from the source; validation is 10% of the training reviews."""
+    """Train / validation / test reviews from the source; validation is 10% of the training reviews, whole movies
+    where the source names each review's movie (train_movies.csv beside train.csv, or aclImdb's urls files); with
+    cfg.pretrain_epochs, the source's unlabelled reviews too."""
     data_dir = cfg.data_dir or text_data.default_data_dir()
     source = text_data.resolve(cfg.source, data_dir, given=cfg.data_dir)
-    notes = []
+    notes, unlabelled = [], []
     if source == "synthetic":
         corpus = text_data.negation_corpus(cfg.synthetic_reviews, cfg.seed)
         rest, test = text_data.split(corpus, cfg.test_fraction, cfg.seed)
         where = f"synthetic negation corpus ({cfg.synthetic_reviews} reviews, seed {cfg.seed})"
+        if cfg.pretrain_epochs:  # unlabelled: another corpus drawn the same way
+            unlabelled = text_data.negation_corpus(cfg.synthetic_reviews, cfg.seed + 1).texts
     else:
         found = text_data.load_tfds() if source == "tfds" else text_data.load_local(data_dir)
         where = "TFDS imdb_reviews" if source == "tfds" else f"local {data_dir}"
@@ -60,17 +70,29 @@ def load_data(cfg: Config) -> SentimentData:
         else:
             rest, test = text_data.split(found["train"], cfg.test_fraction, cfg.seed)
             notes.append(f"no test split in {data_dir}: {cfg.test_fraction:.0%} of the training reviews are held out "
-                         "as the test set (the official IMDB test set has disjoint movies; this one may share "
-                         "movies with training, so it can read a little optimistic).")
+                         "as the test set" + (", whole movies, as the official IMDB test set's are disjoint from "
+                         "training's." if rest.movies is not None else " (the official IMDB test set has disjoint "
+                         "movies; this one may share movies with training, so it can read optimistic)."))
         dropped = sum(r.dropped for r in found.values())
         if dropped:
             notes.append(f"{dropped} empty reviews dropped while loading")
+        if cfg.pretrain_epochs:
+            unlabelled = text_data.load_tfds_unlabelled() if source == "tfds" else text_data.load_unlabelled(data_dir)
+            if not unlabelled:
+                notes.append(f"no unlabelled reviews in {data_dir} (unsup.csv or train/unsup/): the language model "
+                             "reads the training reviews only")
+    if rest.movies is None and source != "synthetic":
+        notes.append("the reviews' movies are not known (no train_movies.csv beside train.csv): validation is a "
+                     "random tenth of the training reviews and shares movies with training, so it reads higher "
+                     "than a test on other movies")
     train, validation = text_data.split(rest, 0.1, cfg.seed)
     for note in notes:
         log.warning("%s", note)
-    log.info("%s: train %d, validation %d, test %d reviews (positive share %.2f)", where, len(train),
-             len(validation), len(test), float(train.labels.mean()))
-    return SentimentData(train, validation, test, f"{source}: {where}", notes)
+    log.info("%s: train %d, validation %d, test %d reviews (positive share %.2f)%s; unlabelled %d", where, len(train),
+             len(validation), len(test), float(train.labels.mean()),
+             f", split by movie ({len(set(train.movies))} / {len(set(validation.movies))} movies)"
+             if train.movies is not None else "", len(unlabelled))
+    return SentimentData(train, validation, test, f"{source}: {where}", notes, unlabelled)
 
 
 def make_datasets(cfg: Config, reviews: SentimentData) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset]:
@@ -173,13 +195,22 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
     saved as the run's checkpoint."""
     log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
              model.get_layer("vectorizer").vocabulary_size())
+    language = {}
+    if cfg.pretrain_epochs:
+        language_model, language = pretraining.pretrain(cfg, model.get_layer("vectorizer"),
+                                                        reviews.train.texts + reviews.unlabelled,
+                                                        reviews.validation.texts, verbose)
+        for k, network in enumerate(networks(cfg, model), start=1):
+            pretraining.carry_over(language_model, network, f"_{k}" if cfg.members > 1 else "")
+        language["unlabelled reviews"] = len(reviews.unlabelled)
     if cfg.members == 1:
         result = training.fit(plan(cfg, model, reviews), training.Settings.of(cfg, verbose=verbose))
     else:
         result = training.fit_members(model, networks(cfg, model), cfg, lambda network, member: training.fit(
             network_plan(cfg, network, reviews), training.Settings.of(member, verbose=verbose)))
-    return dataclasses.replace(result, timing={**result.timing,
-                                               "reviews_per_second_training": result.timing.get("samples_per_second")})
+    return dataclasses.replace(result, timing={
+        **result.timing, "reviews_per_second_training": result.timing.get("samples_per_second"),
+        **({"language model": language} if language else {})})
 
 
 def score(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) -> dict:
@@ -189,7 +220,7 @@ def score(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) ->
 
 def evaluate(cfg: Config, model: keras.Model, reviews: SentimentData) -> dict:
     """The test reviews, scored once: the model's metrics, and the baseline's under "baseline"."""
-    metrics = {**score(model, reviews.test), "baseline": baseline(reviews)}
+    metrics = {**score(model, reviews.test), "baseline": baseline(reviews), "NB-SVM": nbsvm(reviews)}
     if cfg.members > 1 and len(reviews.validation):  # what averaging bought, on the validation reviews
         texts = tf.constant(reviews.validation.texts)
         each = [keras.Model(model.input, model.get_layer(f"positive_{k}").output).predict(texts, 256, verbose=0)[:, 0]
@@ -204,7 +235,7 @@ def evaluate(cfg: Config, model: keras.Model, reviews: SentimentData) -> dict:
 
 def summary(cfg: Config, metrics: dict, estimate: dict | None = None) -> dict:
     return {"accuracy": metrics["accuracy"], "F1": metrics["F1"], "ROC AUC": metrics["ROC AUC"],
-            "baseline accuracy": metrics["baseline"]["accuracy"]}
+            "baseline accuracy": metrics["baseline"]["accuracy"], "NB-SVM accuracy": metrics["NB-SVM"]["accuracy"]}
 
 
 def load_trained(cfg: Config) -> keras.Model:
@@ -222,6 +253,25 @@ def baseline(reviews: SentimentData) -> dict:
                           LogisticRegression(C=4.0, max_iter=1000))
     model.fit(reviews.train.texts, reviews.train.labels)
     return binary_metrics(reviews.test.labels, model.predict_proba(reviews.test.texts)[:, 1])
+
+
+def nbsvm(reviews: SentimentData, beta: float = 0.25, alpha: float = 1.0) -> dict:
+    """NB-SVM (Wang & Manning 2012, NBSVM-bi) on the same split: binarized word 1-2 grams scaled by their naive
+    Bayes log-count ratio r, a linear SVM on them (L2-regularised squared hinge, C 1), its weights interpolated
+    toward their mean magnitude (beta 0.25), as the paper's. The probability is the logistic of the margin (its
+    accuracy is the SVM's; its ROC AUC the margin's)."""
+    from scipy.special import expit
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.svm import LinearSVC
+
+    words = CountVectorizer(preprocessor=text_data.clean, ngram_range=(1, 2), binary=True)
+    x, y = words.fit_transform(reviews.train.texts), reviews.train.labels
+    p, q = alpha + np.asarray(x[y == 1].sum(axis=0)).ravel(), alpha + np.asarray(x[y == 0].sum(axis=0)).ravel()
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    svm = LinearSVC(C=1.0).fit(x.multiply(r).tocsr(), y)
+    w = (1 - beta) * np.abs(svm.coef_[0]).mean() + beta * svm.coef_[0]
+    margin = words.transform(reviews.test.texts).multiply(r).tocsr() @ w + svm.intercept_[0]
+    return binary_metrics(reviews.test.labels, expit(margin))
 
 
 def export(cfg: Config, model: keras.Model, reviews: SentimentData, metrics: dict,
@@ -270,26 +320,49 @@ def predict(cfg: Config, text: str, model_path: str | pathlib.Path | None = None
 
 def build_report(cfg: Config, reviews: SentimentData, metrics: dict,
                  timing: dict, estimate: dict | None = None) -> reports.Report:
-    row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline", "validation accuracy")}  # noqa: E731
+    row = lambda m: {k: v for k, v in m.items() if k not in ("confusion", "baseline", "NB-SVM",  # noqa: E731
+                                                           "validation accuracy")}
     anchors = {"Maas et al. 2011 (IMDB test, 25k)": {"accuracy": text_data.MAAS_2011_ACCURACY},
                "Wang & Manning 2012, NBSVM-bi (IMDB test, no pretraining)": {"accuracy": text_data.NBSVM_BI_ACCURACY},
                "Dai & Le 2015, LSTM from random initialisation (IMDB test)": {"accuracy": text_data.DAI_LE_2015_LSTM_ACCURACY},
                "Johnson & Zhang 2016, oh-2LSTMp, supervised only (IMDB test)": {
-                   "accuracy": text_data.JOHNSON_ZHANG_2016_OH2LSTMP_ACCURACY}}
+                   "accuracy": text_data.JOHNSON_ZHANG_2016_OH2LSTMP_ACCURACY},
+               "Dai & Le 2015, LSTM pretrained as a sequence autoencoder (IMDB test)": {
+                   "accuracy": text_data.DAI_LE_2015_SA_LSTM_ACCURACY},
+               "Johnson & Zhang 2016, LSTM region embeddings from unlabelled data (IMDB test)": {
+                   "accuracy": text_data.JOHNSON_ZHANG_2016_SEMI_ACCURACY},
+               "Howard & Ruder 2018, ULMFiT (IMDB test, pretrained on Wikipedia too)": {
+                   "accuracy": text_data.ULMFIT_ACCURACY}}
     figures = {"confusion": plots.confusion_figure(np.array(metrics["confusion"]), list(LABELS))}
     sections = {"Split": f"train {len(reviews.train)}, validation {len(reviews.validation)}, test "
                          f"{len(reviews.test)} reviews; length cap {text_data.MAX_WORDS} words",
-                "Protocol": "Validation is a tenth of the training reviews: the checkpoint and early stopping read "
-                            "its accuracy, and the options were chosen on it. The test reviews are scored once, "
-                            "at the end; the baseline is fitted on the same training reviews.",
+                "Protocol": ("Validation is a tenth of the training reviews" + (
+                    ", whole movies (no movie in both training and validation, as between IMDB's official train and "
+                    "test sets" + (", and the same for the test reviews drawn from the training ones" if any(
+                        "held out as the test set" in n for n in reviews.notes) else "") + ")"
+                    if reviews.grouped else "") + ": the checkpoint and early stopping read its accuracy, and the "
+                    "options were chosen on it. The test reviews are scored once, at the end; the baselines are "
+                    "fitted on the same training reviews."),
                 **reports.notes(reviews.notes)}
+    language = timing.get("language model")
+    if language:
+        sections["Language-model pretraining"] = (
+            f"The embedding and RNN were first trained to predict words (forward: the next, backward: the previous) "
+            f"on {language['reviews']:,} reviews ({language['unlabelled reviews']:,} unlabelled read), "
+            f"{language['words']:,} words in segments of {cfg.segment or pretraining.DEFAULT_SEGMENT}, "
+            f"{language['epochs']} epoch(s), {language['seconds']:.0f} s"
+            + (" (reused from an earlier run with the same vocabulary and options)" if language["reused"] else "")
+            + f"; held-out perplexity (validation reviews, full softmax over {cfg.vocab_size:,} words) "
+            f"**{language['perplexity']:.1f}**. Each network then started from them.")
     if "validation accuracy" in metrics:
         sections["Averaged RNNs (validation reviews)"] = "\n".join(
             ["| network | validation accuracy |", "|---|---:|",
              *[f"| {name} | {value:.2f}% |" for name, value in metrics["validation accuracy"].items()]])
     return reports.Report(domain=NAME, source=reviews.source, metrics=row(metrics),
                           baselines={f"this model ({cfg.rnn})": row(metrics),
-                                     "TF-IDF + logistic regression": row(metrics["baseline"])},
+                                     "TF-IDF + logistic regression": row(metrics["baseline"]),
+                                     **({"NB-SVM (Wang & Manning 2012)": row(metrics["NB-SVM"])}
+                                        if "NB-SVM" in metrics else {})},
                           anchors=anchors, timing=timing, figures=figures, sections=sections,
                           extra={"config": dataclasses.asdict(cfg),
                                  "confusion": metrics["confusion"]})

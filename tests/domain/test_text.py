@@ -1,3 +1,5 @@
+import csv
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -101,3 +103,53 @@ def test_real_imdb_train_csv():
     reviews = text.load_csv(folder / "train.csv")
     assert len(reviews) == 25000 and int(reviews.labels.sum()) == 12500 and reviews.dropped == 0
     assert sum("<br />" in t for t in reviews.texts) > 0.5 * len(reviews)
+
+
+def test_movies_beside_train_csv_group_the_split_and_a_mismatched_file_is_skipped(tmp_path, caplog):
+    corpus = text.negation_corpus(300, seed=2)
+    with (tmp_path / "train.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(corpus.texts, corpus.labels.tolist(), strict=True))
+    movies = [f"tt{i % 40:07d}" for i in range(300)]
+    (tmp_path / "train_movies.csv").write_text("movie,rating\n" + "".join(f"{m},7\n" for m in movies))
+    found = text.load_local(tmp_path)["train"]
+    assert found.movies.tolist() == movies
+    rest, held = text.split(found, 0.2, seed=0)
+    assert not set(rest.movies) & set(held.movies) and 0.1 < len(held) / 300 < 0.3
+    assert set(text.split(found, 0.2, seed=0)[1].texts) == set(held.texts)  # seeded
+    random_rest, random_held = text.split(found, 0.2, seed=0, grouped=False)
+    assert set(random_rest.movies) & set(random_held.movies)  # a random split shares movies
+    (tmp_path / "train_movies.csv").write_text("movie,rating\n" + "".join(f"{m},7\n" for m in movies[:-1]))
+    assert text.load_local(tmp_path)["train"].movies is None  # one row short: not used, said
+    assert "not used" in caplog.text
+
+
+def test_aclimdb_urls_name_each_reviews_movie_and_unlabelled_reviews_are_read(tmp_path):
+    for label in ("pos", "neg"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / "train" / label / f"{i}_{9 if label == 'pos' else 2}.txt").write_text(f"{label} {i}")
+        (tmp_path / "train" / f"urls_{label}.txt").write_text(
+            f"http://www.imdb.com/title/tt00000{label == 'pos':d}1/usercomments\n"
+            f"http://www.imdb.com/title/tt00000{label == 'pos':d}2/usercomments\n")
+    (tmp_path / "train" / "unsup").mkdir()
+    for i in range(3):
+        (tmp_path / "train" / "unsup" / f"{i}_0.txt").write_text(" " if i == 1 else f"unlabelled {i}")
+    found = text.load_local(tmp_path)["train"]
+    assert found.movies.tolist() == ["tt0000011", "tt0000012", "tt0000001", "tt0000002"]
+    assert text.load_unlabelled(tmp_path) == ["unlabelled 0", "unlabelled 2"]  # the empty one left out
+    (tmp_path / "unsup.csv").write_text('text\n"one, unlabelled"\ntwo\n')
+    assert text.load_unlabelled(tmp_path) == ["one, unlabelled", "two"]  # unsup.csv first
+    (tmp_path / "unsup.csv").write_text("review\nthree\n")
+    with pytest.raises(ValueError, match="no 'text' column"):
+        text.load_unlabelled(tmp_path)
+
+
+def test_real_imdb_movies_and_unlabelled_reviews():
+    folder = real_data_dir("imdb")
+    found = text.load_local(folder)["train"]
+    assert len(found) == 25000 and len(set(found.movies)) == 3456
+    rest, held = text.split(found, 0.1, seed=1337)
+    assert not set(rest.movies) & set(held.movies) and abs(held.labels.mean() - 0.5) < 0.03
+    assert len(text.load_unlabelled(folder)) == 50000
