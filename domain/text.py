@@ -141,7 +141,7 @@ def _aclimdb_movies(urls: pathlib.Path, files: list[pathlib.Path]) -> list[str |
     """The movie of each <id>_<rating>.txt from aclImdb's urls_<pos|neg|unsup>.txt (line <id> holds the movie's
     IMDb address), None for each where the file is missing or does not cover it."""
     lines = urls.read_text(encoding="utf-8").split() if urls.exists() else []
-    ids = [int(f.stem.split("_")[0]) if f.stem.split("_")[0].isdigit() else -1 for f in files]
+    ids = [int(head) if head.isdigit() else -1 for head in (f.stem.split("_")[0] for f in files)]
     found = [re.search(r"tt\d+", lines[i]) if 0 <= i < len(lines) else None for i in ids]
     return [m.group(0) if m else None for m in found]
 

@@ -155,11 +155,8 @@ def perplexity(model: keras.Model, held: np.ndarray, batch_size: int = 256) -> f
 def carry_over(language: keras.Model, network: keras.Model, suffix: str) -> int:
     """The language model's embedding and recurrent weights copied into one classifier network's layers of the same
     names (`embedding<suffix>`, `rnn<suffix>...`); the number of layers copied."""
-    copied = 0
-    for layer in language.layers:
-        if layer.name == "embedding" or layer.name.startswith("rnn"):
-            target = layer.name.replace("embedding", f"embedding{suffix}", 1) if layer.name == "embedding" else \
-                layer.name.replace("rnn", f"rnn{suffix}", 1)
-            network.get_layer(target).set_weights(layer.get_weights())
-            copied += 1
-    return copied
+    shared = [layer for layer in language.layers if layer.name == "embedding" or layer.name.startswith("rnn")]
+    for layer in shared:
+        prefix = "embedding" if layer.name == "embedding" else "rnn"
+        network.get_layer(prefix + suffix + layer.name[len(prefix):]).set_weights(layer.get_weights())
+    return len(shared)

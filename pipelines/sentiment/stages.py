@@ -338,11 +338,9 @@ def build_report(cfg: Config, reviews: SentimentData, metrics: dict,
                          f"{len(reviews.test)} reviews; length cap {text_data.MAX_WORDS} words",
                 "Protocol": ("Validation is a tenth of the training reviews" + (
                     ", whole movies (no movie in both training and validation, as between IMDB's official train and "
-                    "test sets" + (", and the same for the test reviews drawn from the training ones" if any(
-                        "held out as the test set" in n for n in reviews.notes) else "") + ")"
-                    if reviews.grouped else "") + ": the checkpoint and early stopping read its accuracy, and the "
-                    "options were chosen on it. The test reviews are scored once, at the end; the baselines are "
-                    "fitted on the same training reviews."),
+                    "test sets)" if reviews.grouped else "") + ": the checkpoint and early stopping read its "
+                    "accuracy, and the options were chosen on it. The test reviews are scored once, at the end; the "
+                    "baselines are fitted on the same training reviews."),
                 **reports.notes(reviews.notes)}
     language = timing.get("language model")
     if language:

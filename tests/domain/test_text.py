@@ -65,6 +65,7 @@ def test_aclimdb_layout_and_local_resolution(tmp_path):
     found = text.load_local(tmp_path)
     assert found["train"].texts == ["pos review of train", "neg review of train"]
     assert found["test"].labels.tolist() == [1, 0]
+    assert found["train"].movies is None  # no urls_*.txt: the movies are not known, the splits are random
     assert text.resolve("auto", tmp_path) == "local"
     with pytest.raises(FileNotFoundError, match="expected train.csv"):
         text.load_local(tmp_path / "train" / "pos")

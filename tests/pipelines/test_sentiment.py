@@ -138,7 +138,9 @@ def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
                                             ({"bigram_buckets": -1}, "--bigram-buckets"),
                                             ({"segment": -2}, "--segment"),
                                             ({"segment": 50, "pooling": "last"}, "--segment"),
-                                            ({"dropout": 1.0}, "--dropout")])
+                                            ({"dropout": 1.0}, "--dropout"),
+                                            ({"pretrain_epochs": -1}, "--pretrain-epochs"),
+                                            ({"pretrain_reviews": -5}, "--pretrain-reviews")])
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(sentiment.Config(), **changes)
