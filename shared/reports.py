@@ -69,6 +69,12 @@ def checkpoint_metrics(run_dir: str | pathlib.Path) -> dict:
     return previous(run_dir).get("metrics") or {}
 
 
+def _phase(value) -> bool:
+    """A timing entry that is a phase of its own ({"seconds": ..., and what it did}): its table row shows the seconds,
+    report.json and the pipeline's own section the rest."""
+    return isinstance(value, dict) and "seconds" in value
+
+
 def _cell(value) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "-"  # no value (a class with no beat, a ratio of nothing): a dash, never "nan"
@@ -149,7 +155,8 @@ def write(run_dir: str | pathlib.Path, report: Report) -> dict[str, pathlib.Path
         md += ["## Baselines (same split)", "", table(baselines, first="model"), ""]
     if anchors:
         md += ["## Published anchors", "", table(anchors, first="reference"), ""]
-    md += ["## Timing", "", table({k: {"value": v} for k, v in timing.items()}, first="measure"), ""]
+    md += ["## Timing", "", table({(f"{k}: seconds" if _phase(v) else k): {"value": v["seconds"] if _phase(v) else v}
+                                   for k, v in timing.items()}, first="measure"), ""]
     for heading, text in (sections or {}).items():
         md += [f"## {heading}", "", text, ""]
     if any("| - |" in text for text in md):

@@ -18,6 +18,7 @@ from shared import cli, specs, startup
 
 NAME = "sentiment"
 POOLINGS = ("meanmax", "last")
+WORD_VECTORS = ("ppmi", "none")
 PREDICT_INPUT = 'a text: make predict-sentiment TEXT="a review" (or INPUT=@review.txt for a file)'
 
 
@@ -34,6 +35,8 @@ class Config:
     segment: int = 50             # > 0: the RNN reads each review as consecutive segments of this many words and the
                                   # pooling spans them all (Johnson & Zhang 2016); 0: the review as one sequence
     dropout: float = 0.5          # dropout on the pooled states, before the output
+    word_vectors: str = "ppmi"    # ppmi: each word's embedding starts from PPMI + SVD word vectors of the training and
+                                  # unlabelled reviews (pretraining.py) | none: from a random initialisation
     pretrain_epochs: int = 0      # > 0: a language model over the training and unlabelled reviews first (pretraining.py)
     pretrain_reviews: int = 0     # reviews it reads (training first, then unlabelled); 0: all
     members: int = 3              # RNNs averaged: each trained alone from its own seed (seed + k) with its own early
@@ -47,7 +50,7 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/sentiment"
 
-    CHOICES: ClassVar[dict] = {"source": text_data.SOURCES, "pooling": POOLINGS}  # the command line lists these
+    CHOICES: ClassVar[dict] = {"source": text_data.SOURCES, "pooling": POOLINGS, "word_vectors": WORD_VECTORS}  # the command line lists these
 
     def __post_init__(self):
         specs.parse_spec(self.rnn)
@@ -65,6 +68,10 @@ class Config:
         cli.at_least(self, 20, "synthetic_reviews")
         if not 0.0 < self.test_fraction < 0.9:
             raise ValueError(f"--test-fraction {self.test_fraction}: expected a fraction between 0 and 0.9.")
+        if self.word_vectors != "none" and self.embed_dim >= self.vocab_size:
+            raise ValueError(f"--embed-dim {self.embed_dim} with --word-vectors {self.word_vectors}: the vectors have at "
+                             f"most --vocab-size - 1 = {self.vocab_size - 1} dimensions; give a smaller --embed-dim "
+                             "or --word-vectors none.")
         cli.at_least(self, 0, "pretrain_epochs")
         cli.at_least(self, 0, "pretrain_reviews")
         spec = specs.parse_spec(self.rnn)
@@ -73,6 +80,11 @@ class Config:
                              "layer have read the words they would predict; pretrain one bidirectional layer "
                              "(bilstm:128) or a unidirectional stack (lstm:128x2).")
         cli.check_training(self)
+
+    @property
+    def reads_unlabelled(self) -> bool:
+        """Whether the run learns from the unlabelled reviews (word vectors or a language model)."""
+        return self.word_vectors != "none" or self.pretrain_epochs > 0
 
 
 CARD = {  # the model card written beside every export (shared.pipeline.model_card)

@@ -41,7 +41,7 @@ class SentimentData:
     test: text_data.Reviews
     source: str
     notes: list[str]
-    unlabelled: list[str] = dataclasses.field(default_factory=list)  # read for pretraining (cfg.pretrain_epochs)
+    unlabelled: list[str] = dataclasses.field(default_factory=list)  # read for pretraining (cfg.reads_unlabelled)
 
     @property
     def grouped(self) -> bool:
@@ -52,7 +52,7 @@ class SentimentData:
 def load_data(cfg: Config) -> SentimentData:
     """Train / validation / test reviews from the source; validation is 10% of the training reviews, whole movies
     where the source names each review's movie (train_movies.csv beside train.csv, or aclImdb's urls files); with
-    cfg.pretrain_epochs, the source's unlabelled reviews too."""
+    word vectors or a language model (cfg.reads_unlabelled), the source's unlabelled reviews too."""
     data_dir = cfg.data_dir or text_data.default_data_dir()
     source = text_data.resolve(cfg.source, data_dir, given=cfg.data_dir)
     notes, unlabelled = [], []
@@ -60,7 +60,7 @@ def load_data(cfg: Config) -> SentimentData:
         corpus = text_data.negation_corpus(cfg.synthetic_reviews, cfg.seed)
         rest, test = text_data.split(corpus, cfg.test_fraction, cfg.seed)
         where = f"synthetic negation corpus ({cfg.synthetic_reviews} reviews, seed {cfg.seed})"
-        if cfg.pretrain_epochs:  # unlabelled: another corpus drawn the same way
+        if cfg.reads_unlabelled:  # unlabelled: another corpus drawn the same way
             unlabelled = text_data.negation_corpus(cfg.synthetic_reviews, cfg.seed + 1).texts
     else:
         found = text_data.load_tfds() if source == "tfds" else text_data.load_local(data_dir)
@@ -76,11 +76,11 @@ def load_data(cfg: Config) -> SentimentData:
         dropped = sum(r.dropped for r in found.values())
         if dropped:
             notes.append(f"{dropped} empty reviews dropped while loading")
-        if cfg.pretrain_epochs:
+        if cfg.reads_unlabelled:
             unlabelled = text_data.load_tfds_unlabelled() if source == "tfds" else text_data.load_unlabelled(data_dir)
             if not unlabelled:
-                notes.append(f"no unlabelled reviews in {data_dir} (unsup.csv or train/unsup/): the language model "
-                             "reads the training reviews only")
+                notes.append(f"no unlabelled reviews in {data_dir} (unsup.csv or train/unsup/): word vectors and a "
+                             "language model read the training reviews only")
     if rest.movies is None and source != "synthetic":
         notes.append("the reviews' movies are not known (no train_movies.csv beside train.csv): validation is a "
                      "random tenth of the training reviews and shares movies with training, so it reads higher "
@@ -195,13 +195,20 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
     saved as the run's checkpoint."""
     log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
              model.get_layer("vectorizer").vocabulary_size())
-    language = {}
+    language, vectors, texts = {}, {}, reviews.train.texts + reviews.unlabelled
+    suffixes = [f"_{k}" if cfg.members > 1 else "" for k in range(1, cfg.members + 1)]
+    if cfg.word_vectors != "none":
+        embedding, vectors = pretraining.word_vectors(model.get_layer("vectorizer"), texts, cfg.vocab_size,
+                                                      cfg.embed_dim, cfg.seed)
+        for suffix in suffixes:
+            model.get_layer(f"embedding{suffix}").set_weights([embedding])
+        vectors["unlabelled reviews"] = len(reviews.unlabelled)
     if cfg.pretrain_epochs:
-        language_model, language = pretraining.pretrain(cfg, model.get_layer("vectorizer"),
-                                                        reviews.train.texts + reviews.unlabelled,
-                                                        reviews.validation.texts, verbose)
-        for k, network in enumerate(networks(cfg, model), start=1):
-            pretraining.carry_over(language_model, network, f"_{k}" if cfg.members > 1 else "")
+        language_model, language = pretraining.pretrain(
+            cfg, model.get_layer("vectorizer"), texts, reviews.validation.texts, verbose,
+            embedding=embedding if vectors else None)
+        for network, suffix in zip(networks(cfg, model), suffixes, strict=True):
+            pretraining.carry_over(language_model, network, suffix)
         language["unlabelled reviews"] = len(reviews.unlabelled)
     if cfg.members == 1:
         result = training.fit(plan(cfg, model, reviews), training.Settings.of(cfg, verbose=verbose))
@@ -210,7 +217,7 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
             network_plan(cfg, network, reviews), training.Settings.of(member, verbose=verbose)))
     return dataclasses.replace(result, timing={
         **result.timing, "reviews_per_second_training": result.timing.get("samples_per_second"),
-        **({"language model": language} if language else {})})
+        **({"word vectors": vectors} if vectors else {}), **({"language model": language} if language else {})})
 
 
 def score(model: keras.Model, test: text_data.Reviews, batch_size: int = 256) -> dict:
@@ -342,6 +349,14 @@ def build_report(cfg: Config, reviews: SentimentData, metrics: dict,
                     "accuracy, and the options were chosen on it. The test reviews are scored once, at the end; the "
                     "baselines are fitted on the same training reviews."),
                 **reports.notes(reviews.notes)}
+    vectors = timing.get("word vectors")
+    if vectors:
+        sections["Word vectors"] = (
+            f"Each network's embedding started from PPMI + SVD word vectors (Levy, Goldberg & Dagan 2015) of "
+            f"{vectors['reviews']:,} reviews ({vectors['unlabelled reviews']:,} unlabelled read), {vectors['words']:,} "
+            f"words, a window of {pretraining.WINDOW}, {vectors['pairs']:,} word pairs with positive PMI, "
+            f"{vectors['seconds']:.0f} s. Nearest words by cosine: " + "; ".join(
+                f"*{word}*: {', '.join(near)}" for word, near in vectors["neighbours"].items()) + ".")
     language = timing.get("language model")
     if language:
         sections["Language-model pretraining"] = (

@@ -25,7 +25,7 @@ def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("sentiment")
     cfg = dataclasses.replace(sentiment.Config(), source="synthetic", synthetic_reviews=2000, rnn="bigru:16",
                               embed_dim=16, vocab_size=100, epochs=10, learning_rate=1e-2, batch_size=32,
-                              dropout=0.3, members=2, run_dir=str(root / "run"))
+                              dropout=0.3, members=2, word_vectors="ppmi", run_dir=str(root / "run"))
     result = pipeline.run(sentiment, cfg, export_root=root / "saved_models", verbose=0)
     return cfg, root, result
 
@@ -42,6 +42,10 @@ def test_the_report_sets_the_rnn_beside_bag_of_words_on_the_negation_corpus(quic
     assert report["anchors"]["Maas et al. 2011 (IMDB test, 25k)"]["accuracy"] == 88.89
     for key in ("reviews_per_second_training", "train_seconds", "run_seconds"):  # serving speed: make bench
         assert report["timing"][key] > 0
+    vectors = report["timing"]["word vectors"]  # from the training reviews and another generated corpus
+    assert vectors["unlabelled reviews"] == cfg.synthetic_reviews
+    assert vectors["reviews"] > cfg.synthetic_reviews and vectors["seconds"] > 0
+    assert "## Word vectors" in (root / "run" / "report.md").read_text()
     assert (root / "run" / "confusion.png").exists()
 
 
@@ -140,7 +144,9 @@ def test_predict_refuses_empty_text(quick_run, capsys, monkeypatch):
                                             ({"segment": 50, "pooling": "last"}, "--segment"),
                                             ({"dropout": 1.0}, "--dropout"),
                                             ({"pretrain_epochs": -1}, "--pretrain-epochs"),
-                                            ({"pretrain_reviews": -5}, "--pretrain-reviews")])
+                                            ({"pretrain_reviews": -5}, "--pretrain-reviews"),
+                                            ({"word_vectors": "glove"}, "expected one of"),
+                                            ({"vocab_size": 50, "embed_dim": 64}, "--embed-dim 64 with --word-vectors")])
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(sentiment.Config(), **changes)
@@ -234,3 +240,62 @@ def test_pretraining_refuses_a_stacked_bidirectional_rnn():
     with pytest.raises(ValueError, match="have read the words they would predict"):
         sentiment.Config(rnn="bilstm:32x2", pretrain_epochs=1)
     sentiment.Config(rnn="lstm:32x2", pretrain_epochs=1)  # forward only: each layer reads the past
+
+
+def test_word_vectors_put_words_of_the_same_contexts_together():
+    """Two families of words, each only ever in its own frame: every word's nearest words are its own family's, each
+    vector has the norm of the default initialisation, and the padding and out-of-vocabulary rows keep theirs."""
+    rng = np.random.default_rng(0)
+    praise, animals = ["good", "great", "superb", "fine"], ["cat", "dog", "horse", "goat"]
+    texts = [" ".join(["a", "truly", rng.choice(praise), "film", "with", "a", "truly", rng.choice(praise), "cast"])
+             if k % 2 else " ".join(["the", rng.choice(animals), "ran", "across", "the", "field", "and", "the",
+                                     rng.choice(animals), "slept"]) for k in range(400)]
+    cfg = dataclasses.replace(sentiment.Config(), vocab_size=40, embed_dim=6)
+    vectorizer = sentiment.build_model(dataclasses.replace(cfg, members=1), reviews_of(texts)).get_layer("vectorizer")
+    vectors, info = sentiment.pretraining.word_vectors(vectorizer, texts, cfg.vocab_size, cfg.embed_dim, seed=1)
+    vocabulary = vectorizer.get_vocabulary()
+    index = {word: i for i, word in enumerate(vocabulary)}
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    for family, other in ((praise, animals), (animals, praise)):
+        for word in family:
+            mine = min(unit[index[word]] @ unit[index[w]] for w in family if w != word)
+            theirs = max(unit[index[word]] @ unit[index[w]] for w in other)
+            assert mine > theirs, (word, mine, theirs)
+    assert set(info["neighbours"]["good"][:3]) <= set(praise)  # "good" is a probe word
+    scale = 0.05 / np.sqrt(3) * np.sqrt(cfg.embed_dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors[[index[w] for w in praise + animals]], axis=1), scale, rtol=1e-5)
+    assert np.abs(vectors[:2]).max() <= 0.05 and info["reviews"] == 400 and info["words"] == 200 * 9 + 200 * 10
+    assert len(vocabulary) < cfg.vocab_size and np.abs(vectors[len(vocabulary):]).max() <= 0.05  # never-seen ids
+
+
+def test_word_vectors_start_every_member_and_the_language_model(tmp_path, monkeypatch):
+    """With word vectors on, each member's embedding is set from them before it trains, and a language model starts
+    from them too (its key names the option, so it is not the one trained without)."""
+    cfg = dataclasses.replace(sentiment.Config(), source="synthetic", synthetic_reviews=200, rnn="bigru:4",
+                              vocab_size=60, embed_dim=4, members=2, epochs=1, pretrain_epochs=1,
+                              word_vectors="ppmi", run_dir=str(tmp_path))
+    reviews = sentiment.load_data(cfg)
+    assert len(reviews.unlabelled) == 200  # read because the word vectors learn from them
+    assert not sentiment.load_data(dataclasses.replace(cfg, pretrain_epochs=0, word_vectors="none")).unlabelled
+    model = sentiment.build_model(cfg, reviews)
+    seen = {}
+    original = sentiment.pretraining.pretrain
+
+    def pretrain(cfg, vectorizer, texts, held_out, verbose, embedding=None):
+        seen["language model"] = embedding
+        return original(cfg, vectorizer, texts, held_out, verbose, embedding=embedding)
+    monkeypatch.setattr(sentiment.pretraining, "pretrain", pretrain)
+    monkeypatch.setattr(sentiment.pretraining, "carry_over", lambda language, network, suffix: 0)  # keep the vectors
+    monkeypatch.setattr(sentiment.training, "fit_members", lambda model, networks, cfg, fit_one: seen.update(
+        members=[n.get_layer(f"embedding_{k}").get_weights()[0] for k, n in enumerate(networks, 1)]) or
+        sentiment.training.TrainResult({}, {"train_seconds": 1.0}))
+    result = sentiment.train(cfg, model, reviews, verbose=0)
+    expected, _ = sentiment.pretraining.word_vectors(model.get_layer("vectorizer"), reviews.train.texts +
+                                                     reviews.unlabelled, cfg.vocab_size, cfg.embed_dim, cfg.seed)
+    np.testing.assert_allclose(seen["language model"], expected)
+    for weights in seen["members"]:
+        np.testing.assert_allclose(weights, expected)
+    assert result.timing["word vectors"]["unlabelled reviews"] == 200
+    without = dataclasses.replace(cfg, word_vectors="none")
+    vocabulary = model.get_layer("vectorizer").get_vocabulary()
+    assert sentiment.pretraining.key(cfg, vocabulary) != sentiment.pretraining.key(without, vocabulary)

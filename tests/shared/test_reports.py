@@ -11,7 +11,8 @@ def test_report_writes_markdown_json_and_png(tmp_path):
                      metrics={"accuracy": np.float32(0.75), "per_class": {"N": {"se": 0.8}, "V": {"se": float("nan")}}},
                      baselines={"majority class": {"accuracy": 0.6}},
                      anchors={"de Chazal 2004": {"accuracy": 0.86, "source": "IEEE TBME 51(7)"}},
-                     timing={"train_seconds": 1.5, "samples_per_second": 100.0},
+                     timing={"train_seconds": 1.5, "samples_per_second": 100.0,
+                             "word vectors": {"seconds": 34.0, "neighbours": {"great": ["fine"]}}},
                      figures={"confusion": fig}).write(tmp_path)
     report = json.loads(paths["json"].read_text())
     assert set(reports.REQUIRED) <= set(report)
@@ -21,6 +22,9 @@ def test_report_writes_markdown_json_and_png(tmp_path):
     md = paths["md"].read_text()
     assert "data source: **synthetic**" in md and "| de Chazal 2004 | 0.86 | IEEE TBME 51(7) |" in md
     assert "| majority class | 0.6 |" in md and "![confusion](confusion.png)" in md
+    # a phase of its own: its seconds in the table, the rest in report.json (and the pipeline's section)
+    assert "| word vectors: seconds | 34 |" in md and "neighbours" not in md
+    assert report["timing"]["word vectors"]["neighbours"] == {"great": ["fine"]}
 
 
 def test_table_columns_are_the_union_of_rows():
