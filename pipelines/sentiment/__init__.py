@@ -50,7 +50,8 @@ class Config:
     jit_compile: bool = False  # XLA; the default is whichever trained faster here (make bench, BENCHMARKS.md)
     run_dir: str = "runs/sentiment"
 
-    CHOICES: ClassVar[dict] = {"source": text_data.SOURCES, "pooling": POOLINGS, "word_vectors": WORD_VECTORS}  # the command line lists these
+    # the command line lists these
+    CHOICES: ClassVar[dict] = {"source": text_data.SOURCES, "pooling": POOLINGS, "word_vectors": WORD_VECTORS}
 
     def __post_init__(self):
         specs.parse_spec(self.rnn)
@@ -69,9 +70,9 @@ class Config:
         if not 0.0 < self.test_fraction < 0.9:
             raise ValueError(f"--test-fraction {self.test_fraction}: expected a fraction between 0 and 0.9.")
         if self.word_vectors != "none" and self.embed_dim >= self.vocab_size:
-            raise ValueError(f"--embed-dim {self.embed_dim} with --word-vectors {self.word_vectors}: the vectors have at "
-                             f"most --vocab-size - 1 = {self.vocab_size - 1} dimensions; give a smaller --embed-dim "
-                             "or --word-vectors none.")
+            raise ValueError(f"--embed-dim {self.embed_dim} with --word-vectors {self.word_vectors}: the vectors have "
+                             f"at most --vocab-size - 1 = {self.vocab_size - 1} dimensions; give a smaller "
+                             "--embed-dim or --word-vectors none.")
         cli.at_least(self, 0, "pretrain_epochs")
         cli.at_least(self, 0, "pretrain_reviews")
         spec = specs.parse_spec(self.rnn)

@@ -4,8 +4,9 @@ Word vectors (`word_vectors`): each word's embedding starts from the positive po
 the words within WINDOW of it, factorised by a truncated SVD (Levy, Goldberg & Dagan 2015: on word similarity it
 matches word2vec's skip-gram); a minute on 2 cores for the 68,000 IMDB reviews.
 
-Language-model pretraining (Dai & Le 2015; ULMFiT, Howard & Ruder 2018): the same embedding and recurrent layers the classifier uses learn to predict words on the training and unlabelled reviews
-first, then each network starts from them. With a bidirectional RNN the forward states predict the next word and
+Language-model pretraining (Dai & Le 2015; ULMFiT, Howard & Ruder 2018): the same embedding and recurrent layers
+the classifier uses learn to predict words on the training and unlabelled reviews first, then each network starts
+from them. With a bidirectional RNN the forward states predict the next word and
 the backward states the previous one (a biLM, as ELMo's), so both directions learn; the reviews are read in segments
 of the classifier's `segment` words, as the classifier reads them. The loss is a sampled softmax (Jean et al. 2015)
 in training, the full softmax for the held-out perplexity. The language model is kept under
@@ -113,10 +114,12 @@ def word_vectors(vectorizer: keras.layers.TextVectorization, texts: list[str], v
     for first in range(0, len(texts), 2048):
         ids = vectorizer(tf.constant(texts[first:first + 2048])).numpy().astype("int64")
         words += int((ids > 0).sum())
-        pairs = [(a[kept], b[kept], np.full(kept.sum(), 1.0 / d))
-                 for d in range(1, WINDOW + 1)
-                 for a, b in [(ids[:, :-d].ravel(), ids[:, d:].ravel())] for kept in [(a > 1) & (b > 1)]]
-        rows, cols, weights = (np.concatenate(part) for part in zip(*pairs, strict=True))
+        rows, cols, weights = [], [], []
+        for d in range(1, WINDOW + 1):  # each word and the one d words after it; padding (0) and OOV (1) left out
+            a, b = ids[:, :-d].ravel(), ids[:, d:].ravel()
+            kept = (a > 1) & (b > 1)
+            rows.append(a[kept]), cols.append(b[kept]), weights.append(np.full(kept.sum(), 1.0 / d))
+        rows, cols, weights = np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
         counts += sparse.coo_matrix((np.r_[weights, weights], (np.r_[rows, cols], np.r_[cols, rows])),
                                     shape=(vocab_size, vocab_size)).tocsr()
     cells = counts.tocoo()
@@ -127,13 +130,11 @@ def word_vectors(vectorizer: keras.layers.TextVectorization, texts: list[str], v
     ppmi = sparse.csr_matrix((pmi[kept], (cells.row[kept], cells.col[kept])), shape=(vocab_size, vocab_size))
     scale = 0.05 / np.sqrt(3.0) * np.sqrt(dim)  # the norm of keras' uniform(-0.05, 0.05) initialisation
     vectors = np.random.default_rng(seed).uniform(-0.05, 0.05, (vocab_size, dim))
-    rank = min(dim, vocab_size - 1)
-    svd = TruncatedSVD(rank, algorithm="randomized", n_iter=5, random_state=seed)
+    svd = TruncatedSVD(dim, algorithm="randomized", n_iter=5, random_state=seed)  # dim < vocab_size (the Config's)
     factors = svd.fit_transform(ppmi) / np.sqrt(np.maximum(svd.singular_values_, 1e-12))  # U * sqrt(S)
     norms = np.linalg.norm(factors, axis=1)
     seen = norms > 0
-    vectors[seen, :rank] = factors[seen] / norms[seen, None] * scale
-    vectors[seen, rank:] = 0.0
+    vectors[seen] = factors[seen] / norms[seen, None] * scale
     vocabulary = vectorizer.get_vocabulary()
     info = {"reviews": len(texts), "words": words, "pairs": int(ppmi.nnz), "seconds":
             round(time.perf_counter() - start, 1), "neighbours": neighbours(vectors, vocabulary, PROBES)}
@@ -175,9 +176,10 @@ def key(cfg, vocabulary: list[str]) -> str:
 def pretrain(cfg, vectorizer: keras.layers.TextVectorization, texts: list[str], held_out: list[str],
              verbose: int | str = "auto", embedding: np.ndarray | None = None) -> tuple[keras.Model, dict]:
     """The language model over `texts` (training and unlabelled reviews; the first cfg.pretrain_reviews when that is
-    above 0), its embedding starting from `embedding` (word vectors) when given, early stopping on `held_out` (the validation reviews), and what it did: {"reviews", "segments",
-    "words", "perplexity" (held out, full softmax, in-vocabulary words), "seconds", "reused"}. Reused from
-    <run_dir>/language_model/<key>/ when a finished one is there."""
+    above 0), its embedding starting from `embedding` (word vectors) when given, early stopping on `held_out` (the
+    validation reviews), and what it did: {"reviews", "segments", "words", "perplexity" (held out, full softmax,
+    in-vocabulary words), "seconds", "reused"}. Reused from <run_dir>/language_model/<key>/ when a finished one is
+    there."""
     folder = pathlib.Path(cfg.run_dir) / "language_model" / key(cfg, vectorizer.get_vocabulary())
     done = folder / "language_model.json"
     if done.exists() and (folder / "best.keras").exists():

@@ -195,7 +195,7 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
     saved as the run's checkpoint."""
     log.info("model %s: %d parameters, rnn %s, vocabulary %d", model.name, model.count_params(), cfg.rnn,
              model.get_layer("vectorizer").vocabulary_size())
-    language, vectors, texts = {}, {}, reviews.train.texts + reviews.unlabelled
+    language, vectors, embedding, texts = {}, {}, None, reviews.train.texts + reviews.unlabelled
     suffixes = [f"_{k}" if cfg.members > 1 else "" for k in range(1, cfg.members + 1)]
     if cfg.word_vectors != "none":
         embedding, vectors = pretraining.word_vectors(model.get_layer("vectorizer"), texts, cfg.vocab_size,
@@ -206,7 +206,7 @@ def train(cfg: Config, model: keras.Model, reviews: SentimentData, verbose: int 
     if cfg.pretrain_epochs:
         language_model, language = pretraining.pretrain(
             cfg, model.get_layer("vectorizer"), texts, reviews.validation.texts, verbose,
-            embedding=embedding if vectors else None)
+            embedding=embedding)
         for network, suffix in zip(networks(cfg, model), suffixes, strict=True):
             pretraining.carry_over(language_model, network, suffix)
         language["unlabelled reviews"] = len(reviews.unlabelled)

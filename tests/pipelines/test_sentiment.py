@@ -299,3 +299,14 @@ def test_word_vectors_start_every_member_and_the_language_model(tmp_path, monkey
     without = dataclasses.replace(cfg, word_vectors="none")
     vocabulary = model.get_layer("vectorizer").get_vocabulary()
     assert sentiment.pretraining.key(cfg, vocabulary) != sentiment.pretraining.key(without, vocabulary)
+
+
+def test_a_data_folder_without_unlabelled_reviews_is_said(tmp_path):
+    """Word vectors on, but no unsup.csv beside train.csv: the run goes on with the training reviews, and says so."""
+    rows = ["text,label"] + [f"{'a fine film' if k % 2 else 'a dull film'} number {k},{k % 2}" for k in range(60)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    cfg = dataclasses.replace(sentiment.Config(), source="local", data_dir=str(tmp_path), word_vectors="ppmi")
+    reviews = sentiment.load_data(cfg)
+    assert reviews.unlabelled == [] and len(reviews.train) > 0
+    assert any(note.startswith(f"no unlabelled reviews in {tmp_path}") and "training reviews only" in note
+               for note in reviews.notes)
